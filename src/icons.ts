@@ -1,0 +1,15 @@
+import { LabIcon } from '@jupyterlab/ui-components';
+
+/** A cell with an arrow running through it: the Cellflow mark. Uses `jp-icon3` so it follows the theme. */
+const cellflowSvg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16">
+  <g class="jp-icon3" fill="#616161">
+    <rect x="3" y="3" width="7" height="7" rx="1.5"/>
+    <rect x="14" y="14" width="7" height="7" rx="1.5"/>
+    <path d="M10 6.5h4.5a2 2 0 0 1 2 2V14h-2V8.5H10z"/>
+  </g>
+</svg>`;
+
+export const cellflowIcon = new LabIcon({
+  name: 'cellflow:icon',
+  svgstr: cellflowSvg
+});
