@@ -1,0 +1,845 @@
+/**
+ * The run loop: executes a FlowSpec on a FlowKernel (parameters, then tasks in order with their setup
+ * cells, retries, timeouts and cancellation, then teardown) and reports every state change as an event.
+ * Written once over FlowKernel so the extension's "Run here" and the server's executor behave the same.
+ *
+ * Decisions:
+ * - A task is 'NotRun' when an upstream task did not complete, or when the run stopped (cancelled,
+ *   crashed) before reaching it. 'Cancelled' is kept for the task that was running when the run was
+ *   cancelled, so the UI can tell "stopped here" from "never started".
+ * - Setup cells run once, while the task is Running as attempt 1; a failing setup cell fails the task
+ *   with that error (the error names the setup cell) and is not retried.
+ * - A timed-out attempt is a failed attempt ("TimeoutError: timed out after N s") and is retried if
+ *   retries remain. When the kernel does not stop within the grace period after the interrupt, the loop
+ *   gives up on the kernel: the task is Failed (timed out), the run Crashed (the kernel is unusable and
+ *   nothing more can run on it), and `onUnresponsiveKernel` is called so the owner can kill it.
+ * - A kernel death (KernelDiedError, or any rejection of execute) makes the running task and the run
+ *   Crashed. The run is Cancelled when cancelled, else Failed when any task, the parameters or the
+ *   teardown failed, else Completed.
+ * - Teardown cells run only when every task completed.
+ */
+import { retryDelayMs } from './backoff.js';
+import {
+  ExecuteResult,
+  FlowKernel,
+  KernelDiedError,
+  KernelOutput
+} from './kernel.js';
+import { FlowSpec, TaskSpec } from './spec.js';
+
+export type TaskState =
+  | 'Pending'
+  | 'Running'
+  | 'AwaitingRetry'
+  | 'Retrying'
+  | 'Completed'
+  | 'Failed'
+  | 'Cancelled'
+  | 'Crashed'
+  | 'NotRun';
+
+export type RunState =
+  'Running' | 'Completed' | 'Failed' | 'Cancelled' | 'Crashed';
+
+export type AttemptState = 'Completed' | 'Failed' | 'Cancelled' | 'Crashed';
+
+/** Where a piece of code came from, for outputs and errors. */
+export type CellSource =
+  'parameters' | 'injection' | 'setup' | 'task' | 'teardown';
+
+export interface RunError {
+  ename: string;
+  evalue: string;
+  traceback: string[];
+  /** One line for a chip, e.g. "ValueError: no data". */
+  summary: string;
+  /** The cell that raised, when known. */
+  cellId?: string;
+  source?: CellSource;
+  /** Set when the attempt was stopped by its timeout. */
+  timedOut?: boolean;
+}
+
+/** Attempt numbering, so a UI can show "Retrying 1/3". */
+export interface AttemptInfo {
+  /** 1-based attempt number (0 while Pending/NotRun: no attempt made). */
+  attempt: number;
+  /** retries + 1. */
+  maxAttempts: number;
+  /** attempt - 1: which retry this is (0 = first attempt). */
+  retry: number;
+  maxRetries: number;
+}
+
+export interface TaskStateEvent extends AttemptInfo {
+  type: 'task-state';
+  at: number;
+  task: string;
+  cellId: string;
+  state: TaskState;
+  previous: TaskState | null;
+  /** For Failed, Crashed and AwaitingRetry (the error of the attempt that failed). */
+  error?: RunError;
+  /** For AwaitingRetry: when the next attempt starts (ms since epoch, from options.now). */
+  retryAt?: number;
+  /** For NotRun: why the task was not run. */
+  reason?: string;
+}
+
+export interface OutputEvent {
+  type: 'output';
+  at: number;
+  source: CellSource;
+  cellId: string | null;
+  /** The task the output belongs to (setup and task cells). */
+  task?: string;
+  attempt?: number;
+  output: KernelOutput;
+}
+
+export interface RunStateEvent {
+  type: 'run-state';
+  at: number;
+  state: RunState;
+  previous: RunState | null;
+  error?: RunError;
+}
+
+export type RunEvent = TaskStateEvent | OutputEvent | RunStateEvent;
+
+export interface AttemptRecord {
+  attempt: number;
+  startedAt: number;
+  endedAt: number;
+  state: AttemptState;
+  outputs: KernelOutput[];
+  error?: RunError;
+  executionCount?: number | null;
+}
+
+export interface TaskRecord {
+  name: string;
+  cellId: string;
+  state: TaskState;
+  attempts: AttemptRecord[];
+  /** Outputs of the task's setup cells. */
+  setupOutputs: KernelOutput[];
+  error?: RunError;
+  startedAt?: number;
+  endedAt?: number;
+  /** For NotRun. */
+  reason?: string;
+}
+
+export interface RunResult {
+  state: RunState;
+  startedAt: number;
+  endedAt: number;
+  tasks: TaskRecord[];
+  /** The error that decided the run's state (first failure), if any. */
+  error?: RunError;
+  parametersOutputs: KernelOutput[];
+  teardownOutputs: KernelOutput[];
+  /** True when the loop gave up on the kernel (it did not stop after an interrupt). */
+  kernelUnresponsive: boolean;
+}
+
+export interface UnresponsiveKernelInfo {
+  reason: 'timeout' | 'cancel';
+  task?: string;
+  graceMs: number;
+}
+
+export interface RunOptions {
+  /** Code injecting the run's parameter values (see parameters.ts); run silently, no history. */
+  parametersCode?: string;
+  onEvent?: (event: RunEvent) => void;
+  /** Aborting interrupts the kernel, cancels the running task, and runs nothing more. */
+  signal?: AbortSignal;
+  /** How long to wait for a request to end after an interrupt before giving up on the kernel. */
+  interruptGraceMs?: number;
+  /** Called once when the loop gives up on the kernel; the owner should kill it. */
+  onUnresponsiveKernel?: (info: UnresponsiveKernelInfo) => void | Promise<void>;
+  /** Retry delay jitter as a fraction (0.1 = ±10 %); off by default. */
+  jitter?: number;
+  random?: () => number;
+  /** Clock in ms since epoch; injectable for tests. */
+  now?: () => number;
+  /**
+   * Wait `ms`; must settle promptly (resolve or reject) when `signal` aborts. Injectable for tests.
+   */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Called when onEvent throws: a broken listener must not leave the kernel half-way. */
+  onListenerError?: (error: unknown, event: RunEvent) => void;
+}
+
+export const DEFAULT_INTERRUPT_GRACE_MS = 5000;
+
+/** Runs `spec` on `kernel`. Never rejects for task failures: they are in the result and the events. */
+export async function runFlow(
+  spec: FlowSpec,
+  kernel: FlowKernel,
+  options: RunOptions = {}
+): Promise<RunResult> {
+  return new FlowRun(spec, kernel, options).run();
+}
+
+/** The one-line summary of an error, as a chip shows it. */
+export function errorSummary(ename: string, evalue: string): string {
+  const value = evalue.split('\n').find(line => line.trim() !== '') ?? '';
+  return value ? `${ename}: ${value.trim()}` : ename;
+}
+
+export function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise(resolve => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** What one guarded execute ended with. */
+type Guarded =
+  | { kind: 'done'; result: ExecuteResult }
+  | { kind: 'died'; error: unknown }
+  | { kind: 'timeout' | 'cancel'; result?: ExecuteResult; responsive: boolean };
+
+type Race =
+  | { kind: 'done'; result: ExecuteResult }
+  | { kind: 'died'; error: unknown }
+  | { kind: 'timeout' }
+  | { kind: 'cancel' }
+  | { kind: 'grace-expired' };
+
+const NEVER = new Promise<never>(() => undefined);
+
+class FlowRun {
+  private readonly now: () => number;
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  private readonly graceMs: number;
+  private readonly records = new Map<string, TaskRecord>();
+  private runState: RunState | null = null;
+  private firstError: RunError | undefined;
+  private kernelUnresponsive = false;
+  private parametersOutputs: KernelOutput[] = [];
+  private teardownOutputs: KernelOutput[] = [];
+  /** Set once nothing more may run: 'cancel' or 'crash'. */
+  private stopped: 'cancel' | 'crash' | null = null;
+  private failed = false;
+
+  constructor(
+    private readonly spec: FlowSpec,
+    private readonly kernel: FlowKernel,
+    private readonly options: RunOptions
+  ) {
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? defaultSleep;
+    this.graceMs = options.interruptGraceMs ?? DEFAULT_INTERRUPT_GRACE_MS;
+  }
+
+  async run(): Promise<RunResult> {
+    const startedAt = this.now();
+    this.setRunState('Running');
+    for (const task of this.spec.tasks) {
+      this.records.set(task.name, {
+        name: task.name,
+        cellId: task.cellId,
+        state: 'Pending',
+        attempts: [],
+        setupOutputs: []
+      });
+      this.emitTask(task, 'Pending', 0);
+    }
+
+    if (await this.runPreamble()) {
+      for (const task of this.spec.tasks) {
+        await this.runTask(task);
+      }
+      if (this.stopped === null && !this.failed) {
+        await this.runTeardown();
+      }
+    } else {
+      for (const task of this.spec.tasks) {
+        this.markNotRun(task, this.notRunReason());
+      }
+    }
+
+    const state: RunState =
+      this.stopped === 'crash'
+        ? 'Crashed'
+        : this.stopped === 'cancel'
+          ? 'Cancelled'
+          : this.failed
+            ? 'Failed'
+            : 'Completed';
+    this.setRunState(
+      state,
+      state === 'Completed' ? undefined : this.firstError
+    );
+    return {
+      state,
+      startedAt,
+      endedAt: this.now(),
+      tasks: this.spec.tasks.map(t => this.records.get(t.name)!),
+      error: this.firstError,
+      parametersOutputs: this.parametersOutputs,
+      teardownOutputs: this.teardownOutputs,
+      kernelUnresponsive: this.kernelUnresponsive
+    };
+  }
+
+  /** Parameters cell defaults, then the injected values. False when the run cannot go on. */
+  private async runPreamble(): Promise<boolean> {
+    const cell = this.spec.parametersCell;
+    if (cell) {
+      const ok = await this.runPlumbing(
+        cell.code,
+        'parameters',
+        cell.cellId,
+        true,
+        this.parametersOutputs
+      );
+      if (!ok) {
+        return false;
+      }
+    }
+    if (this.options.parametersCode) {
+      return this.runPlumbing(
+        this.options.parametersCode,
+        'injection',
+        null,
+        false,
+        []
+      );
+    }
+    return true;
+  }
+
+  private async runTeardown(): Promise<void> {
+    for (const cell of this.spec.teardown) {
+      const ok = await this.runPlumbing(
+        cell.code,
+        'teardown',
+        cell.cellId,
+        true,
+        this.teardownOutputs
+      );
+      if (!ok) {
+        return;
+      }
+    }
+  }
+
+  /** Runs a cell that is not a task (no timeout, no retry). False when it failed or the run stopped. */
+  private async runPlumbing(
+    code: string,
+    source: CellSource,
+    cellId: string | null,
+    visible: boolean,
+    outputs: KernelOutput[]
+  ): Promise<boolean> {
+    if (this.options.signal?.aborted) {
+      this.stopped = 'cancel';
+      return false;
+    }
+    const outcome = await this.guardedExecute(
+      code,
+      {
+        storeHistory: visible,
+        silent: !visible,
+        onOutput: output => {
+          outputs.push(output);
+          this.emit({ type: 'output', at: this.now(), source, cellId, output });
+        }
+      },
+      null,
+      undefined
+    );
+    switch (outcome.kind) {
+      case 'done': {
+        const error = this.resultError(
+          outcome.result,
+          source,
+          cellId ?? undefined
+        );
+        if (error) {
+          this.fail(error);
+          return false;
+        }
+        return true;
+      }
+      case 'died':
+        this.crash(this.diedError(outcome.error, source, cellId ?? undefined));
+        return false;
+      default:
+        this.stopped = 'cancel';
+        return false;
+    }
+  }
+
+  private async runTask(task: TaskSpec): Promise<void> {
+    if (this.stopped !== null) {
+      this.markNotRun(task, this.notRunReason());
+      return;
+    }
+    if (this.options.signal?.aborted) {
+      this.stopped = 'cancel';
+      this.markNotRun(task, this.notRunReason());
+      return;
+    }
+    const blocker = task.upstream.find(
+      name => this.records.get(name)?.state !== 'Completed'
+    );
+    if (blocker !== undefined) {
+      const state = this.records.get(blocker)?.state ?? 'unknown';
+      this.markNotRun(task, `upstream task '${blocker}' is ${state}`);
+      return;
+    }
+
+    const record = this.records.get(task.name)!;
+    const maxAttempts = Math.max(0, Math.floor(task.retries)) + 1;
+    record.startedAt = this.now();
+    this.emitTask(task, 'Running', 1);
+
+    if (!(await this.runSetup(task, record))) {
+      return;
+    }
+
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) {
+        this.emitTask(task, 'Retrying', attempt);
+      }
+      const outputs: KernelOutput[] = [];
+      const startedAt = this.now();
+      const timeout =
+        task.timeout !== null && task.timeout > 0 ? task.timeout : null;
+      const outcome = await this.guardedExecute(
+        task.code,
+        {
+          storeHistory: true,
+          onOutput: output => {
+            outputs.push(output);
+            this.emit({
+              type: 'output',
+              at: this.now(),
+              source: 'task',
+              cellId: task.cellId,
+              task: task.name,
+              attempt,
+              output
+            });
+          }
+        },
+        timeout,
+        task.name
+      );
+      const finish = (
+        state: AttemptState,
+        error?: RunError,
+        result?: ExecuteResult
+      ) => {
+        record.attempts.push({
+          attempt,
+          startedAt,
+          endedAt: this.now(),
+          state,
+          outputs,
+          error,
+          executionCount: result?.executionCount
+        });
+      };
+
+      let error: RunError | undefined;
+      switch (outcome.kind) {
+        case 'done':
+          error = this.resultError(outcome.result, 'task', task.cellId);
+          if (!error) {
+            finish('Completed', undefined, outcome.result);
+            this.endTask(task, 'Completed', attempt);
+            return;
+          }
+          finish('Failed', error, outcome.result);
+          break;
+        case 'died': {
+          const died = this.diedError(outcome.error, 'task', task.cellId);
+          finish('Crashed', died);
+          this.endTask(task, 'Crashed', attempt, died);
+          this.crash(died);
+          return;
+        }
+        case 'cancel':
+          finish('Cancelled', undefined, outcome.result);
+          this.endTask(task, 'Cancelled', attempt);
+          this.stopped = this.stopped ?? 'cancel';
+          return;
+        case 'timeout':
+          error = {
+            ename: 'TimeoutError',
+            evalue: `timed out after ${timeout} s`,
+            traceback: outcome.result?.traceback ?? [],
+            summary: errorSummary(
+              'TimeoutError',
+              `timed out after ${timeout} s`
+            ),
+            cellId: task.cellId,
+            source: 'task',
+            timedOut: true
+          };
+          finish('Failed', error, outcome.result);
+          if (!outcome.responsive) {
+            // The kernel is unusable: no retry is possible on it.
+            this.endTask(task, 'Failed', attempt, error);
+            this.crash(error);
+            return;
+          }
+          break;
+      }
+
+      if (attempt >= maxAttempts) {
+        this.endTask(task, 'Failed', attempt, error);
+        this.fail(error!);
+        return;
+      }
+      const delay = retryDelayMs(task, attempt, {
+        jitter: this.options.jitter,
+        random: this.options.random
+      });
+      this.emitTask(task, 'AwaitingRetry', attempt, {
+        error,
+        retryAt: this.now() + delay
+      });
+      if (!(await this.waitForRetry(delay))) {
+        this.endTask(task, 'Cancelled', attempt);
+        this.stopped = 'cancel';
+        return;
+      }
+    }
+  }
+
+  /** Runs the task's setup cells; false (task already ended) when one failed or the run stopped. */
+  private async runSetup(task: TaskSpec, record: TaskRecord): Promise<boolean> {
+    const startedAt = this.now();
+    for (const cell of task.setup) {
+      const outcome = await this.guardedExecute(
+        cell.code,
+        {
+          storeHistory: true,
+          onOutput: output => {
+            record.setupOutputs.push(output);
+            this.emit({
+              type: 'output',
+              at: this.now(),
+              source: 'setup',
+              cellId: cell.cellId,
+              task: task.name,
+              attempt: 1,
+              output
+            });
+          }
+        },
+        null,
+        task.name
+      );
+      const finish = (state: AttemptState, error?: RunError) =>
+        record.attempts.push({
+          attempt: 1,
+          startedAt,
+          endedAt: this.now(),
+          state,
+          outputs: [],
+          error
+        });
+      switch (outcome.kind) {
+        case 'done': {
+          const error = this.resultError(outcome.result, 'setup', cell.cellId);
+          if (error) {
+            finish('Failed', error);
+            this.endTask(task, 'Failed', 1, error);
+            this.fail(error);
+            return false;
+          }
+          break;
+        }
+        case 'died': {
+          const died = this.diedError(outcome.error, 'setup', cell.cellId);
+          finish('Crashed', died);
+          this.endTask(task, 'Crashed', 1, died);
+          this.crash(died);
+          return false;
+        }
+        default:
+          finish('Cancelled');
+          this.endTask(task, 'Cancelled', 1);
+          this.stopped = this.stopped ?? 'cancel';
+          return false;
+      }
+    }
+    return true;
+  }
+
+  /** Sleeps before a retry; false when cancelled meanwhile (stops waiting at once). */
+  private async waitForRetry(ms: number): Promise<boolean> {
+    const signal = this.options.signal;
+    if (signal?.aborted) {
+      return false;
+    }
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.sleep(ms, stop.signal).catch(() => undefined);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    return !signal?.aborted;
+  }
+
+  /**
+   * Executes with an optional timeout and the run's cancel signal. On timeout or cancel the kernel is
+   * interrupted and the request given `interruptGraceMs` to end; past that the kernel is declared
+   * unresponsive and the owner told.
+   */
+  private async guardedExecute(
+    code: string,
+    options: Parameters<FlowKernel['execute']>[1],
+    timeoutSeconds: number | null,
+    taskName: string | undefined
+  ): Promise<Guarded> {
+    let execution: Promise<ExecuteResult>;
+    try {
+      execution = this.kernel.execute(code, options);
+    } catch (error) {
+      return { kind: 'died', error };
+    }
+    const settled: Promise<Race> = execution.then(
+      result => ({ kind: 'done', result }),
+      error => ({ kind: 'died', error })
+    );
+    const timers = new AbortController();
+    const racers: Promise<Race>[] = [settled];
+    if (timeoutSeconds !== null) {
+      racers.push(this.timer(timeoutSeconds * 1000, timers.signal, 'timeout'));
+    }
+    const signal = this.options.signal;
+    let onAbort: (() => void) | undefined;
+    if (signal) {
+      racers.push(
+        new Promise<Race>(resolve => {
+          if (signal.aborted) {
+            resolve({ kind: 'cancel' });
+            return;
+          }
+          onAbort = () => resolve({ kind: 'cancel' });
+          signal.addEventListener('abort', onAbort, { once: true });
+        })
+      );
+    }
+    const first = await Promise.race(racers);
+    timers.abort();
+    if (onAbort) {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (first.kind === 'done' || first.kind === 'died') {
+      return first;
+    }
+    const reason = first.kind === 'timeout' ? 'timeout' : 'cancel';
+
+    // Interrupt and give the request a grace period to end (usually with KeyboardInterrupt).
+    await this.kernel.interrupt().catch(() => undefined);
+    const grace = new AbortController();
+    const after = await Promise.race([
+      settled,
+      this.timer(this.graceMs, grace.signal, 'grace-expired')
+    ]);
+    grace.abort();
+    if (after.kind === 'died') {
+      return after;
+    }
+    if (after.kind === 'done') {
+      return { kind: reason, result: after.result, responsive: true };
+    }
+    this.kernelUnresponsive = true;
+    try {
+      await this.options.onUnresponsiveKernel?.({
+        reason,
+        task: taskName,
+        graceMs: this.graceMs
+      });
+    } catch {
+      // The hook's failure must not hide the run's outcome; the kernel is given up on either way.
+    }
+    return { kind: reason, responsive: false };
+  }
+
+  /** Resolves with `{kind}` after ms, or never when `signal` aborts first. */
+  private timer(
+    ms: number,
+    signal: AbortSignal,
+    kind: 'timeout' | 'grace-expired'
+  ): Promise<Race> {
+    return this.sleep(ms, signal).then(
+      () => (signal.aborted ? NEVER : { kind }),
+      () => NEVER
+    );
+  }
+
+  private resultError(
+    result: ExecuteResult,
+    source: CellSource,
+    cellId: string | undefined
+  ): RunError | undefined {
+    if (result.status === 'ok') {
+      return undefined;
+    }
+    if (result.status === 'aborted') {
+      const evalue =
+        'the kernel aborted the request (an earlier request failed or was interrupted)';
+      return {
+        ename: 'ExecutionAborted',
+        evalue,
+        traceback: [],
+        summary: errorSummary('ExecutionAborted', evalue),
+        cellId,
+        source
+      };
+    }
+    const ename = result.ename ?? 'Error';
+    const evalue = result.evalue ?? '';
+    return {
+      ename,
+      evalue,
+      traceback: result.traceback ?? [],
+      summary: errorSummary(ename, evalue),
+      cellId,
+      source
+    };
+  }
+
+  private diedError(
+    error: unknown,
+    source: CellSource,
+    cellId: string | undefined
+  ): RunError {
+    const ename =
+      error instanceof KernelDiedError
+        ? 'KernelDiedError'
+        : error instanceof Error
+          ? error.name
+          : 'Error';
+    const evalue = error instanceof Error ? error.message : String(error);
+    return {
+      ename,
+      evalue,
+      traceback: [],
+      summary: errorSummary(ename, evalue),
+      cellId,
+      source
+    };
+  }
+
+  private fail(error: RunError): void {
+    this.failed = true;
+    this.firstError = this.firstError ?? error;
+  }
+
+  private crash(error: RunError): void {
+    this.stopped = 'crash';
+    this.firstError = this.firstError ?? error;
+  }
+
+  private notRunReason(): string {
+    return this.stopped === 'crash'
+      ? 'the run crashed'
+      : this.stopped === 'cancel'
+        ? 'the run was cancelled'
+        : 'the run failed before tasks started';
+  }
+
+  private markNotRun(task: TaskSpec, reason: string): void {
+    const record = this.records.get(task.name)!;
+    record.reason = reason;
+    this.emitTask(task, 'NotRun', 0, { reason });
+  }
+
+  private endTask(
+    task: TaskSpec,
+    state: TaskState,
+    attempt: number,
+    error?: RunError
+  ): void {
+    const record = this.records.get(task.name)!;
+    record.endedAt = this.now();
+    record.error = error;
+    this.emitTask(task, state, attempt, { error });
+  }
+
+  private emitTask(
+    task: TaskSpec,
+    state: TaskState,
+    attempt: number,
+    extra: Partial<Pick<TaskStateEvent, 'error' | 'retryAt' | 'reason'>> = {}
+  ): void {
+    const record = this.records.get(task.name)!;
+    const previous = state === 'Pending' ? null : record.state;
+    record.state = state;
+    const maxRetries = Math.max(0, Math.floor(task.retries));
+    const event: TaskStateEvent = {
+      type: 'task-state',
+      at: this.now(),
+      task: task.name,
+      cellId: task.cellId,
+      state,
+      previous,
+      attempt,
+      maxAttempts: maxRetries + 1,
+      retry: Math.max(0, attempt - 1),
+      maxRetries
+    };
+    for (const [key, value] of Object.entries(extra)) {
+      if (value !== undefined) {
+        (event as unknown as Record<string, unknown>)[key] = value;
+      }
+    }
+    this.emit(event);
+  }
+
+  private setRunState(state: RunState, error?: RunError): void {
+    const previous = this.runState;
+    this.runState = state;
+    const event: RunStateEvent = {
+      type: 'run-state',
+      at: this.now(),
+      state,
+      previous
+    };
+    if (error) {
+      event.error = error;
+    }
+    this.emit(event);
+  }
+
+  private emit(event: RunEvent): void {
+    if (!this.options.onEvent) {
+      return;
+    }
+    try {
+      this.options.onEvent(event);
+    } catch (error) {
+      if (this.options.onListenerError) {
+        this.options.onListenerError(error, event);
+      } else {
+        console.error('Cellflow: an onEvent listener threw', error);
+      }
+    }
+  }
+}
