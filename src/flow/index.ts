@@ -1,0 +1,11 @@
+// The flow package's public surface, for the extension and the server alike.
+export * from './spec.js';
+export * from './kernel.js';
+export * from './compiler.js';
+export * from './magic.js';
+export * from './parameters.js';
+export * from './hash.js';
+export * from './validate.js';
+export * from './validate-graph.js';
+export * from './validate-notebook.js';
+export * from './python-literal.js';

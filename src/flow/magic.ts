@@ -1,0 +1,469 @@
+/**
+ * The `%%task` first line and the task settings in cell metadata (`metadata.cellflow`): parsing,
+ * rendering back, and merging the two, so the panel, the chip and the compiler read a cell the same way.
+ */
+import type { TaskSettings } from './spec.js';
+import { describeValue, identifierProblem } from './validate.js';
+
+export const TASK_MAGIC = '%%task';
+
+export const DEFAULT_TASK_SETTINGS: Readonly<TaskSettings> = Object.freeze({
+  retries: 0,
+  retryDelay: 0,
+  backoff: 1,
+  timeout: null
+});
+
+/** A problem in a `%%task` line or in a cell's task metadata; the compiler adds which cell. */
+export interface MagicProblem {
+  code: string;
+  message: string;
+}
+
+/** The settings a `%%task` line or task metadata names; a field left out means "not said here". */
+export interface TaskSettingsPatch {
+  retries?: number;
+  retryDelay?: number;
+  backoff?: number;
+  timeout?: number | null;
+  /** Upstream task names; [] means "depends on nothing"; left out means "after the previous task". */
+  after?: string[];
+}
+
+export type TaskOption = keyof TaskSettingsPatch;
+
+export interface TaskMagic {
+  /** False when the line is not a `%%task` line (then nothing else is set). */
+  isTask: boolean;
+  /** The task name, or null when missing or not a valid name (see problems). */
+  name: string | null;
+  settings: TaskSettingsPatch;
+  /** The options in the order they were typed, for formatTaskMagic. */
+  order: TaskOption[];
+  problems: MagicProblem[];
+}
+
+/** `metadata.cellflow.task` as stored in the notebook. */
+export interface CellflowTaskMetadata extends TaskSettingsPatch {
+  name: string;
+}
+
+/** `metadata.cellflow` of a cell. */
+export interface CellflowCellMetadata {
+  task?: CellflowTaskMetadata;
+  /** A skipped cell never runs in a flow (it still runs interactively). */
+  skip?: boolean;
+  [key: string]: unknown;
+}
+
+const OPTION_FLAGS: Record<TaskOption, string> = {
+  retries: '--retries',
+  retryDelay: '--retry-delay',
+  backoff: '--backoff',
+  timeout: '--timeout',
+  after: '--after'
+};
+const OPTION_ORDER: TaskOption[] = ['retries', 'retryDelay', 'backoff', 'timeout', 'after'];
+const FLAG_OPTIONS = new Map<string, TaskOption>(OPTION_ORDER.map(option => [OPTION_FLAGS[option], option]));
+const ALL_FLAGS = OPTION_ORDER.map(option => OPTION_FLAGS[option]).join(', ');
+
+// A plain decimal number as people type it: 3, 2.5, .5, 1e3; no sign, no hex, no "Infinity".
+const DECIMAL = /^\+?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const WHOLE = /^\+?\d+$/;
+
+const MAGIC_LINE = /^%%task(?=\s|$)/;
+
+/** The first line of a cell source (string or nbformat's list of lines), without its line break. */
+export function firstLine(source: string | string[]): string {
+  const text = Array.isArray(source) ? source.join('') : source;
+  const end = text.indexOf('\n');
+  return (end < 0 ? text : text.slice(0, end)).replace(/\r$/, '');
+}
+
+/** True when the line is a `%%task` line (well-formed or not). */
+export function isTaskMagicLine(line: string): boolean {
+  return MAGIC_LINE.test(line);
+}
+
+/**
+ * Parses `%%task NAME [--retries N] [--retry-delay S] [--backoff F] [--timeout S] [--after a,b]`, with
+ * `--opt value` or `--opt=value`. Never throws: whatever is wrong is listed in `problems`, and the
+ * settings hold only the values that are valid.
+ */
+export function parseTaskMagic(line: string): TaskMagic {
+  const result: TaskMagic = { isTask: false, name: null, settings: {}, order: [], problems: [] };
+  const text = line.replace(/\r?\n[\s\S]*$/, '');
+  if (!MAGIC_LINE.test(text)) {
+    return result;
+  }
+  result.isTask = true;
+  const problem = (code: string, message: string) => result.problems.push({ code, message });
+  const tokens = text.slice(TASK_MAGIC.length).trim().split(/\s+/).filter(Boolean);
+  const positionals: string[] = [];
+
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i];
+    if (!token.startsWith('--')) {
+      positionals.push(token);
+      continue;
+    }
+    const eq = token.indexOf('=');
+    const flag = eq < 0 ? token : token.slice(0, eq);
+    let value: string | undefined = eq < 0 ? undefined : token.slice(eq + 1);
+    // Every option takes a value: take the next word unless it is itself an option.
+    if (value === undefined && i + 1 < tokens.length && !tokens[i + 1].startsWith('--')) {
+      value = tokens[++i];
+    }
+    const option = FLAG_OPTIONS.get(flag);
+    if (!option) {
+      problem('unknown-option', `Unknown option "${flag}" in the %%task line; the options are ${ALL_FLAGS}`);
+      continue;
+    }
+    if (option === 'after' && value !== undefined) {
+      // `--after a, b` splits into "a," and "b": join them back.
+      while (value.endsWith(',') && i + 1 < tokens.length && !tokens[i + 1].startsWith('--')) {
+        value += tokens[++i];
+      }
+    }
+    if (value === undefined) {
+      problem('missing-value', `${flag} needs a value, e.g. ${example(option)}`);
+      continue;
+    }
+    if (result.order.includes(option)) {
+      problem('duplicate-option', `${flag} is given more than once in the %%task line`);
+      continue;
+    }
+    result.order.push(option);
+    const parsed = parseOptionValue(option, value, flag);
+    result.problems.push(...parsed.problems);
+    if (parsed.value !== undefined) {
+      (result.settings as Record<string, unknown>)[option] = parsed.value;
+    }
+  }
+
+  if (positionals.length === 0) {
+    problem('missing-task-name', '%%task needs a task name, e.g. "%%task extract"');
+  } else {
+    const nameProblem = identifierProblem('Task name', positionals[0]);
+    if (nameProblem) {
+      problem('invalid-task-name', nameProblem);
+    } else {
+      result.name = positionals[0];
+    }
+    for (const extra of positionals.slice(1)) {
+      problem(
+        'unexpected-argument',
+        `Unexpected "${extra}" in the %%task line: it takes one task name, then options (${ALL_FLAGS})`
+      );
+    }
+  }
+  return result;
+}
+
+function example(option: TaskOption): string {
+  const examples: Record<TaskOption, string> = {
+    retries: '--retries 3',
+    retryDelay: '--retry-delay 10',
+    backoff: '--backoff 2',
+    timeout: '--timeout 600',
+    after: '--after extract,transform'
+  };
+  return examples[option];
+}
+
+interface ParsedValue {
+  value?: number | string[];
+  problems: MagicProblem[];
+}
+
+function parseOptionValue(option: TaskOption, value: string, flag: string): ParsedValue {
+  if (option === 'after') {
+    return parseAfterList(value, flag);
+  }
+  const rule = NUMBER_RULES[option];
+  const number = (rule.whole ? WHOLE : DECIMAL).test(value) ? Number(value) : NaN;
+  if (Number.isFinite(number) && rule.accepts(number)) {
+    return { value: number, problems: [] };
+  }
+  const message = `${flag} ${rule.expected}, got "${value}"`;
+  return { problems: [{ code: `invalid-${kebab(option)}`, message }] };
+}
+
+interface NumberRule {
+  whole: boolean;
+  accepts: (n: number) => boolean;
+  /** Completes "<field> ..." in messages. */
+  expected: string;
+}
+
+const NUMBER_RULES: Record<Exclude<TaskOption, 'after'>, NumberRule> = {
+  retries: { whole: true, accepts: n => n >= 0, expected: 'must be a whole number ≥ 0' },
+  retryDelay: { whole: false, accepts: n => n >= 0, expected: 'must be a number of seconds ≥ 0' },
+  backoff: { whole: false, accepts: n => n >= 1, expected: 'must be a number ≥ 1' },
+  timeout: { whole: false, accepts: n => n > 0, expected: 'must be a number of seconds > 0' }
+};
+
+function kebab(option: TaskOption): string {
+  return option.replace(/[A-Z]/g, c => '-' + c.toLowerCase());
+}
+
+function parseAfterList(value: string, flag: string): { value: string[]; problems: MagicProblem[] } {
+  const problems: MagicProblem[] = [];
+  if (value.trim() === '') {
+    // `--after=` says explicitly: this task depends on nothing.
+    return { value: [], problems };
+  }
+  const names: string[] = [];
+  for (const raw of value.split(',')) {
+    const name = raw.trim();
+    if (name === '') {
+      problems.push({
+        code: 'invalid-dependency',
+        message: `${flag} "${value}" has an empty name between commas`
+      });
+      continue;
+    }
+    const nameProblem = identifierProblem(`${flag} name`, name);
+    if (nameProblem) {
+      problems.push({ code: 'invalid-dependency', message: nameProblem });
+    } else if (!names.includes(name)) {
+      names.push(name);
+    }
+  }
+  return { value: names, problems };
+}
+
+/**
+ * Renders a `%%task` line for these settings. Only values that differ from the defaults are written;
+ * options keep the order they had in `previousLine` (when given), new ones follow in a fixed order.
+ * `after: []` is written `--after=` (depends on nothing); a missing `after` is left out.
+ */
+export function formatTaskMagic(
+  name: string,
+  settings: Partial<TaskSettings> & { after?: string[] | null },
+  previousLine?: string
+): string {
+  const previous = previousLine ? parseTaskMagic(previousLine).order : [];
+  const order = [...previous, ...OPTION_ORDER.filter(option => !previous.includes(option))];
+  const parts = [TASK_MAGIC, name];
+  for (const option of order) {
+    if (option === 'after') {
+      const after = settings.after;
+      if (Array.isArray(after)) {
+        parts.push(after.length === 0 ? '--after=' : `--after ${after.join(',')}`);
+      }
+      continue;
+    }
+    const value = settings[option];
+    if (typeof value === 'number' && value !== DEFAULT_TASK_SETTINGS[option]) {
+      parts.push(`${OPTION_FLAGS[option]} ${value}`);
+    }
+  }
+  return parts.join(' ');
+}
+
+/** The source without its `%%task` first line (unchanged when it has none). */
+export function stripMagicLine(source: string | string[]): string {
+  const text = Array.isArray(source) ? source.join('') : source;
+  if (!MAGIC_LINE.test(text)) {
+    return text;
+  }
+  const end = text.indexOf('\n');
+  return end < 0 ? '' : text.slice(end + 1);
+}
+
+/** What one cell says about itself as a task, from its metadata and its first line together. */
+export interface EffectiveTask {
+  /** True when the cell has a `%%task` line or `metadata.cellflow.task`. */
+  isTask: boolean;
+  /** True when `metadata.cellflow.skip` is set: the cell never runs in a flow. */
+  skip: boolean;
+  name: string | null;
+  /** Every setting, defaults filled in. */
+  settings: TaskSettings;
+  /** Declared upstream tasks, or null to run after the previous task in the notebook. */
+  after: string[] | null;
+  /** Where the task came from. */
+  fromMagic: boolean;
+  fromMetadata: boolean;
+  problems: MagicProblem[];
+  warnings: MagicProblem[];
+}
+
+/** A cell as nbformat stores it, loosely: only the parts read here. */
+export interface CellLike {
+  source?: unknown;
+  metadata?: unknown;
+}
+
+/**
+ * Merges `metadata.cellflow.task` and the `%%task` line, the line winning for the fields it names, so
+ * the UI and the compiler agree on what a cell is.
+ */
+export function effectiveTaskSettings(cell: CellLike): EffectiveTask {
+  const source = typeof cell.source === 'string' || Array.isArray(cell.source) ? sourceText(cell.source) : '';
+  const magic = parseTaskMagic(firstLine(source));
+  const meta = readCellflowMetadata(cell.metadata);
+  const result: EffectiveTask = {
+    isTask: magic.isTask || meta.task !== null,
+    skip: meta.skip,
+    name: null,
+    settings: { ...DEFAULT_TASK_SETTINGS },
+    after: null,
+    fromMagic: magic.isTask,
+    fromMetadata: meta.task !== null,
+    problems: [...meta.problems, ...magic.problems],
+    warnings: []
+  };
+  if (!result.isTask) {
+    return result;
+  }
+  const patch: TaskSettingsPatch = { ...(meta.task?.settings ?? {}), ...magic.settings };
+  const { after, ...numbers } = patch;
+  Object.assign(result.settings, numbers);
+  result.after = after ?? null;
+  if (magic.isTask) {
+    result.name = magic.name;
+    const metaName = meta.task?.name;
+    if (magic.name && metaName && metaName !== magic.name) {
+      result.warnings.push({
+        code: 'task-name-mismatch',
+        message: `The %%task line names the task "${magic.name}" but the cell metadata says "${metaName}"; the line wins`
+      });
+    }
+  } else {
+    result.name = meta.task?.name ?? null;
+  }
+  return result;
+}
+
+function sourceText(source: unknown): string {
+  if (Array.isArray(source)) {
+    return source.filter(line => typeof line === 'string').join('');
+  }
+  return typeof source === 'string' ? source : '';
+}
+
+interface ReadMetadata {
+  task: { name: string | null; settings: TaskSettingsPatch } | null;
+  skip: boolean;
+  problems: MagicProblem[];
+}
+
+/** Reads and checks `metadata.cellflow` of a cell; anything malformed becomes a problem. */
+export function readCellflowMetadata(metadata: unknown): ReadMetadata {
+  const result: ReadMetadata = { task: null, skip: false, problems: [] };
+  const problem = (code: string, message: string) => result.problems.push({ code, message });
+  if (!isRecord(metadata) || metadata.cellflow === undefined) {
+    return result;
+  }
+  const cellflow = metadata.cellflow;
+  if (!isRecord(cellflow)) {
+    problem('invalid-metadata', `metadata.cellflow must be an object, got ${describeValue(cellflow)}`);
+    return result;
+  }
+  if (cellflow.skip !== undefined) {
+    if (typeof cellflow.skip === 'boolean') {
+      result.skip = cellflow.skip;
+    } else {
+      problem(
+        'invalid-metadata',
+        `metadata.cellflow.skip must be true or false, got ${describeValue(cellflow.skip)}`
+      );
+    }
+  }
+  if (cellflow.task === undefined || cellflow.task === null) {
+    return result;
+  }
+  const task = cellflow.task;
+  if (!isRecord(task)) {
+    problem('invalid-metadata', `metadata.cellflow.task must be an object, got ${describeValue(task)}`);
+    return result;
+  }
+  result.task = { name: null, settings: {} };
+  const nameProblem = identifierProblem('Task name in metadata.cellflow.task.name', task.name);
+  if (task.name === undefined) {
+    problem('missing-task-name', 'metadata.cellflow.task has no name');
+  } else if (nameProblem) {
+    problem('invalid-task-name', nameProblem);
+  } else {
+    result.task.name = task.name as string;
+  }
+  for (const option of ['retries', 'retryDelay', 'backoff', 'timeout'] as const) {
+    const value = task[option];
+    if (value === undefined || (option === 'timeout' && value === null)) {
+      if (value === null) {
+        result.task.settings.timeout = null;
+      }
+      continue;
+    }
+    const rule = NUMBER_RULES[option];
+    const ok =
+      typeof value === 'number' &&
+      Number.isFinite(value) &&
+      (!rule.whole || Number.isInteger(value)) &&
+      rule.accepts(value);
+    if (ok) {
+      result.task.settings[option] = value as number;
+    } else {
+      problem(
+        `invalid-${kebab(option)}`,
+        `metadata.cellflow.task.${option} ${rule.expected}, got ${describeValue(value)}`
+      );
+    }
+  }
+  if (task.after !== undefined && task.after !== null) {
+    if (!Array.isArray(task.after)) {
+      problem(
+        'invalid-dependency',
+        `metadata.cellflow.task.after must be a list of task names, got ${describeValue(task.after)}`
+      );
+    } else {
+      const names: string[] = [];
+      for (const name of task.after) {
+        const afterProblem = identifierProblem('metadata.cellflow.task.after name', name);
+        if (afterProblem) {
+          problem('invalid-dependency', afterProblem);
+        } else if (!names.includes(name)) {
+          names.push(name);
+        }
+      }
+      result.task.settings.after = names;
+    }
+  }
+  return result;
+}
+
+/**
+ * The `metadata.cellflow` a `%%task` line implies, for the UI to mirror the line into metadata.
+ * Keys other than `task` (such as `skip`) are kept from `existing`. The task holds exactly what the
+ * line says (so deleting `--retries 3` from the line deletes it from the metadata); when the line's
+ * name is missing or invalid the existing name is kept, so a half-typed line loses nothing. A line that
+ * is not a `%%task` line gives the metadata without `task`.
+ */
+export function metadataFromMagic(line: string | TaskMagic, existing?: unknown): CellflowCellMetadata {
+  const magic = typeof line === 'string' ? parseTaskMagic(line) : line;
+  const base: CellflowCellMetadata = isRecord(existing) ? { ...existing } : {};
+  const previousName = isRecord(base.task) && typeof base.task.name === 'string' ? base.task.name : null;
+  delete base.task;
+  if (!magic.isTask) {
+    return base;
+  }
+  const name = magic.name ?? previousName;
+  if (name === null) {
+    return base;
+  }
+  const task: CellflowTaskMetadata = { name };
+  for (const option of OPTION_ORDER) {
+    const value = magic.settings[option];
+    if (value !== undefined) {
+      (task as unknown as Record<string, unknown>)[option] = Array.isArray(value) ? [...value] : value;
+    }
+  }
+  base.task = task;
+  return base;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
