@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     include: ['src/**/*.spec.ts', 'server/test/**/*.spec.ts'],
     environment: 'node',
+    globalSetup: ['server/test/support/build-server.ts'],
     testTimeout: 30000,
     hookTimeout: 60000
   }

@@ -13,7 +13,8 @@ import { CommandIDs, PluginIDs } from './tokens';
 /** The Cellflow side panel in the left area, and the palette command that reveals it. */
 const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: PluginIDs.panel,
-  description: 'The Cellflow side panel: flows, schedules and runs of the current notebook.',
+  description:
+    'The Cellflow side panel: flows, schedules and runs of the current notebook.',
   autoStart: true,
   requires: [ILabShell],
   optional: [ICommandPalette, ILayoutRestorer, ITranslator],
@@ -25,7 +26,9 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     translator: ITranslator | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_cellflow');
-    const panel = new CellflowPanel({ translator: translator ?? nullTranslator });
+    const panel = new CellflowPanel({
+      translator: translator ?? nullTranslator
+    });
     labShell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, panel.id);
 

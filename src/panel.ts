@@ -11,7 +11,9 @@ import { PANEL_ID } from './tokens';
 export class CellflowPanel extends Panel {
   constructor(options: CellflowPanel.IOptions = {}) {
     super();
-    const trans = (options.translator ?? nullTranslator).load('jupyterlab_cellflow');
+    const trans = (options.translator ?? nullTranslator).load(
+      'jupyterlab_cellflow'
+    );
     this.id = PANEL_ID;
     this.addClass('jp-CellflowPanel');
     this.title.icon = cellflowIcon;

@@ -10,7 +10,9 @@ export interface ServerOptions {
 /**
  * Build the Cellflow HTTP server without listening, so tests can drive it with `inject()`.
  */
-export async function buildServer(options: ServerOptions = {}): Promise<FastifyInstance> {
+export async function buildServer(
+  options: ServerOptions = {}
+): Promise<FastifyInstance> {
   const app = Fastify({ logger: options.logger ?? false });
 
   app.get(
@@ -20,7 +22,10 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
         response: {
           200: {
             type: 'object',
-            properties: { status: { type: 'string' }, version: { type: 'string' } },
+            properties: {
+              status: { type: 'string' },
+              version: { type: 'string' }
+            },
             required: ['status', 'version']
           }
         }

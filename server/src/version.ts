@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 export const VERSION: string = (() => {
   for (const rel of ['../../../package.json', '../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8'));
+      const pkg = JSON.parse(
+        readFileSync(new URL(rel, import.meta.url), 'utf8')
+      );
       if (pkg.name === 'cellflow') {
         return pkg.version as string;
       }

@@ -8,7 +8,9 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command();
   program
     .name('cellflow')
-    .description('Run notebook flows on Jupyter kernels, on schedule, with retries.')
+    .description(
+      'Run notebook flows on Jupyter kernels, on schedule, with retries.'
+    )
     .version(VERSION);
   registerServerCommand(program);
   await program.parseAsync(argv);

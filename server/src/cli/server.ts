@@ -7,7 +7,12 @@ export function registerServerCommand(program: Command): void {
     .command('server')
     .description('Start the Cellflow server')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on', value => parsePort(value), 8787)
+    .option(
+      '--port <port>',
+      'port to listen on',
+      value => parsePort(value),
+      8787
+    )
     .action(async (opts: { host: string; port: number }) => {
       const app = await buildServer({ logger: false });
       const address = await app.listen({ host: opts.host, port: opts.port });
@@ -28,7 +33,9 @@ export function registerServerCommand(program: Command): void {
 function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`--port must be a whole number from 0 to 65535, got "${value}"`);
+    throw new Error(
+      `--port must be a whole number from 0 to 65535, got "${value}"`
+    );
   }
   return port;
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Start Cellflow: JupyterLab (from .venv) with the extension, and the Cellflow server on its embedded
+# store. Prints the lab's URL with its token. Ctrl-C stops both, and with them their kernels.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+export PATH="$ROOT/.venv/bin:$PATH"
+
+LAB_PORT="${CELLFLOW_LAB_PORT:-8888}"
+SERVER_PORT="${CELLFLOW_SERVER_PORT:-8787}"
+DATA_DIR="${CELLFLOW_DATA_DIR:-$ROOT/.cellflow-data}"
+NOTEBOOK_DIR="${CELLFLOW_NOTEBOOK_DIR:-$ROOT/examples}"
+TOKEN="$(python -c 'import secrets; print(secrets.token_hex(24))')"
+mkdir -p "$DATA_DIR" "$NOTEBOOK_DIR"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo "Stopping Cellflow..." >&2
+  # TERM lets jupyter_server shut its kernels down and the Cellflow server close its store.
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop INT TERM EXIT
+
+node server/bin/cellflow.js server --host 127.0.0.1 --port "$SERVER_PORT" &
+pids+=($!)
+
+jupyter lab --no-browser --allow-root --ServerApp.ip=127.0.0.1 --ServerApp.port="$LAB_PORT" \
+  --ServerApp.port_retries=0 --ServerApp.root_dir="$NOTEBOOK_DIR" --IdentityProvider.token="$TOKEN" \
+  >"$DATA_DIR/lab.log" 2>&1 &
+pids+=($!)
+
+# Wait for the lab to answer before printing its address.
+for _ in $(seq 1 120); do
+  if curl -fsS -o /dev/null "http://127.0.0.1:$LAB_PORT/api/status?token=$TOKEN" 2>/dev/null; then break; fi
+  if ! kill -0 "${pids[1]}" 2>/dev/null; then echo "JupyterLab failed to start: see $DATA_DIR/lab.log" >&2; exit 1; fi
+  sleep 0.5
+done
+cat <<MSG
+
+  Cellflow is running.
+    JupyterLab:      http://127.0.0.1:$LAB_PORT/lab?token=$TOKEN
+    Cellflow server: http://127.0.0.1:$SERVER_PORT  (data in $DATA_DIR)
+    Lab log:         $DATA_DIR/lab.log
+  Press Ctrl-C to stop both.
+
+MSG
+wait -n "${pids[@]}" || true

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Install Cellflow as users do: build the wheel, install it into a NEW virtual environment beside
+# jupyterlab==4.6.6, check `jupyter labextension list` calls it enabled and OK, and open that lab in
+# chromium to see the Cellflow panel. Writes {"passed", "failed"} counts to $1.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPORT="${1:-/dev/null}"
+cd "$ROOT"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+passed=0; failed=0
+check() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi; }
+
+build_wheel() {
+  # A production build of the labextension, then the wheel from .venv's build tools (no isolation:
+  # the build requirements are pinned in requirements-dev.txt and already installed).
+  (export PATH="$ROOT/.venv/bin:$PATH" && npm run --silent build:prod >/dev/null &&
+    python -m build --wheel --no-isolation --outdir "$WORK/dist" . >"$WORK/build.log" 2>&1) ||
+    { cat "$WORK/build.log" >&2; return 1; }
+  # Put the development build back for the rest of the tools.
+  (export PATH="$ROOT/.venv/bin:$PATH" && jupyter-builder build --development True . >/dev/null)
+  ls "$WORK"/dist/jupyterlab_cellflow-*.whl >/dev/null
+}
+
+install_wheel() {
+  # The users' lab environment is cached between runs (jupyterlab only); the wheel is always reinstalled.
+  local env="$ROOT/.venv-wheel-test"
+  if [ ! -x "$env/bin/jupyter-lab" ]; then
+    .venv/bin/python -m venv "$env" && "$env/bin/pip" install -q jupyterlab==4.6.6 ipykernel==7.4.0 || return 1
+  fi
+  "$env/bin/pip" install -q --force-reinstall --no-deps "$WORK"/dist/jupyterlab_cellflow-*.whl
+}
+
+listed_enabled_ok() {
+  local out
+  out="$("$ROOT/.venv-wheel-test/bin/jupyter" labextension list 2>&1)"
+  echo "$out" | grep -E 'jupyterlab-cellflow v[0-9.]+ .*enabled.*OK' >/dev/null ||
+    { echo "jupyter labextension list did not show jupyterlab-cellflow enabled and OK:" >&2; echo "$out" >&2; return 1; }
+  # It must come from the wheel's shared data, not from a development symlink.
+  [ ! -L "$ROOT/.venv-wheel-test/share/jupyter/labextensions/jupyterlab-cellflow" ]
+}
+
+panel_in_wheel_lab() {
+  (cd ui-tests && CELLFLOW_LAB_VENV="$ROOT/.venv-wheel-test" CELLFLOW_TEST_LAB_PORT=8899 \
+    CELLFLOW_PW_REPORT="$WORK/pw.json" npx playwright test tests/lab.spec.ts -g "panel opens")
+}
+
+if check build_wheel; then
+  if check install_wheel; then
+    check listed_enabled_ok
+    check panel_in_wheel_lab
+  fi
+fi
+echo "{\"passed\":$passed,\"failed\":$failed}" >"$REPORT"
+echo "wheel checks: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run every Cellflow test suite: lint, unit + server (vitest), UI (galata in chromium, against the lab
+# from .venv), and the wheel install check. Ends with one line "N passed, N failed" summed over all suites,
+# and exits non-zero when any suite failed or when no test ran.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
+cd "$ROOT"
+export PATH="$ROOT/.venv/bin:$PATH"
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+RESULTS="$ROOT/.test-results"
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+banner() { printf '\n\033[1m=== %s ===\033[0m\n' "$*"; }
+status=0
+
+banner "lint (eslint, prettier, stylelint)"
+if npm run --silent lint; then echo '{"passed":1,"failed":0}' >"$RESULTS/lint.json"
+else echo '{"passed":0,"failed":1}' >"$RESULTS/lint.json"; status=1; fi
+
+banner "unit and server tests (vitest)"
+npx vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest.json" || status=1
+
+banner "UI tests (galata, JupyterLab from .venv, Debian chromium)"
+(cd ui-tests && CELLFLOW_PW_REPORT="$RESULTS/ui.json" npx playwright test) || status=1
+
+banner "wheel: built, installed into a new venv beside jupyterlab, shown in its lab"
+bash scripts/test-wheel.sh "$RESULTS/wheel.json" || status=1
+
+banner "summary"
+node scripts/summarize-results.mjs "$RESULTS" || status=1
+exit $status

@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../bin/cellflow.js', import.meta.url));
+
+/** Start `cellflow server` on a free port; resolves with the child and its address once it listens. */
+async function startServer() {
+  const child = spawn(process.execPath, [bin, 'server', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe']
+  });
+  let out = '';
+  const address = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', chunk => {
+      out += chunk;
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) {
+        resolve(match[1]);
+      }
+    });
+    child.once('exit', code =>
+      reject(new Error(`server exited with ${code} before listening: ${out}`))
+    );
+  });
+  return { child, address, output: () => out };
+}
+
+describe('cellflow server', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`serves /api/health and stops cleanly on ${signal}`, async () => {
+      const { child, address, output } = await startServer();
+      const res = await fetch(`${address}/api/health`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ status: 'ok' });
+
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(output()).toContain(`stopping (${signal})`);
+      // Nothing listens any more.
+      await expect(fetch(`${address}/api/health`)).rejects.toThrow();
+    });
+  }
+
+  it('refuses a bad port with a message that names it', () => {
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, [bin, 'server', '--port', 'eighty'], {
+        stdio: 'pipe'
+      });
+    } catch (err) {
+      stderr = String((err as { stderr: Buffer }).stderr);
+    }
+    expect(stderr).toContain('--port must be a whole number');
+    expect(stderr).toContain('"eighty"');
+    expect(stderr).not.toMatch(/at .*\.js:\d+/);
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * Galata / Playwright configuration for Cellflow's UI tests.
+ * The lab is the one from the project's .venv (PyPI JupyterLab 4.6); the browser is Debian's chromium,
+ * because no browser download is possible on these machines.
+ */
+const path = require('path');
+const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
+
+// CELLFLOW_LAB_VENV lets the wheel test point the same tests at a lab where the wheel is installed.
+const venvBin = path.join(
+  process.env.CELLFLOW_LAB_VENV || path.resolve(__dirname, '..', '.venv'),
+  'bin'
+);
+const labPort = Number(process.env.CELLFLOW_TEST_LAB_PORT || 8888);
+
+module.exports = {
+  ...baseConfig,
+  testDir: './tests',
+  outputDir: './test-results',
+  timeout: 120000,
+  expect: { timeout: 20000 },
+  workers: 1,
+  retries: 0,
+  reporter: process.env.CELLFLOW_PW_REPORT
+    ? [['list'], ['json', { outputFile: process.env.CELLFLOW_PW_REPORT }]]
+    : [['list']],
+  use: {
+    ...baseConfig.use,
+    baseURL: `http://127.0.0.1:${labPort}`,
+    video: 'off',
+    trace: 'off',
+    launchOptions: {
+      executablePath: process.env.CELLFLOW_CHROMIUM || '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync'
+      ]
+    }
+  },
+  webServer: [
+    {
+      command: `${venvBin}/jupyter lab --config jupyter_server_test_config.py --allow-root --no-browser --ServerApp.port=${labPort} --ServerApp.port_retries=0 --ServerApp.ip=127.0.0.1`,
+      url: `http://127.0.0.1:${labPort}/lab`,
+      timeout: 120000,
+      reuseExistingServer: !process.env.CI,
+      // The lab's request log drowns the test report; CELLFLOW_DEBUG=1 shows it.
+      stdout: 'ignore',
+      stderr: process.env.CELLFLOW_DEBUG ? 'pipe' : 'ignore',
+      env: { ...process.env, PATH: `${venvBin}:${process.env.PATH}` }
+    }
+  ]
+};
