@@ -654,9 +654,10 @@ class FlowRun {
     }
     const reason = first.kind === 'timeout' ? 'timeout' : 'cancel';
 
-    // Interrupt and give the request a grace period to end (usually with KeyboardInterrupt).
-    await this.kernel.interrupt().catch(() => undefined);
+    // Interrupt and give the request a grace period to end (usually with KeyboardInterrupt). The
+    // interrupt itself is not awaited: a stuck kernel may never answer it, and the grace covers both.
     const grace = new AbortController();
+    this.kernel.interrupt().catch(() => undefined);
     const after = await Promise.race([
       settled,
       this.timer(this.graceMs, grace.signal, 'grace-expired')
