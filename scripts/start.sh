@@ -29,7 +29,7 @@ pids+=($!)
 
 jupyter lab --no-browser --allow-root --ServerApp.ip=127.0.0.1 --ServerApp.port="$LAB_PORT" \
   --ServerApp.port_retries=0 --ServerApp.root_dir="$NOTEBOOK_DIR" --IdentityProvider.token="$TOKEN" \
-  >"$DATA_DIR/lab.log" 2>&1 &
+  </dev/null >"$DATA_DIR/lab.log" 2>&1 &
 pids+=($!)
 
 # Wait for the lab to answer before printing its address.
