@@ -271,6 +271,8 @@ function readNumber(
 
 class LiteralError extends Error {}
 
+const CHAINED = 'chained assignments (a = b = 1) are not allowed; give each parameter its own line';
+
 /** A recursive-descent reader of one statement's tokens. */
 class StatementParser {
   private pos = 0;
@@ -319,7 +321,7 @@ class StatementParser {
     if (rest.kind !== 'end') {
       throw new LiteralError(
         rest.text === '='
-          ? 'chained assignments (a = b = 1) are not allowed; give each parameter its own line'
+          ? CHAINED
           : `unexpected "${rest.text}" after the value: the value must be a single literal`
       );
     }
@@ -354,6 +356,9 @@ class StatementParser {
         }
         if (this.peek().text === '(') {
           throw new LiteralError(`${token.text}(...) is a call, not a literal`);
+        }
+        if (this.peek().text === '=') {
+          throw new LiteralError(CHAINED);
         }
         throw new LiteralError(`${token.text} is a name, not a literal`);
       case 'op':
