@@ -11,11 +11,23 @@
  */
 import { CronExpressionParser } from 'cron-parser';
 
-import { formatClock, formatDay, wallClock, zoneOffsetMs } from './schedule-zone.js';
+import {
+  formatClock,
+  formatDay,
+  wallClock,
+  zoneOffsetMs
+} from './schedule-zone.js';
 
 const DAY_MS = 86_400_000;
 
-const FIELD_NAMES = ['second', 'minute', 'hour', 'day-of-month', 'month', 'day-of-week'];
+const FIELD_NAMES = [
+  'second',
+  'minute',
+  'hour',
+  'day-of-month',
+  'month',
+  'day-of-week'
+];
 
 /** The nicknames cron-parser understands, spelled out so the field count check stays simple. */
 const MACROS: Record<string, string> = {
@@ -50,7 +62,9 @@ function rephrase(field: string, value: string, raw: string): string {
   if (/Invalid characters/.test(raw)) {
     return `${field} field '${value}' has invalid characters`;
   }
-  const backwards = /Invalid range: (\S+), min\((\d+)\) > max\((\d+)\)/.exec(raw);
+  const backwards = /Invalid range: (\S+), min\((\d+)\) > max\((\d+)\)/.exec(
+    raw
+  );
   if (backwards) {
     return `${field} field '${value}': range ${backwards[1]} goes backwards (${backwards[2]} > ${backwards[3]})`;
   }
@@ -112,7 +126,9 @@ interface TimeFields {
 }
 
 function timeFields(expression: string): TimeFields {
-  const f = CronExpressionParser.parse(expandCron(expression), { tz: 'UTC' }).fields;
+  const f = CronExpressionParser.parse(expandCron(expression), {
+    tz: 'UTC'
+  }).fields;
   return {
     second: new Set(f.second.values.map(Number)),
     minute: new Set(f.minute.values.map(Number)),
@@ -142,7 +158,10 @@ export function cronRuns(
 ): number[] {
   const expanded = expandCron(expression);
   const everyHour = timeFields(expanded).hour.size === 24;
-  const it = CronExpressionParser.parse(expanded, { tz: zone, currentDate: new Date(afterMs) });
+  const it = CronExpressionParser.parse(expanded, {
+    tz: zone,
+    currentDate: new Date(afterMs)
+  });
   const out: number[] = [];
   let last = afterMs;
   // A guard, not a limit anyone should meet: a fixed hour with a per-second field can skip at most
@@ -201,19 +220,31 @@ export function cronStepBack(
  * For a run the clocks moved (its wall-clock time is not one the expression names, because that
  * time did not exist that day), a note saying which time was skipped and when it really runs.
  */
-export function cronShiftNote(expression: string, zone: string, t: number): string | undefined {
+export function cronShiftNote(
+  expression: string,
+  zone: string,
+  t: number
+): string | undefined {
   const fields = timeFields(expression);
   const w = wallClock(new Date(t), zone);
-  if (fields.hour.has(w.hour) && fields.minute.has(w.minute) && fields.second.has(w.second)) {
+  if (
+    fields.hour.has(w.hour) &&
+    fields.minute.has(w.minute) &&
+    fields.second.has(w.second)
+  ) {
     return undefined;
   }
-  const gap = zoneOffsetMs(new Date(t), zone) - zoneOffsetMs(new Date(t - DAY_MS), zone);
+  const gap =
+    zoneOffsetMs(new Date(t), zone) - zoneOffsetMs(new Date(t - DAY_MS), zone);
   if (gap <= 0) {
     return undefined;
   }
   const seconds = cronHasSeconds(expression);
   // The wall clock as it would read had the clocks not moved: the time the user asked for.
-  const wantedReading = wallClock(new Date(t + zoneOffsetMs(new Date(t), zone) - gap), 'UTC');
+  const wantedReading = wallClock(
+    new Date(t + zoneOffsetMs(new Date(t), zone) - gap),
+    'UTC'
+  );
   return (
     `${formatClock(wantedReading, seconds)} does not exist on ${formatDay(w)} in ${zone} ` +
     `(clocks go forward); runs at ${formatClock(w, seconds)}`

@@ -33,7 +33,10 @@ export function scheduleZone(schedule: ScheduleSpec): string {
  * (Europe/Berlin)". Cron wording comes from cronstrue, whose default bundle is English only: another
  * `locale` falls back to English unless its locale file was loaded.
  */
-export function describeSchedule(schedule: ScheduleSpec, locale?: string): string {
+export function describeSchedule(
+  schedule: ScheduleSpec,
+  locale?: string
+): string {
   const zone = scheduleZone(schedule);
   let text: string;
   if (schedule.kind === 'interval') {
@@ -91,9 +94,15 @@ export function describeRunTime(date: Date, zone: string): RunTimeDescription {
   const before = zoneOffsetMs(new Date(t - DAY_MS), zone);
   const after = zoneOffsetMs(new Date(t + DAY_MS), zone);
   let which: 'first' | 'second' | undefined;
-  if (before > offset && zoneOffsetMs(new Date(t - (before - offset)), zone) === before) {
+  if (
+    before > offset &&
+    zoneOffsetMs(new Date(t - (before - offset)), zone) === before
+  ) {
     which = 'second';
-  } else if (after < offset && zoneOffsetMs(new Date(t + (offset - after)), zone) === after) {
+  } else if (
+    after < offset &&
+    zoneOffsetMs(new Date(t + (offset - after)), zone) === after
+  ) {
     which = 'first';
   }
   if (which) {
@@ -115,13 +124,19 @@ export interface PreviewOptions {
 }
 
 /** The description and the next runs of a (validated) schedule. */
-export function previewSchedule(schedule: ScheduleSpec, opts: PreviewOptions = {}): SchedulePreview {
+export function previewSchedule(
+  schedule: ScheduleSpec,
+  opts: PreviewOptions = {}
+): SchedulePreview {
   const zone = scheduleZone(schedule);
   const viewerZone = canonicalTimeZone(opts.viewerZone ?? userTimeZone());
   if (viewerZone === null) {
     throw new Error(`unknown viewer time zone '${opts.viewerZone}'`);
   }
-  const runs = nextRuns(schedule, { after: opts.from ?? new Date(), count: opts.count ?? 5 });
+  const runs = nextRuns(schedule, {
+    after: opts.from ?? new Date(),
+    count: opts.count ?? 5
+  });
   return {
     description: describeSchedule(schedule),
     timezone: zone,
@@ -129,8 +144,9 @@ export function previewSchedule(schedule: ScheduleSpec, opts: PreviewOptions = {
     runs: runs.map(date => {
       const local = describeRunTime(date, zone);
       const note =
-        (schedule.kind === 'cron' ? cronShiftNote(schedule.expression, zone, date.getTime()) : undefined) ??
-        local.note;
+        (schedule.kind === 'cron'
+          ? cronShiftNote(schedule.expression, zone, date.getTime())
+          : undefined) ?? local.note;
       return {
         at: local.utc,
         local: local.iso,

@@ -56,7 +56,9 @@ export function intervalRuns(
 ): number[] {
   const every = everySeconds * 1000;
   const kLo = Math.ceil((loMs - anchorMs) / every);
-  const kHi = Number.isFinite(hiMs) ? Math.floor((hiMs - anchorMs) / every) : Infinity;
+  const kHi = Number.isFinite(hiMs)
+    ? Math.floor((hiMs - anchorMs) / every)
+    : Infinity;
   const n = Math.max(0, Math.min(count, kHi - kLo + 1));
   const first = latest ? kHi - n + 1 : kLo;
   const out: number[] = [];
@@ -84,7 +86,11 @@ function unitPhrase(seconds: number): string {
  * `zone`'s wall clock at the anchor (an interval is elapsed time, so across a DST change the wall
  * clock phase of an hours-long interval moves).
  */
-export function describeInterval(every: number, anchor: Date | undefined, zone: string): string {
+export function describeInterval(
+  every: number,
+  anchor: Date | undefined,
+  zone: string
+): string {
   const base = unitPhrase(every);
   if (!anchor) {
     return base;

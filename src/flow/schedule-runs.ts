@@ -23,7 +23,10 @@ function anchorMs(schedule: { anchor?: string }): number {
  * The next `count` run times strictly after `after`, within the schedule's start and end. Whether
  * the schedule is paused is the scheduler's business, not this function's.
  */
-export function nextRuns(schedule: ScheduleSpec, opts: { after: Date; count: number }): Date[] {
+export function nextRuns(
+  schedule: ScheduleSpec,
+  opts: { after: Date; count: number }
+): Date[] {
   const { lo, hi } = bounds(schedule);
   const afterMs = Math.max(opts.after.getTime(), lo - 1);
   const count = Math.max(0, Math.floor(opts.count));
@@ -42,7 +45,12 @@ export function nextRuns(schedule: ScheduleSpec, opts: { after: Date; count: num
  * window only the latest `cap` are returned: after a long downtime the recent runs are the ones
  * worth making (and 'latest' needs just the last one).
  */
-export function runsBetween(schedule: ScheduleSpec, from: Date, to: Date, cap: number): Date[] {
+export function runsBetween(
+  schedule: ScheduleSpec,
+  from: Date,
+  to: Date,
+  cap: number
+): Date[] {
   const { lo: startMs, hi: endMs } = bounds(schedule);
   const lo = Math.max(from.getTime() + 1, startMs);
   const hi = Math.min(to.getTime(), endMs);
@@ -51,14 +59,33 @@ export function runsBetween(schedule: ScheduleSpec, from: Date, to: Date, cap: n
     return [];
   }
   if (schedule.kind === 'interval') {
-    return intervalRuns(anchorMs(schedule), schedule.every, lo, hi, limit, true).map(t => new Date(t));
+    return intervalRuns(
+      anchorMs(schedule),
+      schedule.every,
+      lo,
+      hi,
+      limit,
+      true
+    ).map(t => new Date(t));
   }
   // Walk back far enough to hold `cap` runs, then forward with the DST rules of nextRuns; walk
   // further back if the DST rules dropped some (prev() and next() disagree on DST days).
   let steps = limit + 2;
   for (;;) {
-    const begin = cronStepBack(schedule.expression, schedule.timezone, hi + 1, steps, lo - 1);
-    const runs = cronRuns(schedule.expression, schedule.timezone, begin, Infinity, hi);
+    const begin = cronStepBack(
+      schedule.expression,
+      schedule.timezone,
+      hi + 1,
+      steps,
+      lo - 1
+    );
+    const runs = cronRuns(
+      schedule.expression,
+      schedule.timezone,
+      begin,
+      Infinity,
+      hi
+    );
     if (runs.length >= limit || begin <= lo - 1) {
       return runs.slice(-limit).map(t => new Date(t));
     }

@@ -10,9 +10,22 @@ import type {
   ScheduleSpec,
   ScheduleValidation
 } from './schedule-types.js';
-import { canonicalTimeZone, formatUtc, parseIsoTime, userTimeZone } from './schedule-zone.js';
+import {
+  canonicalTimeZone,
+  formatUtc,
+  parseIsoTime,
+  userTimeZone
+} from './schedule-zone.js';
 
-const COMMON_KEYS = ['kind', 'paused', 'parameters', 'missedPolicy', 'start', 'end', 'timezone'];
+const COMMON_KEYS = [
+  'kind',
+  'paused',
+  'parameters',
+  'missedPolicy',
+  'start',
+  'end',
+  'timezone'
+];
 const KEYS: Record<ScheduleSpec['kind'], string[]> = {
   interval: [...COMMON_KEYS, 'every', 'anchor'],
   cron: [...COMMON_KEYS, 'expression']
@@ -24,29 +37,43 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function show(v: unknown): string {
-  return typeof v === 'string' ? `'${v}'` : JSON.stringify(v) ?? String(v);
+  return typeof v === 'string' ? `'${v}'` : (JSON.stringify(v) ?? String(v));
 }
 
 export function validateSchedule(input: unknown): ScheduleValidation {
   const problems: ScheduleProblem[] = [];
-  const fail = (field: string, message: string) => problems.push({ field, message });
+  const fail = (field: string, message: string) =>
+    problems.push({ field, message });
 
   if (!isPlainObject(input)) {
     return {
       ok: false,
-      problems: [{ field: 'schedule', message: `a schedule must be an object, got ${show(input)}` }]
+      problems: [
+        {
+          field: 'schedule',
+          message: `a schedule must be an object, got ${show(input)}`
+        }
+      ]
     };
   }
   const kind = input.kind;
   if (kind !== 'interval' && kind !== 'cron') {
     return {
       ok: false,
-      problems: [{ field: 'kind', message: `kind must be 'interval' or 'cron', got ${show(kind)}` }]
+      problems: [
+        {
+          field: 'kind',
+          message: `kind must be 'interval' or 'cron', got ${show(kind)}`
+        }
+      ]
     };
   }
   for (const key of Object.keys(input)) {
     if (!KEYS[kind].includes(key)) {
-      fail(key, `unknown field '${key}' in a ${kind} schedule (known: ${KEYS[kind].join(', ')})`);
+      fail(
+        key,
+        `unknown field '${key}' in a ${kind} schedule (known: ${KEYS[kind].join(', ')})`
+      );
     }
   }
 
@@ -54,9 +81,13 @@ export function validateSchedule(input: unknown): ScheduleValidation {
   let zone: string | undefined;
   if (input.timezone !== undefined || kind === 'cron') {
     const given = input.timezone ?? userTimeZone();
-    const canonical = typeof given === 'string' ? canonicalTimeZone(given) : null;
+    const canonical =
+      typeof given === 'string' ? canonicalTimeZone(given) : null;
     if (canonical === null) {
-      fail('timezone', `unknown time zone ${show(given)} (use an IANA name such as Europe/Berlin)`);
+      fail(
+        'timezone',
+        `unknown time zone ${show(given)} (use an IANA name such as Europe/Berlin)`
+      );
     } else {
       zone = canonical;
     }
@@ -84,9 +115,15 @@ export function validateSchedule(input: unknown): ScheduleValidation {
     fail('paused', `paused must be true or false, got ${show(input.paused)}`);
   }
   if (input.parameters !== undefined && !isPlainObject(input.parameters)) {
-    fail('parameters', `parameters must be an object of name: value, got ${show(input.parameters)}`);
+    fail(
+      'parameters',
+      `parameters must be an object of name: value, got ${show(input.parameters)}`
+    );
   }
-  if (input.missedPolicy !== undefined && !POLICIES.includes(input.missedPolicy as MissedPolicy)) {
+  if (
+    input.missedPolicy !== undefined &&
+    !POLICIES.includes(input.missedPolicy as MissedPolicy)
+  ) {
     fail(
       'missedPolicy',
       `missedPolicy must be 'skip', 'latest' or 'all', got ${show(input.missedPolicy)}`
@@ -98,7 +135,9 @@ export function validateSchedule(input: unknown): ScheduleValidation {
     ...(input.parameters !== undefined && {
       parameters: input.parameters as Record<string, unknown>
     }),
-    ...(input.missedPolicy !== undefined && { missedPolicy: input.missedPolicy as MissedPolicy }),
+    ...(input.missedPolicy !== undefined && {
+      missedPolicy: input.missedPolicy as MissedPolicy
+    }),
     ...(start && { start: formatUtc(start) }),
     ...(end && { end: formatUtc(end) })
   };
@@ -107,7 +146,10 @@ export function validateSchedule(input: unknown): ScheduleValidation {
   if (kind === 'interval') {
     let every = 0;
     if (input.every === undefined) {
-      fail('every', 'every is required: seconds between runs, or a duration such as 10m');
+      fail(
+        'every',
+        'every is required: seconds between runs, or a duration such as 10m'
+      );
     } else {
       const parsed = tryParseEvery(input.every as string | number);
       if (typeof parsed === 'string') {

@@ -34,18 +34,29 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
 }
 
 /**
- * The canonical IANA name of a zone (e.g. "europe/berlin" → "Europe/Berlin"), or null when Intl does
+ * The zone's name, case fixed (e.g. "europe/berlin" → "Europe/Berlin"), or null when Intl does
  * not know it. Offsets such as "+01:00" are refused: cron-parser does not accept them.
  */
 export function canonicalTimeZone(zone: string): string | null {
-  if (typeof zone !== 'string' || zone.trim() === '' || /^[+-]/.test(zone.trim())) {
+  if (
+    typeof zone !== 'string' ||
+    zone.trim() === '' ||
+    /^[+-]/.test(zone.trim())
+  ) {
     return null;
   }
+  const given = zone.trim();
+  let resolved: string;
   try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: zone.trim() }).resolvedOptions().timeZone;
+    resolved = new Intl.DateTimeFormat('en-US', {
+      timeZone: given
+    }).resolvedOptions().timeZone;
   } catch {
     return null;
   }
+  // ICU resolves some current names to old ones (Asia/Kolkata → Asia/Calcutta): take its spelling
+  // only when it is the same name, to fix the case ("utc" → "UTC").
+  return resolved.toLowerCase() === given.toLowerCase() ? resolved : given;
 }
 
 export interface WallClock {
@@ -115,7 +126,9 @@ function formatWall(w: WallClock): string {
 
 /** ISO 8601 on the zone's wall clock with its offset, e.g. 2026-03-29T03:30:00+02:00. */
 export function formatInZone(date: Date, zone: string): string {
-  return formatWall(wallClock(date, zone)) + formatOffset(zoneOffsetMs(date, zone));
+  return (
+    formatWall(wallClock(date, zone)) + formatOffset(zoneOffsetMs(date, zone))
+  );
 }
 
 /** ISO 8601 in UTC without needless milliseconds, e.g. 2026-03-29T01:30:00Z. */
@@ -124,12 +137,17 @@ export function formatUtc(date: Date): string {
 }
 
 /** "02:30", or "02:30:15" when the seconds matter. */
-export function formatClock(w: Pick<WallClock, 'hour' | 'minute' | 'second'>, withSeconds: boolean): string {
+export function formatClock(
+  w: Pick<WallClock, 'hour' | 'minute' | 'second'>,
+  withSeconds: boolean
+): string {
   return `${pad(w.hour)}:${pad(w.minute)}${withSeconds || w.second ? ':' + pad(w.second) : ''}`;
 }
 
 /** "2026-03-29". */
-export function formatDay(w: Pick<WallClock, 'year' | 'month' | 'day'>): string {
+export function formatDay(
+  w: Pick<WallClock, 'year' | 'month' | 'day'>
+): string {
   return `${pad(w.year, 4)}-${pad(w.month)}-${pad(w.day)}`;
 }
 
