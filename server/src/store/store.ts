@@ -1,0 +1,224 @@
+/**
+ * The Store: everything the API, the executor and the scheduler read or write. One interface, two
+ * back ends (embedded PGlite and PostgreSQL), the same SQL. Reads that a user can reach take the
+ * workspace id, so one workspace can never see another's rows; writes from the executor go by id.
+ */
+import type {
+  apiKeys,
+  events,
+  executedNotebooks,
+  flowRuns,
+  flows,
+  flowVersions,
+  logLines,
+  taskAttempts,
+  taskRuns,
+  workspaces
+} from './schema.js';
+import type { FlowRunState, TaskRunState } from './states.js';
+
+export type Workspace = typeof workspaces.$inferSelect;
+/** An API key as listed: never the secret, never its hash. */
+export type ApiKeyInfo = Omit<typeof apiKeys.$inferSelect, 'hash'>;
+export type Flow = typeof flows.$inferSelect;
+export type FlowVersion = typeof flowVersions.$inferSelect;
+export type FlowRun = Omit<typeof flowRuns.$inferSelect, 'state'> & { state: FlowRunState };
+export type TaskRun = Omit<typeof taskRuns.$inferSelect, 'state'> & { state: TaskRunState };
+export type TaskAttemptState = 'Running' | 'Completed' | 'Failed' | 'Crashed' | 'Cancelled';
+export type TaskAttempt = Omit<typeof taskAttempts.$inferSelect, 'state'> & { state: TaskAttemptState };
+export type LogLine = typeof logLines.$inferSelect;
+export type CellflowEvent = typeof events.$inferSelect;
+export type ExecutedNotebook = typeof executedNotebooks.$inferSelect;
+export type RunTrigger = 'manual' | 'scheduled' | 'retry';
+
+/** A task run with its attempts, oldest first (`attempts` is their count). */
+export type TaskRunDetail = TaskRun & { attemptList: TaskAttempt[] };
+/** A flow run with its task runs, in creation order. */
+export type FlowRunDetail = FlowRun & { taskRuns: TaskRunDetail[] };
+
+export interface CreatedApiKey {
+  key: ApiKeyInfo;
+  /** The secret, shown once: the store keeps only its SHA-256. */
+  secret: string;
+}
+
+export interface ApiKeyMatch {
+  key: ApiKeyInfo & { hash: string };
+  workspace: Workspace;
+}
+
+export interface DeployInput {
+  workspaceId: string;
+  name: string;
+  spec: unknown;
+  notebook: unknown;
+  kernelName: string;
+}
+
+export interface CreateRunInput {
+  workspaceId: string;
+  flowId: string;
+  /** Defaults to the flow's latest version. */
+  flowVersion?: number;
+  trigger: RunTrigger;
+  /** Where the run starts: Scheduled (waits for its time) or Pending (ready for a worker). */
+  state?: 'Scheduled' | 'Pending';
+  scheduleId?: string | null;
+  scheduledAt?: Date | null;
+  parameters?: Record<string, unknown>;
+}
+
+export interface ListRunsQuery {
+  workspaceId: string;
+  flowId?: string;
+  state?: FlowRunState | FlowRunState[];
+  /** At most 500; default 50. */
+  limit?: number;
+  offset?: number;
+  /** From a previous page's nextCursor; newest-first keyset paging that ignores rows added meanwhile. */
+  cursor?: string;
+}
+
+export interface RunPage {
+  runs: FlowRun[];
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface TransitionOptions<S extends string> {
+  /** The state the caller believes the run is in; if it is not, the change is refused as a conflict. */
+  from?: S;
+  /** Why (shown to users): 'Cancelled by user', 'Server restarted', ... */
+  reason?: string | null;
+  /** The error text for Failed/Crashed. */
+  error?: string | null;
+}
+
+export interface AttemptError {
+  name: string;
+  value: string;
+  traceback?: string[];
+}
+
+export interface TaskTransitionOptions extends TransitionOptions<TaskRunState> {
+  /** For a transition that ends an attempt (to Failed, Crashed, AwaitingRetry, ...). */
+  attemptError?: AttemptError | null;
+}
+
+export interface TaskTransitionResult {
+  taskRun: TaskRun;
+  /** The attempt begun (to Running/Retrying) or ended by this transition, if any. */
+  attempt: TaskAttempt | null;
+}
+
+export interface NewLogLine {
+  flowRunId: string;
+  taskName?: string | null;
+  attempt?: number | null;
+  stream: string;
+  text: string;
+  at?: Date;
+}
+
+export interface NewEvent {
+  workspaceId: string;
+  flowId?: string | null;
+  flowRunId?: string | null;
+  type: string;
+  payload?: Record<string, unknown>;
+}
+
+export interface ListEventsQuery {
+  workspaceId: string;
+  /** Only events with a larger id (the last id a client saw); 0 or absent for all. */
+  afterId?: number;
+  flowId?: string;
+  flowRunId?: string;
+  /** Default 1000. */
+  limit?: number;
+}
+
+export interface ClaimOptions {
+  /** Who holds the lease (a worker id). */
+  owner: string;
+  leaseMs: number;
+  workspaceId?: string;
+}
+
+export interface CrashFilter {
+  /** Only runs leased by this owner (a worker restarting). */
+  leaseOwner?: string;
+  /** Only runs whose lease ran out before this time (a dead worker's runs). */
+  leaseExpiredBefore?: Date;
+}
+
+export interface Store {
+  readonly kind: 'pglite' | 'postgres';
+
+  // Workspaces
+  ensureWorkspace(name: string): Promise<Workspace>;
+  getWorkspace(id: string): Promise<Workspace | null>;
+
+  // API keys
+  createApiKey(workspaceId: string, name: string): Promise<CreatedApiKey>;
+  listApiKeys(workspaceId: string): Promise<ApiKeyInfo[]>;
+  /** True if the key existed in the workspace and was not already revoked. */
+  revokeApiKey(workspaceId: string, keyId: string): Promise<boolean>;
+  /** Revoked keys are returned too (with revokedAt): the caller decides. */
+  findApiKeyByHash(hash: string): Promise<ApiKeyMatch | null>;
+  touchApiKey(keyId: string, at?: Date): Promise<void>;
+
+  // Flows
+  /** Creates the flow on its first deploy, else adds the next immutable version. */
+  deployFlow(input: DeployInput): Promise<{ flow: Flow; version: FlowVersion }>;
+  listFlows(workspaceId: string): Promise<Flow[]>;
+  getFlow(workspaceId: string, flowId: string): Promise<Flow | null>;
+  getFlowByName(workspaceId: string, name: string): Promise<Flow | null>;
+  /** The given version, or the latest when omitted. */
+  getFlowVersion(workspaceId: string, flowId: string, version?: number): Promise<FlowVersion | null>;
+  setFlowPaused(workspaceId: string, flowId: string, paused: boolean): Promise<Flow>;
+  /** Deletes the flow with its versions, schedules and runs; events stay. False if not found. */
+  deleteFlow(workspaceId: string, flowId: string): Promise<boolean>;
+
+  // Runs
+  createRun(input: CreateRunInput): Promise<FlowRun>;
+  /** For the scheduler: creates the run for a schedule tick unless one exists (then returns null). */
+  createScheduledRunIfAbsent(
+    input: CreateRunInput & { scheduleId: string; scheduledAt: Date }
+  ): Promise<FlowRun | null>;
+  getRun(workspaceId: string, runId: string): Promise<FlowRunDetail | null>;
+  /** For the executor, which works across workspaces. */
+  getRunById(runId: string): Promise<FlowRun | null>;
+  listRuns(query: ListRunsQuery): Promise<RunPage>;
+  transitionRun(runId: string, to: FlowRunState, options?: TransitionOptions<FlowRunState>): Promise<FlowRun>;
+  /** Claims the oldest Pending run: moves it to Running under a lease, skipping rows others hold. */
+  claimNextPendingRun(options: ClaimOptions): Promise<FlowRun | null>;
+  /** Extends the lease of a Running run this owner holds; false if it lost it. */
+  renewLease(runId: string, owner: string, leaseMs: number): Promise<boolean>;
+  /** Marks Running runs (all, or those matching the filter) Crashed with the reason; returns them. */
+  crashRunningRuns(reason: string, filter?: CrashFilter): Promise<FlowRun[]>;
+
+  // Task runs
+  createTaskRuns(flowRunId: string, taskNames: string[]): Promise<TaskRun[]>;
+  /** To Running/Retrying begins a new attempt; leaving them ends it with the matching state. */
+  transitionTaskRun(
+    taskRunId: string,
+    to: TaskRunState,
+    options?: TaskTransitionOptions
+  ): Promise<TaskTransitionResult>;
+  saveAttemptOutputs(attemptId: string, outputs: unknown[], truncated: boolean): Promise<void>;
+  appendLogLines(lines: NewLogLine[]): Promise<LogLine[]>;
+  listLogLines(
+    workspaceId: string,
+    flowRunId: string,
+    query?: { taskName?: string; afterId?: number; limit?: number }
+  ): Promise<LogLine[]>;
+  saveExecutedNotebook(flowRunId: string, notebook: unknown): Promise<void>;
+  getExecutedNotebook(workspaceId: string, flowRunId: string): Promise<unknown | null>;
+
+  // Events
+  appendEvent(event: NewEvent): Promise<CellflowEvent>;
+  listEvents(query: ListEventsQuery): Promise<CellflowEvent[]>;
+
+  close(): Promise<void>;
+}
