@@ -2,6 +2,7 @@
  * ZmqKernel against a real ipykernel from the project's .venv.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KernelDiedError, KernelOutput } from '../../src/flow/kernel.js';
 import { startKernel, ZmqKernel } from '../src/executor/index.js';
@@ -155,15 +156,16 @@ describe('ZmqKernel death and lifecycle', () => {
     await expect(kernel.interrupt()).rejects.toBeInstanceOf(KernelDiedError);
   });
 
-  it('shuts down cleanly and removes its connection file', async () => {
+  it('shuts down cleanly and removes its connection file and folder', async () => {
     kernel = await start();
     const pid = kernel.pid;
     const dir = kernel.connectionDir;
-    expect(existsSync(dir)).toBe(true);
+    expect(existsSync(join(dir, 'ipython'))).toBe(true);
+    // The connection file holds the key: gone as soon as the kernel is ready.
+    expect(existsSync(join(dir, 'kernel.json'))).toBe(false);
     const exit = await kernel.shutdown();
     expect(exit.signal).toBeNull();
     expect(alive(pid)).toBe(false);
-    await kernel.cleanedUp;
     expect(existsSync(dir)).toBe(false);
   });
 

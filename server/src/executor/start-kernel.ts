@@ -89,8 +89,9 @@ export async function startKernel(
     ]);
   } catch (error) {
     await kernel.kill();
-    await kernel.cleanedUp;
     throw error;
   }
+  // ipykernel has read the file and bound its ports: the key need not sit on disk any longer.
+  await rm(join(dir, 'kernel.json'), { force: true });
   return kernel;
 }

@@ -75,10 +75,8 @@ class Channel<S extends zmq.Dealer | zmq.Subscriber> {
 
 export class ZmqKernel implements FlowKernel {
   readonly pid: number;
-  /** Resolves once the kernel process exited (never rejects). */
+  /** Resolves once the kernel process exited and its folder was removed (never rejects). */
   readonly exited: Promise<KernelExit>;
-  /** Resolves once the connection folder (connection file, IPYTHONDIR) was removed after exit. */
-  readonly cleanedUp: Promise<void>;
   /** The kernel_info_reply content, once ready. */
   kernelInfo: Record<string, unknown> | null = null;
 
@@ -122,7 +120,7 @@ export class ZmqKernel implements FlowKernel {
     child.stderr?.on('data', (chunk: string) => {
       this.stderrTail = (this.stderrTail + chunk).slice(-4000);
     });
-    this.exited = new Promise(resolve => {
+    const processExit = new Promise<KernelExit>(resolve => {
       child.once('exit', (code, signal) =>
         resolve(this.onExit({ code, signal }))
       );
@@ -133,10 +131,14 @@ export class ZmqKernel implements FlowKernel {
         }
       });
     });
-
-    this.cleanedUp = this.exited.then(() =>
-      rm(connectionDir, { recursive: true, force: true }).catch(() => undefined)
-    );
+    // `exited` waits for the folder's removal too, so whoever awaits it (a test's afterEach, the
+    // server's shutdown) does not end the process half-way through it.
+    this.exited = processExit.then(async exit => {
+      await rm(connectionDir, { recursive: true, force: true }).catch(
+        () => undefined
+      );
+      return exit;
+    });
 
     void this.iopub.receiveLoop(frames => this.onIopub(frames));
     void this.shell.receiveLoop(frames => this.onReply(frames));
