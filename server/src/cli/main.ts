@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 
 import { VERSION } from '../version.js';
+import { registerScheduleCommand } from './schedule.js';
 import { registerServerCommand } from './server.js';
 
 /** Entry point of the `cellflow` command. */
@@ -13,5 +14,6 @@ export async function main(argv: string[]): Promise<void> {
     )
     .version(VERSION);
   registerServerCommand(program);
+  registerScheduleCommand(program);
   await program.parseAsync(argv);
 }
