@@ -139,7 +139,7 @@ function compile(notebook: unknown, options: CompileOptions): CompileResult {
 
   const specs = buildTaskSpecs(tasks, skippedTasks, problems);
   if (problems.length > 0) {
-    return { ok: false, problems, warnings };
+    return { ok: false, problems: inNotebookOrder(problems), warnings: inNotebookOrder(warnings) };
   }
   const withoutHash: Omit<FlowSpec, 'hash'> = {
     version: FLOW_SPEC_VERSION,
@@ -149,7 +149,11 @@ function compile(notebook: unknown, options: CompileOptions): CompileResult {
     tasks: specs,
     teardown
   };
-  return { ok: true, spec: { ...withoutHash, hash: specHash(withoutHash) }, warnings };
+  return {
+    ok: true,
+    spec: { ...withoutHash, hash: specHash(withoutHash) },
+    warnings: inNotebookOrder(warnings)
+  };
 }
 
 /** Names, dependencies and run order of the tasks; pushes what is wrong with them onto `problems`. */
@@ -253,6 +257,11 @@ function flowName(
     message: `Notebook metadata: metadata.cellflow.name must be a non-empty string, got ${JSON.stringify(fromMetadata)}`
   });
   return DEFAULT_FLOW_NAME;
+}
+
+/** Notebook-wide problems first, then by cell, keeping the order found within a cell (a stable sort). */
+function inNotebookOrder(problems: FlowProblem[]): FlowProblem[] {
+  return [...problems].sort((a, b) => (a.cellIndex ?? -1) - (b.cellIndex ?? -1));
 }
 
 function setupCell(cell: NotebookCell, code: string): SetupCell {
