@@ -201,7 +201,7 @@ export function parseIsoTime(text: string, zone: string): Date | string {
     hour: Number(h),
     minute: Number(mi),
     second: Number(s),
-    millisecond: Math.floor(Number(('0.' + frac).slice(0, 5)) * 1000)
+    millisecond: Number(frac.padEnd(3, '0').slice(0, 3))
   };
   const daysInMonth = new Date(Date.UTC(wall.year, wall.month, 0)).getUTCDate();
   if (

@@ -288,6 +288,39 @@ describe('validateSchedule: the rest', () => {
   });
 });
 
+describe('validateSchedule: times', () => {
+  it('keeps milliseconds exactly and reads offsets', () => {
+    const result = validateSchedule({
+      kind: 'interval',
+      every: 1,
+      anchor: '2026-01-01T00:00:00.123456+05:30',
+      start: '2026-01-01 08:00Z'
+    });
+    expect(
+      result.ok && result.schedule.kind === 'interval' && result.schedule.anchor
+    ).toBe('2025-12-31T18:30:00.123Z');
+    expect(result.ok && result.schedule.start).toBe('2026-01-01T08:00:00Z');
+  });
+
+  it('reads a wall-clock time inside the spring gap as cron does (moved forward)', () => {
+    const result = validateSchedule({
+      kind: 'cron',
+      expression: '0 * * * *',
+      timezone: 'Europe/Berlin',
+      start: '2026-03-29T02:30'
+    });
+    expect(result.ok && result.schedule.start).toBe('2026-03-29T01:30:00Z');
+    const repeated = validateSchedule({
+      kind: 'cron',
+      expression: '0 * * * *',
+      timezone: 'Europe/Berlin',
+      start: '2026-10-25T02:30'
+    });
+    // A repeated reading means its first occurrence (CEST).
+    expect(repeated.ok && repeated.schedule.start).toBe('2026-10-25T00:30:00Z');
+  });
+});
+
 describe('parseEvery', () => {
   it.each([
     ['10s', 10],
