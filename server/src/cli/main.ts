@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 
 import { VERSION } from '../version.js';
+import { registerCompileCommand } from './compile.js';
 import { registerScheduleCommand } from './schedule.js';
 import { registerServerCommand } from './server.js';
 
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .version(VERSION);
   registerServerCommand(program);
+  registerCompileCommand(program);
   registerScheduleCommand(program);
   await program.parseAsync(argv);
 }
