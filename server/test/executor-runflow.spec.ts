@@ -100,7 +100,7 @@ describe('runFlow over a real ipykernel', () => {
       { parametersCell: { cellId: 'p', cellIndex: 0, code: 'n = 1' } }
     );
     const result = await runFlow(spec, kernel, {
-      parametersCode: 'n = 5',
+      parameters: { n: 5 },
       onEvent: e => events.push(e)
     });
 

@@ -25,6 +25,7 @@ import {
   KernelDiedError,
   KernelOutput
 } from './kernel.js';
+import { parameterInjectionCode } from './parameters.js';
 import { FlowSpec, TaskSpec } from './spec.js';
 
 export type TaskState =
@@ -151,7 +152,12 @@ export interface UnresponsiveKernelInfo {
 }
 
 export interface RunOptions {
-  /** Code injecting the run's parameter values (see parameters.ts); run silently, no history. */
+  /**
+   * The run's parameter values, already checked (validateParameterValues); injected as data with
+   * parameterInjectionCode after the parameters cell, silently and without history.
+   */
+  parameters?: Record<string, unknown>;
+  /** Ready-made injection code; used instead of `parameters` when given. */
   parametersCode?: string;
   onEvent?: (event: RunEvent) => void;
   /** Aborting interrupts the kernel, cancels the running task, and runs nothing more. */
@@ -227,6 +233,7 @@ class FlowRun {
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly graceMs: number;
+  private readonly injectionCode: string | null;
   private readonly records = new Map<string, TaskRecord>();
   private runState: RunState | null = null;
   private firstError: RunError | undefined;
@@ -245,6 +252,12 @@ class FlowRun {
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? defaultSleep;
     this.graceMs = options.interruptGraceMs ?? DEFAULT_INTERRUPT_GRACE_MS;
+    // Built before anything runs: a parameter name that is not an identifier is the caller's bug.
+    this.injectionCode =
+      options.parametersCode ??
+      (options.parameters && Object.keys(options.parameters).length > 0
+        ? parameterInjectionCode(options.parameters)
+        : null);
   }
 
   async run(): Promise<RunResult> {
@@ -313,14 +326,8 @@ class FlowRun {
         return false;
       }
     }
-    if (this.options.parametersCode) {
-      return this.runPlumbing(
-        this.options.parametersCode,
-        'injection',
-        null,
-        false,
-        []
-      );
+    if (this.injectionCode) {
+      return this.runPlumbing(this.injectionCode, 'injection', null, false, []);
     }
     return true;
   }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { retryDelayMs } from '../backoff.js';
+import { parameterInjectionCode } from '../parameters.js';
 import {
   ExecuteOptions,
   ExecuteResult,
@@ -251,6 +252,30 @@ describe('runFlow order', () => {
       attempt: 1,
       cellId: 'cell-a'
     });
+  });
+
+  it('injects parameter values as data after the parameters cell', async () => {
+    const h = harness({});
+    await h.run(flow([task('a')], { parametersCell: cell('p', 'n = 3') }), {
+      parameters: { n: 5, name: "it's" }
+    });
+    const [defaults, injection] = h.kernel.calls;
+    expect(defaults.code).toBe('n = 3');
+    expect(injection.code).toBe(parameterInjectionCode({ n: 5, name: "it's" }));
+    expect(injection.options).toMatchObject({
+      silent: true,
+      storeHistory: false
+    });
+  });
+
+  it('fails the run when the teardown fails', async () => {
+    const h = harness({ 'bye()': valueError });
+    const result = await h.run(
+      flow([task('a')], { teardown: [cell('t', 'bye()')] })
+    );
+    expect(result.tasks[0].state).toBe('Completed');
+    expect(result.state).toBe('Failed');
+    expect(result.error).toMatchObject({ source: 'teardown', cellId: 't' });
   });
 
   it('fails the run and runs no task when the parameters cell fails', async () => {
