@@ -271,11 +271,14 @@ function readNumber(
 
 class LiteralError extends Error {}
 
+const MAX_NESTING = 100;
+
 const CHAINED = 'chained assignments (a = b = 1) are not allowed; give each parameter its own line';
 
 /** A recursive-descent reader of one statement's tokens. */
 class StatementParser {
   private pos = 0;
+  private depth = 0;
 
   constructor(private readonly tokens: Token[]) {}
 
@@ -329,6 +332,18 @@ class StatementParser {
   }
 
   private parseValue(): { value: unknown; kind: LiteralKind } {
+    // Bounded so that a hostile `[[[[...` gives a problem, not a stack overflow.
+    if (++this.depth > MAX_NESTING) {
+      throw new LiteralError(`the value is nested more than ${MAX_NESTING} levels deep`);
+    }
+    try {
+      return this.parseValueInner();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseValueInner(): { value: unknown; kind: LiteralKind } {
     const token = this.next();
     switch (token.kind) {
       case 'error':

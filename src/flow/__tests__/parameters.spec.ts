@@ -152,6 +152,13 @@ describe('parseParametersSource: Python literals', () => {
     }
   });
 
+  it('reports values nested too deeply instead of overflowing the stack', () => {
+    expect(reasons('x = ' + '['.repeat(100000) + ']'.repeat(100000))).toEqual([
+      { line: 1, text: expect.any(String), reason: 'the value is nested more than 100 levels deep' }
+    ]);
+    expect(values('x = ' + '['.repeat(100) + ']'.repeat(100)).x).toBeInstanceOf(Array);
+  });
+
   it('reports every bad line and keeps reading after one', () => {
     const parsed = parseParametersSource('a = 1\nb = foo()\nc = 2\nimport os\nd = [\n 1,\n]');
     expect(parsed.assignments.map(a => a.name)).toEqual(['a', 'c', 'd']);
