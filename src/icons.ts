@@ -13,3 +13,21 @@ export const cellflowIcon = new LabIcon({
   name: 'cellflow:icon',
   svgstr: cellflowSvg
 });
+
+export const runHereIcon = new LabIcon({
+  name: 'cellflow:run-here',
+  svgstr: `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16">
+  <g class="jp-icon3" fill="#616161">
+    <rect x="2" y="4" width="6" height="6" rx="1"/>
+    <rect x="2" y="14" width="6" height="6" rx="1"/>
+    <path d="M12 5v14l10-7z"/>
+  </g>
+</svg>`
+});
+
+export const stopRunIcon = new LabIcon({
+  name: 'cellflow:stop-run',
+  svgstr: `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16">
+  <g class="jp-icon3" fill="#616161"><rect x="6" y="6" width="12" height="12" rx="1.5"/></g>
+</svg>`
+});

@@ -5,10 +5,47 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
+import { addNotebookCommands } from './commands';
+import { NotebookFlowTracker } from './notebook/flow-tracker';
 import { CellflowPanel } from './panel';
-import { CommandIDs, PluginIDs } from './tokens';
+import { CommandIDs, ICellflowNotebooks, PluginIDs } from './tokens';
+
+/**
+ * Cells as tasks: the `%%task` line and task metadata kept in step, a chip on each task cell,
+ * the task commands (cell toolbar button, palette) and "Run here" in the notebook's kernel.
+ */
+const notebooksPlugin: JupyterFrontEndPlugin<ICellflowNotebooks> = {
+  id: PluginIDs.notebooks,
+  description: 'Notebook cells as Cellflow tasks, their chips, and Run here.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, ITranslator],
+  provides: ICellflowNotebooks,
+  activate: (
+    app: JupyterFrontEnd,
+    notebooks: INotebookTracker,
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
+  ): ICellflowNotebooks => {
+    const trans = (translator ?? nullTranslator).load('jupyterlab_cellflow');
+    const flows = new NotebookFlowTracker(notebooks, trans);
+    addNotebookCommands(app.commands, notebooks, flows, trans);
+    for (const command of [
+      CommandIDs.makeTask,
+      CommandIDs.unmakeTask,
+      CommandIDs.renameTask,
+      CommandIDs.toggleSkip,
+      CommandIDs.runHere,
+      CommandIDs.stopRun
+    ]) {
+      palette?.addItem({ command, category: 'Cellflow' });
+    }
+    return flows;
+  }
+};
 
 /** The Cellflow side panel in the left area, and the palette command that reveals it. */
 const panelPlugin: JupyterFrontEndPlugin<void> = {
@@ -16,17 +53,19 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   description:
     'The Cellflow side panel: flows, schedules and runs of the current notebook.',
   autoStart: true,
-  requires: [ILabShell],
+  requires: [ILabShell, ICellflowNotebooks],
   optional: [ICommandPalette, ILayoutRestorer, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     labShell: ILabShell,
+    notebooks: ICellflowNotebooks,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
     translator: ITranslator | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_cellflow');
     const panel = new CellflowPanel({
+      notebooks,
       translator: translator ?? nullTranslator
     });
     labShell.add(panel, 'left', { rank: 600 });
@@ -38,7 +77,23 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
       execute: () => labShell.activateById(panel.id)
     });
     palette?.addItem({ command: CommandIDs.openPanel, category: 'Cellflow' });
+
+    // Clicking a task's chip shows that task in the panel.
+    app.commands.addCommand(CommandIDs.selectTask, {
+      label: trans.__('Show the Task in the Cellflow Panel'),
+      execute: args => {
+        const task = typeof args.task === 'string' ? args.task : null;
+        const flow = notebooks.current;
+        if (flow && task) {
+          flow.model.selectedTask = task;
+        }
+        labShell.activateById(panel.id);
+      }
+    });
+    notebooks.taskSelected.connect((_, { task }) =>
+      app.commands.execute(CommandIDs.selectTask, { task })
+    );
   }
 };
 
-export default [panelPlugin];
+export default [notebooksPlugin, panelPlugin];

@@ -2,14 +2,15 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { cellflowIcon } from './icons';
-import { PANEL_ID } from './tokens';
+import { ICellflowNotebooks, PANEL_ID } from './tokens';
+import { FlowSection } from './widgets/flow-section';
 
 /**
  * The Cellflow side panel. It holds the sections later features add (connection, flow,
  * parameters, schedules, runs); for now a header and a short explanation.
  */
 export class CellflowPanel extends Panel {
-  constructor(options: CellflowPanel.IOptions = {}) {
+  constructor(options: CellflowPanel.IOptions) {
     super();
     const trans = (options.translator ?? nullTranslator).load(
       'jupyterlab_cellflow'
@@ -30,11 +31,14 @@ export class CellflowPanel extends Panel {
       'Mark notebook cells as tasks, then deploy the notebook as a scheduled flow.'
     );
     this.addWidget(intro);
+
+    this.addWidget(new FlowSection(options.notebooks, trans));
   }
 }
 
 export namespace CellflowPanel {
   export interface IOptions {
+    notebooks: ICellflowNotebooks;
     translator?: ITranslator;
   }
 }

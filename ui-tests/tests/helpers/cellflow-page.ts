@@ -33,6 +33,68 @@ export class CellflowPage {
     await expect(this.panel).toBeVisible();
   }
 
+  /** The chip of the task cell at `index` (the cell's position in the notebook). */
+  chip(index: number): Locator {
+    return this.page
+      .locator('.jp-Notebook .jp-Cell')
+      .nth(index)
+      .locator('.jp-CellflowChip');
+  }
+
+  /** Click the Cellflow button in the active cell's toolbar and accept the proposed name (or type one). */
+  async makeActiveCellATask(name?: string): Promise<void> {
+    const button = this.page.locator(
+      '.jp-Notebook .jp-Cell.jp-mod-active .jp-cell-toolbar [data-command="cellflow:toggle-task"]'
+    );
+    await button.click();
+    const dialog = this.page.locator('.jp-Dialog');
+    await expect(dialog).toBeVisible();
+    if (name !== undefined) {
+      await dialog.locator('input').fill(name);
+    }
+    await dialog.locator('.jp-mod-accept').click();
+    await expect(dialog).toBeHidden();
+  }
+
+  /** Put a notebook on the lab's disk and open it. */
+  async openNotebook(path: string, content: unknown): Promise<void> {
+    await this.page.contents.uploadContent(
+      JSON.stringify(content),
+      'text',
+      path
+    );
+    await this.page.notebook.openByPath(path);
+    await this.page.notebook.activate(path.split('/').pop()!);
+    await expect(
+      this.page.locator('.jp-Notebook .jp-Cell').first()
+    ).toBeVisible();
+    await this.waitForKernelIdle();
+  }
+
+  async waitForKernelIdle(): Promise<void> {
+    await expect(
+      this.page.locator(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status="idle"]'
+      )
+    ).toHaveCount(1, { timeout: 60000 });
+  }
+
+  /** Click "Run here" in the notebook's toolbar. */
+  async runHere(): Promise<void> {
+    await this.page
+      .locator('.jp-NotebookPanel-toolbar [data-command="cellflow:run-here"]')
+      .click();
+  }
+
+  /** The .ipynb as the lab's server has it on disk. */
+  async notebookOnDisk(path: string): Promise<any> {
+    const response = await this.page.request.get(
+      `/api/contents/${path}?content=1&type=notebook`
+    );
+    expect(response.ok()).toBeTruthy();
+    return (await response.json()).content;
+  }
+
   /** Create a Python notebook, type code into its first cell and run it; returns the cell's output text. */
   async runInNewNotebook(name: string, code: string): Promise<string | null> {
     await this.page.notebook.createNew(name);

@@ -1,0 +1,128 @@
+import type { TaskStateEvent } from '../flow/runner.js';
+import type { TaskSettings } from '../flow/spec.js';
+
+/** The live part of a chip: the state of the task in the latest run, as the run loop reported it. */
+export interface ITaskLiveState {
+  state: TaskStateEvent['state'];
+  /** 1-based attempt and the maximum (retries + 1), for "Retrying 1/3". */
+  attempt: number;
+  maxAttempts: number;
+  /** When the current state began (ms since epoch): Running shows the elapsed time from here. */
+  since: number;
+  /** When the task first started running, for "Completed in 1.2 s". */
+  startedAt?: number;
+  endedAt?: number;
+  /** The error's last line for Failed, Crashed and AwaitingRetry. */
+  error?: string;
+  timedOut?: boolean;
+}
+
+/** Everything a chip shows: the task's settings at a glance, and its live state when there is one. */
+export interface IChipView {
+  name: string;
+  settings: TaskSettings;
+  problems: string[];
+  live: ITaskLiveState | null;
+}
+
+/** Fold one task-state event of the run loop into the task's live state. */
+export function applyTaskEvent(
+  previous: ITaskLiveState | null,
+  event: TaskStateEvent
+): ITaskLiveState {
+  const startedAt =
+    event.state === 'Running' && event.attempt <= 1
+      ? event.at
+      : previous?.startedAt;
+  const ended = ['Completed', 'Failed', 'Cancelled', 'Crashed', 'NotRun'];
+  return {
+    state: event.state,
+    attempt: event.attempt,
+    maxAttempts: event.maxAttempts,
+    since: event.at,
+    startedAt,
+    endedAt: ended.includes(event.state) ? event.at : undefined,
+    error: event.error?.summary ?? event.reason,
+    timedOut: event.error?.timedOut
+  };
+}
+
+/** Seconds as people read them: "0.4 s", "12 s", "2 min 5 s". */
+export function formatDuration(ms: number): string {
+  const seconds = Math.max(0, ms) / 1000;
+  if (seconds < 10) {
+    return `${seconds.toFixed(1)} s`;
+  }
+  if (seconds < 60) {
+    return `${Math.round(seconds)} s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
+}
+
+/**
+ * The chip's status text, e.g. "Running 3.2 s", "Retrying 1/2", "Completed in 0.8 s",
+ * "Failed: ValueError: no data". `translate` lets the widget pass its translator.
+ */
+export function describeLiveState(
+  live: ITaskLiveState,
+  now: number,
+  translate: (text: string, ...args: string[]) => string = plain
+): string {
+  switch (live.state) {
+    case 'Pending':
+      return translate('Pending');
+    case 'Running':
+      return translate('Running %1', formatDuration(now - live.since));
+    case 'AwaitingRetry':
+      return translate(
+        'Retrying %1/%2 soon',
+        String(live.attempt),
+        String(live.maxAttempts - 1)
+      );
+    case 'Retrying':
+      return translate(
+        'Retrying %1/%2 %3',
+        String(live.attempt - 1),
+        String(live.maxAttempts - 1),
+        formatDuration(now - live.since)
+      );
+    case 'Completed':
+      return translate(
+        'Completed in %1',
+        formatDuration((live.endedAt ?? now) - (live.startedAt ?? live.since))
+      );
+    case 'Failed':
+      return live.timedOut
+        ? translate('Failed (timed out): %1', live.error ?? '')
+        : translate('Failed: %1', live.error ?? '');
+    case 'Crashed':
+      return translate('Crashed: %1', live.error ?? '');
+    case 'Cancelled':
+      return translate('Cancelled');
+    case 'NotRun':
+      return translate('Not run');
+  }
+}
+
+/** The settings summary: "retries 2 · timeout 30 s". Empty when everything is default. */
+export function describeSettings(
+  settings: TaskSettings,
+  translate: (text: string, ...args: string[]) => string = plain
+): string {
+  const parts: string[] = [];
+  if (settings.retries > 0) {
+    parts.push(translate('retries %1', String(settings.retries)));
+  }
+  if (settings.timeout !== null) {
+    parts.push(translate('timeout %1 s', String(settings.timeout)));
+  }
+  return parts.join(' · ');
+}
+
+function plain(text: string, ...args: string[]): string {
+  return args.reduce(
+    (result, arg, i) => result.replace(`%${i + 1}`, arg),
+    text
+  );
+}

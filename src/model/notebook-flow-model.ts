@@ -1,0 +1,158 @@
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { compileNotebook } from '../flow/compiler.js';
+import { effectiveTaskSettings, EffectiveTask } from '../flow/magic.js';
+import type { RunEvent, RunState } from '../flow/runner.js';
+import type { CompileResult, FlowProblem } from '../flow/spec.js';
+import { applyTaskEvent, IChipView, ITaskLiveState } from './chip-state.js';
+
+/** A notebook cell as the model reads it: nbformat JSON, loosely. */
+export interface ICellJSON {
+  id?: string;
+  cell_type: string;
+  source: string | string[];
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * What Cellflow knows about one notebook: which cells are tasks (and their settings), the compiled
+ * flow or its problems, and the live state of each task in the latest run. Plain TypeScript with
+ * Lumino signals, fed by the notebook widgets, read by the chips and the side panel.
+ */
+export class NotebookFlowModel {
+  private _tasks = new Map<string, EffectiveTask>();
+  private _compiled: CompileResult | null = null;
+  private _live = new Map<string, ITaskLiveState>();
+  private _runState: RunState | null = null;
+  private _selectedTask: string | null = null;
+  private _changed = new Signal<this, void>(this);
+  private _liveChanged = new Signal<this, void>(this);
+  private _isDisposed = false;
+
+  /** Emitted when the cells, the tasks or the compiled flow changed. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** Emitted when a task's live state or the run's state changed. */
+  get liveChanged(): ISignal<this, void> {
+    return this._liveChanged;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /** Replace the notebook's content (all of its nbformat JSON). */
+  setNotebook(notebook: { cells: ICellJSON[]; metadata?: unknown }): void {
+    this._tasks.clear();
+    notebook.cells.forEach((cell, index) => {
+      if (cell.cell_type !== 'code') {
+        return;
+      }
+      const task = effectiveTaskSettings(cell);
+      if (task.isTask) {
+        this._tasks.set(cellKey(cell, index), task);
+      }
+    });
+    this._compiled = compileNotebook({
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: notebook.metadata ?? {},
+      cells: notebook.cells
+    });
+    this._changed.emit();
+  }
+
+  /** The task a cell defines, or null when it is not a task. */
+  taskOfCell(cellId: string): EffectiveTask | null {
+    return this._tasks.get(cellId) ?? null;
+  }
+
+  /** The compiled flow (a spec or its problems). */
+  get compiled(): CompileResult | null {
+    return this._compiled;
+  }
+
+  /** The compiler's problems that concern one cell, as messages. */
+  problemsOfCell(cellId: string): FlowProblem[] {
+    const compiled = this._compiled;
+    return compiled && !compiled.ok
+      ? compiled.problems.filter(p => p.cellId === cellId)
+      : [];
+  }
+
+  /** What the chip of a task cell shows, or null when the cell is not a task. */
+  chipView(cellId: string): IChipView | null {
+    const task = this._tasks.get(cellId);
+    if (!task) {
+      return null;
+    }
+    const name = task.name ?? '';
+    return {
+      name,
+      settings: task.settings,
+      problems: [
+        ...task.problems.map(p => p.message),
+        ...this.problemsOfCell(cellId)
+          .map(p => p.message)
+          .filter(m => !task.problems.some(p => m.includes(p.message)))
+      ],
+      live: this._live.get(name) ?? null
+    };
+  }
+
+  get runState(): RunState | null {
+    return this._runState;
+  }
+
+  /** The task the user picked (by clicking its chip); the side panel follows it. */
+  get selectedTask(): string | null {
+    return this._selectedTask;
+  }
+
+  set selectedTask(name: string | null) {
+    if (name !== this._selectedTask) {
+      this._selectedTask = name;
+      this._changed.emit();
+    }
+  }
+
+  /** Forget the live states of the previous run: a new run starts. */
+  resetLive(): void {
+    this._live.clear();
+    this._runState = null;
+    this._liveChanged.emit();
+  }
+
+  /** Fold an event of the run loop into the live states. */
+  applyRunEvent(event: RunEvent): void {
+    if (event.type === 'task-state') {
+      this._live.set(
+        event.task,
+        applyTaskEvent(this._live.get(event.task) ?? null, event)
+      );
+      this._liveChanged.emit();
+    } else if (event.type === 'run-state') {
+      this._runState = event.state;
+      this._liveChanged.emit();
+    }
+  }
+
+  liveState(task: string): ITaskLiveState | null {
+    return this._live.get(task) ?? null;
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    Signal.clearData(this);
+  }
+}
+
+/** A cell's id; nbformat < 4.5 cells have none, so the compiler's index-based id is used. */
+export function cellKey(cell: ICellJSON, index: number): string {
+  return cell.id ?? `cell-${index}`;
+}

@@ -1,0 +1,124 @@
+import type { KernelMessage } from '@jupyterlab/services';
+import type { IKernelConnection } from '@jupyterlab/services/lib/kernel/kernel';
+
+import {
+  ExecuteOptions,
+  ExecuteResult,
+  FlowKernel,
+  KernelDiedError,
+  KernelOutput
+} from '../flow/kernel.js';
+
+/**
+ * FlowKernel over the notebook's own kernel connection, so "Run here" uses the same run loop as the
+ * server. A kernel that dies or restarts mid-request fails the request with KernelDiedError.
+ */
+export class LabFlowKernel implements FlowKernel {
+  constructor(private readonly kernel: IKernelConnection) {}
+
+  async execute(
+    code: string,
+    options: ExecuteOptions = {}
+  ): Promise<ExecuteResult> {
+    const kernel = this.kernel;
+    if (kernel.isDisposed || kernel.status === 'dead') {
+      throw new KernelDiedError('The notebook kernel is not running');
+    }
+    const future = kernel.requestExecute(
+      {
+        code,
+        silent: options.silent ?? false,
+        store_history: options.storeHistory ?? true,
+        stop_on_error: true,
+        allow_stdin: false
+      },
+      true
+    );
+    future.onIOPub = msg => {
+      const output = toOutput(msg);
+      if (output) {
+        options.onOutput?.(output);
+      }
+    };
+    let onStatus: (() => void) | null = null;
+    const died = new Promise<never>((_, reject) => {
+      onStatus = () => {
+        if (['dead', 'restarting', 'autorestarting'].includes(kernel.status)) {
+          reject(new KernelDiedError(`The kernel is ${kernel.status}`));
+        }
+      };
+      kernel.statusChanged.connect(onStatus);
+    });
+    try {
+      const reply = (await Promise.race([
+        future.done,
+        died
+      ])) as KernelMessage.IExecuteReplyMsg;
+      const content = reply.content;
+      if (content.status === 'error') {
+        return {
+          status: 'error',
+          ename: content.ename,
+          evalue: content.evalue,
+          traceback: content.traceback,
+          executionCount: content.execution_count
+        };
+      }
+      return {
+        status: content.status === 'ok' ? 'ok' : 'aborted',
+        executionCount:
+          'execution_count' in content ? content.execution_count : null
+      };
+    } catch (error) {
+      if (error instanceof KernelDiedError) {
+        throw error;
+      }
+      // future.done rejects when the kernel connection is disposed or the request is cancelled.
+      throw new KernelDiedError(
+        error instanceof Error ? error.message : String(error)
+      );
+    } finally {
+      if (onStatus) {
+        kernel.statusChanged.disconnect(onStatus);
+      }
+      future.dispose();
+    }
+  }
+
+  async interrupt(): Promise<void> {
+    await this.kernel.interrupt();
+  }
+}
+
+/** An iopub message as an nbformat output, or null when it is not an output (status, input...). */
+function toOutput(msg: KernelMessage.IIOPubMessage): KernelOutput | null {
+  const content = msg.content as Record<string, unknown>;
+  switch (msg.header.msg_type) {
+    case 'stream':
+      return { output_type: 'stream', name: content.name, text: content.text };
+    case 'display_data':
+    case 'update_display_data':
+      return {
+        output_type: msg.header.msg_type,
+        data: content.data,
+        metadata: content.metadata ?? {},
+        ...(content.transient ? { transient: content.transient } : {})
+      };
+    case 'execute_result':
+      return {
+        output_type: 'execute_result',
+        data: content.data,
+        metadata: content.metadata ?? {},
+        execution_count: content.execution_count
+      };
+    case 'error':
+      return {
+        output_type: 'error',
+        ename: content.ename,
+        evalue: content.evalue,
+        traceback: content.traceback
+      };
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,132 @@
+import { expect, test } from '@jupyterlab/galata';
+
+import { CellflowPage } from './helpers/cellflow-page';
+import { codeCell, notebook } from './helpers/notebooks';
+
+test.describe('Cells as tasks', () => {
+  // galata's kernels mock parses every POST /api/kernels/* reply as JSON, but an interrupt answers
+  // 204 with no body: without the mock, timeouts and Stop interrupt the real kernel as in the lab.
+  // Sessions stay tracked, and closing them shuts their kernels down after each test.
+  test.use({ kernels: null });
+
+  test('the cell toolbar button makes a task, and %%task edits show on its chip and on disk', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await page.notebook.createNew('tasks.ipynb');
+    await page.notebook.setCell(0, 'code', 'rows = [1, 2, 3]');
+    await page.notebook.selectCells(0);
+
+    // The toolbar button proposes a name from the cell's code: the user accepts it.
+    await cellflow.makeActiveCellATask();
+    await expect(cellflow.chip(0).locator('.jp-CellflowChip-name')).toHaveText(
+      'rows'
+    );
+
+    // Typing a %%task line renames the task and sets its retries.
+    await page.notebook.setCell(
+      0,
+      'code',
+      '%%task load --retries 2\nrows = [1, 2, 3]\nlen(rows)'
+    );
+    await expect(cellflow.chip(0).locator('.jp-CellflowChip-name')).toHaveText(
+      'load'
+    );
+    await expect(
+      cellflow.chip(0).locator('.jp-CellflowChip-settings')
+    ).toHaveText('retries 2');
+
+    // A bad option shows on the chip instead of throwing.
+    await page.notebook.setCell(
+      0,
+      'code',
+      '%%task load --retries -1\nrows = [1, 2, 3]\nlen(rows)'
+    );
+    await expect(
+      cellflow.chip(0).locator('.jp-CellflowChip-problems')
+    ).toContainText('retries must be a whole number ≥ 0');
+    await page.notebook.setCell(
+      0,
+      'code',
+      '%%task load --retries 2\nrows = [1, 2, 3]\nlen(rows)'
+    );
+    await expect(
+      cellflow.chip(0).locator('.jp-CellflowChip-settings')
+    ).toHaveText('retries 2');
+
+    // The %%task cell runs interactively, as its body would.
+    await page.notebook.runCell(0);
+    expect((await page.notebook.getCellTextOutput(0))?.join('')).toContain('3');
+
+    // After save, the .ipynb on disk holds the task in the cell's metadata.
+    await page.notebook.save();
+    const onDisk = await cellflow.notebookOnDisk(`${tmpPath}/tasks.ipynb`);
+    expect(onDisk.cells[0].metadata.cellflow).toEqual({
+      task: { name: 'load', retries: 2 }
+    });
+  });
+
+  test('Run here retries a task that fails once, and every chip ends Completed', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/three.ipynb`,
+      notebook([
+        codeCell(
+          '%%task extract\ndata = [1, 2, 3]\nprint("extracted", len(data))'
+        ),
+        codeCell(
+          [
+            '%%task transform --retries 2 --retry-delay 2',
+            "attempts = globals().get('attempts', 0) + 1",
+            'if attempts == 1:',
+            "    raise RuntimeError('flaky upstream, try again')",
+            'doubled = [x * 2 for x in data]'
+          ].join('\n')
+        ),
+        codeCell('%%task load\nprint("loaded", sum(doubled))')
+      ])
+    );
+    await expect(cellflow.chip(2)).toBeVisible();
+    await cellflow.runHere();
+
+    await expect(
+      cellflow.chip(1).locator('.jp-CellflowChip-state')
+    ).toContainText('Retrying 1/2');
+    for (const index of [0, 1, 2]) {
+      await expect(
+        cellflow.chip(index).locator('.jp-CellflowChip-state')
+      ).toContainText('Completed');
+    }
+    // Each task's outputs are in its cell, as running it by hand shows them.
+    expect((await page.notebook.getCellTextOutput(2))?.join('')).toContain(
+      'loaded 12'
+    );
+  });
+
+  test('a task with --timeout 1 around a long sleep ends Failed (timed out), and the kernel stays usable', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/slow.ipynb`,
+      notebook([
+        codeCell('%%task slow --timeout 1\nimport time\ntime.sleep(30)'),
+        codeCell('print(6 * 7)')
+      ])
+    );
+    await expect(cellflow.chip(0)).toBeVisible();
+    await cellflow.runHere();
+    await expect(
+      cellflow.chip(0).locator('.jp-CellflowChip-state')
+    ).toContainText('Failed (timed out)', { timeout: 15000 });
+    await page.notebook.runCell(1);
+    expect((await page.notebook.getCellTextOutput(1))?.join('')).toContain(
+      '42'
+    );
+  });
+});
