@@ -1,13 +1,7 @@
 /**
  * Cron expressions: checking them field by field (cron-parser's own messages do not say which field
- * is wrong, and it accepts a 4-field expression), and iterating them on a zone's wall clock with the
- * DST rules Cellflow promises:
- * - a wall-clock time that does not exist (clocks go forward) runs once, moved forward by the gap
- *   (02:30 Europe/Berlin on the spring change runs at 03:30): cron-parser already does this;
- * - a time that occurs twice (clocks go back) runs once, at the first occurrence, unless the hour
- *   field matches every hour (e.g. every 15 minutes): such a schedule follows elapsed time and also
- *   runs through the repeated hour. This is Vixie cron's rule; it is enforced here, not left to
- *   cron-parser.
+ * is wrong, and it accepts a 4-field expression), the time fields they match, and the note for a run
+ * DST moved. Iteration is in schedule-cron-runs.ts.
  */
 import { CronExpressionParser } from 'cron-parser';
 
@@ -125,7 +119,7 @@ interface TimeFields {
   hour: Set<number>;
 }
 
-function timeFields(expression: string): TimeFields {
+export function timeFields(expression: string): TimeFields {
   const f = CronExpressionParser.parse(expandCron(expression), {
     tz: 'UTC'
   }).fields;
@@ -134,86 +128,6 @@ function timeFields(expression: string): TimeFields {
     minute: new Set(f.minute.values.map(Number)),
     hour: new Set(f.hour.values.map(Number))
   };
-}
-
-/** True when `t` is the second time its wall-clock reading occurs (clocks went back before it). */
-export function isRepeatedWallTime(t: number, zone: string): boolean {
-  const now = zoneOffsetMs(new Date(t), zone);
-  const before = zoneOffsetMs(new Date(t - DAY_MS), zone);
-  if (before <= now) {
-    return false;
-  }
-  return zoneOffsetMs(new Date(t - (before - now)), zone) === before;
-}
-
-/**
- * Up to `count` run times (ms) strictly after `afterMs` and not after `endMs`, on `zone`'s wall clock.
- */
-export function cronRuns(
-  expression: string,
-  zone: string,
-  afterMs: number,
-  count: number,
-  endMs = Infinity
-): number[] {
-  const expanded = expandCron(expression);
-  const everyHour = timeFields(expanded).hour.size === 24;
-  const it = CronExpressionParser.parse(expanded, {
-    tz: zone,
-    currentDate: new Date(afterMs)
-  });
-  const out: number[] = [];
-  let last = afterMs;
-  // A guard, not a limit anyone should meet: a fixed hour with a per-second field can skip at most
-  // 3600 repeated runs on a fall-back day.
-  let guard = count + 4000;
-  while (out.length < count && guard-- > 0) {
-    let t: number;
-    try {
-      t = it.next().getTime();
-    } catch {
-      break; // cron-parser gives up when no further time matches
-    }
-    if (t > endMs) {
-      break;
-    }
-    if (t <= last || (!everyHour && isRepeatedWallTime(t, zone))) {
-      continue;
-    }
-    out.push(t);
-    last = t;
-  }
-  return out;
-}
-
-/**
- * The earliest of the `steps` run times before `beforeMs`, walking backwards (or `floorMs` if the
- * walk reaches it). Only a starting point for a forward walk: cron-parser's prev() does not apply
- * the DST rules above, so its times are never returned as runs.
- */
-export function cronStepBack(
-  expression: string,
-  zone: string,
-  beforeMs: number,
-  steps: number,
-  floorMs: number
-): number {
-  const it = CronExpressionParser.parse(expandCron(expression), {
-    tz: zone,
-    currentDate: new Date(beforeMs)
-  });
-  let t = beforeMs;
-  for (let i = 0; i < steps; i++) {
-    try {
-      t = it.prev().getTime();
-    } catch {
-      return floorMs;
-    }
-    if (t <= floorMs) {
-      return floorMs;
-    }
-  }
-  return t - 1;
 }
 
 /**

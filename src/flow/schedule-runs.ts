@@ -2,7 +2,7 @@
  * When a schedule runs: the next runs after a time (previews, the scheduler's look-ahead) and the
  * runs inside a window (catching up on runs missed while no scheduler was running).
  */
-import { cronRuns, cronStepBack } from './schedule-cron.js';
+import { cronRuns, cronStepBack } from './schedule-cron-runs.js';
 import { intervalRuns } from './schedule-interval.js';
 import type { ScheduleSpec } from './schedule-types.js';
 

@@ -288,6 +288,53 @@ describe('nextRuns: DST', () => {
   });
 });
 
+describe('nextRuns: DST beyond whole hours and 02:00', () => {
+  // cron-parser's own zone handling skips this day and then throws "loop limit exceeded" here.
+  it('Lord Howe (30-minute change, 2026-10-04): 02:15 runs at 02:45', () => {
+    expect(
+      next(
+        {
+          kind: 'cron',
+          expression: '15 2 * * *',
+          timezone: 'Australia/Lord_Howe'
+        },
+        '2026-10-03T00:00:00Z',
+        2
+      )
+    ).toEqual([
+      '2026-10-03T15:45:00Z', // 02:45 +11:00 on the 4th
+      '2026-10-04T15:15:00Z' // 02:15 +11:00 on the 5th
+    ]);
+  });
+
+  it('Lord Howe fall back (2026-04-05): a daily 01:15 runs once a day, without stalling', () => {
+    expect(
+      next(
+        {
+          kind: 'cron',
+          expression: '15 1 * * *',
+          timezone: 'Australia/Lord_Howe'
+        },
+        '2026-04-04T00:00:00Z'
+      )
+    ).toEqual([
+      '2026-04-04T14:15:00Z', // 01:15 +11:00
+      '2026-04-05T14:45:00Z', // 01:15 +10:30
+      '2026-04-06T14:45:00Z'
+    ]);
+  });
+
+  it('Santiago (clocks go from 00:00 to 01:00 on 2026-09-06): midnight runs at 01:00', () => {
+    expect(
+      next(
+        { kind: 'cron', expression: '0 0 * * *', timezone: 'America/Santiago' },
+        '2026-09-05T12:00:00Z',
+        2
+      )
+    ).toEqual(['2026-09-06T04:00:00Z', '2026-09-07T03:00:00Z']);
+  });
+});
+
 describe('runsBetween: missed runs', () => {
   it('lists runs in (from, to], ascending', () => {
     const s = schedule({ kind: 'interval', every: 600 });
