@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { getTableConfig, type PgTable } from 'drizzle-orm/pg-core';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DrizzleStore } from '../src/store/drizzle-store.js';
@@ -19,6 +20,7 @@ import {
   TransitionRefusedError,
   openPgliteStore,
   openPostgresStore,
+  openStore,
   type FlowRun,
   type Store
 } from '../src/store/index.js';
@@ -30,6 +32,9 @@ interface Backend {
   name: 'pglite' | 'postgres';
   setup(): Promise<void>;
   open(migrations?: ReturnType<typeof loadMigrations>): Promise<Store>;
+  /** Through the openStore factory, as the server does. */
+  openDefault(): Promise<Store>;
+  url?(): string;
   teardown(): Promise<void>;
 }
 
@@ -41,6 +46,7 @@ function pgliteBackend(): Backend {
       dir = mkdtempSync(join(tmpdir(), 'cellflow-pglite-'));
     },
     open: migrations => openPgliteStore(join(dir, 'data'), { migrations }),
+    openDefault: () => openStore({ dataDir: join(dir, 'data') }, {}),
     teardown: async () => {
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
@@ -55,546 +61,1049 @@ function postgresBackend(): Backend {
       server = await startPostgres();
     },
     open: migrations => openPostgresStore(server!.url, { migrations }),
+    openDefault: () =>
+      openStore({ dataDir: '/nonexistent' }, { DATABASE_URL: server!.url }),
+    url: () => server!.url,
     teardown: async () => {
       await server?.stop();
     }
   };
 }
 
-const raw = (store: Store, text: string) => (store as DrizzleStore).queryRows(text);
+const raw = (store: Store, text: string) =>
+  (store as DrizzleStore).queryRows(text);
 const quote = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
-describe.each([pgliteBackend(), postgresBackend()])('Store on $name', backend => {
-  let store: Store;
+describe.each([pgliteBackend(), postgresBackend()])(
+  'Store on $name',
+  backend => {
+    let store: Store;
 
-  beforeAll(async () => {
-    await backend.setup();
-    store = await backend.open();
-  }, 120_000);
+    beforeAll(async () => {
+      await backend.setup();
+      store = await backend.open();
+    }, 120_000);
 
-  afterAll(async () => {
-    await store?.close();
-    await backend.teardown();
-  });
-
-  const workspace = () => store.ensureWorkspace(`ws-${randomUUID()}`);
-
-  async function deployed(workspaceId: string, name = 'etl') {
-    return store.deployFlow({
-      workspaceId,
-      name,
-      spec: { tasks: [{ name: 'extract' }, { name: 'load' }] },
-      notebook: { cells: [], nbformat: 4, nbformat_minor: 5, metadata: {} },
-      kernelName: 'python3'
+    afterAll(async () => {
+      await store?.close();
+      await backend.teardown();
     });
-  }
 
-  async function runInState(workspaceId: string, flowId: string, path: FlowRun['state'][]): Promise<FlowRun> {
-    let run = await store.createRun({ workspaceId, flowId, trigger: 'manual', state: 'Scheduled' });
-    for (const to of path) run = await store.transitionRun(run.id, to);
-    return run;
-  }
+    const workspace = () => store.ensureWorkspace(`ws-${randomUUID()}`);
 
-  async function eventTypes(workspaceId: string, flowRunId?: string) {
-    const events = await store.listEvents({ workspaceId, flowRunId });
-    return events.map(e => e.type === 'flow_run.state' || e.type === 'task_run.state' ? `${e.type}:${e.payload.from}->${e.payload.to}` : e.type);
-  }
+    async function deployed(workspaceId: string, name = 'etl') {
+      return store.deployFlow({
+        workspaceId,
+        name,
+        spec: { tasks: [{ name: 'extract' }, { name: 'load' }] },
+        notebook: { cells: [], nbformat: 4, nbformat_minor: 5, metadata: {} },
+        kernelName: 'python3'
+      });
+    }
 
-  it('has every column the drizzle schema names, after migration', async () => {
-    const columns = await raw(
-      store,
-      "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
-    );
-    const present = new Set(columns.map(c => `${c.table_name}.${c.column_name}`));
-    for (const table of Object.values(schema) as PgTable[]) {
-      const config = getTableConfig(table);
-      for (const column of config.columns) {
-        expect(present, `${config.name}.${column.name}`).toContain(`${config.name}.${column.name}`);
+    async function runInState(
+      workspaceId: string,
+      flowId: string,
+      path: FlowRun['state'][]
+    ): Promise<FlowRun> {
+      let run = await store.createRun({
+        workspaceId,
+        flowId,
+        trigger: 'manual',
+        state: 'Scheduled'
+      });
+      for (const to of path) run = await store.transitionRun(run.id, to);
+      return run;
+    }
+
+    async function eventTypes(workspaceId: string, flowRunId?: string) {
+      const events = await store.listEvents({ workspaceId, flowRunId });
+      return events.map(e =>
+        e.type === 'flow_run.state' || e.type === 'task_run.state'
+          ? `${e.type}:${e.payload.from}->${e.payload.to}`
+          : e.type
+      );
+    }
+
+    it('has every column the drizzle schema names, after migration', async () => {
+      const columns = await raw(
+        store,
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
+      );
+      const present = new Set(
+        columns.map(c => `${c.table_name}.${c.column_name}`)
+      );
+      for (const table of Object.values(schema) as PgTable[]) {
+        const config = getTableConfig(table);
+        for (const column of config.columns) {
+          expect(present, `${config.name}.${column.name}`).toContain(
+            `${config.name}.${column.name}`
+          );
+        }
       }
-    }
-    const versions = await raw(store, 'SELECT version FROM cellflow_migrations ORDER BY version');
-    expect(versions.map(v => Number(v.version))).toEqual(loadMigrations().map(m => m.version));
-  });
-
-  it('ensures workspaces by name', async () => {
-    const name = `ws-${randomUUID()}`;
-    const [a, b] = await Promise.all([store.ensureWorkspace(name), store.ensureWorkspace(name)]);
-    expect(a.id).toBe(b.id);
-    expect(a.name).toBe(name);
-    expect(await store.getWorkspace(a.id)).toEqual(a);
-    expect((await workspace()).id).not.toBe(a.id);
-    expect(await store.getWorkspace(randomUUID())).toBeNull();
-  });
-
-  it('creates, lists, finds and revokes API keys, never storing the secret', async () => {
-    const ws = await workspace();
-    const other = await workspace();
-    const { key, secret } = await store.createApiKey(ws.id, 'laptop');
-    expect(secret).toMatch(/^cf_[A-Za-z0-9_-]{43}$/);
-    expect(key.prefix).toBe(secret.slice(0, 8));
-    expect(key).not.toHaveProperty('hash');
-    expect(key.revokedAt).toBeNull();
-
-    const rows = await raw(store, `SELECT * FROM api_keys WHERE workspace_id = ${quote(ws.id)}`);
-    expect(rows).toHaveLength(1);
-    const stored = JSON.stringify(rows);
-    expect(stored).not.toContain(secret);
-    expect(stored).not.toContain(secret.slice(3));
-    expect(rows[0].hash).toBe(createHash('sha256').update(secret).digest('hex'));
-
-    expect(await store.listApiKeys(ws.id)).toEqual([key]);
-    expect(await store.listApiKeys(other.id)).toEqual([]);
-
-    const match = await store.findApiKeyByHash(rows[0].hash as string);
-    expect(match?.workspace.id).toBe(ws.id);
-    expect(match?.key.id).toBe(key.id);
-    expect(await store.findApiKeyByHash('0'.repeat(64))).toBeNull();
-
-    const at = new Date('2026-01-02T03:04:05.678Z');
-    await store.touchApiKey(key.id, at);
-    expect((await store.listApiKeys(ws.id))[0].lastUsedAt).toEqual(at);
-
-    expect(await store.revokeApiKey(other.id, key.id)).toBe(false);
-    expect(await store.revokeApiKey(ws.id, key.id)).toBe(true);
-    expect(await store.revokeApiKey(ws.id, key.id)).toBe(false);
-    expect((await store.findApiKeyByHash(rows[0].hash as string))?.key.revokedAt).toBeInstanceOf(Date);
-    expect(await eventTypes(ws.id)).toEqual(['api_key.created', 'api_key.revoked']);
-    await expect(store.createApiKey(randomUUID(), 'x')).rejects.toBeInstanceOf(NotFoundError);
-  });
-
-  it('deploys flows as immutable numbered versions, scoped to a workspace', async () => {
-    const ws = await workspace();
-    const other = await workspace();
-    const first = await deployed(ws.id);
-    expect(first.flow.latestVersion).toBe(1);
-    expect(first.version.version).toBe(1);
-    const second = await store.deployFlow({
-      workspaceId: ws.id,
-      name: 'etl',
-      spec: { tasks: [{ name: 'v2' }] },
-      notebook: { cells: [] },
-      kernelName: 'python3'
+      const versions = await raw(
+        store,
+        'SELECT version FROM cellflow_migrations ORDER BY version'
+      );
+      expect(versions.map(v => Number(v.version))).toEqual(
+        loadMigrations().map(m => m.version)
+      );
     });
-    expect(second.flow.id).toBe(first.flow.id);
-    expect(second.version.version).toBe(2);
-    expect((await store.getFlowVersion(ws.id, first.flow.id))?.spec).toEqual({ tasks: [{ name: 'v2' }] });
-    expect((await store.getFlowVersion(ws.id, first.flow.id, 1))?.spec).toEqual(first.version.spec);
-    expect(await store.getFlowVersion(ws.id, first.flow.id, 3)).toBeNull();
-    expect(await store.getFlowVersion(other.id, first.flow.id, 1)).toBeNull();
 
-    // The same name in another workspace is another flow.
-    const elsewhere = await deployed(other.id);
-    expect(elsewhere.flow.id).not.toBe(first.flow.id);
-    expect(elsewhere.version.version).toBe(1);
-
-    // Concurrent deploys take distinct version numbers.
-    const many = await Promise.all([1, 2, 3].map(() => deployed(ws.id)));
-    expect(many.map(d => d.version.version).sort()).toEqual([3, 4, 5]);
-
-    await deployed(ws.id, 'another');
-    expect((await store.listFlows(ws.id)).map(f => f.name)).toEqual(['another', 'etl']);
-    expect((await store.getFlow(ws.id, first.flow.id))?.latestVersion).toBe(5);
-    expect(await store.getFlow(other.id, first.flow.id)).toBeNull();
-    expect((await store.getFlowByName(ws.id, 'etl'))?.id).toBe(first.flow.id);
-
-    const paused = await store.setFlowPaused(ws.id, first.flow.id, true);
-    expect(paused.paused).toBe(true);
-    await expect(store.setFlowPaused(other.id, first.flow.id, false)).rejects.toBeInstanceOf(NotFoundError);
-
-    const run = await store.createRun({ workspaceId: ws.id, flowId: first.flow.id, trigger: 'manual' });
-    expect(await store.deleteFlow(other.id, first.flow.id)).toBe(false);
-    expect(await store.deleteFlow(ws.id, first.flow.id)).toBe(true);
-    expect(await store.getFlow(ws.id, first.flow.id)).toBeNull();
-    expect(await store.getRunById(run.id)).toBeNull();
-    expect(await store.deleteFlow(ws.id, first.flow.id)).toBe(false);
-    // History survives the flow.
-    const types = await eventTypes(ws.id);
-    expect(types.filter(t => t === 'flow.deployed')).toHaveLength(6);
-    expect(types.slice(-1)).toEqual(['flow.deleted']);
-  });
-
-  it('creates runs on the latest version by default and refuses unknown flows and versions', async () => {
-    const ws = await workspace();
-    const other = await workspace();
-    const { flow } = await deployed(ws.id);
-    await deployed(ws.id);
-    const run = await store.createRun({
-      workspaceId: ws.id,
-      flowId: flow.id,
-      trigger: 'manual',
-      parameters: { rows: 10 }
-    });
-    expect(run).toMatchObject({ state: 'Pending', flowVersion: 2, trigger: 'manual', parameters: { rows: 10 } });
-    const pinned = await store.createRun({ workspaceId: ws.id, flowId: flow.id, flowVersion: 1, trigger: 'retry' });
-    expect(pinned.flowVersion).toBe(1);
-    await expect(store.createRun({ workspaceId: ws.id, flowId: flow.id, flowVersion: 3, trigger: 'manual' })).rejects.toThrow(
-      NotFoundError
-    );
-    await expect(store.createRun({ workspaceId: other.id, flowId: flow.id, trigger: 'manual' })).rejects.toThrow(
-      NotFoundError
-    );
-    expect(await eventTypes(ws.id, run.id)).toEqual(['flow_run.created']);
-  });
-
-  it('creates at most one run per schedule tick', async () => {
-    const ws = await workspace();
-    const { flow } = await deployed(ws.id);
-    const scheduleId = randomUUID();
-    await raw(
-      store,
-      `INSERT INTO schedules (id, flow_id, kind, spec) VALUES (${quote(scheduleId)}, ${quote(flow.id)}, 'interval', '{"seconds": 60}')`
-    );
-    const tick = new Date('2026-05-01T10:00:00Z');
-    const input = { workspaceId: ws.id, flowId: flow.id, trigger: 'scheduled' as const, scheduleId, scheduledAt: tick };
-    const results = await Promise.all([store.createScheduledRunIfAbsent(input), store.createScheduledRunIfAbsent(input)]);
-    const created = results.filter(r => r !== null);
-    expect(created).toHaveLength(1);
-    expect(created[0]).toMatchObject({ state: 'Scheduled', scheduleId, scheduledAt: tick });
-    expect(await store.createScheduledRunIfAbsent(input)).toBeNull();
-    const next = await store.createScheduledRunIfAbsent({ ...input, scheduledAt: new Date('2026-05-01T10:01:00Z') });
-    expect(next).not.toBeNull();
-    expect((await eventTypes(ws.id)).filter(t => t === 'flow_run.created')).toHaveLength(2);
-  });
-
-  it('walks a flow run through legal states, with one event per change', async () => {
-    const ws = await workspace();
-    const { flow } = await deployed(ws.id);
-    const scheduled = await store.createRun({ workspaceId: ws.id, flowId: flow.id, trigger: 'manual', state: 'Scheduled' });
-    const late = await store.transitionRun(scheduled.id, 'Late', { reason: 'not started in time' });
-    expect(late).toMatchObject({ state: 'Late', stateReason: 'not started in time' });
-    await store.transitionRun(scheduled.id, 'Pending', { from: 'Late' });
-    const running = await store.transitionRun(scheduled.id, 'Running');
-    expect(running.startedAt).toBeInstanceOf(Date);
-    expect(running.endedAt).toBeNull();
-    const failed = await store.transitionRun(scheduled.id, 'Failed', { error: 'ValueError: bad row' });
-    expect(failed).toMatchObject({ state: 'Failed', error: 'ValueError: bad row' });
-    expect(failed.endedAt).toBeInstanceOf(Date);
-    expect(await eventTypes(ws.id, scheduled.id)).toEqual([
-      'flow_run.created',
-      'flow_run.state:Scheduled->Late',
-      'flow_run.state:Late->Pending',
-      'flow_run.state:Pending->Running',
-      'flow_run.state:Running->Failed'
-    ]);
-
-    for (const [path, to] of [
-      [[], 'Running'],
-      [['Pending', 'Running'], 'Late'],
-      [['Pending', 'Running', 'Completed'], 'Running'],
-      [['Cancelled'], 'Pending'],
-      [['Skipped'], 'Scheduled']
-    ] as [FlowRun['state'][], FlowRun['state']][]) {
-      const run = await runInState(ws.id, flow.id, path);
-      const before = await store.listEvents({ workspaceId: ws.id, flowRunId: run.id });
-      const error = await store.transitionRun(run.id, to).catch(e => e);
-      expect(error).toBeInstanceOf(TransitionRefusedError);
-      expect(error).toMatchObject({ kind: 'flow_run', id: run.id, from: run.state, to });
-      expect(error.message).toContain(`${run.state} → ${to}`);
-      expect((await store.getRunById(run.id))?.state).toBe(run.state);
-      expect(await store.listEvents({ workspaceId: ws.id, flowRunId: run.id })).toEqual(before);
-    }
-
-    const pending = await runInState(ws.id, flow.id, ['Pending']);
-    await expect(store.transitionRun(pending.id, 'Cancelled', { from: 'Running' })).rejects.toMatchObject({
-      name: 'TransitionConflictError',
-      expected: 'Running',
-      actual: 'Pending'
-    });
-    await expect(store.transitionRun(randomUUID(), 'Running')).rejects.toBeInstanceOf(NotFoundError);
-  });
-
-  it('lets only one of two concurrent transitions win', async () => {
-    const ws = await workspace();
-    const { flow } = await deployed(ws.id);
-    for (let i = 0; i < 5; i++) {
-      const run = await store.createRun({ workspaceId: ws.id, flowId: flow.id, trigger: 'manual' });
-      const results = await Promise.allSettled([
-        store.transitionRun(run.id, 'Running', { from: 'Pending' }),
-        store.transitionRun(run.id, 'Running', { from: 'Pending' })
+    it('ensures workspaces by name', async () => {
+      const name = `ws-${randomUUID()}`;
+      const [a, b] = await Promise.all([
+        store.ensureWorkspace(name),
+        store.ensureWorkspace(name)
       ]);
-      expect(results.filter(r => r.status === 'fulfilled')).toHaveLength(1);
-      const loser = results.find(r => r.status === 'rejected') as PromiseRejectedResult;
-      expect(loser.reason).toBeInstanceOf(TransitionConflictError);
-      expect(await eventTypes(ws.id, run.id)).toEqual(['flow_run.created', 'flow_run.state:Pending->Running']);
-    }
-  });
-
-  it('lists runs newest first with flow and state filters, offsets and cursors', async () => {
-    const ws = await workspace();
-    const other = await workspace();
-    const a = (await deployed(ws.id, 'a')).flow;
-    const b = (await deployed(ws.id, 'b')).flow;
-    await store.createRun({ workspaceId: other.id, flowId: (await deployed(other.id)).flow.id, trigger: 'manual' });
-    const aRuns: FlowRun[] = [];
-    for (let i = 0; i < 5; i++) aRuns.push(await store.createRun({ workspaceId: ws.id, flowId: a.id, trigger: 'manual' }));
-    const bRuns = [
-      await store.createRun({ workspaceId: ws.id, flowId: b.id, trigger: 'manual' }),
-      await store.createRun({ workspaceId: ws.id, flowId: b.id, trigger: 'manual' })
-    ];
-    await store.transitionRun(aRuns[1].id, 'Cancelled');
-    await store.transitionRun(bRuns[0].id, 'Cancelled');
-
-    const ids = (runs: FlowRun[]) => runs.map(r => r.id);
-    const newestFirst = (runs: FlowRun[]) => ids([...runs].reverse());
-    const all = await store.listRuns({ workspaceId: ws.id });
-    expect(ids(all.runs)).toEqual(newestFirst([...aRuns, ...bRuns]));
-    expect(all.nextCursor).toBeNull();
-    expect(ids((await store.listRuns({ workspaceId: ws.id, flowId: a.id })).runs)).toEqual(newestFirst(aRuns));
-    expect(ids((await store.listRuns({ workspaceId: ws.id, state: 'Cancelled' })).runs)).toEqual([bRuns[0].id, aRuns[1].id]);
-    expect(ids((await store.listRuns({ workspaceId: ws.id, flowId: a.id, state: ['Cancelled', 'Running'] })).runs)).toEqual([
-      aRuns[1].id
-    ]);
-    expect((await store.listRuns({ workspaceId: ws.id, state: [] })).runs).toEqual([]);
-    expect((await store.listRuns({ workspaceId: ws.id, flowId: (await deployed(other.id, 'x')).flow.id })).runs).toEqual([]);
-
-    const pages: string[][] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await store.listRuns({ workspaceId: ws.id, limit: 3, cursor });
-      pages.push(ids(page.runs));
-      cursor = page.nextCursor ?? undefined;
-      // A run created meanwhile is newer than the cursor, so it never shifts later pages.
-      if (pages.length === 1) await store.createRun({ workspaceId: ws.id, flowId: a.id, trigger: 'manual' });
-    } while (cursor);
-    expect(pages.map(p => p.length)).toEqual([3, 3, 1]);
-    expect(pages.flat()).toEqual(newestFirst([...aRuns, ...bRuns]));
-
-    const offsetPage = await store.listRuns({ workspaceId: ws.id, flowId: a.id, limit: 2, offset: 2 });
-    expect(ids(offsetPage.runs)).toEqual(newestFirst(aRuns).slice(1, 3));
-    await expect(store.listRuns({ workspaceId: ws.id, cursor: 'abc' })).rejects.toThrow(/Invalid runs cursor/);
-  });
-
-  it('records task runs, attempts, retries, outputs and refuses illegal task transitions', async () => {
-    const ws = await workspace();
-    const other = await workspace();
-    const { flow } = await deployed(ws.id);
-    const run = await runInState(ws.id, flow.id, ['Pending', 'Running']);
-    const tasks = await store.createTaskRuns(run.id, ['extract', 'transform', 'load']);
-    expect(tasks.map(t => [t.taskName, t.state, t.attempts])).toEqual([
-      ['extract', 'Pending', 0],
-      ['transform', 'Pending', 0],
-      ['load', 'Pending', 0]
-    ]);
-    const [extract, transform, load] = tasks;
-
-    const first = await store.transitionTaskRun(extract.id, 'Running');
-    expect(first.taskRun).toMatchObject({ state: 'Running', attempts: 1 });
-    expect(first.attempt).toMatchObject({ attempt: 1, state: 'Running' });
-    const waiting = await store.transitionTaskRun(extract.id, 'AwaitingRetry', {
-      attemptError: { name: 'ConnectionError', value: 'refused', traceback: ['line 1', 'line 2'] }
+      expect(a.id).toBe(b.id);
+      expect(a.name).toBe(name);
+      expect(await store.getWorkspace(a.id)).toEqual(a);
+      expect((await workspace()).id).not.toBe(a.id);
+      expect(await store.getWorkspace(randomUUID())).toBeNull();
     });
-    expect(waiting.taskRun).toMatchObject({ state: 'AwaitingRetry', error: 'ConnectionError: refused' });
-    expect(waiting.attempt).toMatchObject({ attempt: 1, state: 'Failed', errorName: 'ConnectionError', traceback: ['line 1', 'line 2'] });
-    const retry = await store.transitionTaskRun(extract.id, 'Retrying', { from: 'AwaitingRetry' });
-    expect(retry.attempt).toMatchObject({ attempt: 2, state: 'Running' });
-    const outputs = [{ output_type: 'stream', name: 'stdout', text: 'ok\n' }];
-    await store.saveAttemptOutputs(retry.attempt!.id, outputs, true);
-    const done = await store.transitionTaskRun(extract.id, 'Completed');
-    expect(done.taskRun).toMatchObject({ state: 'Completed', attempts: 2, error: null });
-    expect(done.taskRun.endedAt).toBeInstanceOf(Date);
-    expect(done.attempt).toMatchObject({ attempt: 2, state: 'Completed', outputs, outputsTruncated: true });
 
-    await store.transitionTaskRun(transform.id, 'Running');
-    await store.transitionTaskRun(transform.id, 'Failed', { attemptError: { name: 'KeyError', value: "'id'" } });
-    await store.transitionTaskRun(load.id, 'Cancelled', { reason: 'upstream failed' });
+    it('creates, lists, finds and revokes API keys, never storing the secret', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const { key, secret } = await store.createApiKey(ws.id, 'laptop');
+      expect(secret).toMatch(/^cf_[A-Za-z0-9_-]{43}$/);
+      expect(key.prefix).toBe(secret.slice(0, 8));
+      expect(key).not.toHaveProperty('hash');
+      expect(key.revokedAt).toBeNull();
 
-    for (const [id, to] of [
-      [extract.id, 'Running'],
-      [transform.id, 'Retrying'],
-      [load.id, 'Completed']
-    ] as const) {
-      const before = await store.listEvents({ workspaceId: ws.id, flowRunId: run.id });
-      const error = await store.transitionTaskRun(id, to).catch(e => e);
-      expect(error).toBeInstanceOf(TransitionRefusedError);
-      expect(error).toMatchObject({ kind: 'task_run', id, to });
-      expect(await store.listEvents({ workspaceId: ws.id, flowRunId: run.id })).toEqual(before);
-    }
-    const pendingTask = (await store.createTaskRuns(run.id, ['extra']))[0];
-    await expect(store.transitionTaskRun(pendingTask.id, 'AwaitingRetry')).rejects.toThrow(/Pending → AwaitingRetry/);
-    await expect(store.transitionTaskRun(pendingTask.id, 'Running', { from: 'Retrying' })).rejects.toBeInstanceOf(
-      TransitionConflictError
-    );
+      const rows = await raw(
+        store,
+        `SELECT * FROM api_keys WHERE workspace_id = ${quote(ws.id)}`
+      );
+      expect(rows).toHaveLength(1);
+      const stored = JSON.stringify(rows);
+      expect(stored).not.toContain(secret);
+      expect(stored).not.toContain(secret.slice(3));
+      expect(rows[0].hash).toBe(
+        createHash('sha256').update(secret).digest('hex')
+      );
 
-    const detail = await store.getRun(ws.id, run.id);
-    expect(detail?.taskRuns.map(t => [t.taskName, t.state, t.attemptList.map(a => a.state)])).toEqual([
-      ['extract', 'Completed', ['Failed', 'Completed']],
-      ['transform', 'Failed', ['Failed']],
-      ['load', 'Cancelled', []],
-      ['extra', 'Pending', []]
-    ]);
-    expect(detail?.taskRuns[0].attemptList[1].outputs).toEqual(outputs);
-    expect(await store.getRun(other.id, run.id)).toBeNull();
-    expect((await eventTypes(ws.id, run.id)).filter(t => t.startsWith('task_run.state'))).toEqual([
-      'task_run.state:Pending->Running',
-      'task_run.state:Running->AwaitingRetry',
-      'task_run.state:AwaitingRetry->Retrying',
-      'task_run.state:Retrying->Completed',
-      'task_run.state:Pending->Running',
-      'task_run.state:Running->Failed',
-      'task_run.state:Pending->Cancelled'
-    ]);
-    await expect(store.saveAttemptOutputs(randomUUID(), [], false)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(store.createTaskRuns(randomUUID(), ['x'])).rejects.toBeInstanceOf(NotFoundError);
-  });
+      expect(await store.listApiKeys(ws.id)).toEqual([key]);
+      expect(await store.listApiKeys(other.id)).toEqual([]);
 
-  it('appends and lists log lines by run, task and position', async () => {
-    const ws = await workspace();
-    const other = await workspace();
-    const { flow } = await deployed(ws.id);
-    const run = await runInState(ws.id, flow.id, ['Pending', 'Running']);
-    expect(await store.appendLogLines([])).toEqual([]);
-    const lines = await store.appendLogLines([
-      { flowRunId: run.id, taskName: 'extract', attempt: 1, stream: 'stdout', text: 'fetched 10 rows' },
-      { flowRunId: run.id, taskName: 'load', attempt: 1, stream: 'stderr', text: 'warning' },
-      { flowRunId: run.id, stream: 'system', text: 'kernel started' }
-    ]);
-    expect(lines.map(l => l.text)).toEqual(['fetched 10 rows', 'warning', 'kernel started']);
-    expect((await store.listLogLines(ws.id, run.id)).map(l => l.text)).toEqual(['fetched 10 rows', 'warning', 'kernel started']);
-    expect((await store.listLogLines(ws.id, run.id, { taskName: 'load' })).map(l => l.text)).toEqual(['warning']);
-    expect((await store.listLogLines(ws.id, run.id, { afterId: lines[0].id })).map(l => l.text)).toEqual(['warning', 'kernel started']);
-    expect((await store.listLogLines(ws.id, run.id, { limit: 1 })).map(l => l.text)).toEqual(['fetched 10 rows']);
-    await expect(store.listLogLines(other.id, run.id)).rejects.toBeInstanceOf(NotFoundError);
-  });
+      const match = await store.findApiKeyByHash(rows[0].hash as string);
+      expect(match?.workspace.id).toBe(ws.id);
+      expect(match?.key.id).toBe(key.id);
+      expect(await store.findApiKeyByHash('0'.repeat(64))).toBeNull();
 
-  it('saves and replaces the executed notebook', async () => {
-    const ws = await workspace();
-    const other = await workspace();
-    const { flow } = await deployed(ws.id);
-    const run = await runInState(ws.id, flow.id, ['Pending', 'Running']);
-    expect(await store.getExecutedNotebook(ws.id, run.id)).toBeNull();
-    await store.saveExecutedNotebook(run.id, { cells: [{ cell_type: 'code', source: '1' }] });
-    await store.saveExecutedNotebook(run.id, { cells: [{ cell_type: 'code', source: '2' }] });
-    expect(await store.getExecutedNotebook(ws.id, run.id)).toEqual({ cells: [{ cell_type: 'code', source: '2' }] });
-    expect(await store.getExecutedNotebook(other.id, run.id)).toBeNull();
-  });
+      const at = new Date('2026-01-02T03:04:05.678Z');
+      await store.touchApiKey(key.id, at);
+      expect((await store.listApiKeys(ws.id))[0].lastUsedAt).toEqual(at);
 
-  it('claims each Pending run once, under a lease, skipping rows other claimers hold', async () => {
-    const ws = await workspace();
-    const { flow } = await deployed(ws.id);
-    const created: FlowRun[] = [];
-    for (let i = 0; i < 4; i++) created.push(await store.createRun({ workspaceId: ws.id, flowId: flow.id, trigger: 'manual' }));
-    await store.createRun({ workspaceId: ws.id, flowId: flow.id, trigger: 'manual', state: 'Scheduled' });
+      expect(await store.revokeApiKey(other.id, key.id)).toBe(false);
+      expect(await store.revokeApiKey(ws.id, key.id)).toBe(true);
+      expect(await store.revokeApiKey(ws.id, key.id)).toBe(false);
+      expect(
+        (await store.findApiKeyByHash(rows[0].hash as string))?.key.revokedAt
+      ).toBeInstanceOf(Date);
+      expect(await eventTypes(ws.id)).toEqual([
+        'api_key.created',
+        'api_key.revoked'
+      ]);
+      await expect(
+        store.createApiKey(randomUUID(), 'x')
+      ).rejects.toBeInstanceOf(NotFoundError);
+    });
 
-    const claims = await Promise.all(
-      ['w1', 'w2', 'w3', 'w4'].map(owner => store.claimNextPendingRun({ owner, leaseMs: 60_000, workspaceId: ws.id }))
-    );
-    expect(claims.every(c => c !== null)).toBe(true);
-    expect(new Set(claims.map(c => c!.id))).toEqual(new Set(created.map(r => r.id)));
-    for (const claim of claims) {
-      expect(claim).toMatchObject({ state: 'Running' });
-      expect(claim!.leaseOwner).toMatch(/^w\d$/);
-      expect(claim!.leaseExpiresAt!.getTime()).toBeGreaterThan(claim!.startedAt!.getTime());
-    }
-    expect(new Set(claims.map(c => c!.leaseOwner)).size).toBe(4);
-    expect(await store.claimNextPendingRun({ owner: 'w5', leaseMs: 60_000, workspaceId: ws.id })).toBeNull();
-    for (const run of created) {
-      expect(await eventTypes(ws.id, run.id)).toEqual(['flow_run.created', 'flow_run.state:Pending->Running']);
-    }
+    it('deploys flows as immutable numbered versions, scoped to a workspace', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const first = await deployed(ws.id);
+      expect(first.flow.latestVersion).toBe(1);
+      expect(first.version.version).toBe(1);
+      const second = await store.deployFlow({
+        workspaceId: ws.id,
+        name: 'etl',
+        spec: { tasks: [{ name: 'v2' }] },
+        notebook: { cells: [] },
+        kernelName: 'python3'
+      });
+      expect(second.flow.id).toBe(first.flow.id);
+      expect(second.version.version).toBe(2);
+      expect((await store.getFlowVersion(ws.id, first.flow.id))?.spec).toEqual({
+        tasks: [{ name: 'v2' }]
+      });
+      expect(
+        (await store.getFlowVersion(ws.id, first.flow.id, 1))?.spec
+      ).toEqual(first.version.spec);
+      expect(await store.getFlowVersion(ws.id, first.flow.id, 3)).toBeNull();
+      expect(await store.getFlowVersion(other.id, first.flow.id, 1)).toBeNull();
 
-    const mine = claims[0]!;
-    expect(await store.renewLease(mine.id, mine.leaseOwner!, 120_000)).toBe(true);
-    expect(await store.renewLease(mine.id, 'someone-else', 120_000)).toBe(false);
-    const renewed = await store.getRunById(mine.id);
-    expect(renewed!.leaseExpiresAt!.getTime()).toBeGreaterThan(mine.leaseExpiresAt!.getTime());
-    const completed = await store.transitionRun(mine.id, 'Completed');
-    expect(completed.leaseOwner).toBeNull();
-    expect(await store.renewLease(mine.id, mine.leaseOwner!, 1000)).toBe(false);
-  });
+      // The same name in another workspace is another flow.
+      const elsewhere = await deployed(other.id);
+      expect(elsewhere.flow.id).not.toBe(first.flow.id);
+      expect(elsewhere.version.version).toBe(1);
 
-  if (backend.name === 'postgres') {
-    it('gives many concurrent claimers distinct runs (FOR UPDATE SKIP LOCKED)', async () => {
+      // Concurrent deploys take distinct version numbers.
+      const many = await Promise.all([1, 2, 3].map(() => deployed(ws.id)));
+      expect(many.map(d => d.version.version).sort()).toEqual([3, 4, 5]);
+
+      await deployed(ws.id, 'another');
+      expect((await store.listFlows(ws.id)).map(f => f.name)).toEqual([
+        'another',
+        'etl'
+      ]);
+      expect((await store.getFlow(ws.id, first.flow.id))?.latestVersion).toBe(
+        5
+      );
+      expect(await store.getFlow(other.id, first.flow.id)).toBeNull();
+      expect((await store.getFlowByName(ws.id, 'etl'))?.id).toBe(first.flow.id);
+
+      const paused = await store.setFlowPaused(ws.id, first.flow.id, true);
+      expect(paused.paused).toBe(true);
+      await expect(
+        store.setFlowPaused(other.id, first.flow.id, false)
+      ).rejects.toBeInstanceOf(NotFoundError);
+
+      const run = await store.createRun({
+        workspaceId: ws.id,
+        flowId: first.flow.id,
+        trigger: 'manual'
+      });
+      expect(await store.deleteFlow(other.id, first.flow.id)).toBe(false);
+      expect(await store.deleteFlow(ws.id, first.flow.id)).toBe(true);
+      expect(await store.getFlow(ws.id, first.flow.id)).toBeNull();
+      expect(await store.getRunById(run.id)).toBeNull();
+      expect(await store.deleteFlow(ws.id, first.flow.id)).toBe(false);
+      // History survives the flow.
+      const types = await eventTypes(ws.id);
+      expect(types.filter(t => t === 'flow.deployed')).toHaveLength(6);
+      expect(types.slice(-1)).toEqual(['flow.deleted']);
+    });
+
+    it('creates runs on the latest version by default and refuses unknown flows and versions', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const { flow } = await deployed(ws.id);
+      await deployed(ws.id);
+      const run = await store.createRun({
+        workspaceId: ws.id,
+        flowId: flow.id,
+        trigger: 'manual',
+        parameters: { rows: 10 }
+      });
+      expect(run).toMatchObject({
+        state: 'Pending',
+        flowVersion: 2,
+        trigger: 'manual',
+        parameters: { rows: 10 }
+      });
+      const pinned = await store.createRun({
+        workspaceId: ws.id,
+        flowId: flow.id,
+        flowVersion: 1,
+        trigger: 'retry'
+      });
+      expect(pinned.flowVersion).toBe(1);
+      await expect(
+        store.createRun({
+          workspaceId: ws.id,
+          flowId: flow.id,
+          flowVersion: 3,
+          trigger: 'manual'
+        })
+      ).rejects.toThrow(NotFoundError);
+      await expect(
+        store.createRun({
+          workspaceId: other.id,
+          flowId: flow.id,
+          trigger: 'manual'
+        })
+      ).rejects.toThrow(NotFoundError);
+      expect(await eventTypes(ws.id, run.id)).toEqual(['flow_run.created']);
+    });
+
+    it('creates at most one run per schedule tick', async () => {
       const ws = await workspace();
       const { flow } = await deployed(ws.id);
-      const created: string[] = [];
-      for (let i = 0; i < 8; i++) created.push((await store.createRun({ workspaceId: ws.id, flowId: flow.id, trigger: 'manual' })).id);
-      const claims = await Promise.all(
-        created.map((_, i) => store.claimNextPendingRun({ owner: `c${i}`, leaseMs: 60_000, workspaceId: ws.id }))
+      const scheduleId = randomUUID();
+      await raw(
+        store,
+        `INSERT INTO schedules (id, flow_id, kind, spec) VALUES (${quote(scheduleId)}, ${quote(flow.id)}, 'interval', '{"seconds": 60}')`
       );
-      // Without SKIP LOCKED a claimer that waited on a taken row gets nothing, or the same row.
-      expect(claims.map(c => c?.id).sort()).toEqual([...created].sort());
+      const tick = new Date('2026-05-01T10:00:00Z');
+      const input = {
+        workspaceId: ws.id,
+        flowId: flow.id,
+        trigger: 'scheduled' as const,
+        scheduleId,
+        scheduledAt: tick
+      };
+      const results = await Promise.all([
+        store.createScheduledRunIfAbsent(input),
+        store.createScheduledRunIfAbsent(input)
+      ]);
+      const created = results.filter(r => r !== null);
+      expect(created).toHaveLength(1);
+      expect(created[0]).toMatchObject({
+        state: 'Scheduled',
+        scheduleId,
+        scheduledAt: tick
+      });
+      expect(await store.createScheduledRunIfAbsent(input)).toBeNull();
+      const next = await store.createScheduledRunIfAbsent({
+        ...input,
+        scheduledAt: new Date('2026-05-01T10:01:00Z')
+      });
+      expect(next).not.toBeNull();
+      expect(
+        (await eventTypes(ws.id)).filter(t => t === 'flow_run.created')
+      ).toHaveLength(2);
+    });
+
+    it('walks a flow run through legal states, with one event per change', async () => {
+      const ws = await workspace();
+      const { flow } = await deployed(ws.id);
+      const scheduled = await store.createRun({
+        workspaceId: ws.id,
+        flowId: flow.id,
+        trigger: 'manual',
+        state: 'Scheduled'
+      });
+      const late = await store.transitionRun(scheduled.id, 'Late', {
+        reason: 'not started in time'
+      });
+      expect(late).toMatchObject({
+        state: 'Late',
+        stateReason: 'not started in time'
+      });
+      await store.transitionRun(scheduled.id, 'Pending', { from: 'Late' });
+      const running = await store.transitionRun(scheduled.id, 'Running');
+      expect(running.startedAt).toBeInstanceOf(Date);
+      expect(running.endedAt).toBeNull();
+      const failed = await store.transitionRun(scheduled.id, 'Failed', {
+        error: 'ValueError: bad row'
+      });
+      expect(failed).toMatchObject({
+        state: 'Failed',
+        error: 'ValueError: bad row'
+      });
+      expect(failed.endedAt).toBeInstanceOf(Date);
+      expect(await eventTypes(ws.id, scheduled.id)).toEqual([
+        'flow_run.created',
+        'flow_run.state:Scheduled->Late',
+        'flow_run.state:Late->Pending',
+        'flow_run.state:Pending->Running',
+        'flow_run.state:Running->Failed'
+      ]);
+
+      for (const [path, to] of [
+        [[], 'Running'],
+        [['Pending', 'Running'], 'Late'],
+        [['Pending', 'Running', 'Completed'], 'Running'],
+        [['Cancelled'], 'Pending'],
+        [['Skipped'], 'Scheduled']
+      ] as [FlowRun['state'][], FlowRun['state']][]) {
+        const run = await runInState(ws.id, flow.id, path);
+        const before = await store.listEvents({
+          workspaceId: ws.id,
+          flowRunId: run.id
+        });
+        const error = await store.transitionRun(run.id, to).catch(e => e);
+        expect(error).toBeInstanceOf(TransitionRefusedError);
+        expect(error).toMatchObject({
+          kind: 'flow_run',
+          id: run.id,
+          from: run.state,
+          to
+        });
+        expect(error.message).toContain(`${run.state} → ${to}`);
+        expect((await store.getRunById(run.id))?.state).toBe(run.state);
+        expect(
+          await store.listEvents({ workspaceId: ws.id, flowRunId: run.id })
+        ).toEqual(before);
+      }
+
+      const pending = await runInState(ws.id, flow.id, ['Pending']);
+      await expect(
+        store.transitionRun(pending.id, 'Cancelled', { from: 'Running' })
+      ).rejects.toMatchObject({
+        name: 'TransitionConflictError',
+        expected: 'Running',
+        actual: 'Pending'
+      });
+      await expect(
+        store.transitionRun(randomUUID(), 'Running')
+      ).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('lets only one of two concurrent transitions win', async () => {
+      const ws = await workspace();
+      const { flow } = await deployed(ws.id);
+      for (let i = 0; i < 5; i++) {
+        const run = await store.createRun({
+          workspaceId: ws.id,
+          flowId: flow.id,
+          trigger: 'manual'
+        });
+        const results = await Promise.allSettled([
+          store.transitionRun(run.id, 'Running', { from: 'Pending' }),
+          store.transitionRun(run.id, 'Running', { from: 'Pending' })
+        ]);
+        expect(results.filter(r => r.status === 'fulfilled')).toHaveLength(1);
+        const loser = results.find(
+          r => r.status === 'rejected'
+        ) as PromiseRejectedResult;
+        expect(loser.reason).toBeInstanceOf(TransitionConflictError);
+        expect(await eventTypes(ws.id, run.id)).toEqual([
+          'flow_run.created',
+          'flow_run.state:Pending->Running'
+        ]);
+      }
+    });
+
+    it('lists runs newest first with flow and state filters, offsets and cursors', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const a = (await deployed(ws.id, 'a')).flow;
+      const b = (await deployed(ws.id, 'b')).flow;
+      await store.createRun({
+        workspaceId: other.id,
+        flowId: (await deployed(other.id)).flow.id,
+        trigger: 'manual'
+      });
+      const aRuns: FlowRun[] = [];
+      for (let i = 0; i < 5; i++)
+        aRuns.push(
+          await store.createRun({
+            workspaceId: ws.id,
+            flowId: a.id,
+            trigger: 'manual'
+          })
+        );
+      const bRuns = [
+        await store.createRun({
+          workspaceId: ws.id,
+          flowId: b.id,
+          trigger: 'manual'
+        }),
+        await store.createRun({
+          workspaceId: ws.id,
+          flowId: b.id,
+          trigger: 'manual'
+        })
+      ];
+      await store.transitionRun(aRuns[1].id, 'Cancelled');
+      await store.transitionRun(bRuns[0].id, 'Cancelled');
+
+      const ids = (runs: FlowRun[]) => runs.map(r => r.id);
+      const newestFirst = (runs: FlowRun[]) => ids([...runs].reverse());
+      const all = await store.listRuns({ workspaceId: ws.id });
+      expect(ids(all.runs)).toEqual(newestFirst([...aRuns, ...bRuns]));
+      expect(all.nextCursor).toBeNull();
+      expect(
+        ids((await store.listRuns({ workspaceId: ws.id, flowId: a.id })).runs)
+      ).toEqual(newestFirst(aRuns));
+      expect(
+        ids(
+          (await store.listRuns({ workspaceId: ws.id, state: 'Cancelled' }))
+            .runs
+        )
+      ).toEqual([bRuns[0].id, aRuns[1].id]);
+      expect(
+        ids(
+          (
+            await store.listRuns({
+              workspaceId: ws.id,
+              flowId: a.id,
+              state: ['Cancelled', 'Running']
+            })
+          ).runs
+        )
+      ).toEqual([aRuns[1].id]);
+      expect(
+        (await store.listRuns({ workspaceId: ws.id, state: [] })).runs
+      ).toEqual([]);
+      expect(
+        (
+          await store.listRuns({
+            workspaceId: ws.id,
+            flowId: (await deployed(other.id, 'x')).flow.id
+          })
+        ).runs
+      ).toEqual([]);
+
+      const pages: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.listRuns({
+          workspaceId: ws.id,
+          limit: 3,
+          cursor
+        });
+        pages.push(ids(page.runs));
+        cursor = page.nextCursor ?? undefined;
+        // A run created meanwhile is newer than the cursor, so it never shifts later pages.
+        if (pages.length === 1)
+          await store.createRun({
+            workspaceId: ws.id,
+            flowId: a.id,
+            trigger: 'manual'
+          });
+      } while (cursor);
+      expect(pages.map(p => p.length)).toEqual([3, 3, 1]);
+      expect(pages.flat()).toEqual(newestFirst([...aRuns, ...bRuns]));
+
+      const offsetPage = await store.listRuns({
+        workspaceId: ws.id,
+        flowId: a.id,
+        limit: 2,
+        offset: 2
+      });
+      expect(ids(offsetPage.runs)).toEqual(newestFirst(aRuns).slice(1, 3));
+      await expect(
+        store.listRuns({ workspaceId: ws.id, cursor: 'abc' })
+      ).rejects.toThrow(/Invalid runs cursor/);
+    });
+
+    it('records task runs, attempts, retries, outputs and refuses illegal task transitions', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const { flow } = await deployed(ws.id);
+      const run = await runInState(ws.id, flow.id, ['Pending', 'Running']);
+      const tasks = await store.createTaskRuns(run.id, [
+        'extract',
+        'transform',
+        'load'
+      ]);
+      expect(tasks.map(t => [t.taskName, t.state, t.attempts])).toEqual([
+        ['extract', 'Pending', 0],
+        ['transform', 'Pending', 0],
+        ['load', 'Pending', 0]
+      ]);
+      const [extract, transform, load] = tasks;
+
+      const first = await store.transitionTaskRun(extract.id, 'Running');
+      expect(first.taskRun).toMatchObject({ state: 'Running', attempts: 1 });
+      expect(first.attempt).toMatchObject({ attempt: 1, state: 'Running' });
+      const waiting = await store.transitionTaskRun(
+        extract.id,
+        'AwaitingRetry',
+        {
+          attemptError: {
+            name: 'ConnectionError',
+            value: 'refused',
+            traceback: ['line 1', 'line 2']
+          }
+        }
+      );
+      expect(waiting.taskRun).toMatchObject({
+        state: 'AwaitingRetry',
+        error: 'ConnectionError: refused'
+      });
+      expect(waiting.attempt).toMatchObject({
+        attempt: 1,
+        state: 'Failed',
+        errorName: 'ConnectionError',
+        traceback: ['line 1', 'line 2']
+      });
+      const retry = await store.transitionTaskRun(extract.id, 'Retrying', {
+        from: 'AwaitingRetry'
+      });
+      expect(retry.attempt).toMatchObject({ attempt: 2, state: 'Running' });
+      const outputs = [{ output_type: 'stream', name: 'stdout', text: 'ok\n' }];
+      await store.saveAttemptOutputs(retry.attempt!.id, outputs, true);
+      const done = await store.transitionTaskRun(extract.id, 'Completed');
+      expect(done.taskRun).toMatchObject({
+        state: 'Completed',
+        attempts: 2,
+        error: null
+      });
+      expect(done.taskRun.endedAt).toBeInstanceOf(Date);
+      expect(done.attempt).toMatchObject({
+        attempt: 2,
+        state: 'Completed',
+        outputs,
+        outputsTruncated: true
+      });
+
+      await store.transitionTaskRun(transform.id, 'Running');
+      await store.transitionTaskRun(transform.id, 'Failed', {
+        attemptError: { name: 'KeyError', value: "'id'" }
+      });
+      await store.transitionTaskRun(load.id, 'Cancelled', {
+        reason: 'upstream failed'
+      });
+
+      for (const [id, to] of [
+        [extract.id, 'Running'],
+        [transform.id, 'Retrying'],
+        [load.id, 'Completed']
+      ] as const) {
+        const before = await store.listEvents({
+          workspaceId: ws.id,
+          flowRunId: run.id
+        });
+        const error = await store.transitionTaskRun(id, to).catch(e => e);
+        expect(error).toBeInstanceOf(TransitionRefusedError);
+        expect(error).toMatchObject({ kind: 'task_run', id, to });
+        expect(
+          await store.listEvents({ workspaceId: ws.id, flowRunId: run.id })
+        ).toEqual(before);
+      }
+      const pendingTask = (await store.createTaskRuns(run.id, ['extra']))[0];
+      await expect(
+        store.transitionTaskRun(pendingTask.id, 'AwaitingRetry')
+      ).rejects.toThrow(/Pending → AwaitingRetry/);
+      await expect(
+        store.transitionTaskRun(pendingTask.id, 'Running', { from: 'Retrying' })
+      ).rejects.toBeInstanceOf(TransitionConflictError);
+
+      const detail = await store.getRun(ws.id, run.id);
+      expect(
+        detail?.taskRuns.map(t => [
+          t.taskName,
+          t.state,
+          t.attemptList.map(a => a.state)
+        ])
+      ).toEqual([
+        ['extract', 'Completed', ['Failed', 'Completed']],
+        ['transform', 'Failed', ['Failed']],
+        ['load', 'Cancelled', []],
+        ['extra', 'Pending', []]
+      ]);
+      expect(detail?.taskRuns[0].attemptList[1].outputs).toEqual(outputs);
+      expect(await store.getRun(other.id, run.id)).toBeNull();
+      expect(
+        (await eventTypes(ws.id, run.id)).filter(t =>
+          t.startsWith('task_run.state')
+        )
+      ).toEqual([
+        'task_run.state:Pending->Running',
+        'task_run.state:Running->AwaitingRetry',
+        'task_run.state:AwaitingRetry->Retrying',
+        'task_run.state:Retrying->Completed',
+        'task_run.state:Pending->Running',
+        'task_run.state:Running->Failed',
+        'task_run.state:Pending->Cancelled'
+      ]);
+      await expect(
+        store.saveAttemptOutputs(randomUUID(), [], false)
+      ).rejects.toBeInstanceOf(NotFoundError);
+      await expect(
+        store.createTaskRuns(randomUUID(), ['x'])
+      ).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('appends and lists log lines by run, task and position', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const { flow } = await deployed(ws.id);
+      const run = await runInState(ws.id, flow.id, ['Pending', 'Running']);
+      expect(await store.appendLogLines([])).toEqual([]);
+      const lines = await store.appendLogLines([
+        {
+          flowRunId: run.id,
+          taskName: 'extract',
+          attempt: 1,
+          stream: 'stdout',
+          text: 'fetched 10 rows'
+        },
+        {
+          flowRunId: run.id,
+          taskName: 'load',
+          attempt: 1,
+          stream: 'stderr',
+          text: 'warning'
+        },
+        { flowRunId: run.id, stream: 'system', text: 'kernel started' }
+      ]);
+      expect(lines.map(l => l.text)).toEqual([
+        'fetched 10 rows',
+        'warning',
+        'kernel started'
+      ]);
+      expect(
+        (await store.listLogLines(ws.id, run.id)).map(l => l.text)
+      ).toEqual(['fetched 10 rows', 'warning', 'kernel started']);
+      expect(
+        (await store.listLogLines(ws.id, run.id, { taskName: 'load' })).map(
+          l => l.text
+        )
+      ).toEqual(['warning']);
+      expect(
+        (await store.listLogLines(ws.id, run.id, { afterId: lines[0].id })).map(
+          l => l.text
+        )
+      ).toEqual(['warning', 'kernel started']);
+      expect(
+        (await store.listLogLines(ws.id, run.id, { limit: 1 })).map(l => l.text)
+      ).toEqual(['fetched 10 rows']);
+      await expect(store.listLogLines(other.id, run.id)).rejects.toBeInstanceOf(
+        NotFoundError
+      );
+    });
+
+    it('saves and replaces the executed notebook', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const { flow } = await deployed(ws.id);
+      const run = await runInState(ws.id, flow.id, ['Pending', 'Running']);
+      expect(await store.getExecutedNotebook(ws.id, run.id)).toBeNull();
+      await store.saveExecutedNotebook(run.id, {
+        cells: [{ cell_type: 'code', source: '1' }]
+      });
+      await store.saveExecutedNotebook(run.id, {
+        cells: [{ cell_type: 'code', source: '2' }]
+      });
+      expect(await store.getExecutedNotebook(ws.id, run.id)).toEqual({
+        cells: [{ cell_type: 'code', source: '2' }]
+      });
+      expect(await store.getExecutedNotebook(other.id, run.id)).toBeNull();
+    });
+
+    it('claims each Pending run once, under a lease, skipping rows other claimers hold', async () => {
+      const ws = await workspace();
+      const { flow } = await deployed(ws.id);
+      const created: FlowRun[] = [];
+      for (let i = 0; i < 4; i++)
+        created.push(
+          await store.createRun({
+            workspaceId: ws.id,
+            flowId: flow.id,
+            trigger: 'manual'
+          })
+        );
+      await store.createRun({
+        workspaceId: ws.id,
+        flowId: flow.id,
+        trigger: 'manual',
+        state: 'Scheduled'
+      });
+
+      const claims = await Promise.all(
+        ['w1', 'w2', 'w3', 'w4'].map(owner =>
+          store.claimNextPendingRun({
+            owner,
+            leaseMs: 60_000,
+            workspaceId: ws.id
+          })
+        )
+      );
+      expect(claims.every(c => c !== null)).toBe(true);
+      expect(new Set(claims.map(c => c!.id))).toEqual(
+        new Set(created.map(r => r.id))
+      );
+      for (const claim of claims) {
+        expect(claim).toMatchObject({ state: 'Running' });
+        expect(claim!.leaseOwner).toMatch(/^w\d$/);
+        expect(claim!.leaseExpiresAt!.getTime()).toBeGreaterThan(
+          claim!.startedAt!.getTime()
+        );
+      }
+      expect(new Set(claims.map(c => c!.leaseOwner)).size).toBe(4);
+      expect(
+        await store.claimNextPendingRun({
+          owner: 'w5',
+          leaseMs: 60_000,
+          workspaceId: ws.id
+        })
+      ).toBeNull();
+      for (const run of created) {
+        expect(await eventTypes(ws.id, run.id)).toEqual([
+          'flow_run.created',
+          'flow_run.state:Pending->Running'
+        ]);
+      }
+
+      const mine = claims[0]!;
+      expect(await store.renewLease(mine.id, mine.leaseOwner!, 120_000)).toBe(
+        true
+      );
+      expect(await store.renewLease(mine.id, 'someone-else', 120_000)).toBe(
+        false
+      );
+      const renewed = await store.getRunById(mine.id);
+      expect(renewed!.leaseExpiresAt!.getTime()).toBeGreaterThan(
+        mine.leaseExpiresAt!.getTime()
+      );
+      const completed = await store.transitionRun(mine.id, 'Completed');
+      expect(completed.leaseOwner).toBeNull();
+      expect(await store.renewLease(mine.id, mine.leaseOwner!, 1000)).toBe(
+        false
+      );
+    });
+
+    if (backend.name === 'postgres') {
+      it('migrates a fresh database once when two processes start together', async () => {
+        const name = `fresh_${randomUUID().replace(/-/g, '')}`;
+        await raw(store, `CREATE DATABASE ${name}`);
+        const url = new URL(backend.url!());
+        url.pathname = `/${name}`;
+        const both = await Promise.all([
+          openPostgresStore(url.toString()),
+          openPostgresStore(url.toString())
+        ]);
+        try {
+          const rows = await raw(
+            both[0],
+            'SELECT version FROM cellflow_migrations'
+          );
+          expect(rows.map(r => Number(r.version))).toEqual([1]);
+          const ws = await both[0].ensureWorkspace('shared');
+          expect((await both[1].ensureWorkspace('shared')).id).toBe(ws.id);
+        } finally {
+          await Promise.all(both.map(s => s.close()));
+        }
+      });
+
+      it('claims past a run another transaction holds locked, without waiting (SKIP LOCKED)', async () => {
+        const ws = await workspace();
+        const { flow } = await deployed(ws.id);
+        const held = await store.createRun({
+          workspaceId: ws.id,
+          flowId: flow.id,
+          trigger: 'manual'
+        });
+        const free = await store.createRun({
+          workspaceId: ws.id,
+          flowId: flow.id,
+          trigger: 'manual'
+        });
+        // Another worker in the middle of claiming `held`: its row lock stays until we roll back.
+        const other = new pg.Client({ connectionString: backend.url!() });
+        await other.connect();
+        try {
+          await other.query('BEGIN');
+          await other.query(
+            'SELECT id FROM flow_runs WHERE id = $1 FOR UPDATE',
+            [held.id]
+          );
+          // Without SKIP LOCKED this claim would block on `held` until the other transaction ends.
+          const claimed = await store.claimNextPendingRun({
+            owner: 'w',
+            leaseMs: 60_000,
+            workspaceId: ws.id
+          });
+          expect(claimed?.id).toBe(free.id);
+          expect(
+            await store.claimNextPendingRun({
+              owner: 'w',
+              leaseMs: 60_000,
+              workspaceId: ws.id
+            })
+          ).toBeNull();
+          await other.query('ROLLBACK');
+          expect(
+            (
+              await store.claimNextPendingRun({
+                owner: 'w',
+                leaseMs: 60_000,
+                workspaceId: ws.id
+              })
+            )?.id
+          ).toBe(held.id);
+        } finally {
+          await other.end();
+        }
+      });
+
+      it('gives many concurrent claimers distinct runs (FOR UPDATE SKIP LOCKED)', async () => {
+        const ws = await workspace();
+        const { flow } = await deployed(ws.id);
+        const created: string[] = [];
+        for (let i = 0; i < 8; i++)
+          created.push(
+            (
+              await store.createRun({
+                workspaceId: ws.id,
+                flowId: flow.id,
+                trigger: 'manual'
+              })
+            ).id
+          );
+        const claims = await Promise.all(
+          created.map((_, i) =>
+            store.claimNextPendingRun({
+              owner: `c${i}`,
+              leaseMs: 60_000,
+              workspaceId: ws.id
+            })
+          )
+        );
+        // Without SKIP LOCKED a claimer that waited on a taken row gets nothing, or the same row.
+        expect(claims.map(c => c?.id).sort()).toEqual([...created].sort());
+      });
+    }
+
+    it('marks Running runs Crashed with a reason, and their open tasks with them', async () => {
+      const ws = await workspace();
+      const { flow } = await deployed(ws.id);
+      const running = await runInState(ws.id, flow.id, ['Pending', 'Running']);
+      const [t1, t2, t3, t4] = await store.createTaskRuns(running.id, [
+        'a',
+        'b',
+        'c',
+        'd'
+      ]);
+      await store.transitionTaskRun(t1.id, 'Running');
+      await store.transitionTaskRun(t1.id, 'Completed');
+      await store.transitionTaskRun(t2.id, 'Running');
+      await store.transitionTaskRun(t3.id, 'Running');
+      await store.transitionTaskRun(t3.id, 'AwaitingRetry', {
+        attemptError: { name: 'E', value: 'x' }
+      });
+      void t4;
+      const done = await runInState(ws.id, flow.id, [
+        'Pending',
+        'Running',
+        'Completed'
+      ]);
+      const pending = await runInState(ws.id, flow.id, ['Pending']);
+
+      const crashed = await store.crashRunningRuns('Server restarted');
+      expect(crashed.map(r => r.id)).toContain(running.id);
+      expect(crashed.map(r => r.id)).not.toContain(done.id);
+      const after = await store.getRun(ws.id, running.id);
+      expect(after).toMatchObject({
+        state: 'Crashed',
+        stateReason: 'Server restarted'
+      });
+      expect(after?.endedAt).toBeInstanceOf(Date);
+      expect(
+        after?.taskRuns.map(t => [
+          t.taskName,
+          t.state,
+          t.attemptList.map(a => a.state)
+        ])
+      ).toEqual([
+        ['a', 'Completed', ['Completed']],
+        ['b', 'Crashed', ['Crashed']],
+        ['c', 'Crashed', ['Failed']],
+        ['d', 'Cancelled', []]
+      ]);
+      expect((await store.getRunById(done.id))?.state).toBe('Completed');
+      expect((await store.getRunById(pending.id))?.state).toBe('Pending');
+      expect((await eventTypes(ws.id, running.id)).slice(-4)).toEqual([
+        'flow_run.state:Running->Crashed',
+        'task_run.state:Running->Crashed',
+        'task_run.state:AwaitingRetry->Crashed',
+        'task_run.state:Pending->Cancelled'
+      ]);
+      expect(
+        await store.crashRunningRuns('again', {
+          leaseOwner: `nobody-${randomUUID()}`
+        })
+      ).toEqual([]);
+
+      // A dead worker's runs, by owner or by expired lease, leave other workers' runs alone.
+      await store.createRun({
+        workspaceId: ws.id,
+        flowId: flow.id,
+        trigger: 'manual'
+      });
+      await store.createRun({
+        workspaceId: ws.id,
+        flowId: flow.id,
+        trigger: 'manual'
+      });
+      const dead = `dead-${randomUUID()}`;
+      const alive = `alive-${randomUUID()}`;
+      const deadRun = await store.claimNextPendingRun({
+        owner: dead,
+        leaseMs: 1,
+        workspaceId: ws.id
+      });
+      const liveRun = await store.claimNextPendingRun({
+        owner: alive,
+        leaseMs: 3_600_000,
+        workspaceId: ws.id
+      });
+      const byOwner = await store.crashRunningRuns('worker lost', {
+        leaseOwner: dead
+      });
+      expect(byOwner.map(r => r.id)).toEqual([deadRun!.id]);
+      const byExpiry = await store.crashRunningRuns('lease expired', {
+        leaseExpiredBefore: new Date(deadRun!.leaseExpiresAt!.getTime() + 1000)
+      });
+      expect(byExpiry.map(r => r.id)).not.toContain(liveRun!.id);
+      expect((await store.getRunById(liveRun!.id))?.state).toBe('Running');
+    });
+
+    it('appends custom events and lists them since an id, by flow and by run', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const { flow } = await deployed(ws.id);
+      const run = await store.createRun({
+        workspaceId: ws.id,
+        flowId: flow.id,
+        trigger: 'manual'
+      });
+      const custom = await store.appendEvent({
+        workspaceId: ws.id,
+        flowRunId: run.id,
+        type: 'note',
+        payload: { n: 1 }
+      });
+      expect(custom).toMatchObject({
+        type: 'note',
+        payload: { n: 1 },
+        flowRunId: run.id,
+        flowId: null
+      });
+      const all = await store.listEvents({ workspaceId: ws.id });
+      expect(all.map(e => e.type)).toEqual([
+        'flow.deployed',
+        'flow_run.created',
+        'note'
+      ]);
+      expect(all.map(e => e.id)).toEqual(
+        [...all.map(e => e.id)].sort((x, y) => x - y)
+      );
+      expect(
+        (
+          await store.listEvents({ workspaceId: ws.id, afterId: all[0].id })
+        ).map(e => e.type)
+      ).toEqual(['flow_run.created', 'note']);
+      expect(
+        (await store.listEvents({ workspaceId: ws.id, flowId: flow.id })).map(
+          e => e.type
+        )
+      ).toEqual(['flow.deployed', 'flow_run.created']);
+      expect(
+        (await store.listEvents({ workspaceId: ws.id, flowRunId: run.id })).map(
+          e => e.type
+        )
+      ).toEqual(['flow_run.created', 'note']);
+      expect(
+        (await store.listEvents({ workspaceId: ws.id, limit: 1 })).map(
+          e => e.type
+        )
+      ).toEqual(['flow.deployed']);
+      expect(await store.listEvents({ workspaceId: other.id })).toEqual([]);
+    });
+
+    // Last: it closes and reopens the shared store.
+    it('re-applies nothing on reopen, keeps the data, and refuses a database newer than the code', async () => {
+      const ws = await workspace();
+      await raw(
+        store,
+        "INSERT INTO cellflow_migrations (version, name) VALUES (99, 'from_the_future')"
+      );
+      await store.close();
+      await expect(backend.open()).rejects.toBeInstanceOf(SchemaTooNewError);
+      // With code that knows version 99, the database opens; remove the marker, then open as usual.
+      const future = [
+        ...loadMigrations(),
+        { version: 99, name: 'from_the_future', sql: 'SELECT 1' }
+      ];
+      const knowing = await backend.open(future);
+      await raw(knowing, 'DELETE FROM cellflow_migrations WHERE version = 99');
+      await knowing.close();
+      store = await backend.openDefault();
+      expect(store.kind).toBe(backend.name);
+      expect(
+        (await raw(store, 'SELECT version FROM cellflow_migrations')).map(r =>
+          Number(r.version)
+        )
+      ).toEqual([1]);
+      expect((await store.getWorkspace(ws.id))?.name).toBe(ws.name);
     });
   }
-
-  it('marks Running runs Crashed with a reason, and their open tasks with them', async () => {
-    const ws = await workspace();
-    const { flow } = await deployed(ws.id);
-    const running = await runInState(ws.id, flow.id, ['Pending', 'Running']);
-    const [t1, t2, t3, t4] = await store.createTaskRuns(running.id, ['a', 'b', 'c', 'd']);
-    await store.transitionTaskRun(t1.id, 'Running');
-    await store.transitionTaskRun(t1.id, 'Completed');
-    await store.transitionTaskRun(t2.id, 'Running');
-    await store.transitionTaskRun(t3.id, 'Running');
-    await store.transitionTaskRun(t3.id, 'AwaitingRetry', { attemptError: { name: 'E', value: 'x' } });
-    void t4;
-    const done = await runInState(ws.id, flow.id, ['Pending', 'Running', 'Completed']);
-    const pending = await runInState(ws.id, flow.id, ['Pending']);
-
-    const crashed = await store.crashRunningRuns('Server restarted');
-    expect(crashed.map(r => r.id)).toContain(running.id);
-    expect(crashed.map(r => r.id)).not.toContain(done.id);
-    const after = await store.getRun(ws.id, running.id);
-    expect(after).toMatchObject({ state: 'Crashed', stateReason: 'Server restarted' });
-    expect(after?.endedAt).toBeInstanceOf(Date);
-    expect(after?.taskRuns.map(t => [t.taskName, t.state, t.attemptList.map(a => a.state)])).toEqual([
-      ['a', 'Completed', ['Completed']],
-      ['b', 'Crashed', ['Crashed']],
-      ['c', 'Crashed', ['Failed']],
-      ['d', 'Cancelled', []]
-    ]);
-    expect((await store.getRunById(done.id))?.state).toBe('Completed');
-    expect((await store.getRunById(pending.id))?.state).toBe('Pending');
-    expect((await eventTypes(ws.id, running.id)).slice(-4)).toEqual([
-      'flow_run.state:Running->Crashed',
-      'task_run.state:Running->Crashed',
-      'task_run.state:AwaitingRetry->Crashed',
-      'task_run.state:Pending->Cancelled'
-    ]);
-    expect(await store.crashRunningRuns('again', { leaseOwner: `nobody-${randomUUID()}` })).toEqual([]);
-
-    // A dead worker's runs, by owner or by expired lease, leave other workers' runs alone.
-    await store.createRun({ workspaceId: ws.id, flowId: flow.id, trigger: 'manual' });
-    await store.createRun({ workspaceId: ws.id, flowId: flow.id, trigger: 'manual' });
-    const dead = `dead-${randomUUID()}`;
-    const alive = `alive-${randomUUID()}`;
-    const deadRun = await store.claimNextPendingRun({ owner: dead, leaseMs: 1, workspaceId: ws.id });
-    const liveRun = await store.claimNextPendingRun({ owner: alive, leaseMs: 3_600_000, workspaceId: ws.id });
-    const byOwner = await store.crashRunningRuns('worker lost', { leaseOwner: dead });
-    expect(byOwner.map(r => r.id)).toEqual([deadRun!.id]);
-    const byExpiry = await store.crashRunningRuns('lease expired', { leaseExpiredBefore: new Date(deadRun!.leaseExpiresAt!.getTime() + 1000) });
-    expect(byExpiry.map(r => r.id)).not.toContain(liveRun!.id);
-    expect((await store.getRunById(liveRun!.id))?.state).toBe('Running');
-  });
-
-  it('appends custom events and lists them since an id, by flow and by run', async () => {
-    const ws = await workspace();
-    const other = await workspace();
-    const { flow } = await deployed(ws.id);
-    const run = await store.createRun({ workspaceId: ws.id, flowId: flow.id, trigger: 'manual' });
-    const custom = await store.appendEvent({ workspaceId: ws.id, flowRunId: run.id, type: 'note', payload: { n: 1 } });
-    expect(custom).toMatchObject({ type: 'note', payload: { n: 1 }, flowRunId: run.id, flowId: null });
-    const all = await store.listEvents({ workspaceId: ws.id });
-    expect(all.map(e => e.type)).toEqual(['flow.deployed', 'flow_run.created', 'note']);
-    expect(all.map(e => e.id)).toEqual([...all.map(e => e.id)].sort((x, y) => x - y));
-    expect((await store.listEvents({ workspaceId: ws.id, afterId: all[0].id })).map(e => e.type)).toEqual(['flow_run.created', 'note']);
-    expect((await store.listEvents({ workspaceId: ws.id, flowId: flow.id })).map(e => e.type)).toEqual(['flow.deployed', 'flow_run.created']);
-    expect((await store.listEvents({ workspaceId: ws.id, flowRunId: run.id })).map(e => e.type)).toEqual(['flow_run.created', 'note']);
-    expect((await store.listEvents({ workspaceId: ws.id, limit: 1 })).map(e => e.type)).toEqual(['flow.deployed']);
-    expect(await store.listEvents({ workspaceId: other.id })).toEqual([]);
-  });
-
-  // Last: it closes and reopens the shared store.
-  it('re-applies nothing on reopen, keeps the data, and refuses a database newer than the code', async () => {
-    const ws = await workspace();
-    await raw(store, "INSERT INTO cellflow_migrations (version, name) VALUES (99, 'from_the_future')");
-    await store.close();
-    await expect(backend.open()).rejects.toBeInstanceOf(SchemaTooNewError);
-    // With code that knows version 99, the database opens; remove the marker, then open as usual.
-    const future = [...loadMigrations(), { version: 99, name: 'from_the_future', sql: 'SELECT 1' }];
-    const knowing = await backend.open(future);
-    await raw(knowing, 'DELETE FROM cellflow_migrations WHERE version = 99');
-    await knowing.close();
-    store = await backend.open();
-    expect((await raw(store, 'SELECT version FROM cellflow_migrations')).map(r => Number(r.version))).toEqual([1]);
-    expect((await store.getWorkspace(ws.id))?.name).toBe(ws.name);
-  });
-});
+);

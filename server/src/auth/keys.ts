@@ -53,7 +53,11 @@ export function bearerToken(header: string | undefined): string | null {
  * Resolves a presented key to its workspace, or throws UnauthorizedError (unknown, malformed or revoked,
  * all alike). Updates the key's last use at most once a minute.
  */
-export async function verifyApiKey(store: Store, presented: string | null | undefined, now = new Date()): Promise<Principal> {
+export async function verifyApiKey(
+  store: Store,
+  presented: string | null | undefined,
+  now = new Date()
+): Promise<Principal> {
   if (typeof presented !== 'string' || !KEY_PATTERN.test(presented)) {
     throw new UnauthorizedError();
   }
@@ -73,7 +77,10 @@ export async function verifyApiKey(store: Store, presented: string | null | unde
     throw new UnauthorizedError();
   }
   const { hash: _hash, ...key } = match.key;
-  if (!key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() >= TOUCH_INTERVAL_MS) {
+  if (
+    !key.lastUsedAt ||
+    now.getTime() - key.lastUsedAt.getTime() >= TOUCH_INTERVAL_MS
+  ) {
     await store.touchApiKey(key.id, now);
     key.lastUsedAt = now;
   }

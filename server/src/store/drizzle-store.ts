@@ -5,10 +5,26 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  gt,
+  inArray,
+  isNull,
+  lt,
+  lte,
+  sql,
+  type SQL
+} from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 
-import { apiKeyDisplayPrefix, generateApiKey, hashApiKey } from '../auth/keys.js';
+import {
+  apiKeyDisplayPrefix,
+  generateApiKey,
+  hashApiKey
+} from '../auth/keys.js';
 import { NotFoundError, TransitionConflictError } from './errors.js';
 import {
   apiKeys,
@@ -87,8 +103,10 @@ const apiKeyInfoColumns = {
 };
 
 const asRun = (row: typeof flowRuns.$inferSelect): FlowRun => row as FlowRun;
-const asTaskRun = (row: typeof taskRuns.$inferSelect): TaskRun => row as TaskRun;
-const asAttempt = (row: typeof taskAttempts.$inferSelect): TaskAttempt => row as TaskAttempt;
+const asTaskRun = (row: typeof taskRuns.$inferSelect): TaskRun =>
+  row as TaskRun;
+const asAttempt = (row: typeof taskAttempts.$inferSelect): TaskAttempt =>
+  row as TaskAttempt;
 
 /** The attempt's own end state when its task run leaves Running/Retrying for `to`. */
 function attemptEndState(to: TaskRunState): TaskAttemptState {
@@ -112,15 +130,22 @@ function requireText(what: string, value: string): string {
   return value;
 }
 
-function clampLimit(limit: number | undefined, fallback: number, max: number): number {
+function clampLimit(
+  limit: number | undefined,
+  fallback: number,
+  max: number
+): number {
   if (limit === undefined) return fallback;
-  if (!Number.isInteger(limit) || limit < 1) throw new Error(`limit must be a positive whole number, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new Error(`limit must be a positive whole number, got ${limit}`);
   return Math.min(limit, max);
 }
 
 function parseCursor(cursor: string): number {
   if (!/^\d{1,15}$/.test(cursor)) {
-    throw new Error(`Invalid runs cursor "${cursor}": use the nextCursor of a previous page`);
+    throw new Error(
+      `Invalid runs cursor "${cursor}": use the nextCursor of a previous page`
+    );
   }
   return Number(cursor);
 }
@@ -139,7 +164,9 @@ export class DrizzleStore implements Store {
   /** Raw SQL for diagnostics and tests (not part of Store: callers must not depend on table layout). */
   async queryRows(text: string): Promise<Record<string, unknown>[]> {
     return this.db.run(async db => {
-      const result = (await db.execute(sql.raw(text))) as unknown as { rows: Record<string, unknown>[] };
+      const result = (await db.execute(sql.raw(text))) as unknown as {
+        rows: Record<string, unknown>[];
+      };
       return result.rows;
     });
   }
@@ -153,30 +180,49 @@ export class DrizzleStore implements Store {
         .insert(workspaces)
         .values({ id: randomUUID(), name })
         .onConflictDoNothing({ target: workspaces.name });
-      const [row] = await db.select().from(workspaces).where(eq(workspaces.name, name));
+      const [row] = await db
+        .select()
+        .from(workspaces)
+        .where(eq(workspaces.name, name));
       return row;
     });
   }
 
   async getWorkspace(id: string): Promise<Workspace | null> {
     return this.db.run(async db => {
-      const [row] = await db.select().from(workspaces).where(eq(workspaces.id, id));
+      const [row] = await db
+        .select()
+        .from(workspaces)
+        .where(eq(workspaces.id, id));
       return row ?? null;
     });
   }
 
   // ---- API keys
 
-  async createApiKey(workspaceId: string, name: string): Promise<CreatedApiKey> {
+  async createApiKey(
+    workspaceId: string,
+    name: string
+  ): Promise<CreatedApiKey> {
     requireText('API key name', name);
     const secret = generateApiKey();
     return this.db.tx(async db => {
       await requireWorkspace(db, workspaceId);
       const [key] = await db
         .insert(apiKeys)
-        .values({ id: randomUUID(), workspaceId, name, prefix: apiKeyDisplayPrefix(secret), hash: hashApiKey(secret) })
+        .values({
+          id: randomUUID(),
+          workspaceId,
+          name,
+          prefix: apiKeyDisplayPrefix(secret),
+          hash: hashApiKey(secret)
+        })
         .returning(apiKeyInfoColumns);
-      await insertEvent(db, { workspaceId, type: 'api_key.created', payload: { keyId: key.id, name } });
+      await insertEvent(db, {
+        workspaceId,
+        type: 'api_key.created',
+        payload: { keyId: key.id, name }
+      });
       return { key, secret };
     });
   }
@@ -196,10 +242,20 @@ export class DrizzleStore implements Store {
       const rows = await db
         .update(apiKeys)
         .set({ revokedAt: new Date() })
-        .where(and(eq(apiKeys.id, keyId), eq(apiKeys.workspaceId, workspaceId), isNull(apiKeys.revokedAt)))
+        .where(
+          and(
+            eq(apiKeys.id, keyId),
+            eq(apiKeys.workspaceId, workspaceId),
+            isNull(apiKeys.revokedAt)
+          )
+        )
         .returning({ id: apiKeys.id });
       if (rows.length > 0) {
-        await insertEvent(db, { workspaceId, type: 'api_key.revoked', payload: { keyId } });
+        await insertEvent(db, {
+          workspaceId,
+          type: 'api_key.revoked',
+          payload: { keyId }
+        });
       }
       return rows.length > 0;
     });
@@ -218,13 +274,18 @@ export class DrizzleStore implements Store {
 
   async touchApiKey(keyId: string, at: Date = new Date()): Promise<void> {
     return this.db.run(async db => {
-      await db.update(apiKeys).set({ lastUsedAt: at }).where(eq(apiKeys.id, keyId));
+      await db
+        .update(apiKeys)
+        .set({ lastUsedAt: at })
+        .where(eq(apiKeys.id, keyId));
     });
   }
 
   // ---- Flows
 
-  async deployFlow(input: DeployInput): Promise<{ flow: Flow; version: FlowVersion }> {
+  async deployFlow(
+    input: DeployInput
+  ): Promise<{ flow: Flow; version: FlowVersion }> {
     const { workspaceId, name, spec, notebook, kernelName } = input;
     requireText('Flow name', name);
     requireText('Kernel name', kernelName);
@@ -244,7 +305,14 @@ export class DrizzleStore implements Store {
       const now = new Date();
       const [version] = await db
         .insert(flowVersions)
-        .values({ flowId: current.id, version: next, spec, notebook, kernelName, createdAt: now })
+        .values({
+          flowId: current.id,
+          version: next,
+          spec,
+          notebook,
+          kernelName,
+          createdAt: now
+        })
         .returning();
       const [flow] = await db
         .update(flows)
@@ -263,7 +331,11 @@ export class DrizzleStore implements Store {
 
   async listFlows(workspaceId: string): Promise<Flow[]> {
     return this.db.run(db =>
-      db.select().from(flows).where(eq(flows.workspaceId, workspaceId)).orderBy(asc(flows.name))
+      db
+        .select()
+        .from(flows)
+        .where(eq(flows.workspaceId, workspaceId))
+        .orderBy(asc(flows.name))
     );
   }
 
@@ -287,7 +359,11 @@ export class DrizzleStore implements Store {
     });
   }
 
-  async getFlowVersion(workspaceId: string, flowId: string, version?: number): Promise<FlowVersion | null> {
+  async getFlowVersion(
+    workspaceId: string,
+    flowId: string,
+    version?: number
+  ): Promise<FlowVersion | null> {
     return this.db.run(async db => {
       const [row] = await db
         .select({ version: flowVersions })
@@ -304,7 +380,11 @@ export class DrizzleStore implements Store {
     });
   }
 
-  async setFlowPaused(workspaceId: string, flowId: string, paused: boolean): Promise<Flow> {
+  async setFlowPaused(
+    workspaceId: string,
+    flowId: string,
+    paused: boolean
+  ): Promise<Flow> {
     return this.db.tx(async db => {
       const [flow] = await db
         .update(flows)
@@ -312,7 +392,12 @@ export class DrizzleStore implements Store {
         .where(and(eq(flows.id, flowId), eq(flows.workspaceId, workspaceId)))
         .returning();
       if (!flow) throw new NotFoundError('Flow', flowId);
-      await insertEvent(db, { workspaceId, flowId, type: 'flow.updated', payload: { paused } });
+      await insertEvent(db, {
+        workspaceId,
+        flowId,
+        type: 'flow.updated',
+        payload: { paused }
+      });
       return flow;
     });
   }
@@ -324,7 +409,12 @@ export class DrizzleStore implements Store {
         .where(and(eq(flows.id, flowId), eq(flows.workspaceId, workspaceId)))
         .returning({ name: flows.name });
       if (rows.length === 0) return false;
-      await insertEvent(db, { workspaceId, flowId, type: 'flow.deleted', payload: { name: rows[0].name } });
+      await insertEvent(db, {
+        workspaceId,
+        flowId,
+        type: 'flow.deleted',
+        payload: { name: rows[0].name }
+      });
       return true;
     });
   }
@@ -342,15 +432,22 @@ export class DrizzleStore implements Store {
   async createScheduledRunIfAbsent(
     input: CreateRunInput & { scheduleId: string; scheduledAt: Date }
   ): Promise<FlowRun | null> {
-    return this.db.tx(db => insertRun(db, { state: 'Scheduled', ...input }, true));
+    return this.db.tx(db =>
+      insertRun(db, { state: 'Scheduled', ...input }, true)
+    );
   }
 
-  async getRun(workspaceId: string, runId: string): Promise<FlowRunDetail | null> {
+  async getRun(
+    workspaceId: string,
+    runId: string
+  ): Promise<FlowRunDetail | null> {
     return this.db.tx(async db => {
       const [run] = await db
         .select()
         .from(flowRuns)
-        .where(and(eq(flowRuns.id, runId), eq(flowRuns.workspaceId, workspaceId)));
+        .where(
+          and(eq(flowRuns.id, runId), eq(flowRuns.workspaceId, workspaceId))
+        );
       if (!run) return null;
       const tasks = await db
         .select()
@@ -382,7 +479,10 @@ export class DrizzleStore implements Store {
 
   async getRunById(runId: string): Promise<FlowRun | null> {
     return this.db.run(async db => {
-      const [run] = await db.select().from(flowRuns).where(eq(flowRuns.id, runId));
+      const [run] = await db
+        .select()
+        .from(flowRuns)
+        .where(eq(flowRuns.id, runId));
       return run ? asRun(run) : null;
     });
   }
@@ -390,15 +490,19 @@ export class DrizzleStore implements Store {
   async listRuns(query: ListRunsQuery): Promise<RunPage> {
     const limit = clampLimit(query.limit, DEFAULT_RUN_PAGE, MAX_RUN_PAGE);
     const offset = query.offset ?? 0;
-    if (!Number.isInteger(offset) || offset < 0) throw new Error(`offset must be a whole number ≥ 0, got ${offset}`);
+    if (!Number.isInteger(offset) || offset < 0)
+      throw new Error(`offset must be a whole number ≥ 0, got ${offset}`);
     const conditions: SQL[] = [eq(flowRuns.workspaceId, query.workspaceId)];
-    if (query.flowId !== undefined) conditions.push(eq(flowRuns.flowId, query.flowId));
+    if (query.flowId !== undefined)
+      conditions.push(eq(flowRuns.flowId, query.flowId));
     if (query.state !== undefined) {
       const states = Array.isArray(query.state) ? query.state : [query.state];
-      if (states.length === 0) return Promise.resolve({ runs: [], nextCursor: null });
+      if (states.length === 0)
+        return Promise.resolve({ runs: [], nextCursor: null });
       conditions.push(inArray(flowRuns.state, states));
     }
-    if (query.cursor !== undefined) conditions.push(lt(flowRuns.seq, parseCursor(query.cursor)));
+    if (query.cursor !== undefined)
+      conditions.push(lt(flowRuns.seq, parseCursor(query.cursor)));
     return this.db.run(async db => {
       const rows = await db
         .select()
@@ -409,17 +513,32 @@ export class DrizzleStore implements Store {
         .offset(offset);
       const more = rows.length > limit;
       const runs = rows.slice(0, limit).map(asRun);
-      return { runs, nextCursor: more ? String(runs[runs.length - 1].seq) : null };
+      return {
+        runs,
+        nextCursor: more ? String(runs[runs.length - 1].seq) : null
+      };
     });
   }
 
-  async transitionRun(runId: string, to: FlowRunState, options: TransitionOptions<FlowRunState> = {}): Promise<FlowRun> {
+  async transitionRun(
+    runId: string,
+    to: FlowRunState,
+    options: TransitionOptions<FlowRunState> = {}
+  ): Promise<FlowRun> {
     return this.db.tx(async db => {
-      const [current] = await db.select().from(flowRuns).where(eq(flowRuns.id, runId));
+      const [current] = await db
+        .select()
+        .from(flowRuns)
+        .where(eq(flowRuns.id, runId));
       if (!current) throw new NotFoundError('Flow run', runId);
       const from = current.state;
       if (options.from !== undefined && options.from !== from) {
-        throw new TransitionConflictError('flow_run', runId, options.from, from);
+        throw new TransitionConflictError(
+          'flow_run',
+          runId,
+          options.from,
+          from
+        );
       }
       assertFlowRunTransition(runId, from, to);
       const now = new Date();
@@ -431,13 +550,23 @@ export class DrizzleStore implements Store {
           stateReason: options.reason ?? null,
           ...(options.error !== undefined ? { error: options.error } : {}),
           ...(to === 'Running' ? { startedAt: now } : {}),
-          ...(terminal ? { endedAt: now, leaseOwner: null, leaseExpiresAt: null } : {})
+          ...(terminal
+            ? { endedAt: now, leaseOwner: null, leaseExpiresAt: null }
+            : {})
         })
         .where(and(eq(flowRuns.id, runId), eq(flowRuns.state, from)))
         .returning();
       if (!updated) {
-        const [now_] = await db.select({ state: flowRuns.state }).from(flowRuns).where(eq(flowRuns.id, runId));
-        throw new TransitionConflictError('flow_run', runId, from, now_?.state ?? null);
+        const [now_] = await db
+          .select({ state: flowRuns.state })
+          .from(flowRuns)
+          .where(eq(flowRuns.id, runId));
+        throw new TransitionConflictError(
+          'flow_run',
+          runId,
+          from,
+          now_?.state ?? null
+        );
       }
       await insertRunStateEvent(db, updated, from, options);
       return asRun(updated);
@@ -446,11 +575,13 @@ export class DrizzleStore implements Store {
 
   async claimNextPendingRun(options: ClaimOptions): Promise<FlowRun | null> {
     requireText('Lease owner', options.owner);
-    if (!(options.leaseMs > 0)) throw new Error(`leaseMs must be positive, got ${options.leaseMs}`);
+    if (!(options.leaseMs > 0))
+      throw new Error(`leaseMs must be positive, got ${options.leaseMs}`);
     assertFlowRunTransition('(claim)', 'Pending', 'Running');
     return this.db.tx(async db => {
       const conditions: SQL[] = [eq(flowRuns.state, 'Pending')];
-      if (options.workspaceId !== undefined) conditions.push(eq(flowRuns.workspaceId, options.workspaceId));
+      if (options.workspaceId !== undefined)
+        conditions.push(eq(flowRuns.workspaceId, options.workspaceId));
       // SKIP LOCKED: a run another worker is claiming right now is passed over, not waited for.
       const [candidate] = await db
         .select({ id: flowRuns.id })
@@ -470,7 +601,9 @@ export class DrizzleStore implements Store {
           leaseOwner: options.owner,
           leaseExpiresAt: new Date(now.getTime() + options.leaseMs)
         })
-        .where(and(eq(flowRuns.id, candidate.id), eq(flowRuns.state, 'Pending')))
+        .where(
+          and(eq(flowRuns.id, candidate.id), eq(flowRuns.state, 'Pending'))
+        )
         .returning();
       if (!run) return null;
       await insertRunStateEvent(db, run, 'Pending', { reason: null });
@@ -478,34 +611,57 @@ export class DrizzleStore implements Store {
     });
   }
 
-  async renewLease(runId: string, owner: string, leaseMs: number): Promise<boolean> {
+  async renewLease(
+    runId: string,
+    owner: string,
+    leaseMs: number
+  ): Promise<boolean> {
     return this.db.run(async db => {
       const rows = await db
         .update(flowRuns)
         .set({ leaseExpiresAt: new Date(Date.now() + leaseMs) })
-        .where(and(eq(flowRuns.id, runId), eq(flowRuns.state, 'Running'), eq(flowRuns.leaseOwner, owner)))
+        .where(
+          and(
+            eq(flowRuns.id, runId),
+            eq(flowRuns.state, 'Running'),
+            eq(flowRuns.leaseOwner, owner)
+          )
+        )
         .returning({ id: flowRuns.id });
       return rows.length > 0;
     });
   }
 
-  async crashRunningRuns(reason: string, filter: CrashFilter = {}): Promise<FlowRun[]> {
+  async crashRunningRuns(
+    reason: string,
+    filter: CrashFilter = {}
+  ): Promise<FlowRun[]> {
     requireText('Crash reason', reason);
     assertFlowRunTransition('(crash)', 'Running', 'Crashed');
     return this.db.tx(async db => {
       const conditions: SQL[] = [eq(flowRuns.state, 'Running')];
-      if (filter.leaseOwner !== undefined) conditions.push(eq(flowRuns.leaseOwner, filter.leaseOwner));
+      if (filter.leaseOwner !== undefined)
+        conditions.push(eq(flowRuns.leaseOwner, filter.leaseOwner));
       if (filter.leaseExpiredBefore !== undefined) {
-        conditions.push(lte(flowRuns.leaseExpiresAt, filter.leaseExpiredBefore));
+        conditions.push(
+          lte(flowRuns.leaseExpiresAt, filter.leaseExpiredBefore)
+        );
       }
       const now = new Date();
       const crashed = await db
         .update(flowRuns)
-        .set({ state: 'Crashed', stateReason: reason, endedAt: now, leaseOwner: null, leaseExpiresAt: null })
+        .set({
+          state: 'Crashed',
+          stateReason: reason,
+          endedAt: now,
+          leaseOwner: null,
+          leaseExpiresAt: null
+        })
         .where(and(...conditions))
         .returning();
       if (crashed.length === 0) return [];
-      for (const run of crashed) await insertRunStateEvent(db, run, 'Running', { reason });
+      for (const run of crashed)
+        await insertRunStateEvent(db, run, 'Running', { reason });
       await endOpenTasks(db, crashed, reason, now);
       return crashed.map(asRun);
     });
@@ -513,20 +669,36 @@ export class DrizzleStore implements Store {
 
   // ---- Task runs
 
-  async createTaskRuns(flowRunId: string, taskNames: string[]): Promise<TaskRun[]> {
+  async createTaskRuns(
+    flowRunId: string,
+    taskNames: string[]
+  ): Promise<TaskRun[]> {
     taskNames.forEach(n => requireText('Task name', n));
     return this.db.tx(async db => {
-      const [run] = await db.select().from(flowRuns).where(eq(flowRuns.id, flowRunId));
+      const [run] = await db
+        .select()
+        .from(flowRuns)
+        .where(eq(flowRuns.id, flowRunId));
       if (!run) throw new NotFoundError('Flow run', flowRunId);
       if (taskNames.length === 0) return [];
       const [{ last }] = await db
-        .select({ last: sql<number>`coalesce(max(${taskRuns.position}), -1)`.mapWith(Number) })
+        .select({
+          last: sql<number>`coalesce(max(${taskRuns.position}), -1)`.mapWith(
+            Number
+          )
+        })
         .from(taskRuns)
         .where(eq(taskRuns.flowRunId, flowRunId));
       const rows = await db
         .insert(taskRuns)
         .values(
-          taskNames.map((taskName, i) => ({ id: randomUUID(), flowRunId, taskName, position: last + 1 + i, state: 'Pending' }))
+          taskNames.map((taskName, i) => ({
+            id: randomUUID(),
+            flowRunId,
+            taskName,
+            position: last + 1 + i,
+            state: 'Pending'
+          }))
         )
         .returning();
       await insertEvent(db, {
@@ -534,16 +706,26 @@ export class DrizzleStore implements Store {
         flowId: run.flowId,
         flowRunId,
         type: 'task_runs.created',
-        payload: { tasks: rows.map(r => ({ taskRunId: r.id, taskName: r.taskName })) }
+        payload: {
+          tasks: rows.map(r => ({ taskRunId: r.id, taskName: r.taskName }))
+        }
       });
       return rows.sort((a, b) => a.position - b.position).map(asTaskRun);
     });
   }
 
-  async transitionTaskRun(taskRunId: string, to: TaskRunState, options: TaskTransitionOptions = {}): Promise<TaskTransitionResult> {
+  async transitionTaskRun(
+    taskRunId: string,
+    to: TaskRunState,
+    options: TaskTransitionOptions = {}
+  ): Promise<TaskTransitionResult> {
     return this.db.tx(async db => {
       const [row] = await db
-        .select({ task: taskRuns, workspaceId: flowRuns.workspaceId, flowId: flowRuns.flowId })
+        .select({
+          task: taskRuns,
+          workspaceId: flowRuns.workspaceId,
+          flowId: flowRuns.flowId
+        })
         .from(taskRuns)
         .innerJoin(flowRuns, eq(flowRuns.id, taskRuns.flowRunId))
         .where(eq(taskRuns.id, taskRunId));
@@ -551,7 +733,12 @@ export class DrizzleStore implements Store {
       const current = row.task;
       const from = current.state;
       if (options.from !== undefined && options.from !== from) {
-        throw new TransitionConflictError('task_run', taskRunId, options.from, from);
+        throw new TransitionConflictError(
+          'task_run',
+          taskRunId,
+          options.from,
+          from
+        );
       }
       assertTaskRunTransition(taskRunId, from, to);
       const now = new Date();
@@ -568,15 +755,31 @@ export class DrizzleStore implements Store {
         .update(taskRuns)
         .set({
           state: to,
-          ...(starts ? { attempts: sql`${taskRuns.attempts} + 1`, startedAt: current.startedAt ?? now, error: null } : {}),
-          ...(to === 'AwaitingRetry' || isTerminalTaskRunState(to) ? { error } : {}),
+          ...(starts
+            ? {
+                attempts: sql`${taskRuns.attempts} + 1`,
+                startedAt: current.startedAt ?? now,
+                error: null
+              }
+            : {}),
+          ...(to === 'AwaitingRetry' || isTerminalTaskRunState(to)
+            ? { error }
+            : {}),
           ...(isTerminalTaskRunState(to) ? { endedAt: now } : {})
         })
         .where(and(eq(taskRuns.id, taskRunId), eq(taskRuns.state, from)))
         .returning();
       if (!task) {
-        const [again] = await db.select({ state: taskRuns.state }).from(taskRuns).where(eq(taskRuns.id, taskRunId));
-        throw new TransitionConflictError('task_run', taskRunId, from, again?.state ?? null);
+        const [again] = await db
+          .select({ state: taskRuns.state })
+          .from(taskRuns)
+          .where(eq(taskRuns.id, taskRunId));
+        throw new TransitionConflictError(
+          'task_run',
+          taskRunId,
+          from,
+          again?.state ?? null
+        );
       }
       let attempt: TaskAttempt | null = null;
       if (ends) {
@@ -589,14 +792,25 @@ export class DrizzleStore implements Store {
             errorValue: attemptError?.value ?? null,
             traceback: attemptError?.traceback ?? null
           })
-          .where(and(eq(taskAttempts.taskRunId, taskRunId), eq(taskAttempts.attempt, current.attempts)))
+          .where(
+            and(
+              eq(taskAttempts.taskRunId, taskRunId),
+              eq(taskAttempts.attempt, current.attempts)
+            )
+          )
           .returning();
         attempt = ended ? asAttempt(ended) : null;
       }
       if (starts) {
         const [begun] = await db
           .insert(taskAttempts)
-          .values({ id: randomUUID(), taskRunId, attempt: task.attempts, state: 'Running', startedAt: now })
+          .values({
+            id: randomUUID(),
+            taskRunId,
+            attempt: task.attempts,
+            state: 'Running',
+            startedAt: now
+          })
           .returning();
         attempt = asAttempt(begun);
       }
@@ -619,7 +833,11 @@ export class DrizzleStore implements Store {
     });
   }
 
-  async saveAttemptOutputs(attemptId: string, outputs: unknown[], truncated: boolean): Promise<void> {
+  async saveAttemptOutputs(
+    attemptId: string,
+    outputs: unknown[],
+    truncated: boolean
+  ): Promise<void> {
     return this.db.run(async db => {
       const rows = await db
         .update(taskAttempts)
@@ -658,8 +876,10 @@ export class DrizzleStore implements Store {
     return this.db.tx(async db => {
       await requireRun(db, workspaceId, flowRunId);
       const conditions: SQL[] = [eq(logLines.flowRunId, flowRunId)];
-      if (query.taskName !== undefined) conditions.push(eq(logLines.taskName, query.taskName));
-      if (query.afterId !== undefined) conditions.push(gt(logLines.id, query.afterId));
+      if (query.taskName !== undefined)
+        conditions.push(eq(logLines.taskName, query.taskName));
+      if (query.afterId !== undefined)
+        conditions.push(gt(logLines.id, query.afterId));
       return db
         .select()
         .from(logLines)
@@ -669,23 +889,34 @@ export class DrizzleStore implements Store {
     });
   }
 
-  async saveExecutedNotebook(flowRunId: string, notebook: unknown): Promise<void> {
+  async saveExecutedNotebook(
+    flowRunId: string,
+    notebook: unknown
+  ): Promise<void> {
     return this.db.run(async db => {
       const savedAt = new Date();
       await db
         .insert(executedNotebooks)
         .values({ flowRunId, notebook, savedAt })
-        .onConflictDoUpdate({ target: executedNotebooks.flowRunId, set: { notebook, savedAt } });
+        .onConflictDoUpdate({
+          target: executedNotebooks.flowRunId,
+          set: { notebook, savedAt }
+        });
     });
   }
 
-  async getExecutedNotebook(workspaceId: string, flowRunId: string): Promise<unknown | null> {
+  async getExecutedNotebook(
+    workspaceId: string,
+    flowRunId: string
+  ): Promise<unknown | null> {
     return this.db.run(async db => {
       const [row] = await db
         .select({ notebook: executedNotebooks.notebook })
         .from(executedNotebooks)
         .innerJoin(flowRuns, eq(flowRuns.id, executedNotebooks.flowRunId))
-        .where(and(eq(flowRuns.id, flowRunId), eq(flowRuns.workspaceId, workspaceId)));
+        .where(
+          and(eq(flowRuns.id, flowRunId), eq(flowRuns.workspaceId, workspaceId))
+        );
       return row ? row.notebook : null;
     });
   }
@@ -698,11 +929,17 @@ export class DrizzleStore implements Store {
   }
 
   async listEvents(query: ListEventsQuery): Promise<CellflowEvent[]> {
-    const limit = clampLimit(query.limit, DEFAULT_EVENT_PAGE, DEFAULT_EVENT_PAGE * 10);
+    const limit = clampLimit(
+      query.limit,
+      DEFAULT_EVENT_PAGE,
+      DEFAULT_EVENT_PAGE * 10
+    );
     const conditions: SQL[] = [eq(events.workspaceId, query.workspaceId)];
     if (query.afterId) conditions.push(gt(events.id, query.afterId));
-    if (query.flowId !== undefined) conditions.push(eq(events.flowId, query.flowId));
-    if (query.flowRunId !== undefined) conditions.push(eq(events.flowRunId, query.flowRunId));
+    if (query.flowId !== undefined)
+      conditions.push(eq(events.flowId, query.flowId));
+    if (query.flowRunId !== undefined)
+      conditions.push(eq(events.flowRunId, query.flowRunId));
     return this.db.run(db =>
       db
         .select()
@@ -717,11 +954,18 @@ export class DrizzleStore implements Store {
 // ---- Helpers that run inside a caller's transaction (never through the runner: no re-entry).
 
 async function requireWorkspace(db: Db, workspaceId: string): Promise<void> {
-  const [row] = await db.select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.id, workspaceId));
+  const [row] = await db
+    .select({ id: workspaces.id })
+    .from(workspaces)
+    .where(eq(workspaces.id, workspaceId));
   if (!row) throw new NotFoundError('Workspace', workspaceId);
 }
 
-async function requireRun(db: Db, workspaceId: string, runId: string): Promise<void> {
+async function requireRun(
+  db: Db,
+  workspaceId: string,
+  runId: string
+): Promise<void> {
   const [row] = await db
     .select({ id: flowRuns.id })
     .from(flowRuns)
@@ -754,18 +998,33 @@ function insertRunStateEvent(
     flowId: run.flowId,
     flowRunId: run.id,
     type: 'flow_run.state',
-    payload: { from, to: run.state, reason: options.reason ?? null, error: run.error ?? null }
+    payload: {
+      from,
+      to: run.state,
+      reason: options.reason ?? null,
+      error: run.error ?? null
+    }
   });
 }
 
-async function insertRun(db: Db, input: CreateRunInput, ifAbsent: boolean): Promise<FlowRun | null> {
+async function insertRun(
+  db: Db,
+  input: CreateRunInput,
+  ifAbsent: boolean
+): Promise<FlowRun | null> {
   const [flow] = await db
     .select()
     .from(flows)
-    .where(and(eq(flows.id, input.flowId), eq(flows.workspaceId, input.workspaceId)));
+    .where(
+      and(eq(flows.id, input.flowId), eq(flows.workspaceId, input.workspaceId))
+    );
   if (!flow) throw new NotFoundError('Flow', input.flowId);
   const version = input.flowVersion ?? flow.latestVersion;
-  if (!Number.isInteger(version) || version < 1 || version > flow.latestVersion) {
+  if (
+    !Number.isInteger(version) ||
+    version < 1 ||
+    version > flow.latestVersion
+  ) {
     throw new NotFoundError('Flow version', `${flow.name}@${version}`);
   }
   const state = input.state ?? 'Pending';
@@ -783,7 +1042,11 @@ async function insertRun(db: Db, input: CreateRunInput, ifAbsent: boolean): Prom
   };
   const insert = db.insert(flowRuns).values(values);
   const [run] = ifAbsent
-    ? await insert.onConflictDoNothing({ target: [flowRuns.flowId, flowRuns.scheduleId, flowRuns.scheduledAt] }).returning()
+    ? await insert
+        .onConflictDoNothing({
+          target: [flowRuns.flowId, flowRuns.scheduleId, flowRuns.scheduledAt]
+        })
+        .returning()
     : await insert.returning();
   if (!run) return null;
   await insertEvent(db, {
@@ -802,7 +1065,12 @@ async function insertRun(db: Db, input: CreateRunInput, ifAbsent: boolean): Prom
 }
 
 /** A crashed run's tasks: running or waiting ones crash with it, ones not yet begun are cancelled. */
-async function endOpenTasks(db: Db, runs: (typeof flowRuns.$inferSelect)[], reason: string, now: Date): Promise<void> {
+async function endOpenTasks(
+  db: Db,
+  runs: (typeof flowRuns.$inferSelect)[],
+  reason: string,
+  now: Date
+): Promise<void> {
   const runIds = runs.map(r => r.id);
   const open = await db
     .select()
@@ -810,7 +1078,12 @@ async function endOpenTasks(db: Db, runs: (typeof flowRuns.$inferSelect)[], reas
     .where(
       and(
         inArray(taskRuns.flowRunId, runIds),
-        inArray(taskRuns.state, ['Pending', 'Running', 'Retrying', 'AwaitingRetry'])
+        inArray(taskRuns.state, [
+          'Pending',
+          'Running',
+          'Retrying',
+          'AwaitingRetry'
+        ])
       )
     )
     .orderBy(asc(taskRuns.flowRunId), asc(taskRuns.position));
@@ -827,7 +1100,12 @@ async function endOpenTasks(db: Db, runs: (typeof flowRuns.$inferSelect)[], reas
       await db
         .update(taskAttempts)
         .set({ state: 'Crashed', endedAt: now })
-        .where(and(eq(taskAttempts.taskRunId, task.id), eq(taskAttempts.attempt, task.attempts)));
+        .where(
+          and(
+            eq(taskAttempts.taskRunId, task.id),
+            eq(taskAttempts.attempt, task.attempts)
+          )
+        );
     }
     const run = runs.find(r => r.id === task.flowRunId)!;
     await insertEvent(db, {
@@ -835,7 +1113,15 @@ async function endOpenTasks(db: Db, runs: (typeof flowRuns.$inferSelect)[], reas
       flowId: run.flowId,
       flowRunId: run.id,
       type: 'task_run.state',
-      payload: { taskRunId: task.id, taskName: task.taskName, from: task.state, to, attempt: task.attempts, reason, error: updated.error }
+      payload: {
+        taskRunId: task.id,
+        taskName: task.taskName,
+        from: task.state,
+        to,
+        attempt: task.attempts,
+        reason,
+        error: updated.error
+      }
     });
   }
 }

@@ -11,9 +11,14 @@ export interface OpenStoreOptions {
   databaseUrl?: string;
 }
 
-export function openStore(options: OpenStoreOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<Store> {
+export function openStore(
+  options: OpenStoreOptions = {},
+  env: NodeJS.ProcessEnv = process.env
+): Promise<Store> {
   const databaseUrl = options.databaseUrl ?? (env.DATABASE_URL || undefined);
-  return databaseUrl ? openPostgresStore(databaseUrl) : openPgliteStore(options.dataDir);
+  return databaseUrl
+    ? openPostgresStore(databaseUrl)
+    : openPgliteStore(options.dataDir);
 }
 
 export { openPgliteStore } from './pglite.js';

@@ -20,10 +20,15 @@ export interface Migration {
 export interface MigrationSession {
   /** Runs one or more statements with no parameters. */
   exec(sql: string): Promise<void>;
-  query<R extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  query<R extends Record<string, unknown>>(
+    sql: string,
+    params?: unknown[]
+  ): Promise<R[]>;
 }
 
-export type RunInTransaction = <T>(fn: (session: MigrationSession) => Promise<T>) => Promise<T>;
+export type RunInTransaction = <T>(
+  fn: (session: MigrationSession) => Promise<T>
+) => Promise<T>;
 
 const FILE_PATTERN = /^(\d{4})_([A-Za-z0-9_-]+)\.sql$/;
 // Any fixed number works; it only has to be the same in every Cellflow process.
@@ -33,16 +38,23 @@ const ADVISORY_LOCK_KEY = 7_243_001;
  * The migrations folder shipped beside the code. Found by walking up from this module, because it sits
  * at server/src/store when run from source and at server/lib/server/src/store when compiled.
  */
-export function findMigrationsDir(start = dirname(fileURLToPath(import.meta.url))): string {
+export function findMigrationsDir(
+  start = dirname(fileURLToPath(import.meta.url))
+): string {
   let dir = start;
   for (;;) {
     const candidate = join(dir, 'migrations');
-    if (existsSync(candidate) && readdirSync(candidate).some(f => FILE_PATTERN.test(f))) {
+    if (
+      existsSync(candidate) &&
+      readdirSync(candidate).some(f => FILE_PATTERN.test(f))
+    ) {
       return candidate;
     }
     const parent = dirname(dir);
     if (parent === dir) {
-      throw new Error(`No Cellflow migrations folder (migrations/0001_*.sql) found above ${start}`);
+      throw new Error(
+        `No Cellflow migrations folder (migrations/0001_*.sql) found above ${start}`
+      );
     }
     dir = parent;
   }
@@ -55,14 +67,22 @@ export function loadMigrations(dir = findMigrationsDir()): Migration[] {
     .map(file => {
       const match = FILE_PATTERN.exec(file);
       if (!match) {
-        throw new Error(`Migration file ${join(dir, file)} is not named NNNN_name.sql`);
+        throw new Error(
+          `Migration file ${join(dir, file)} is not named NNNN_name.sql`
+        );
       }
-      return { version: Number(match[1]), name: match[2], sql: readFileSync(join(dir, file), 'utf8') };
+      return {
+        version: Number(match[1]),
+        name: match[2],
+        sql: readFileSync(join(dir, file), 'utf8')
+      };
     })
     .sort((a, b) => a.version - b.version);
   migrations.forEach((m, i) => {
     if (m.version !== i + 1) {
-      throw new Error(`Migrations in ${dir} must be numbered 0001, 0002, ... without gaps; found ${m.version} at ${i + 1}`);
+      throw new Error(
+        `Migrations in ${dir} must be numbered 0001, 0002, ... without gaps; found ${m.version} at ${i + 1}`
+      );
     }
   });
   if (migrations.length === 0) {
@@ -83,7 +103,9 @@ export async function migrate(
 ): Promise<MigrationResult> {
   const codeVersion = migrations[migrations.length - 1].version;
   return runInTransaction(async session => {
-    await session.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCK_KEY]);
+    await session.query('SELECT pg_advisory_xact_lock($1)', [
+      ADVISORY_LOCK_KEY
+    ]);
     await session.exec(
       `CREATE TABLE IF NOT EXISTS cellflow_migrations (
          version integer PRIMARY KEY,
@@ -103,9 +125,15 @@ export async function migrate(
       try {
         await session.exec(m.sql);
       } catch (error) {
-        throw new Error(`Migration ${m.version} (${m.name}) failed: ${(error as Error).message}`, { cause: error });
+        throw new Error(
+          `Migration ${m.version} (${m.name}) failed: ${(error as Error).message}`,
+          { cause: error }
+        );
       }
-      await session.query('INSERT INTO cellflow_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      await session.query(
+        'INSERT INTO cellflow_migrations (version, name) VALUES ($1, $2)',
+        [m.version, m.name]
+      );
       applied.push(m.version);
     }
     return { applied, version: Math.max(current, codeVersion) };

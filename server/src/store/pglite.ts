@@ -20,7 +20,10 @@ export interface PgliteStoreOptions {
 }
 
 /** Opens (creating if needed) the store in `dataDir`, or in memory when dataDir is undefined. */
-export async function openPgliteStore(dataDir?: string, options: PgliteStoreOptions = {}): Promise<Store> {
+export async function openPgliteStore(
+  dataDir?: string,
+  options: PgliteStoreOptions = {}
+): Promise<Store> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const client = await PGlite.create(dataDir ? { dataDir } : {});
   const mutex = new Mutex();
@@ -33,8 +36,10 @@ export async function openPgliteStore(dataDir?: string, options: PgliteStoreOpti
               exec: async text => {
                 await tx.exec(text);
               },
-              query: async <R extends Record<string, unknown>>(text: string, params?: unknown[]) =>
-                (await tx.query<R>(text, params)).rows
+              query: async <R extends Record<string, unknown>>(
+                text: string,
+                params?: unknown[]
+              ) => (await tx.query<R>(text, params)).rows
             } satisfies MigrationSession)
           ),
         options.migrations

@@ -15,8 +15,14 @@ export interface PostgresStoreOptions {
   migrations?: Migration[];
 }
 
-export async function openPostgresStore(databaseUrl: string, options: PostgresStoreOptions = {}): Promise<Store> {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: options.max ?? 10 });
+export async function openPostgresStore(
+  databaseUrl: string,
+  options: PostgresStoreOptions = {}
+): Promise<Store> {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.max ?? 10
+  });
   // An idle client losing its connection (database restart) must not crash the process; the next query
   // gets a fresh connection or a clear error.
   pool.on('error', () => undefined);
@@ -24,7 +30,10 @@ export async function openPostgresStore(databaseUrl: string, options: PostgresSt
     await migrate(async fn => {
       const client = await pool.connect().catch((error: Error) => {
         // The URL may hold a password: name the host only.
-        throw new Error(`Cannot connect to PostgreSQL at ${describeUrl(databaseUrl)}: ${error.message}`, { cause: error });
+        throw new Error(
+          `Cannot connect to PostgreSQL at ${describeUrl(databaseUrl)}: ${error.message}`,
+          { cause: error }
+        );
       });
       try {
         await client.query('BEGIN');
@@ -32,8 +41,10 @@ export async function openPostgresStore(databaseUrl: string, options: PostgresSt
           exec: async text => {
             await client.query(text);
           },
-          query: async <R extends Record<string, unknown>>(text: string, params?: unknown[]) =>
-            (await client.query<R>(text, params)).rows
+          query: async <R extends Record<string, unknown>>(
+            text: string,
+            params?: unknown[]
+          ) => (await client.query<R>(text, params)).rows
         } satisfies MigrationSession);
         await client.query('COMMIT');
         return result;

@@ -15,7 +15,8 @@ import {
   unique
 } from 'drizzle-orm/pg-core';
 
-const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+const ts = (name: string) =>
+  timestamp(name, { withTimezone: true, mode: 'date' });
 
 export const workspaces = pgTable('workspaces', {
   id: text('id').primaryKey(),
@@ -75,7 +76,10 @@ export const schedules = pgTable('schedules', {
   kind: text('kind').$type<'interval' | 'cron'>().notNull(),
   spec: jsonb('spec').$type<unknown>().notNull(),
   paused: boolean('paused').notNull().default(false),
-  parameters: jsonb('parameters').$type<Record<string, unknown>>().notNull().default({}),
+  parameters: jsonb('parameters')
+    .$type<Record<string, unknown>>()
+    .notNull()
+    .default({}),
   missedPolicy: text('missed_policy').notNull().default('skip'),
   createdAt: ts('created_at').notNull().defaultNow()
 });
@@ -93,19 +97,32 @@ export const flowRuns = pgTable(
       .references(() => flows.id, { onDelete: 'cascade' }),
     flowVersion: integer('flow_version').notNull(),
     state: text('state').notNull(),
-    trigger: text('trigger').$type<'manual' | 'scheduled' | 'retry'>().notNull(),
-    scheduleId: text('schedule_id').references(() => schedules.id, { onDelete: 'set null' }),
+    trigger: text('trigger')
+      .$type<'manual' | 'scheduled' | 'retry'>()
+      .notNull(),
+    scheduleId: text('schedule_id').references(() => schedules.id, {
+      onDelete: 'set null'
+    }),
     scheduledAt: ts('scheduled_at'),
     startedAt: ts('started_at'),
     endedAt: ts('ended_at'),
-    parameters: jsonb('parameters').$type<Record<string, unknown>>().notNull().default({}),
+    parameters: jsonb('parameters')
+      .$type<Record<string, unknown>>()
+      .notNull()
+      .default({}),
     error: text('error'),
     stateReason: text('state_reason'),
     createdAt: ts('created_at').notNull().defaultNow(),
     leaseOwner: text('lease_owner'),
     leaseExpiresAt: ts('lease_expires_at')
   },
-  t => [unique('flow_runs_schedule_tick_key').on(t.flowId, t.scheduleId, t.scheduledAt)]
+  t => [
+    unique('flow_runs_schedule_tick_key').on(
+      t.flowId,
+      t.scheduleId,
+      t.scheduledAt
+    )
+  ]
 );
 
 export const taskRuns = pgTable(
@@ -166,7 +183,10 @@ export const events = pgTable('events', {
   flowId: text('flow_id'),
   flowRunId: text('flow_run_id'),
   type: text('type').notNull(),
-  payload: jsonb('payload').$type<Record<string, unknown>>().notNull().default({}),
+  payload: jsonb('payload')
+    .$type<Record<string, unknown>>()
+    .notNull()
+    .default({}),
   at: ts('at').notNull().defaultNow()
 });
 

@@ -65,11 +65,17 @@ export function isTaskRunState(value: string): value is TaskRunState {
   return (TASK_RUN_STATES as readonly string[]).includes(value);
 }
 
-export function canTransitionFlowRun(from: FlowRunState, to: FlowRunState): boolean {
+export function canTransitionFlowRun(
+  from: FlowRunState,
+  to: FlowRunState
+): boolean {
   return FLOW_RUN_NEXT[from].includes(to);
 }
 
-export function canTransitionTaskRun(from: TaskRunState, to: TaskRunState): boolean {
+export function canTransitionTaskRun(
+  from: TaskRunState,
+  to: TaskRunState
+): boolean {
   return TASK_RUN_NEXT[from].includes(to);
 }
 
@@ -95,21 +101,39 @@ export class TransitionRefusedError extends Error {
     readonly from: string,
     readonly to: string
   ) {
-    super(`${kind === 'flow_run' ? 'Flow run' : 'Task run'} ${id}: transition ${from} → ${to} is not allowed`);
+    super(
+      `${kind === 'flow_run' ? 'Flow run' : 'Task run'} ${id}: transition ${from} → ${to} is not allowed`
+    );
     this.name = 'TransitionRefusedError';
   }
 }
 
 /** Throws TransitionRefusedError unless `from → to` is an allowed flow-run transition. */
-export function assertFlowRunTransition(id: string, from: string, to: string): void {
-  if (!isFlowRunState(from) || !isFlowRunState(to) || !canTransitionFlowRun(from, to)) {
+export function assertFlowRunTransition(
+  id: string,
+  from: string,
+  to: string
+): void {
+  if (
+    !isFlowRunState(from) ||
+    !isFlowRunState(to) ||
+    !canTransitionFlowRun(from, to)
+  ) {
     throw new TransitionRefusedError('flow_run', id, from, to);
   }
 }
 
 /** Throws TransitionRefusedError unless `from → to` is an allowed task-run transition. */
-export function assertTaskRunTransition(id: string, from: string, to: string): void {
-  if (!isTaskRunState(from) || !isTaskRunState(to) || !canTransitionTaskRun(from, to)) {
+export function assertTaskRunTransition(
+  id: string,
+  from: string,
+  to: string
+): void {
+  if (
+    !isTaskRunState(from) ||
+    !isTaskRunState(to) ||
+    !canTransitionTaskRun(from, to)
+  ) {
     throw new TransitionRefusedError('task_run', id, from, to);
   }
 }

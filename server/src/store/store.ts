@@ -22,10 +22,17 @@ export type Workspace = typeof workspaces.$inferSelect;
 export type ApiKeyInfo = Omit<typeof apiKeys.$inferSelect, 'hash'>;
 export type Flow = typeof flows.$inferSelect;
 export type FlowVersion = typeof flowVersions.$inferSelect;
-export type FlowRun = Omit<typeof flowRuns.$inferSelect, 'state'> & { state: FlowRunState };
-export type TaskRun = Omit<typeof taskRuns.$inferSelect, 'state'> & { state: TaskRunState };
-export type TaskAttemptState = 'Running' | 'Completed' | 'Failed' | 'Crashed' | 'Cancelled';
-export type TaskAttempt = Omit<typeof taskAttempts.$inferSelect, 'state'> & { state: TaskAttemptState };
+export type FlowRun = Omit<typeof flowRuns.$inferSelect, 'state'> & {
+  state: FlowRunState;
+};
+export type TaskRun = Omit<typeof taskRuns.$inferSelect, 'state'> & {
+  state: TaskRunState;
+};
+export type TaskAttemptState =
+  'Running' | 'Completed' | 'Failed' | 'Crashed' | 'Cancelled';
+export type TaskAttempt = Omit<typeof taskAttempts.$inferSelect, 'state'> & {
+  state: TaskAttemptState;
+};
 export type LogLine = typeof logLines.$inferSelect;
 export type CellflowEvent = typeof events.$inferSelect;
 export type ExecutedNotebook = typeof executedNotebooks.$inferSelect;
@@ -175,8 +182,16 @@ export interface Store {
   getFlow(workspaceId: string, flowId: string): Promise<Flow | null>;
   getFlowByName(workspaceId: string, name: string): Promise<Flow | null>;
   /** The given version, or the latest when omitted. */
-  getFlowVersion(workspaceId: string, flowId: string, version?: number): Promise<FlowVersion | null>;
-  setFlowPaused(workspaceId: string, flowId: string, paused: boolean): Promise<Flow>;
+  getFlowVersion(
+    workspaceId: string,
+    flowId: string,
+    version?: number
+  ): Promise<FlowVersion | null>;
+  setFlowPaused(
+    workspaceId: string,
+    flowId: string,
+    paused: boolean
+  ): Promise<Flow>;
   /** Deletes the flow with its versions, schedules and runs; events stay. False if not found. */
   deleteFlow(workspaceId: string, flowId: string): Promise<boolean>;
 
@@ -190,7 +205,11 @@ export interface Store {
   /** For the executor, which works across workspaces. */
   getRunById(runId: string): Promise<FlowRun | null>;
   listRuns(query: ListRunsQuery): Promise<RunPage>;
-  transitionRun(runId: string, to: FlowRunState, options?: TransitionOptions<FlowRunState>): Promise<FlowRun>;
+  transitionRun(
+    runId: string,
+    to: FlowRunState,
+    options?: TransitionOptions<FlowRunState>
+  ): Promise<FlowRun>;
   /** Claims the oldest Pending run: moves it to Running under a lease, skipping rows others hold. */
   claimNextPendingRun(options: ClaimOptions): Promise<FlowRun | null>;
   /** Extends the lease of a Running run this owner holds; false if it lost it. */
@@ -206,7 +225,11 @@ export interface Store {
     to: TaskRunState,
     options?: TaskTransitionOptions
   ): Promise<TaskTransitionResult>;
-  saveAttemptOutputs(attemptId: string, outputs: unknown[], truncated: boolean): Promise<void>;
+  saveAttemptOutputs(
+    attemptId: string,
+    outputs: unknown[],
+    truncated: boolean
+  ): Promise<void>;
   appendLogLines(lines: NewLogLine[]): Promise<LogLine[]>;
   listLogLines(
     workspaceId: string,
@@ -214,7 +237,10 @@ export interface Store {
     query?: { taskName?: string; afterId?: number; limit?: number }
   ): Promise<LogLine[]>;
   saveExecutedNotebook(flowRunId: string, notebook: unknown): Promise<void>;
-  getExecutedNotebook(workspaceId: string, flowRunId: string): Promise<unknown | null>;
+  getExecutedNotebook(
+    workspaceId: string,
+    flowRunId: string
+  ): Promise<unknown | null>;
 
   // Events
   appendEvent(event: NewEvent): Promise<CellflowEvent>;

@@ -5,7 +5,14 @@
  * (PostgreSQL refuses to run as root).
  */
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +32,9 @@ export function findPostgresBin(): string {
       .sort((a, b) => Number(b) - Number(a));
     candidates.push(...versions.map(v => join(root, v, 'bin')));
   }
-  const found = candidates.find(dir => ['initdb', 'pg_ctl', 'postgres'].every(b => existsSync(join(dir, b))));
+  const found = candidates.find(dir =>
+    ['initdb', 'pg_ctl', 'postgres'].every(b => existsSync(join(dir, b)))
+  );
   if (!found) {
     throw new Error(
       'PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in ' +
@@ -42,7 +51,11 @@ function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port'))
+      );
     });
   });
 }
@@ -53,18 +66,30 @@ function postgresUid(): { uid: number; gid: number } | null {
     .split('\n')
     .find(l => l.startsWith('postgres:'));
   if (!line) {
-    throw new Error('Running as root but there is no `postgres` user to run the test PostgreSQL as');
+    throw new Error(
+      'Running as root but there is no `postgres` user to run the test PostgreSQL as'
+    );
   }
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-function run(asPostgres: boolean, command: string, args: string[]): Promise<string> {
-  const [file, argv] = asPostgres ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+function run(
+  asPostgres: boolean,
+  command: string,
+  args: string[]
+): Promise<string> {
+  const [file, argv] = asPostgres
+    ? ['runuser', ['-u', 'postgres', '--', command, ...args]]
+    : [command, args];
   return new Promise((resolve, reject) => {
     execFile(file, argv, { timeout: 60_000 }, (error, stdout, stderr) => {
       if (error) {
-        reject(new Error(`${command} ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`));
+        reject(
+          new Error(
+            `${command} ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`
+          )
+        );
       } else {
         resolve(stdout);
       }
@@ -82,16 +107,38 @@ export async function startPostgres(): Promise<TestPostgres> {
   const asPostgres = owner !== null;
   const pgCtl = join(bin, 'pg_ctl');
   try {
-    await run(asPostgres, join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+    await run(asPostgres, join(bin, 'initdb'), [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--no-sync'
+    ]);
     // A port picked free may be taken before the server binds it; one more try covers that race.
     let lastError: unknown;
     for (let tries = 0; tries < 3; tries++) {
       const port = await freePort();
       const serverOptions = `-p ${port} -h 127.0.0.1 -k ${dir} -F -c max_connections=50`;
       try {
-        await run(asPostgres, pgCtl, ['-D', dataDir, '-o', serverOptions, '-l', logFile, '-w', '-t', '60', 'start']);
+        await run(asPostgres, pgCtl, [
+          '-D',
+          dataDir,
+          '-o',
+          serverOptions,
+          '-l',
+          logFile,
+          '-w',
+          '-t',
+          '60',
+          'start'
+        ]);
       } catch (error) {
-        lastError = new Error(`${(error as Error).message}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
+        lastError = new Error(
+          `${(error as Error).message}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`
+        );
         continue;
       }
       let stopped = false;
@@ -101,7 +148,14 @@ export async function startPostgres(): Promise<TestPostgres> {
           if (stopped) return;
           stopped = true;
           try {
-            await run(asPostgres, pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+            await run(asPostgres, pgCtl, [
+              '-D',
+              dataDir,
+              '-m',
+              'immediate',
+              '-w',
+              'stop'
+            ]);
           } finally {
             rmSync(dir, { recursive: true, force: true });
           }
