@@ -182,7 +182,9 @@ describe('runFlow over a real ipykernel', () => {
         signal: controller.signal,
         // Abort once the task is demonstrably running in the kernel.
         onEvent: e => {
-          if (e.type === 'output' && e.task === 'long') controller.abort();
+          if (e.type === 'output' && e.task === 'long') {
+            controller.abort();
+          }
         }
       }
     );

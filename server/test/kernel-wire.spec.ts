@@ -20,7 +20,9 @@ describe('Jupyter wire format', () => {
     const topic = Buffer.from('kernel.x.status');
     const parsed = deserialize(signer, [topic, ...frames, Buffer.from([1, 2])]);
     expect(parsed.ok).toBe(true);
-    if (!parsed.ok) return;
+    if (!parsed.ok) {
+      return;
+    }
     expect(parsed.message.header).toEqual(header);
     expect(parsed.message.content).toEqual({ code: '1' });
     expect(parsed.message.parent_header).toEqual({ msg_id: 'p' });

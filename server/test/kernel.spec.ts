@@ -123,7 +123,9 @@ describe('ZmqKernel on a real ipykernel', () => {
       'import time\nprint("sleeping", flush=True)\ntime.sleep(30)',
       {
         onOutput: o => {
-          if (o.output_type === 'stream') sleeping();
+          if (o.output_type === 'stream') {
+            sleeping();
+          }
         }
       }
     );

@@ -161,8 +161,11 @@ export class ZmqKernel implements FlowKernel {
    */
   async waitReady(timeoutMs: number): Promise<void> {
     const welcome = new Promise<void>(resolve => {
-      if (this.welcomed) resolve();
-      else this.onWelcome = resolve;
+      if (this.welcomed) {
+        resolve();
+      } else {
+        this.onWelcome = resolve;
+      }
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

@@ -509,7 +509,9 @@ describe('runFlow cancel and crash', () => {
     const controller = new AbortController();
     const h = harness({ 'a()': valueError });
     h.clock.onSleep = ms => {
-      if (ms === 60_000) controller.abort();
+      if (ms === 60_000) {
+        controller.abort();
+      }
     };
     const start = h.clock.time;
     const result = await h.run(
