@@ -845,11 +845,42 @@ describe.each([pgliteBackend(), postgresBackend()])(
             both[0],
             'SELECT version FROM cellflow_migrations'
           );
-          expect(rows.map(r => Number(r.version))).toEqual([1]);
+          expect(rows.map(r => Number(r.version))).toEqual(
+            loadMigrations().map(m => m.version)
+          );
           const ws = await both[0].ensureWorkspace('shared');
           expect((await both[1].ensureWorkspace('shared')).id).toBe(ws.id);
         } finally {
           await Promise.all(both.map(s => s.close()));
+        }
+      });
+
+      it('never lists an event past one whose transaction may still commit a lower id', async () => {
+        const ws = await workspace();
+        const slow = new pg.Client({ connectionString: backend.url!() });
+        await slow.connect();
+        try {
+          await slow.query('BEGIN');
+          const [early] = (
+            await slow.query(
+              "INSERT INTO events (workspace_id, type) VALUES ($1, 'early') RETURNING id",
+              [ws.id]
+            )
+          ).rows;
+          const late = await store.appendEvent({
+            workspaceId: ws.id,
+            type: 'late'
+          });
+          expect(late.id).toBeGreaterThan(Number(early.id));
+          // 'late' is committed but 'early' (lower id) is not yet: listing 'late' now would let a
+          // client resume past 'early' and lose it.
+          expect(await store.listEvents({ workspaceId: ws.id })).toEqual([]);
+          await slow.query('COMMIT');
+          expect(
+            (await store.listEvents({ workspaceId: ws.id })).map(e => e.type)
+          ).toEqual(['early', 'late']);
+        } finally {
+          await slow.end();
         }
       });
 
@@ -1082,6 +1113,27 @@ describe.each([pgliteBackend(), postgresBackend()])(
     // Last: it closes and reopens the shared store.
     it('re-applies nothing on reopen, keeps the data, and refuses a database newer than the code', async () => {
       const ws = await workspace();
+      await store.close();
+      // A failing migration leaves nothing behind: all pending files go in one transaction.
+      const current = loadMigrations();
+      const broken = [
+        ...current,
+        {
+          version: current.length + 1,
+          name: 'broken',
+          sql: 'CREATE TABLE half_done (x int); SELECT 1/0;'
+        }
+      ];
+      await expect(backend.open(broken)).rejects.toThrow(
+        `Migration ${current.length + 1} (broken) failed: division by zero`
+      );
+      store = await backend.open();
+      expect(
+        await raw(
+          store,
+          "SELECT 1 FROM pg_tables WHERE tablename = 'half_done'"
+        )
+      ).toEqual([]);
       await raw(
         store,
         "INSERT INTO cellflow_migrations (version, name) VALUES (99, 'from_the_future')"
@@ -1102,7 +1154,7 @@ describe.each([pgliteBackend(), postgresBackend()])(
         (await raw(store, 'SELECT version FROM cellflow_migrations')).map(r =>
           Number(r.version)
         )
-      ).toEqual([1]);
+      ).toEqual(loadMigrations().map(m => m.version));
       expect((await store.getWorkspace(ws.id))?.name).toBe(ws.name);
     });
   }

@@ -934,7 +934,12 @@ export class DrizzleStore implements Store {
       DEFAULT_EVENT_PAGE,
       DEFAULT_EVENT_PAGE * 10
     );
-    const conditions: SQL[] = [eq(events.workspaceId, query.workspaceId)];
+    const conditions: SQL[] = [
+      eq(events.workspaceId, query.workspaceId),
+      // Hold back events of transactions newer than the oldest one still open: one of those could
+      // yet commit a lower id, and a client resuming after our last id would never see it.
+      sql`"events"."tx_id" < pg_snapshot_xmin(pg_current_snapshot())`
+    ];
     if (query.afterId) conditions.push(gt(events.id, query.afterId));
     if (query.flowId !== undefined)
       conditions.push(eq(events.flowId, query.flowId));
