@@ -1,9 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -64,8 +63,7 @@ const file = async (name: string, content: string) => {
 };
 
 beforeAll(async () => {
-  // The command runs the compiled server, as users run it: build it first.
-  await promisify(execFile)('npm', ['run', 'build', '-w', 'server'], { cwd: ROOT });
+  // The command runs the compiled server (built once by vitest's globalSetup), as users run it.
   dir = await mkdtemp(join(tmpdir(), 'cellflow-compile-'));
 });
 

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = fileURLToPath(new URL('../bin/cellflow.js', import.meta.url));
 
 interface Result {
@@ -38,11 +37,6 @@ function expectRefused(result: Result, message: string): void {
 }
 
 describe('cellflow schedule preview', () => {
-  beforeAll(async () => {
-    // The CLI runs compiled code: test what `npm run build` makes of the current sources.
-    await run('npm', ['run', 'build', '-w', 'server'], { cwd: root });
-  });
-
   it('prints the description and the runs in the zone, noting the spring-forward shift', async () => {
     const result = await preview(
       '30 2 * * *',
