@@ -212,8 +212,9 @@ export class ZmqKernel implements FlowKernel {
         store_history: options.storeHistory ?? !(options.silent ?? false),
         user_expressions: {},
         allow_stdin: false,
-        // With stop_on_error the kernel aborts requests arriving shortly after an error, which would
-        // abort an immediate retry; the run loop sends one request at a time, so nothing to protect.
+        // stop_on_error makes the kernel abort requests queued behind a failed one (and, with a
+        // configured stop_on_error_timeout, those arriving just after): an immediate retry could come
+        // back 'aborted'. The run loop sends one request at a time: nothing to protect.
         stop_on_error: false
       };
       this.shell.send(serialize(this.signer, header, content)).catch(error => {

@@ -387,6 +387,15 @@ describe('runFlow retries', () => {
     expect(attempts[2].startedAt - attempts[1].endedAt).toBe(20_000);
   });
 
+  it('applies the jitter option to retry delays', async () => {
+    const h = harness({ 'a()': [valueError, { status: 'ok' }] });
+    await h.run(flow([task('a', { retries: 1, retryDelay: 10 })]), {
+      jitter: 0.5,
+      random: () => 0
+    });
+    expect(h.clock.sleeps).toEqual([5_000]);
+  });
+
   it('fails the task with the traceback once retries are exhausted', async () => {
     const h = harness({ 'a()': valueError });
     const result = await h.run(flow([task('a', { retries: 2 })]));
@@ -558,6 +567,37 @@ describe('runFlow cancel and crash', () => {
     expect(h.kernel.calls.map(c => c.code)).toEqual(['a()', 'b()']);
     expect(result.state).toBe('Crashed');
     expect(h.runStates()).toEqual(['Running', 'Crashed']);
+  });
+
+  it('gives up on a kernel that ignores the interrupt of a cancel', async () => {
+    const controller = new AbortController();
+    const h = harness({
+      'a()': { hang: 'stuck', onCall: () => controller.abort() }
+    });
+    const hook: unknown[] = [];
+    const result = await h.run(flow([task('a'), task('b')]), {
+      signal: controller.signal,
+      onUnresponsiveKernel: info => {
+        hook.push(info);
+      }
+    });
+    expect(hook).toEqual([{ reason: 'cancel', task: 'a', graceMs: 5_000 }]);
+    expect(result.tasks.map(t => t.state)).toEqual(['Cancelled', 'NotRun']);
+    expect(result.state).toBe('Cancelled');
+    expect(result.kernelUnresponsive).toBe(true);
+  });
+
+  it('marks the task Crashed when the kernel dies in a setup cell', async () => {
+    const h = harness({ 'import x': { die: true } });
+    const result = await h.run(
+      flow([task('a', { setup: [cell('s', 'import x')] }), task('b')])
+    );
+    expect(result.tasks.map(t => t.state)).toEqual(['Crashed', 'NotRun']);
+    expect(result.tasks[0].error).toMatchObject({
+      source: 'setup',
+      cellId: 's'
+    });
+    expect(result.state).toBe('Crashed');
   });
 
   it('keeps running when an event listener throws', async () => {
