@@ -23,19 +23,13 @@ test.describe('Cellflow in a real JupyterLab', () => {
 
   test('the Cellflow panel opens from the sidebar and from the palette', async ({
     page
-  }, testInfo) => {
+  }) => {
     const cellflow = new CellflowPage(page);
     await cellflow.openPanelFromSidebar();
     await expect(cellflow.panel.locator('.jp-CellflowPanel-header')).toHaveText(
       'Cellflow'
     );
-    await testInfo.attach('lab-with-cellflow-panel', {
-      body: await page.screenshot(),
-      contentType: 'image/png'
-    });
-    await page.screenshot({
-      path: testInfo.outputPath('lab-with-cellflow-panel.png')
-    });
+    await cellflow.screenshot('lab-with-cellflow-panel');
 
     // Close the sidebar, then reopen it through the palette command.
     await page.sidebar.close('left');

@@ -105,6 +105,7 @@ test.describe('Cells as tasks', () => {
     expect((await page.notebook.getCellTextOutput(2))?.join('')).toContain(
       'loaded 12'
     );
+    await cellflow.screenshot('run-here-completed');
   });
 
   test('a task with --timeout 1 around a long sleep ends Failed (timed out), and the kernel stays usable', async ({

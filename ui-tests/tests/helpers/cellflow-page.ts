@@ -1,5 +1,9 @@
 import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
 import { expect, Locator } from '@playwright/test';
+import * as path from 'path';
+
+/** Where screenshots are kept as test artifacts. */
+export const ARTIFACTS = path.resolve(__dirname, '..', '..', 'artifacts');
 
 /**
  * A user's view of Cellflow in the lab: each method is one step a person takes,
@@ -93,6 +97,16 @@ export class CellflowPage {
     );
     expect(response.ok()).toBeTruthy();
     return (await response.json()).content;
+  }
+
+  /**
+   * Keep a screenshot in ui-tests/artifacts/ (Playwright drops the outputs of passing tests):
+   * the README and reviewers look at these.
+   */
+  async screenshot(name: string): Promise<string> {
+    const path = `${ARTIFACTS}/${name}.png`;
+    await this.page.screenshot({ path });
+    return path;
   }
 
   /** Create a Python notebook, type code into its first cell and run it; returns the cell's output text. */
