@@ -9,3 +9,5 @@ export * from './validate.js';
 export * from './validate-graph.js';
 export * from './validate-notebook.js';
 export * from './python-literal.js';
+export * from './runner.js';
+export * from './backoff.js';

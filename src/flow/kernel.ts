@@ -5,7 +5,12 @@
 
 /** An nbformat 4 output (stream, display_data, execute_result, error), as JSON. */
 export interface KernelOutput {
-  output_type: 'stream' | 'display_data' | 'execute_result' | 'error' | 'update_display_data';
+  output_type:
+    | 'stream'
+    | 'display_data'
+    | 'execute_result'
+    | 'error'
+    | 'update_display_data';
   [key: string]: unknown;
 }
 

@@ -7,7 +7,8 @@
 export const FLOW_SPEC_VERSION = 1;
 
 /** Parameter types a user can declare; inferred from the literal when not declared. */
-export type ParameterType = 'string' | 'integer' | 'number' | 'boolean' | 'json';
+export type ParameterType =
+  'string' | 'integer' | 'number' | 'boolean' | 'json';
 
 export interface ParameterSpec {
   /** A Python identifier. */
