@@ -9,6 +9,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 LAB_PORT="${CELLFLOW_LAB_PORT:-8888}"
 SERVER_PORT="${CELLFLOW_SERVER_PORT:-8787}"
+USERS_API_PORT="${CELLFLOW_USERS_API_PORT:-8765}"
 DATA_DIR="${CELLFLOW_DATA_DIR:-$ROOT/.cellflow-data}"
 NOTEBOOK_DIR="${CELLFLOW_NOTEBOOK_DIR:-$ROOT/examples}"
 TOKEN="$(python -c 'import secrets; print(secrets.token_hex(24))')"
@@ -27,6 +28,10 @@ trap stop INT TERM EXIT
 node server/bin/cellflow.js server --host 127.0.0.1 --port "$SERVER_PORT" &
 pids+=($!)
 
+# The tutorial's local users API (examples/etl.ipynb reads it).
+python examples/users-api/server.py --host 127.0.0.1 --port "$USERS_API_PORT" &
+pids+=($!)
+
 jupyter lab --no-browser --allow-root --ServerApp.ip=127.0.0.1 --ServerApp.port="$LAB_PORT" \
   --ServerApp.port_retries=0 --ServerApp.root_dir="$NOTEBOOK_DIR" --IdentityProvider.token="$TOKEN" \
   </dev/null >"$DATA_DIR/lab.log" 2>&1 &
@@ -35,14 +40,15 @@ pids+=($!)
 # Wait for the lab to answer before printing its address.
 for _ in $(seq 1 120); do
   if curl -fsS -o /dev/null "http://127.0.0.1:$LAB_PORT/api/status?token=$TOKEN" 2>/dev/null; then break; fi
-  if ! kill -0 "${pids[1]}" 2>/dev/null; then echo "JupyterLab failed to start: see $DATA_DIR/lab.log" >&2; exit 1; fi
+  if ! kill -0 "${pids[2]}" 2>/dev/null; then echo "JupyterLab failed to start: see $DATA_DIR/lab.log" >&2; exit 1; fi
   sleep 0.5
 done
 cat <<MSG
 
   Cellflow is running.
-    JupyterLab:      http://127.0.0.1:$LAB_PORT/lab?token=$TOKEN
+    JupyterLab:      http://127.0.0.1:$LAB_PORT/lab/tree/etl.ipynb?token=$TOKEN
     Cellflow server: http://127.0.0.1:$SERVER_PORT  (data in $DATA_DIR)
+    Users API:       http://127.0.0.1:$USERS_API_PORT/users  (the tutorial's data)
     Lab log:         $DATA_DIR/lab.log
   Press Ctrl-C to stop both.
 
