@@ -17,6 +17,8 @@ import type {
 } from './schema.js';
 import type { FlowRunState, TaskRunState } from './states.js';
 
+export type { FlowRunState, TaskRunState } from './states.js';
+
 export type Workspace = typeof workspaces.$inferSelect;
 /** An API key as listed: never the secret, never its hash. */
 export type ApiKeyInfo = Omit<typeof apiKeys.$inferSelect, 'hash'>;

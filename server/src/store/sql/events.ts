@@ -1,0 +1,77 @@
+/** Event rows: written in the same transaction as the change they describe, read in id order. */
+import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm';
+
+import { events, flowRuns } from '../schema.js';
+import type { FlowRunState } from '../states.js';
+import type {
+  CellflowEvent,
+  ListEventsQuery,
+  NewEvent,
+  TransitionOptions
+} from '../store.js';
+import { clampLimit, requireText, type Db } from './common.js';
+
+const DEFAULT_EVENT_PAGE = 1000;
+const MAX_EVENT_PAGE = 10_000;
+
+export async function insertEvent(
+  db: Db,
+  event: NewEvent
+): Promise<CellflowEvent> {
+  requireText('Event type', event.type);
+  const [row] = await db
+    .insert(events)
+    .values({
+      workspaceId: event.workspaceId,
+      flowId: event.flowId ?? null,
+      flowRunId: event.flowRunId ?? null,
+      type: event.type,
+      payload: event.payload ?? {}
+    })
+    .returning();
+  return row;
+}
+
+export function insertRunStateEvent(
+  db: Db,
+  run: typeof flowRuns.$inferSelect,
+  from: string,
+  options: TransitionOptions<FlowRunState>
+): Promise<CellflowEvent> {
+  return insertEvent(db, {
+    workspaceId: run.workspaceId,
+    flowId: run.flowId,
+    flowRunId: run.id,
+    type: 'flow_run.state',
+    payload: {
+      from,
+      to: run.state,
+      reason: options.reason ?? null,
+      error: run.error ?? null
+    }
+  });
+}
+
+export async function listEvents(
+  db: Db,
+  query: ListEventsQuery
+): Promise<CellflowEvent[]> {
+  const limit = clampLimit(query.limit, DEFAULT_EVENT_PAGE, MAX_EVENT_PAGE);
+  const conditions: SQL[] = [
+    eq(events.workspaceId, query.workspaceId),
+    // Hold back events of transactions newer than the oldest one still open: one of those could
+    // yet commit a lower id, and a client resuming after our last id would never see it.
+    sql`"events"."tx_id" < pg_snapshot_xmin(pg_current_snapshot())`
+  ];
+  if (query.afterId) conditions.push(gt(events.id, query.afterId));
+  if (query.flowId !== undefined)
+    conditions.push(eq(events.flowId, query.flowId));
+  if (query.flowRunId !== undefined)
+    conditions.push(eq(events.flowRunId, query.flowRunId));
+  return db
+    .select()
+    .from(events)
+    .where(and(...conditions))
+    .orderBy(asc(events.id))
+    .limit(limit);
+}
