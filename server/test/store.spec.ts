@@ -431,6 +431,19 @@ describe.each([pgliteBackend(), postgresBackend()])(
       await expect(
         store.transitionRun(randomUUID(), 'Running')
       ).rejects.toBeInstanceOf(NotFoundError);
+      // An API caller names its workspace: another workspace's run is not found, and stays as it was.
+      const stranger = await workspace();
+      await expect(
+        store.transitionRun(pending.id, 'Cancelled', {
+          workspaceId: stranger.id
+        })
+      ).rejects.toBeInstanceOf(NotFoundError);
+      expect((await store.getRunById(pending.id))?.state).toBe('Pending');
+      expect(
+        await store.transitionRun(pending.id, 'Cancelled', {
+          workspaceId: ws.id
+        })
+      ).toMatchObject({ state: 'Cancelled' });
     });
 
     it('lets only one of two concurrent transitions win', async () => {
@@ -654,6 +667,11 @@ describe.each([pgliteBackend(), postgresBackend()])(
       await expect(
         store.transitionTaskRun(pendingTask.id, 'Running', { from: 'Retrying' })
       ).rejects.toBeInstanceOf(TransitionConflictError);
+      await expect(
+        store.transitionTaskRun(pendingTask.id, 'Running', {
+          workspaceId: other.id
+        })
+      ).rejects.toBeInstanceOf(NotFoundError);
 
       const detail = await store.getRun(ws.id, run.id);
       expect(

@@ -95,6 +95,8 @@ export interface RunPage {
 }
 
 export interface TransitionOptions<S extends string> {
+  /** When given, the run must belong to this workspace (else NotFoundError): for API callers. */
+  workspaceId?: string;
   /** The state the caller believes the run is in; if it is not, the change is refused as a conflict. */
   from?: S;
   /** Why (shown to users): 'Cancelled by user', 'Server restarted', ... */

@@ -188,7 +188,13 @@ export async function transitionRun(
     .select()
     .from(flowRuns)
     .where(eq(flowRuns.id, runId));
-  if (!current) throw new NotFoundError('Flow run', runId);
+  if (
+    !current ||
+    (options.workspaceId !== undefined &&
+      current.workspaceId !== options.workspaceId)
+  ) {
+    throw new NotFoundError('Flow run', runId);
+  }
   const from = current.state;
   if (options.from !== undefined && options.from !== from) {
     throw new TransitionConflictError('flow_run', runId, options.from, from);

@@ -98,7 +98,13 @@ export async function transitionTaskRun(
     .from(taskRuns)
     .innerJoin(flowRuns, eq(flowRuns.id, taskRuns.flowRunId))
     .where(eq(taskRuns.id, taskRunId));
-  if (!row) throw new NotFoundError('Task run', taskRunId);
+  if (
+    !row ||
+    (options.workspaceId !== undefined &&
+      row.workspaceId !== options.workspaceId)
+  ) {
+    throw new NotFoundError('Task run', taskRunId);
+  }
   const current = row.task;
   const from = current.state;
   if (options.from !== undefined && options.from !== from) {
