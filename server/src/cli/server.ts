@@ -1,6 +1,14 @@
 import { Command } from 'commander';
 
-import { buildServer } from '../app.js';
+import { startCellflowServer } from '../start.js';
+
+interface ServerCommandOptions {
+  host: string;
+  port: number;
+  dataDir?: string;
+  rootDir?: string;
+  maxConcurrentRuns?: number;
+}
 
 export function registerServerCommand(program: Command): void {
   program
@@ -13,14 +21,38 @@ export function registerServerCommand(program: Command): void {
       value => parsePort(value),
       8787
     )
-    .action(async (opts: { host: string; port: number }) => {
-      const app = await buildServer({ logger: false });
-      const address = await app.listen({ host: opts.host, port: opts.port });
-      process.stdout.write(`Cellflow server listening on ${address}\n`);
-      // Stop cleanly on Ctrl-C or a service manager's TERM: close the listener, then exit.
+    .option(
+      '--data-dir <dir>',
+      'the embedded store, admin socket and kernel folders (default: $CELLFLOW_DATA_DIR, else ~/.local/share/cellflow)'
+    )
+    .option(
+      '--root-dir <dir>',
+      'notebooks deployed from under this folder run with their own folder as working directory'
+    )
+    .option(
+      '--max-concurrent-runs <n>',
+      'how many runs execute at once (default 4)',
+      value => parseCount(value)
+    )
+    .action(async (opts: ServerCommandOptions) => {
+      const server = await startCellflowServer({
+        host: opts.host,
+        port: opts.port,
+        dataDir: opts.dataDir,
+        rootDir: opts.rootDir,
+        maxConcurrentRuns: opts.maxConcurrentRuns
+      });
+      if (server.crashedAtStart.length > 0) {
+        process.stdout.write(
+          `Marked ${server.crashedAtStart.length} run(s) left Running by a previous server as Crashed\n`
+        );
+      }
+      process.stdout.write(`Cellflow server listening on ${server.address}\n`);
+      // Stop cleanly on Ctrl-C or a service manager's TERM: stop listening, stop the runs and their
+      // kernels, close the admin socket and the store, then exit.
       const stop = (signal: string) => {
         process.stdout.write(`Cellflow server stopping (${signal})\n`);
-        app.close().then(
+        server.close().then(
           () => process.exit(0),
           () => process.exit(1)
         );
@@ -38,4 +70,14 @@ function parsePort(value: string): number {
     );
   }
   return port;
+}
+
+function parseCount(value: string): number {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1) {
+    throw new Error(
+      `--max-concurrent-runs must be a whole number of at least 1, got "${value}"`
+    );
+  }
+  return count;
 }

@@ -1,0 +1,58 @@
+/**
+ * The executed notebook of a run: the deployed notebook's cells with the outputs this run produced
+ * (a task cell shows its last attempt), the way papermill leaves an executed copy.
+ */
+import type { RunResult } from '../../../src/flow/runner.js';
+import type { FlowRun } from '../store/store.js';
+import type { CellOutputs } from './recorder.js';
+
+export interface ExecutedNotebookInput {
+  notebook: unknown;
+  run: FlowRun;
+  parameters: Record<string, unknown>;
+  result: RunResult | null;
+  outputs: CellOutputs;
+}
+
+type Json = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A deep copy with outputs filled in; never throws on an odd notebook (cells it cannot read stay as they are). */
+export function buildExecutedNotebook(input: ExecutedNotebookInput): Json {
+  const source: Json = isRecord(input.notebook)
+    ? structuredClone(input.notebook)
+    : { nbformat: 4, nbformat_minor: 5, metadata: {}, cells: [] };
+  const counts = new Map<string, number | null>();
+  for (const task of input.result?.tasks ?? []) {
+    const last = task.attempts[task.attempts.length - 1];
+    if (last) counts.set(task.cellId, last.executionCount ?? null);
+  }
+  const cells = Array.isArray(source.cells) ? source.cells : [];
+  for (const cell of cells) {
+    if (!isRecord(cell) || cell.cell_type !== 'code') continue;
+    const id = typeof cell.id === 'string' ? cell.id : null;
+    cell.outputs = (id !== null && input.outputs.get(id)) || [];
+    cell.execution_count = id !== null ? (counts.get(id) ?? null) : null;
+  }
+  const metadata = isRecord(source.metadata) ? source.metadata : {};
+  const cellflow = isRecord(metadata.cellflow) ? metadata.cellflow : {};
+  const { run } = input;
+  metadata.cellflow = {
+    ...cellflow,
+    run: {
+      id: run.id,
+      flowId: run.flowId,
+      flowVersion: run.flowVersion,
+      trigger: run.trigger,
+      state: input.result?.state ?? null,
+      parameters: input.parameters,
+      startedAt: run.startedAt ? run.startedAt.toISOString() : null,
+      endedAt: input.result ? new Date(input.result.endedAt).toISOString() : null
+    }
+  };
+  source.metadata = metadata;
+  return source;
+}

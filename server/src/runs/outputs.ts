@@ -1,0 +1,90 @@
+/**
+ * Keeping what a run printed: attempt outputs under a size cap (a task that prints a 1 GB frame must not
+ * fill the store), and stream text cut into log lines.
+ */
+import type { KernelOutput } from '../../../src/flow/kernel.js';
+
+/** Per attempt (and per executed-notebook cell): the JSON size of the outputs kept. */
+export const DEFAULT_OUTPUT_CAP_BYTES = 256 * 1024;
+
+/** Collects outputs until their JSON passes the cap, then counts what it drops. */
+export class OutputCollector {
+  private readonly kept: KernelOutput[] = [];
+  private bytes = 0;
+  private dropped = 0;
+
+  constructor(private readonly capBytes = DEFAULT_OUTPUT_CAP_BYTES) {}
+
+  add(output: KernelOutput): void {
+    if (this.dropped > 0) {
+      this.dropped++;
+      return;
+    }
+    const size = Buffer.byteLength(JSON.stringify(output), 'utf8');
+    if (this.bytes + size > this.capBytes) {
+      this.dropped++;
+      return;
+    }
+    this.bytes += size;
+    this.kept.push(output);
+  }
+
+  get truncated(): boolean {
+    return this.dropped > 0;
+  }
+
+  /** The kept outputs, plus a note saying what was cut when the cap was reached. */
+  outputs(): KernelOutput[] {
+    if (!this.truncated) {
+      return [...this.kept];
+    }
+    const note: KernelOutput = {
+      output_type: 'stream',
+      name: 'stderr',
+      text:
+        `[Cellflow] outputs truncated: ${this.dropped} more output(s) dropped ` +
+        `after ${Math.round(this.capBytes / 1024)} KB\n`
+    };
+    return [...this.kept, note];
+  }
+}
+
+/** nbformat allows multiline strings as arrays of lines. */
+export function outputText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map(v => String(v)).join('');
+  return '';
+}
+
+// CSI sequences (colours in IPython tracebacks): logs are read as plain text.
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
+
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI, '');
+}
+
+/**
+ * Turns stream chunks into whole lines: a chunk may end mid-line, so the rest waits for the next chunk
+ * (or for flush at the end of the attempt).
+ */
+export class LineSplitter {
+  private partial = '';
+
+  push(text: string): string[] {
+    const joined = this.partial + text;
+    const parts = joined.split('\n');
+    this.partial = parts.pop() ?? '';
+    return parts.map(stripCr);
+  }
+
+  flush(): string[] {
+    const rest = this.partial;
+    this.partial = '';
+    return rest === '' ? [] : [stripCr(rest)];
+  }
+}
+
+function stripCr(line: string): string {
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
+}

@@ -1,0 +1,332 @@
+/**
+ * Writes what the run loop reports into the store, in the order it happened. runFlow calls onEvent
+ * synchronously and does not wait, so every write goes through one serial queue; the run's end waits
+ * for it to drain. The first failed write stops all further writes (later ones would build on a state
+ * the store does not have) and is reported through onFailure so the run can be stopped and crashed.
+ */
+import type {
+  OutputEvent,
+  RunError,
+  RunEvent,
+  TaskStateEvent
+} from '../../../src/flow/runner.js';
+import type { KernelOutput } from '../../../src/flow/kernel.js';
+import type {
+  AttemptError,
+  FlowRun,
+  NewLogLine,
+  Store,
+  TaskRun,
+  TaskRunState
+} from '../store/store.js';
+import { isTerminalTaskRunState } from '../store/states.js';
+import {
+  LineSplitter,
+  OutputCollector,
+  outputText,
+  stripAnsi
+} from './outputs.js';
+
+/** What the recorder needs of the event hub (server/src/events/hub.ts): a structural subset. */
+export interface Notifier {
+  notify(workspaceId: string): void;
+}
+
+export interface RecorderOptions {
+  store: Store;
+  hub?: Notifier;
+  run: FlowRun;
+  taskRuns: TaskRun[];
+  /** Tasks re-executed only to rebuild the kernel's state (retry of a failed run) → the reason shown. */
+  replayReasons?: Map<string, string>;
+  outputCapBytes?: number;
+  onFailure: (error: unknown) => void;
+}
+
+interface TaskSlot {
+  taskRun: TaskRun;
+  /** The store's state of the task run, as far as our writes made it. */
+  state: TaskRunState;
+  attemptId: string | null;
+  attempt: number;
+  outputs: OutputCollector;
+  streams: Map<string, LineSplitter>;
+}
+
+export class RunRecorder {
+  private tail: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  private readonly tasks = new Map<string, TaskSlot>();
+  private logBatch: NewLogLine[] | null = null;
+  private readonly runStreams = new Map<string, LineSplitter>();
+
+  constructor(private readonly options: RecorderOptions) {
+    for (const taskRun of options.taskRuns) {
+      this.tasks.set(taskRun.taskName, {
+        taskRun,
+        state: taskRun.state,
+        attemptId: null,
+        attempt: 0,
+        outputs: new OutputCollector(options.outputCapBytes),
+        streams: new Map()
+      });
+    }
+  }
+
+  /** The first write that failed, if any. */
+  get failed(): unknown {
+    return this.failure;
+  }
+
+  /** For runFlow's onEvent: never throws, never waits. */
+  handle(event: RunEvent): void {
+    if (event.type === 'output') {
+      this.onOutput(event);
+    } else if (event.type === 'task-state') {
+      this.onTaskState(event);
+    }
+    // run-state: Running was written by the claim, the end is written by the service after drain().
+  }
+
+  /** Resolves once every queued write is done (or skipped after a failure). */
+  async drain(): Promise<void> {
+    this.logBatch = null;
+    // A write may queue another (log events): wait until the tail stops moving.
+    let seen: Promise<void> | null = null;
+    while (seen !== this.tail) {
+      seen = this.tail;
+      await seen;
+    }
+  }
+
+  /**
+   * After a failed write: ends the task runs our writes left open (best effort) so none stays Running.
+   * `reason` is shown on them.
+   */
+  async closeOpenTasks(reason: string): Promise<void> {
+    await this.drain();
+    for (const slot of this.tasks.values()) {
+      if (isTerminalTaskRunState(slot.state)) continue;
+      const to: TaskRunState = slot.state === 'Pending' ? 'Cancelled' : 'Crashed';
+      try {
+        await this.options.store.transitionTaskRun(slot.taskRun.id, to, {
+          reason,
+          error: to === 'Crashed' ? reason : null
+        });
+        slot.state = to;
+      } catch {
+        // The store is failing: the restart sweep or the lease ends this run's tasks later.
+      }
+    }
+    this.notify();
+  }
+
+  private onOutput(event: OutputEvent): void {
+    const slot = event.task !== undefined ? this.tasks.get(event.task) : undefined;
+    if (slot) {
+      slot.outputs.add(event.output);
+    }
+    if (event.output.output_type !== 'stream') return;
+    const stream = String(event.output.name ?? 'stdout');
+    const streams = slot?.streams ?? this.runStreams;
+    let splitter = streams.get(stream);
+    if (!splitter) {
+      splitter = new LineSplitter();
+      streams.set(stream, splitter);
+    }
+    for (const text of splitter.push(outputText(event.output.text))) {
+      this.log({
+        taskName: event.task ?? null,
+        attempt: event.attempt ?? null,
+        stream,
+        text
+      });
+    }
+  }
+
+  private onTaskState(event: TaskStateEvent): void {
+    const slot = this.tasks.get(event.task);
+    if (!slot || event.state === 'Pending') return;
+    const replay = this.options.replayReasons?.get(event.task);
+    switch (event.state) {
+      case 'Running':
+      case 'Retrying':
+        this.transition(slot, event.state, { reason: replay ?? null }, true);
+        return;
+      case 'NotRun':
+        this.transition(slot, 'Cancelled', {
+          reason: event.reason ?? 'not run'
+        });
+        return;
+      case 'AwaitingRetry':
+      case 'Completed':
+      case 'Failed':
+      case 'Crashed':
+      case 'Cancelled': {
+        this.flushStreams(slot, event.attempt);
+        if (event.error) this.logError(event.task, event.attempt, event.error);
+        const reason =
+          event.state === 'AwaitingRetry' && event.retryAt !== undefined
+            ? `retry ${event.attempt}/${event.maxRetries} at ${new Date(event.retryAt).toISOString()}`
+            : event.state === 'Completed'
+              ? (replay ?? null)
+              : event.error?.timedOut
+                ? event.error.summary
+                : null;
+        // Swapped now, not when the write runs: the next attempt's outputs may arrive before that.
+        const ended = slot.outputs;
+        slot.outputs = new OutputCollector(this.options.outputCapBytes);
+        this.transition(
+          slot,
+          event.state,
+          {
+            reason,
+            attemptError: event.error ? attemptError(event.error) : null
+          },
+          false,
+          ended
+        );
+        return;
+      }
+    }
+  }
+
+  private transition(
+    slot: TaskSlot,
+    to: TaskRunState,
+    options: { reason: string | null; attemptError?: AttemptError | null },
+    begins = false,
+    endedOutputs?: OutputCollector
+  ): void {
+    this.enqueue(async () => {
+      const result = await this.options.store.transitionTaskRun(
+        slot.taskRun.id,
+        to,
+        options
+      );
+      slot.state = result.taskRun.state;
+      if (begins) {
+        slot.attemptId = result.attempt?.id ?? null;
+        slot.attempt = result.attempt?.attempt ?? slot.attempt;
+        return;
+      }
+      if (endedOutputs && result.attempt && slot.attemptId === result.attempt.id) {
+        // The attempt just ended: its outputs are complete (execute resolves after iopub idle).
+        slot.attemptId = null;
+        await this.options.store.saveAttemptOutputs(
+          result.attempt.id,
+          endedOutputs.outputs(),
+          endedOutputs.truncated
+        );
+      }
+    });
+  }
+
+  private flushStreams(slot: TaskSlot, attempt: number): void {
+    for (const [stream, splitter] of slot.streams) {
+      for (const text of splitter.flush()) {
+        this.log({ taskName: slot.taskRun.taskName, attempt, stream, text });
+      }
+    }
+  }
+
+  private logError(task: string, attempt: number, error: RunError): void {
+    const lines = error.traceback.length
+      ? error.traceback.flatMap(entry => stripAnsi(entry).split('\n'))
+      : [error.summary];
+    for (const text of lines) {
+      this.log({ taskName: task, attempt, stream: 'error', text });
+    }
+  }
+
+  /** Lines logged between two other writes go to the store as one batch (and one `log` event). */
+  private log(line: Omit<NewLogLine, 'flowRunId'>): void {
+    const full: NewLogLine = {
+      ...line,
+      flowRunId: this.options.run.id,
+      at: new Date()
+    };
+    if (this.logBatch) {
+      this.logBatch.push(full);
+      return;
+    }
+    const batch: NewLogLine[] = [full];
+    this.logBatch = batch;
+    this.enqueue(async () => {
+      if (this.logBatch === batch) this.logBatch = null;
+      const rows = await this.options.store.appendLogLines(batch);
+      const { run } = this.options;
+      await this.options.store.appendEvent({
+        workspaceId: run.workspaceId,
+        flowId: run.flowId,
+        flowRunId: run.id,
+        type: 'log',
+        payload: {
+          lines: rows.map(row => ({
+            id: row.id,
+            task: row.taskName,
+            attempt: row.attempt,
+            stream: row.stream,
+            text: row.text,
+            at: row.at.toISOString()
+          }))
+        }
+      });
+    }, false);
+  }
+
+  private enqueue(write: () => Promise<void>, sealsLogBatch = true): void {
+    if (sealsLogBatch) {
+      // Later lines must follow this write, in the store and in the event stream.
+      this.logBatch = null;
+    }
+    this.tail = this.tail.then(async () => {
+      if (this.failure !== null) return;
+      try {
+        await write();
+      } catch (error) {
+        this.failure = error;
+        this.options.onFailure(error);
+        return;
+      }
+      this.notify();
+    });
+  }
+
+  private notify(): void {
+    try {
+      this.options.hub?.notify(this.options.run.workspaceId);
+    } catch {
+      // A broken listener must not break the run.
+    }
+  }
+}
+
+function attemptError(error: RunError): AttemptError {
+  return { name: error.ename, value: error.evalue, traceback: error.traceback };
+}
+
+/** Outputs of the executed notebook's cells, keyed by cell id (a task cell keeps its last attempt). */
+export class CellOutputs {
+  private readonly cells = new Map<
+    string,
+    { attempt: number; outputs: OutputCollector }
+  >();
+
+  constructor(private readonly capBytes?: number) {}
+
+  add(event: OutputEvent): void {
+    if (event.cellId === null) return;
+    const attempt = event.source === 'task' ? (event.attempt ?? 1) : 0;
+    let cell = this.cells.get(event.cellId);
+    if (!cell || cell.attempt < attempt) {
+      cell = { attempt, outputs: new OutputCollector(this.capBytes) };
+      this.cells.set(event.cellId, cell);
+    }
+    cell.outputs.add(event.output);
+  }
+
+  get(cellId: string): KernelOutput[] | undefined {
+    return this.cells.get(cellId)?.outputs.outputs();
+  }
+}

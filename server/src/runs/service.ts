@@ -1,0 +1,190 @@
+/**
+ * The run service: claims Pending runs under a lease, up to a bound, and executes each in its own
+ * kernel (RunExecution). Woken by wake() when the API writes a Pending run; a slow re-check catches
+ * runs written by other processes (scheduler, another server on the same PostgreSQL).
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+
+import type { ZmqKernel } from '../executor/index.js';
+import type { FlowRun, FlowRunState, Store } from '../store/store.js';
+import type { RunController } from './controller.js';
+import { RunExecution } from './execution.js';
+import type { Notifier } from './recorder.js';
+
+export interface RunServiceOptions {
+  store: Store;
+  hub?: Notifier;
+  /** The Python that has ipykernel; default: startKernel's (VIRTUAL_ENV, nearest .venv, python3). */
+  kernelPython?: string;
+  /** Notebooks deployed from under this folder run in their own folder. */
+  rootDir?: string;
+  /** Kernels of flows without a notebook folder run in `<dataDir>/flows/<flowId>`. */
+  dataDir: string;
+  /** How many runs execute at once in this process (default 4). */
+  maxConcurrentRuns?: number;
+  /** Who holds the leases (default: host, pid and a random suffix). */
+  ownerId?: string;
+  /** Lease length (default 60 s); renewed every third of it while the run executes. */
+  leaseMs?: number;
+  /** The safety re-check for Pending runs nobody woke us for (default 5 s). */
+  recheckMs?: number;
+  outputCapBytes?: number;
+  interruptGraceMs?: number;
+  /** Told each run's kernel once it runs (tests). */
+  onKernel?: (runId: string, kernel: ZmqKernel) => void;
+  /** Told each run's end state (tests, metrics). */
+  onRunEnded?: (run: FlowRun, state: FlowRunState) => void;
+}
+
+export class RunService implements RunController {
+  readonly ownerId: string;
+  private readonly max: number;
+  private readonly leaseMs: number;
+  private readonly executions = new Map<string, RunExecution>();
+  private readonly finished = new Set<Promise<void>>();
+  private pumping = false;
+  private pumpAgain = false;
+  private started = false;
+  private closed = false;
+  private recheck: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: RunServiceOptions) {
+    this.max = options.maxConcurrentRuns ?? 4;
+    if (!Number.isInteger(this.max) || this.max < 1) {
+      throw new RangeError(
+        `maxConcurrentRuns must be a whole number of at least 1, got ${options.maxConcurrentRuns}`
+      );
+    }
+    this.leaseMs = options.leaseMs ?? 60_000;
+    this.ownerId =
+      options.ownerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  }
+
+  /** Begins claiming. Runs left Running by a dead process are the caller's to crash first (start.ts). */
+  start(): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    const every = this.options.recheckMs ?? 5000;
+    this.recheck = setInterval(() => this.wake(), every);
+    this.recheck.unref();
+    this.wake();
+  }
+
+  /** The ids of the runs executing here now. */
+  get running(): string[] {
+    return [...this.executions.keys()];
+  }
+
+  wake(): void {
+    if (!this.started || this.closed) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    void this.pump();
+  }
+
+  async cancel(runId: string): Promise<boolean> {
+    const execution = this.executions.get(runId);
+    if (!execution) return false;
+    execution.interrupt('cancelled by user', 'Cancelled');
+    return true;
+  }
+
+  /**
+   * Stops claiming, stops the runs executing here (they end Crashed with the reason, their kernels
+   * shut down) and waits for them to be written.
+   */
+  async close(reason = 'the server stopped while the run was running'): Promise<void> {
+    this.closed = true;
+    if (this.recheck) clearInterval(this.recheck);
+    for (const execution of this.executions.values()) {
+      execution.interrupt(reason, 'Crashed');
+    }
+    while (this.finished.size > 0 || this.pumping) {
+      await Promise.race([...this.finished, new Promise(r => setImmediate(r))]);
+    }
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        while (!this.closed && this.executions.size < this.max) {
+          let run: FlowRun | null;
+          try {
+            run = await this.options.store.claimNextPendingRun({
+              owner: this.ownerId,
+              leaseMs: this.leaseMs
+            });
+          } catch (error) {
+            console.error(`Cellflow: claiming a pending run failed: ${message(error)}`);
+            break;
+          }
+          if (!run) break;
+          this.notify(run.workspaceId);
+          this.begin(run);
+        }
+      } while (this.pumpAgain && !this.closed);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private begin(run: FlowRun): void {
+    const execution = new RunExecution({
+      store: this.options.store,
+      hub: this.options.hub,
+      run,
+      dataDir: this.options.dataDir,
+      rootDir: this.options.rootDir,
+      kernelPython: this.options.kernelPython,
+      outputCapBytes: this.options.outputCapBytes,
+      interruptGraceMs: this.options.interruptGraceMs,
+      onKernel: kernel => this.options.onKernel?.(run.id, kernel)
+    });
+    this.executions.set(run.id, execution);
+    if (this.closed) execution.interrupt('the server stopped before the run started', 'Crashed');
+
+    // Keep the lease while the run executes; losing it means another process may have crashed the run.
+    const renew = setInterval(() => {
+      this.options.store.renewLease(run.id, this.ownerId, this.leaseMs).then(
+        held => {
+          if (!held) execution.interrupt('the run lost its lease', 'Crashed');
+        },
+        error => console.error(`Cellflow: renewing the lease of run ${run.id} failed: ${message(error)}`)
+      );
+    }, Math.max(1000, Math.floor(this.leaseMs / 3)));
+    renew.unref();
+
+    const done: Promise<void> = execution.execute().then(
+      state => {
+        clearInterval(renew);
+        this.executions.delete(run.id);
+        this.finished.delete(done);
+        try {
+          this.options.onRunEnded?.(run, state);
+        } catch {
+          // A listener's failure is not the run's.
+        }
+        this.wake();
+      },
+      () => undefined // execute() never rejects
+    );
+    this.finished.add(done);
+  }
+
+  private notify(workspaceId: string): void {
+    try {
+      this.options.hub?.notify(workspaceId);
+    } catch {
+      // A broken listener must not stop claiming.
+    }
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,141 @@
+/**
+ * The Cellflow server process, composed: the store, the event hub, the HTTP API, the run service and
+ * the admin socket, started in that order and stopped in the reverse one.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import type { FastifyInstance } from 'fastify';
+
+import { startAdminChannel, type AdminChannel } from './admin/socket.js';
+import { buildServer } from './app.js';
+import { defaultDataDir } from './cli/keys.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
+import { createEventHub, type EventHub } from './events/hub.js';
+import { RunService } from './runs/service.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/store.js';
+
+export const RESTART_CRASH_REASON = 'server restarted while the run was running';
+
+export interface CellflowServerOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Embedded store, admin socket and kernel folders (default: CELLFLOW_DATA_DIR or ~/.local/share/cellflow). */
+  dataDir?: string;
+  /** Folder whose notebooks run in their own folder (the lab's root). */
+  rootDir?: string;
+  /** PostgreSQL instead of the embedded store (default: DATABASE_URL). */
+  databaseUrl?: string;
+  maxConcurrentRuns?: number;
+  kernelPython?: string;
+  leaseMs?: number;
+  logger?: boolean;
+  allowedOrigins?: string[];
+  allowedHosts?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface CellflowServer {
+  /** http://host:port */
+  readonly address: string;
+  readonly dataDir: string;
+  readonly app: FastifyInstance;
+  readonly store: Store;
+  readonly hub: EventHub;
+  readonly runs: RunService;
+  readonly admin: AdminChannel;
+  /** Runs found Running at start (left by a previous process) and marked Crashed. */
+  readonly crashedAtStart: string[];
+  close(): Promise<void>;
+}
+
+export async function startCellflowServer(
+  options: CellflowServerOptions = {}
+): Promise<CellflowServer> {
+  const env = options.env ?? process.env;
+  const dataDir = resolve(options.dataDir ?? defaultDataDir(env));
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const unwind = async () => {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        console.error(`Cellflow: stopping failed: ${error instanceof Error ? error.message : error}`);
+      }
+    }
+  };
+
+  try {
+    const lock: DataDirLock = lockDataDir(dataDir);
+    cleanups.push(() => lock.release());
+
+    const databaseUrl = options.databaseUrl ?? (env.DATABASE_URL || undefined);
+    const store = await openStore({ dataDir, databaseUrl }, env);
+    cleanups.push(() => store.close());
+
+    // Nothing can still be executing a run this store lists as Running: with the embedded store this
+    // process is the only one. On PostgreSQL other servers may be running theirs, so only runs whose
+    // lease ran out are ours to crash.
+    const crashed = await store.crashRunningRuns(
+      RESTART_CRASH_REASON,
+      store.kind === 'pglite' ? {} : { leaseExpiredBefore: new Date() }
+    );
+
+    const hub = createEventHub();
+    for (const run of crashed) hub.notify(run.workspaceId);
+
+    const runs = new RunService({
+      store,
+      hub,
+      dataDir,
+      rootDir: options.rootDir ? resolve(options.rootDir) : undefined,
+      kernelPython: options.kernelPython,
+      maxConcurrentRuns: options.maxConcurrentRuns,
+      leaseMs: options.leaseMs
+    });
+    cleanups.push(() => runs.close());
+
+    // A variable, not a literal: buildServer's options grow with the API (store, hub, runs, ...).
+    const apiOptions = {
+      store,
+      hub,
+      runs,
+      logger: options.logger ?? false,
+      allowedOrigins: options.allowedOrigins,
+      allowedHosts: options.allowedHosts
+    };
+    const app = await buildServer(apiOptions);
+    cleanups.push(() => app.close());
+
+    const admin = await startAdminChannel(store, dataDir);
+    cleanups.push(() => admin.close());
+
+    const address = await app.listen({
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 8787
+    });
+    runs.start();
+
+    let closing: Promise<void> | null = null;
+    return {
+      address,
+      dataDir,
+      app,
+      store,
+      hub,
+      runs,
+      admin,
+      crashedAtStart: crashed.map(r => r.id),
+      close() {
+        closing ??= unwind();
+        return closing;
+      }
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}
