@@ -2,6 +2,12 @@ import { Command } from 'commander';
 
 import { VERSION } from '../version.js';
 import { registerCompileCommand } from './compile.js';
+import { registerDeployCommand } from './deploy.js';
+import { registerKeysCommand } from './keys.js';
+import { registerLoginCommand } from './login.js';
+import { registerLogsCommand } from './logs.js';
+import { registerRunCommand } from './run.js';
+import { registerRunsCommand } from './runs.js';
 import { registerScheduleCommand } from './schedule.js';
 import { registerServerCommand } from './server.js';
 
@@ -17,5 +23,11 @@ export async function main(argv: string[]): Promise<void> {
   registerServerCommand(program);
   registerCompileCommand(program);
   registerScheduleCommand(program);
+  registerKeysCommand(program);
+  registerLoginCommand(program);
+  registerDeployCommand(program);
+  registerRunCommand(program);
+  registerRunsCommand(program);
+  registerLogsCommand(program);
   await program.parseAsync(argv);
 }

@@ -1,0 +1,467 @@
+/**
+ * A small typed client for the Cellflow HTTP API, used by the CLI's client commands. Every failure
+ * becomes a CliError with one readable line; the API key is only ever put in the Authorization header,
+ * never in a message, a URL or a log.
+ */
+import type { Command } from 'commander';
+
+import type { FlowProblem } from '../../../src/flow/spec.js';
+
+/** An error meant for the user: the top-level handler prints `cellflow: <message>` and exits. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** The server answered with an error status. */
+export class ApiError extends CliError {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string | undefined,
+    readonly body: Record<string, unknown>
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  /** The compiler's problems of a refused notebook (400 invalid-flow), else empty. */
+  get problems(): FlowProblem[] {
+    return Array.isArray(this.body.problems)
+      ? (this.body.problems as FlowProblem[])
+      : [];
+  }
+}
+
+export interface Connection {
+  /** The server's base URL, without a trailing slash and without /api. */
+  url: string;
+  key: string;
+}
+
+export interface MeResponse {
+  workspace: { id: string; name: string };
+  key: { id: string; name: string; prefix: string };
+}
+
+export interface FlowInfo {
+  id: string;
+  name: string;
+  paused: boolean;
+  latestVersion: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface FlowVersionInfo {
+  version: number;
+  spec: {
+    tasks?: { name: string; retries?: number }[];
+    [key: string]: unknown;
+  };
+  kernelName: string;
+  createdAt: string;
+}
+
+export interface RunInfo {
+  id: string;
+  flowId: string;
+  flowVersion: number;
+  state: string;
+  trigger: string;
+  scheduledAt: string | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  createdAt: string;
+  parameters: Record<string, unknown>;
+  error: string | null;
+  stateReason?: string | null;
+  taskRuns?: {
+    taskName: string;
+    state: string;
+    attempts: number;
+    startedAt: string | null;
+    endedAt: string | null;
+    error: string | null;
+  }[];
+}
+
+export interface LogLineInfo {
+  id: number;
+  task: string | null;
+  attempt: number | null;
+  stream: string;
+  text: string;
+  at: string;
+}
+
+export interface ListRunsOptions {
+  flowId?: string;
+  state?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** One Server-Sent Event as received. */
+export interface StreamEvent {
+  id: string | undefined;
+  type: string;
+  data: unknown;
+}
+
+export interface EventStreamOptions {
+  runId?: string;
+  flowId?: string;
+  /** Resume after this event id. */
+  after?: string;
+  signal?: AbortSignal;
+}
+
+type Fetch = typeof fetch;
+
+/** `http://host:8787/` or `http://host:8787/api` → `http://host:8787`; anything else is refused. */
+export function normaliseServerUrl(input: string): string {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw new CliError(
+      `"${input}" is not a server URL; give one like http://127.0.0.1:8787`
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CliError(
+      `the server URL must start with http:// or https://, got "${input}"`
+    );
+  }
+  if (url.username || url.password) {
+    // Credentials in a URL end up in shell history and logs; the key goes in the profile instead.
+    throw new CliError(
+      'the server URL must not contain a user name or password'
+    );
+  }
+  const path = url.pathname.replace(/\/+$/, '').replace(/\/api$/, '');
+  return `${url.origin}${path}`;
+}
+
+export class ApiClient {
+  private readonly fetch: Fetch;
+
+  constructor(
+    readonly connection: Connection,
+    fetchImpl: Fetch = globalThis.fetch
+  ) {
+    this.fetch = fetchImpl;
+  }
+
+  get url(): string {
+    return this.connection.url;
+  }
+
+  me(): Promise<MeResponse> {
+    return this.request('GET', '/api/me');
+  }
+
+  async listFlows(): Promise<FlowInfo[]> {
+    const body = await this.request<{ flows: FlowInfo[] }>('GET', '/api/flows');
+    return body.flows;
+  }
+
+  getFlow(
+    flowId: string
+  ): Promise<{ flow: FlowInfo; version: FlowVersionInfo }> {
+    return this.request('GET', `/api/flows/${encodeURIComponent(flowId)}`);
+  }
+
+  deployFlow(input: {
+    name: string;
+    notebook: unknown;
+    kernelName?: string;
+  }): Promise<{ flow: FlowInfo; version: FlowVersionInfo }> {
+    return this.request('POST', '/api/flows', input);
+  }
+
+  async createRun(
+    flowId: string,
+    parameters: Record<string, unknown>
+  ): Promise<RunInfo> {
+    const body = await this.request<{ run: RunInfo }>(
+      'POST',
+      `/api/flows/${encodeURIComponent(flowId)}/runs`,
+      { parameters }
+    );
+    return body.run;
+  }
+
+  listRuns(
+    options: ListRunsOptions = {}
+  ): Promise<{ runs: RunInfo[]; nextCursor: string | null }> {
+    return this.request(
+      'GET',
+      '/api/runs' +
+        query({
+          flowId: options.flowId,
+          state: options.state,
+          limit:
+            options.limit === undefined ? undefined : String(options.limit),
+          cursor: options.cursor
+        })
+    );
+  }
+
+  async getRun(runId: string): Promise<RunInfo> {
+    const body = await this.request<{ run: RunInfo }>(
+      'GET',
+      `/api/runs/${encodeURIComponent(runId)}`
+    );
+    return body.run;
+  }
+
+  async logs(
+    runId: string,
+    options: { task?: string; after?: number } = {}
+  ): Promise<LogLineInfo[]> {
+    const body = await this.request<{ lines: LogLineInfo[] }>(
+      'GET',
+      `/api/runs/${encodeURIComponent(runId)}/logs` +
+        query({
+          task: options.task,
+          after: options.after === undefined ? undefined : String(options.after)
+        })
+    );
+    return body.lines;
+  }
+
+  /**
+   * Reads `GET /api/events` as Server-Sent Events (fetch, so the key goes in a header, which the
+   * browser's EventSource cannot do) and calls onEvent for each one; resolves when the server ends the
+   * stream or the signal aborts.
+   */
+  async streamEvents(
+    options: EventStreamOptions,
+    onEvent: (event: StreamEvent) => void | Promise<void>
+  ): Promise<void> {
+    const path =
+      '/api/events' +
+      query({
+        runId: options.runId,
+        flowId: options.flowId,
+        after: options.after
+      });
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (options.after !== undefined) headers['last-event-id'] = options.after;
+    const response = await this.send(
+      'GET',
+      path,
+      undefined,
+      headers,
+      options.signal
+    );
+    if (!response.ok) {
+      throw await this.errorFrom('GET', path, response);
+    }
+    if (!response.body) return;
+    const parser = new SseParser();
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        for (const event of parser.push(
+          decoder.decode(chunk, { stream: true })
+        )) {
+          // The caller may stop reading from inside onEvent; later events of the chunk are not wanted.
+          if (options.signal?.aborted) return;
+          await onEvent(event);
+        }
+      }
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      throw new CliError(
+        `the event stream from ${this.url} broke off: ${reason(error)}`
+      );
+    }
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.send(method, path, body, {
+      accept: 'application/json'
+    });
+    if (!response.ok) {
+      throw await this.errorFrom(method, path, response);
+    }
+    if (response.status === 204) return undefined as T;
+    const text = await response.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new CliError(
+        `${method} ${this.url}${path} answered ${response.status} with something that is not JSON; is ${this.url} a Cellflow server?`
+      );
+    }
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+    signal?: AbortSignal
+  ): Promise<Response> {
+    const init: RequestInit = {
+      method,
+      headers: {
+        ...headers,
+        authorization: `Bearer ${this.connection.key}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' })
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal
+    };
+    try {
+      return await this.fetch(this.url + path, init);
+    } catch (error) {
+      throw new CliError(
+        `cannot reach the Cellflow server at ${this.url}: ${reason(error)}`
+      );
+    }
+  }
+
+  private async errorFrom(
+    method: string,
+    path: string,
+    response: Response
+  ): Promise<ApiError> {
+    let body: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(await response.text());
+      if (parsed && typeof parsed === 'object') {
+        body = parsed as Record<string, unknown>;
+      }
+    } catch {
+      // Not JSON (a proxy's page, say): the status line below still says what happened.
+    }
+    const code = typeof body.error === 'string' ? body.error : undefined;
+    const said =
+      typeof body.message === 'string' && body.message ? body.message : '';
+    const status = response.status;
+    let message: string;
+    if (status === 401) {
+      message =
+        `the server at ${this.url} refused the API key (401 unauthorized${said ? `: ${said}` : ''}); ` +
+        'log in with "cellflow login URL" or set CELLFLOW_API_KEY';
+    } else if (status === 404) {
+      message = said || `not found: ${method} ${path}`;
+    } else if (said) {
+      message = said;
+      if (typeof body.field === 'string' && !said.includes(body.field)) {
+        message += ` (field ${body.field})`;
+      }
+    } else {
+      message =
+        `${method} ${this.url}${path} failed: ${status} ${response.statusText || code || ''}`.trimEnd();
+    }
+    return new ApiError(message, status, code, body);
+  }
+}
+
+/**
+ * Incremental parser for the text/event-stream format: `field: value` lines, an event ends at a blank
+ * line, `data` lines join with newlines, comments (`:`) are keep-alives.
+ */
+export class SseParser {
+  private buffer = '';
+  private id: string | undefined;
+  private type = '';
+  private data: string[] = [];
+
+  push(text: string): StreamEvent[] {
+    this.buffer += text;
+    const events: StreamEvent[] = [];
+    let newline: number;
+    while ((newline = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      const line = this.buffer.slice(0, newline);
+      const width =
+        this.buffer[newline] === '\r' && this.buffer[newline + 1] === '\n'
+          ? 2
+          : 1;
+      // A lone '\r' at the very end may be the first half of '\r\n': wait for more.
+      if (
+        width === 1 &&
+        this.buffer[newline] === '\r' &&
+        newline + 1 === this.buffer.length
+      ) {
+        break;
+      }
+      this.buffer = this.buffer.slice(newline + width);
+      const event = this.line(line);
+      if (event) events.push(event);
+    }
+    return events;
+  }
+
+  private line(line: string): StreamEvent | null {
+    if (line === '') {
+      if (this.data.length === 0) {
+        this.type = '';
+        return null;
+      }
+      const raw = this.data.join('\n');
+      this.data = [];
+      let data: unknown = raw;
+      try {
+        data = JSON.parse(raw);
+      } catch {
+        // Keep it as text: a server may send plain data for some types.
+      }
+      const event = { id: this.id, type: this.type || 'message', data };
+      this.type = '';
+      return event;
+    }
+    if (line.startsWith(':')) return null;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') this.data.push(value);
+    else if (field === 'event') this.type = value;
+    else if (field === 'id' && !value.includes('\0')) this.id = value;
+    return null;
+  }
+}
+
+/**
+ * Commander reports usage mistakes (a missing argument, an unknown option) with exit code 1; the
+ * client commands use 2 for them, as for a refused notebook, so scripts can tell "you typed it wrong"
+ * from "it failed". Help and --version still exit 0.
+ */
+export function usageErrorsExit2<C extends Command>(command: C): C {
+  return command.exitOverride(error => {
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  });
+}
+
+function query(params: Record<string, string | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== '') search.set(name, value);
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+/** Node's fetch hides the system error (ECONNREFUSED, ENOTFOUND, ...) in `cause`. */
+function reason(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as Error & { cause?: unknown }).cause;
+    if (cause instanceof Error) {
+      const code = (cause as NodeJS.ErrnoException).code;
+      return code ? `${code} (${cause.message})` : cause.message;
+    }
+    return error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,198 @@
+/**
+ * `cellflow keys create|list|revoke`: API keys are made on the server's machine, by whoever owns its
+ * data directory. When a server is running on that directory it holds the embedded store (PGlite is
+ * one process only), so the command asks it over the admin socket; otherwise it opens the store itself.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import { Command } from 'commander';
+
+import { openStore } from '../store/index.js';
+import type { Store } from '../store/store.js';
+import {
+  AdminClient,
+  AdminUnavailableError,
+  adminSocketPath
+} from './admin-client.js';
+import { CliError, usageErrorsExit2 } from './client.js';
+import { formatTable, formatTime } from './table.js';
+
+interface DataOptions {
+  dataDir?: string;
+}
+
+/** A key as either path returns it (the admin socket sends strings, the store Dates). */
+interface KeyRow {
+  id: string;
+  name: string;
+  prefix: string;
+  createdAt: string | Date;
+  lastUsedAt: string | Date | null;
+  revokedAt: string | Date | null;
+}
+
+/** CELLFLOW_DATA_DIR, else $XDG_DATA_HOME/cellflow, else ~/.local/share/cellflow. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CELLFLOW_DATA_DIR) return env.CELLFLOW_DATA_DIR;
+  const base = env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(base, 'cellflow');
+}
+
+export function registerKeysCommand(program: Command): void {
+  const keys = usageErrorsExit2(
+    program
+      .command('keys')
+      .description(
+        'Create, list and revoke API keys (on the server machine, as the owner of its data directory)'
+      )
+  );
+  const dataDirHelp =
+    'the server data directory (default: $CELLFLOW_DATA_DIR, else ~/.local/share/cellflow); ignored for the store when DATABASE_URL is set';
+
+  keys
+    .command('create')
+    .description(
+      'Create an API key; prints the key alone on the last line of stdout (it is shown once)'
+    )
+    .requiredOption('--workspace <name>', 'the workspace (created if new)')
+    .requiredOption('--name <label>', 'a label saying who or what uses the key')
+    .option('--data-dir <dir>', dataDirHelp)
+    .action(async (opts: DataOptions & { workspace: string; name: string }) => {
+      const created = await withKeys<{ key: KeyRow; secret: string }>(
+        opts,
+        admin => admin.createKey(opts.workspace, opts.name),
+        async store => {
+          const workspace = await store.ensureWorkspace(opts.workspace);
+          return store.createApiKey(workspace.id, opts.name);
+        }
+      );
+      process.stderr.write(
+        `Created API key "${created.key.name}" (${created.key.prefix}…, id ${created.key.id}) ` +
+          `in workspace ${opts.workspace}. It is shown once, below; the server keeps only its hash.\n`
+      );
+      process.stdout.write(`${created.secret}\n`);
+    });
+
+  keys
+    .command('list')
+    .description('List API keys (never their secrets)')
+    .option(
+      '--workspace <name>',
+      'only this workspace (required without a running server)'
+    )
+    .option('--data-dir <dir>', dataDirHelp)
+    .action(async (opts: DataOptions & { workspace?: string }) => {
+      const rows = await withKeys<KeyRow[]>(
+        opts,
+        admin => admin.listKeys(opts.workspace),
+        async store => {
+          const workspace = await existingWorkspace(
+            store,
+            requireWorkspace(opts.workspace, 'list')
+          );
+          return store.listApiKeys(workspace.id);
+        }
+      );
+      if (rows.length === 0) {
+        process.stderr.write(
+          `No API keys${opts.workspace ? ` in workspace ${opts.workspace}` : ''}.\n`
+        );
+        return;
+      }
+      process.stdout.write(
+        formatTable(
+          ['ID', 'PREFIX', 'NAME', 'CREATED', 'LAST USED', 'REVOKED'],
+          rows.map(key => [
+            key.id,
+            `${key.prefix}…`,
+            key.name,
+            formatTime(key.createdAt),
+            formatTime(key.lastUsedAt),
+            formatTime(key.revokedAt)
+          ])
+        ) + '\n'
+      );
+    });
+
+  keys
+    .command('revoke')
+    .description('Revoke an API key: requests with it are refused from then on')
+    .argument('<keyId>', 'the key id (from "cellflow keys list")')
+    .option(
+      '--workspace <name>',
+      "the key's workspace (required without a running server)"
+    )
+    .option('--data-dir <dir>', dataDirHelp)
+    .action(
+      async (keyId: string, opts: DataOptions & { workspace?: string }) => {
+        const revoked = await withKeys<boolean>(
+          opts,
+          admin => admin.revokeKey(keyId),
+          async store => {
+            const workspace = await existingWorkspace(
+              store,
+              requireWorkspace(opts.workspace, 'revoke')
+            );
+            return store.revokeApiKey(workspace.id, keyId);
+          }
+        );
+        if (!revoked) {
+          throw new CliError(
+            `no active API key with id ${keyId}${opts.workspace ? ` in workspace ${opts.workspace}` : ''} (unknown or already revoked)`
+          );
+        }
+        process.stderr.write(`Revoked API key ${keyId}.\n`);
+      }
+    );
+}
+
+/**
+ * Runs `viaAdmin` against a server listening on the data directory's admin socket, or, when none
+ * answers, `viaStore` on the store opened here (closed afterwards).
+ */
+async function withKeys<T>(
+  opts: DataOptions,
+  viaAdmin: (admin: AdminClient) => Promise<T>,
+  viaStore: (store: Store) => Promise<T>
+): Promise<T> {
+  const dataDir = resolve(opts.dataDir ?? defaultDataDir());
+  try {
+    return await viaAdmin(new AdminClient(adminSocketPath(dataDir)));
+  } catch (error) {
+    if (!(error instanceof AdminUnavailableError)) throw error;
+  }
+  let store: Store;
+  try {
+    store = await openStore({ dataDir });
+  } catch (error) {
+    throw new CliError(
+      `cannot open the store ${process.env.DATABASE_URL ? '(DATABASE_URL)' : `in ${dataDir}`}: ${(error as Error).message}`
+    );
+  }
+  try {
+    return await viaStore(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function requireWorkspace(workspace: string | undefined, verb: string): string {
+  if (!workspace) {
+    throw new CliError(
+      `give --workspace NAME: without a running server, keys ${verb} reads the store, which needs the workspace`
+    );
+  }
+  return workspace;
+}
+
+/**
+ * The Store finds a workspace by name only through ensureWorkspace, which creates a missing one (empty,
+ * so harmless); a lookup without creating needs a Store method that does not exist yet.
+ */
+function existingWorkspace(
+  store: Store,
+  name: string
+): Promise<{ id: string }> {
+  return store.ensureWorkspace(name);
+}
