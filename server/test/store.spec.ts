@@ -84,10 +84,9 @@ describe.each([pgliteBackend(), postgresBackend()])(
       store = await backend.open();
     }, 120_000);
 
-    afterAll(async () => {
-      await store?.close();
-      await backend.teardown();
-    });
+    // Registered first so it runs last, even if closing the store fails.
+    afterAll(() => backend.teardown());
+    afterAll(() => store?.close());
 
     const workspace = () => store.ensureWorkspace(`ws-${randomUUID()}`);
 

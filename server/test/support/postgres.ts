@@ -4,7 +4,7 @@
  * (/usr/lib/postgresql/<version>/bin) or CELLFLOW_PG_BIN. As root, the server runs as the `postgres` user
  * (PostgreSQL refuses to run as root).
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   chownSync,
   existsSync,
@@ -142,11 +142,27 @@ export async function startPostgres(): Promise<TestPostgres> {
         continue;
       }
       let stopped = false;
+      const stopArgs = ['-D', dataDir, '-m', 'immediate', '-w', 'stop'];
+      // If the test process ends without teardown (a hung hook, an interrupt), still stop the cluster.
+      const onExit = () => {
+        if (stopped) return;
+        stopped = true;
+        const [file, argv] = asPostgres
+          ? ['runuser', ['-u', 'postgres', '--', pgCtl, ...stopArgs]]
+          : [pgCtl, stopArgs];
+        try {
+          execFileSync(file, argv, { stdio: 'ignore', timeout: 30_000 });
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      };
+      process.once('exit', onExit);
       return {
         url: `postgres://postgres@127.0.0.1:${port}/postgres`,
         stop: async () => {
           if (stopped) return;
           stopped = true;
+          process.off('exit', onExit);
           try {
             await run(asPostgres, pgCtl, [
               '-D',
