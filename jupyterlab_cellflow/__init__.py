@@ -1,4 +1,5 @@
-"""Cellflow for JupyterLab: the Python package that ships the prebuilt labextension."""
+"""Cellflow for JupyterLab: the Python package that ships the prebuilt labextension, and a small Jupyter
+server extension that keeps the Cellflow API key out of the browser (see handlers.py)."""
 try:
     from ._version import __version__
 except ImportError:
@@ -11,3 +12,14 @@ except ImportError:
 
 def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jupyterlab-cellflow"}]
+
+
+def _jupyter_server_extension_points():
+    return [{"module": "jupyterlab_cellflow"}]
+
+
+def _load_jupyter_server_extension(server_app):
+    from .handlers import setup_handlers
+
+    setup_handlers(server_app.web_app)
+    server_app.log.info("Cellflow: the lab reaches the Cellflow server through /cellflow/api")

@@ -64,4 +64,11 @@ fi
 if [ ! -L .venv/share/jupyter/labextensions/jupyterlab-cellflow ]; then
   jupyter-builder develop --overwrite . >/dev/null
 fi
+# The server extension that keeps the API key out of the browser (a wheel install enables it by itself).
+# The editable install does not place shared data, so put its config file where the wheel puts it.
+server_config=.venv/etc/jupyter/jupyter_server_config.d/jupyterlab_cellflow.json
+if ! cmp -s jupyter-config/server-config/jupyterlab_cellflow.json "$server_config"; then
+  mkdir -p "$(dirname "$server_config")"
+  cp jupyter-config/server-config/jupyterlab_cellflow.json "$server_config"
+fi
 log "ready"

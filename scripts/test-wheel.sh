@@ -37,7 +37,11 @@ listed_enabled_ok() {
   echo "$out" | grep -E 'jupyterlab-cellflow v[0-9.]+ .*enabled.*OK' >/dev/null ||
     { echo "jupyter labextension list did not show jupyterlab-cellflow enabled and OK:" >&2; echo "$out" >&2; return 1; }
   # It must come from the wheel's shared data, not from a development symlink.
-  [ ! -L "$ROOT/.venv-wheel-test/share/jupyter/labextensions/jupyterlab-cellflow" ]
+  [ ! -L "$ROOT/.venv-wheel-test/share/jupyter/labextensions/jupyterlab-cellflow" ] || return 1
+  # The wheel also enables its server extension (the lab's side of the Cellflow login).
+  out="$("$ROOT/.venv-wheel-test/bin/jupyter" server extension list 2>&1)"
+  echo "$out" | grep -E 'jupyterlab_cellflow .*enabled' >/dev/null && echo "$out" | grep -E 'jupyterlab_cellflow .*OK' >/dev/null ||
+    { echo "jupyter server extension list did not show jupyterlab_cellflow enabled and OK:" >&2; echo "$out" >&2; return 1; }
 }
 
 panel_in_wheel_lab() {
