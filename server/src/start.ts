@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 
 import { startAdminChannel, type AdminChannel } from './admin/socket.js';
 import { buildServer } from './app.js';
-import { defaultDataDir } from './cli/keys.js';
+import { defaultDataDir } from './data-dir.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createEventHub, type EventHub } from './events/hub.js';
 import { RunService } from './runs/service.js';

@@ -9,7 +9,7 @@ import { startKernel, type ZmqKernel } from '../executor/index.js';
 import type { FlowRun, FlowRunDetail, FlowRunState, Store } from '../store/store.js';
 import { buildExecutedNotebook } from './notebook.js';
 import { CellOutputs, RunRecorder, type Notifier } from './recorder.js';
-import { replayReasons, splitRunParameters } from './retry.js';
+import { replayReasons, retryOfFromEvents, splitRunParameters } from './retry.js';
 import { kernelWorkdir } from './workdir.js';
 
 export interface RunExecutionOptions {
@@ -95,8 +95,9 @@ export class RunExecution {
 
     const parameters = splitRunParameters(run.parameters, spec);
     let original: FlowRunDetail | null = null;
-    if (run.trigger === 'retry' && parameters.retryOf) {
-      original = await store.getRun(run.workspaceId, parameters.retryOf);
+    if (run.trigger === 'retry') {
+      const retryOf = parameters.retryOf ?? (await retryOfFromEvents(store, run));
+      if (retryOf) original = await store.getRun(run.workspaceId, retryOf);
     }
     const recorder = new RunRecorder({
       store,

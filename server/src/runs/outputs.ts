@@ -10,7 +10,8 @@ export const DEFAULT_OUTPUT_CAP_BYTES = 256 * 1024;
 /** Collects outputs until their JSON passes the cap, then counts what it drops. */
 export class OutputCollector {
   private readonly kept: KernelOutput[] = [];
-  private bytes = 0;
+  // The JSON of the kept list: its brackets, then each output and its comma.
+  private bytes = 2;
   private dropped = 0;
 
   constructor(private readonly capBytes = DEFAULT_OUTPUT_CAP_BYTES) {}
@@ -20,7 +21,9 @@ export class OutputCollector {
       this.dropped++;
       return;
     }
-    const size = Buffer.byteLength(JSON.stringify(output), 'utf8');
+    const size =
+      Buffer.byteLength(JSON.stringify(output), 'utf8') +
+      (this.kept.length > 0 ? 1 : 0);
     if (this.bytes + size > this.capBytes) {
       this.dropped++;
       return;

@@ -4,7 +4,24 @@
  * and shown as replayed; the run then goes on from the task that failed.
  */
 import type { FlowSpec } from '../../../src/flow/spec.js';
-import type { FlowRunDetail } from '../store/store.js';
+import type { FlowRun, FlowRunDetail, Store } from '../store/store.js';
+
+/**
+ * The API links a retry to the run it retries with an event of this type, payload `{retryOf}`, appended
+ * right after the run is created (server/src/api/runs.ts, RETRY_EVENT).
+ */
+export const RETRY_EVENT_TYPE = 'flow_run.retry';
+
+export async function retryOfFromEvents(store: Store, run: FlowRun): Promise<string | null> {
+  const events = await store.listEvents({
+    workspaceId: run.workspaceId,
+    flowRunId: run.id,
+    limit: 50
+  });
+  const link = events.find(e => e.type === RETRY_EVENT_TYPE);
+  const retryOf = link?.payload.retryOf;
+  return typeof retryOf === 'string' && retryOf !== '' ? retryOf : null;
+}
 
 /**
  * Where the API records the run being retried, inside the run's stored parameters. `_cf_` names are

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import type { ZmqKernel } from '../executor/index.js';
+import { defaultPython, type ZmqKernel } from '../executor/index.js';
 import type { FlowRun, FlowRunState, Store } from '../store/store.js';
 import type { RunController } from './controller.js';
 import { RunExecution } from './execution.js';
@@ -37,10 +37,14 @@ export interface RunServiceOptions {
   onRunEnded?: (run: FlowRun, state: FlowRunState) => void;
 }
 
+/** The reason a user's cancel leaves on the run (the same words the API writes for a run not yet started). */
+export const CANCEL_REASON = 'Cancelled by user';
+
 export class RunService implements RunController {
   readonly ownerId: string;
   private readonly max: number;
   private readonly leaseMs: number;
+  private readonly kernelPython: string;
   private readonly executions = new Map<string, RunExecution>();
   private readonly finished = new Set<Promise<void>>();
   private pumping = false;
@@ -57,6 +61,8 @@ export class RunService implements RunController {
       );
     }
     this.leaseMs = options.leaseMs ?? 60_000;
+    // Resolved from the server's folder: a kernel's own folder (a notebook's, a flow's) has no .venv.
+    this.kernelPython = options.kernelPython ?? defaultPython();
     this.ownerId =
       options.ownerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   }
@@ -88,7 +94,7 @@ export class RunService implements RunController {
   async cancel(runId: string): Promise<boolean> {
     const execution = this.executions.get(runId);
     if (!execution) return false;
-    execution.interrupt('cancelled by user', 'Cancelled');
+    execution.interrupt(CANCEL_REASON, 'Cancelled');
     return true;
   }
 
@@ -140,7 +146,7 @@ export class RunService implements RunController {
       run,
       dataDir: this.options.dataDir,
       rootDir: this.options.rootDir,
-      kernelPython: this.options.kernelPython,
+      kernelPython: this.kernelPython,
       outputCapBytes: this.options.outputCapBytes,
       interruptGraceMs: this.options.interruptGraceMs,
       onKernel: kernel => this.options.onKernel?.(run.id, kernel)
@@ -151,8 +157,12 @@ export class RunService implements RunController {
     // Keep the lease while the run executes; losing it means another process may have crashed the run.
     const renew = setInterval(() => {
       this.options.store.renewLease(run.id, this.ownerId, this.leaseMs).then(
-        held => {
-          if (!held) execution.interrupt('the run lost its lease', 'Crashed');
+        async held => {
+          if (held) return;
+          // Cancelled through another process's API, or crashed by a sweep: stop either way.
+          const now = await this.options.store.getRunById(run.id).catch(() => null);
+          if (now?.state === 'Cancelled') execution.interrupt(now.stateReason ?? CANCEL_REASON, 'Cancelled');
+          else execution.interrupt('the run lost its lease', 'Crashed');
         },
         error => console.error(`Cellflow: renewing the lease of run ${run.id} failed: ${message(error)}`)
       );
