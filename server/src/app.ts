@@ -1,10 +1,99 @@
-import Fastify, { FastifyInstance } from 'fastify';
+import { AjvCompiler } from '@fastify/ajv-compiler';
+import cors from '@fastify/cors';
+import Fastify, { FastifyInstance, FastifyServerOptions } from 'fastify';
 
+import { registerAuth } from './api/auth.js';
+import type { ApiContext } from './api/context.js';
+import { registerErrorHandlers } from './api/errors.js';
+import { registerEventRoutes } from './api/events.js';
+import { registerFlowRoutes } from './api/flows.js';
+import { registerMeRoutes } from './api/me.js';
+import { collectRoutes, registerOpenApiRoute } from './api/openapi.js';
+import { registerRunRoutes } from './api/runs.js';
+import { createEventHub, type EventHub } from './events/hub.js';
+import type { RunController } from './runs/controller.js';
+import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
 
+/** The JupyterLab a developer runs next to the server (`jupyter lab` listens on 8888). */
+export const DEFAULT_ALLOWED_ORIGINS = [
+  'http://127.0.0.1:8888',
+  'http://localhost:8888'
+];
+
+/** SSE comment lines keep proxies and the browser from dropping a quiet stream. */
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+
 export interface ServerOptions {
+  /**
+   * The store every route reads and writes. Without one only /api/health and /api/openapi.json
+   * answer (every other route gives 503), which is what the bare CLI `server` command starts today.
+   */
+  store?: Store;
+  /** Signals new events to live streams; a fresh in-process hub when omitted. */
+  hub?: EventHub;
+  /** The run service of this process, told about new runs and cancels; absent in API-only servers. */
+  runs?: RunController;
   /** Fastify's logger; off by default so tests stay quiet. Never logs headers (no API keys in logs). */
   logger?: boolean;
+  /** Where log lines go when `logger` is on (stdout otherwise); tests capture them here. */
+  logStream?: { write(line: string): void };
+  /** Browser origins allowed by CORS; default the local lab's. */
+  allowedOrigins?: string[];
+  /**
+   * Host headers accepted: `name:port` exactly, or `name` on any port. Default: 127.0.0.1, localhost
+   * and [::1] on any port. Anything else gets 403 (DNS rebinding).
+   */
+  allowedHosts?: string[];
+  /** Milliseconds between heartbeat comments on event streams. */
+  heartbeatMs?: number;
+}
+
+function loggerOptions(options: ServerOptions): FastifyServerOptions['logger'] {
+  if (!options.logger) return false;
+  return {
+    level: 'info',
+    // Requests by method, path and peer only: never headers (Authorization) or query strings.
+    serializers: {
+      req: request => ({
+        method: request.method,
+        path: request.url.split('?')[0],
+        remoteAddress: request.ip
+      }),
+      res: reply => ({ statusCode: reply.statusCode })
+    },
+    ...(options.logStream ? { stream: options.logStream } : {})
+  };
+}
+
+const AJV_OPTIONS = {
+  // Unknown fields are refused with a message naming them, not dropped without a word.
+  removeAdditional: false,
+  useDefaults: true,
+  allErrors: false
+} as const;
+
+/**
+ * Query strings and path parameters are text, so their numbers and lists are coerced; a JSON body is
+ * typed already, so `"paused": "yes"` or `"name": 7` is refused instead of silently converted.
+ */
+function buildValidator() {
+  const pool = AjvCompiler();
+  return (externalSchemas: unknown, serverOptions: unknown) => {
+    const base = serverOptions as { customOptions?: object };
+    const build = (coerceTypes: false | 'array') =>
+      pool(
+        externalSchemas as never,
+        {
+          ...base,
+          customOptions: { ...base.customOptions, ...AJV_OPTIONS, coerceTypes }
+        } as never
+      );
+    const typed = build(false);
+    const text = build('array');
+    return (route: { httpPart?: string }) =>
+      (route.httpPart === 'body' ? typed : text)(route as never);
+  };
 }
 
 /**
@@ -13,12 +102,37 @@ export interface ServerOptions {
 export async function buildServer(
   options: ServerOptions = {}
 ): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false });
+  const app = Fastify({
+    logger: loggerOptions(options),
+    schemaController: {
+      compilersFactory: { buildValidator: buildValidator() as never }
+    }
+  });
+  const routes = collectRoutes(app);
+  registerErrorHandlers(app);
+  await app.register(cors, {
+    origin: options.allowedOrigins ?? DEFAULT_ALLOWED_ORIGINS,
+    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    allowedHeaders: [
+      'Authorization',
+      'Content-Type',
+      'Last-Event-ID',
+      'Accept'
+    ],
+    exposedHeaders: ['Content-Disposition'],
+    maxAge: 600
+  });
+  registerAuth(app, {
+    store: options.store,
+    allowedHosts: options.allowedHosts
+  });
 
   app.get(
     '/api/health',
     {
+      config: { public: true },
       schema: {
+        summary: 'Liveness and version',
         response: {
           200: {
             type: 'object',
@@ -33,6 +147,20 @@ export async function buildServer(
     },
     async () => ({ status: 'ok', version: VERSION })
   );
+  registerOpenApiRoute(app, routes);
+
+  if (options.store) {
+    const ctx: ApiContext = {
+      store: options.store,
+      hub: options.hub ?? createEventHub(),
+      runs: options.runs,
+      heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+    };
+    registerMeRoutes(app);
+    registerFlowRoutes(app, ctx);
+    registerRunRoutes(app, ctx);
+    registerEventRoutes(app, ctx);
+  }
 
   return app;
 }

@@ -1,0 +1,99 @@
+/**
+ * Who may talk to the API. Two onRequest checks: the Host header (a page on another site that rebinds
+ * its DNS name to 127.0.0.1 still sends its own name as Host, so checking it stops DNS rebinding), then
+ * the API key, which resolves to the caller's workspace.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+import {
+  UnauthorizedError,
+  bearerToken,
+  verifyApiKey,
+  type Principal
+} from '../auth/keys.js';
+import type { Store } from '../store/store.js';
+import { ApiError } from './errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook on every route that is not public. */
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    /** No API key needed (health, OpenAPI document). */
+    public?: boolean;
+  }
+}
+
+/** Loopback names a local lab uses; any port, since the port is the operator's choice. */
+export const DEFAULT_ALLOWED_HOSTNAMES = ['127.0.0.1', 'localhost', '[::1]'];
+
+/** Splits a Host header into a lower-case hostname and its port (null when absent). */
+export function parseHost(host: string): {
+  hostname: string;
+  port: string | null;
+} {
+  const match = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(
+    host.trim().toLowerCase()
+  );
+  if (!match) return { hostname: host.toLowerCase(), port: null };
+  return { hostname: match[1], port: match[2] ?? null };
+}
+
+/**
+ * True when the Host header is allowed: an entry `name:port` allows exactly that; an entry without a
+ * port allows the name on any port.
+ */
+export function isHostAllowed(
+  host: string | undefined,
+  allowedHosts: readonly string[] | undefined
+): boolean {
+  if (!host) return false;
+  const { hostname, port } = parseHost(host);
+  const entries = allowedHosts ?? DEFAULT_ALLOWED_HOSTNAMES;
+  return entries.some(entry => {
+    const allowed = parseHost(entry);
+    return (
+      allowed.hostname === hostname &&
+      (allowed.port === null || allowed.port === port)
+    );
+  });
+}
+
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new UnauthorizedError();
+  return request.principal;
+}
+
+export interface AuthOptions {
+  store: Store | undefined;
+  allowedHosts?: string[];
+}
+
+export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
+  app.addHook('onRequest', async request => {
+    if (!isHostAllowed(request.headers.host, options.allowedHosts)) {
+      throw new ApiError(
+        403,
+        'forbidden',
+        `Host "${request.headers.host ?? ''}" is not allowed: use an address the server is configured for`
+      );
+    }
+  });
+  app.addHook('onRequest', async request => {
+    // CORS preflights carry no credentials by design; the cors plugin answers them.
+    if (request.method === 'OPTIONS') return;
+    if (request.routeOptions.config?.public) return;
+    if (!options.store) {
+      throw new ApiError(
+        503,
+        'unavailable',
+        'This server was started without a store: only /api/health is served'
+      );
+    }
+    request.principal = await verifyApiKey(
+      options.store,
+      bearerToken(request.headers.authorization)
+    );
+  });
+}

@@ -1,0 +1,12 @@
+/** What every route module is given: the store, the event hub and (when this process runs flows) the run controller. */
+import type { EventHub } from '../events/hub.js';
+import type { RunController } from '../runs/controller.js';
+import type { Store } from '../store/store.js';
+
+export interface ApiContext {
+  store: Store;
+  hub: EventHub;
+  runs?: RunController;
+  /** Milliseconds between SSE heartbeat comments. */
+  heartbeatMs: number;
+}

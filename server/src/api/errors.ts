@@ -1,0 +1,164 @@
+/**
+ * Every error the API sends has the shape `{error, message, field?}`. This file maps Fastify's own
+ * errors (schema validation, bad JSON, unknown routes) and the store's typed errors onto it, so a
+ * client can branch on `error` and show `message` as it is.
+ */
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest
+} from 'fastify';
+
+import { UnauthorizedError } from '../auth/keys.js';
+import {
+  NotFoundError,
+  TransitionConflictError,
+  TransitionRefusedError
+} from '../store/errors.js';
+
+export type ApiErrorCode =
+  | 'bad-request'
+  | 'invalid-flow'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not-found'
+  | 'conflict'
+  | 'unsupported-media-type'
+  | 'unavailable'
+  | 'internal';
+
+/** An error a route throws on purpose: its status, code and message go to the client unchanged. */
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: ApiErrorCode,
+    message: string,
+    readonly extra: Record<string, unknown> = {}
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const badRequest = (message: string, field?: string) =>
+  new ApiError(400, 'bad-request', message, field ? { field } : {});
+export const notFound = (message: string) =>
+  new ApiError(404, 'not-found', message);
+export const conflict = (message: string) =>
+  new ApiError(409, 'conflict', message);
+
+/** The JSON schema of an error body, for the OpenAPI document. */
+export const errorSchema = {
+  type: 'object',
+  properties: {
+    error: { type: 'string' },
+    message: { type: 'string' },
+    field: { type: 'string' }
+  },
+  required: ['error', 'message'],
+  additionalProperties: true
+} as const;
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+/** A validation failure as `{message, field}`: the field as a dotted path (`parameters.limit`). */
+export function describeValidation(error: FastifyError): {
+  message: string;
+  field?: string;
+} {
+  const first = (error.validation?.[0] ?? null) as AjvError | null;
+  const where = error.validationContext ?? 'request';
+  if (!first) return { message: error.message };
+  const path = first.instancePath
+    .split('/')
+    .filter(Boolean)
+    .map(part => part.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let field = path.join('.');
+  let message: string;
+  if (first.keyword === 'required') {
+    field = [...path, String(first.params.missingProperty)].join('.');
+    message = `${where} field "${field}" is required`;
+  } else if (first.keyword === 'additionalProperties') {
+    field = [...path, String(first.params.additionalProperty)].join('.');
+    message = `${where} field "${field}" is not allowed here`;
+  } else if (field) {
+    message = `${where} field "${field}" ${first.message ?? 'is invalid'}`;
+  } else {
+    message = `${where} ${first.message ?? 'is invalid'}`;
+  }
+  if (first.keyword === 'enum' && Array.isArray(first.params.allowedValues)) {
+    message += `: ${first.params.allowedValues.join(', ')}`;
+  }
+  return field ? { message, field } : { message };
+}
+
+function send(
+  reply: FastifyReply,
+  status: number,
+  code: ApiErrorCode,
+  message: string,
+  extra: Record<string, unknown> = {}
+): FastifyReply {
+  return reply.code(status).send({ error: code, message, ...extra });
+}
+
+export function registerErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler(
+    (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      if (error instanceof ApiError) {
+        return send(
+          reply,
+          error.statusCode,
+          error.code,
+          error.message,
+          error.extra
+        );
+      }
+      if (error.validation) {
+        const { message, field } = describeValidation(error);
+        return send(reply, 400, 'bad-request', message, field ? { field } : {});
+      }
+      if (error instanceof UnauthorizedError) {
+        return send(reply, 401, 'unauthorized', error.message);
+      }
+      if (error instanceof NotFoundError) {
+        return send(reply, 404, 'not-found', error.message);
+      }
+      if (
+        error instanceof TransitionConflictError ||
+        error instanceof TransitionRefusedError
+      ) {
+        return send(reply, 409, 'conflict', error.message);
+      }
+      const status = error.statusCode ?? 500;
+      if (status === 415) {
+        return send(reply, 415, 'unsupported-media-type', error.message);
+      }
+      if (status >= 400 && status < 500) {
+        // Fastify's own client errors: malformed JSON, empty JSON body, body too large, ...
+        return send(reply, status, 'bad-request', error.message);
+      }
+      request.log.error({ err: error }, 'request failed');
+      return send(
+        reply,
+        500,
+        'internal',
+        'Internal server error: see the server log'
+      );
+    }
+  );
+  app.setNotFoundHandler((request, reply) =>
+    send(
+      reply,
+      404,
+      'not-found',
+      `No route ${request.method} ${request.url.split('?')[0]}`
+    )
+  );
+}

@@ -1,0 +1,243 @@
+/**
+ * Flows: deploy (a notebook compiled here, or a spec), list, read, pause and delete. Each deploy of a
+ * name adds an immutable version; runs keep pointing at the version they started from.
+ */
+import type { FastifyInstance } from 'fastify';
+
+import {
+  compileNotebook,
+  type FlowProblem,
+  type FlowSpec
+} from '../../../src/flow/index.js';
+import type { Flow, FlowVersion } from '../store/store.js';
+import { principalOf } from './auth.js';
+import type { ApiContext } from './context.js';
+import { ApiError, badRequest, notFound } from './errors.js';
+import { checkFlowSpec, flowSpecSchema } from './flow-spec.js';
+import {
+  errorResponses,
+  flowSchema,
+  flowVersionSchema,
+  idParam
+} from './schemas.js';
+
+export const DEFAULT_KERNEL_NAME = 'python3';
+
+interface DeployBody {
+  name: string;
+  notebook?: unknown;
+  spec?: FlowSpec;
+  kernelName?: string;
+}
+
+const flowAndVersion = {
+  type: 'object',
+  properties: {
+    flow: flowSchema,
+    version: flowVersionSchema,
+    warnings: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: true }
+    }
+  },
+  required: ['flow', 'version']
+} as const;
+
+export function flowJson(flow: Flow) {
+  const { workspaceId: _workspace, ...rest } = flow;
+  return rest;
+}
+
+export function versionJson(version: FlowVersion) {
+  return {
+    version: version.version,
+    spec: version.spec,
+    kernelName: version.kernelName,
+    createdAt: version.createdAt
+  };
+}
+
+function invalidFlow(problems: FlowProblem[]): ApiError {
+  const first = problems[0];
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  return new ApiError(
+    400,
+    'invalid-flow',
+    `The flow has ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${first.message}${more}`,
+    { problems }
+  );
+}
+
+export function registerFlowRoutes(
+  app: FastifyInstance,
+  ctx: ApiContext
+): void {
+  const { store } = ctx;
+
+  app.post(
+    '/api/flows',
+    {
+      schema: {
+        summary:
+          'Deploy a flow: a new flow, or the next version of the flow of that name',
+        body: {
+          type: 'object',
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            notebook: { type: 'object', description: 'nbformat 4 JSON' },
+            spec: flowSpecSchema,
+            kernelName: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 200,
+              pattern: '^[A-Za-z0-9._-]+$'
+            }
+          },
+          required: ['name'],
+          additionalProperties: false
+        },
+        response: { 201: flowAndVersion, ...errorResponses }
+      }
+    },
+    async (request, reply) => {
+      const { workspace } = principalOf(request);
+      const body = request.body as DeployBody;
+      const hasNotebook = body.notebook !== undefined;
+      const hasSpec = body.spec !== undefined;
+      if (hasNotebook === hasSpec) {
+        throw badRequest(
+          'Give exactly one of "notebook" (nbformat JSON) or "spec" (a compiled flow spec)',
+          hasNotebook ? 'spec' : 'notebook'
+        );
+      }
+      let spec: FlowSpec;
+      let warnings: FlowProblem[] = [];
+      if (hasNotebook) {
+        const compiled = compileNotebook(body.notebook, { name: body.name });
+        if (!compiled.ok) throw invalidFlow(compiled.problems);
+        spec = compiled.spec;
+        warnings = compiled.warnings;
+      } else {
+        const checked = checkFlowSpec(body.spec!);
+        if (checked.problems.length) throw invalidFlow(checked.problems);
+        spec = checked.spec;
+      }
+      const { flow, version } = await store.deployFlow({
+        workspaceId: workspace.id,
+        name: body.name,
+        spec,
+        // A spec deploy has no notebook; the column holds JSON, so an empty object says "none".
+        notebook: hasNotebook ? body.notebook : {},
+        kernelName: body.kernelName ?? DEFAULT_KERNEL_NAME
+      });
+      ctx.hub.notify(workspace.id);
+      return reply
+        .code(201)
+        .send({
+          flow: flowJson(flow),
+          version: versionJson(version),
+          warnings
+        });
+    }
+  );
+
+  app.get(
+    '/api/flows',
+    {
+      schema: {
+        summary: 'The flows of the workspace, by name',
+        response: {
+          200: {
+            type: 'object',
+            properties: { flows: { type: 'array', items: flowSchema } },
+            required: ['flows']
+          },
+          ...errorResponses
+        }
+      }
+    },
+    async request => {
+      const { workspace } = principalOf(request);
+      const flows = await store.listFlows(workspace.id);
+      return { flows: flows.map(flowJson) };
+    }
+  );
+
+  app.get(
+    '/api/flows/:flowId',
+    {
+      schema: {
+        summary: 'A flow with its latest version',
+        params: idParam('flowId'),
+        response: { 200: flowAndVersion, ...errorResponses }
+      }
+    },
+    async request => {
+      const { workspace } = principalOf(request);
+      const { flowId } = request.params as { flowId: string };
+      const flow = await store.getFlow(workspace.id, flowId);
+      const version = flow
+        ? await store.getFlowVersion(workspace.id, flowId)
+        : null;
+      if (!flow || !version) throw notFound(`Flow ${flowId} not found`);
+      return { flow: flowJson(flow), version: versionJson(version) };
+    }
+  );
+
+  app.patch(
+    '/api/flows/:flowId',
+    {
+      schema: {
+        summary: 'Pause or resume a flow (its schedules)',
+        params: idParam('flowId'),
+        body: {
+          type: 'object',
+          properties: { paused: { type: 'boolean' } },
+          additionalProperties: false
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { flow: flowSchema },
+            required: ['flow']
+          },
+          ...errorResponses
+        }
+      }
+    },
+    async request => {
+      const { workspace } = principalOf(request);
+      const { flowId } = request.params as { flowId: string };
+      const body = (request.body ?? {}) as { paused?: boolean };
+      let flow: Flow | null;
+      if (body.paused === undefined) {
+        flow = await store.getFlow(workspace.id, flowId);
+      } else {
+        flow = await store.setFlowPaused(workspace.id, flowId, body.paused);
+        ctx.hub.notify(workspace.id);
+      }
+      if (!flow) throw notFound(`Flow ${flowId} not found`);
+      return { flow: flowJson(flow) };
+    }
+  );
+
+  app.delete(
+    '/api/flows/:flowId',
+    {
+      schema: {
+        summary: 'Delete a flow with its versions, schedules and runs',
+        params: idParam('flowId'),
+        response: { 204: { type: 'null' }, ...errorResponses }
+      }
+    },
+    async (request, reply) => {
+      const { workspace } = principalOf(request);
+      const { flowId } = request.params as { flowId: string };
+      if (!(await store.deleteFlow(workspace.id, flowId))) {
+        throw notFound(`Flow ${flowId} not found`);
+      }
+      ctx.hub.notify(workspace.id);
+      return reply.code(204).send();
+    }
+  );
+}
