@@ -49,21 +49,19 @@ export class AdminClient {
     return this.call('POST', '/admin/keys', { workspace, name });
   }
 
-  async listKeys(workspace?: string): Promise<AdminKey[]> {
-    const query = workspace
-      ? `?workspace=${encodeURIComponent(workspace)}`
-      : '';
+  async listKeys(workspace: string): Promise<AdminKey[]> {
     const body = await this.call<{ keys: AdminKey[] }>(
       'GET',
-      `/admin/keys${query}`
+      `/admin/keys?workspace=${encodeURIComponent(workspace)}`
     );
     return body.keys;
   }
 
-  async revokeKey(keyId: string): Promise<boolean> {
+  async revokeKey(workspace: string, keyId: string): Promise<boolean> {
     const body = await this.call<{ revoked: boolean }>(
       'POST',
-      `/admin/keys/${encodeURIComponent(keyId)}/revoke`
+      `/admin/keys/${encodeURIComponent(keyId)}/revoke`,
+      { workspace }
     );
     return body.revoked;
   }

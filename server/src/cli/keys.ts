@@ -3,11 +3,11 @@
  * data directory. When a server is running on that directory it holds the embedded store (PGlite is
  * one process only), so the command asks it over the admin socket; otherwise it opens the store itself.
  */
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 
 import { Command } from 'commander';
 
+import { defaultDataDir } from '../data-dir.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/store.js';
 import {
@@ -30,13 +30,6 @@ interface KeyRow {
   createdAt: string | Date;
   lastUsedAt: string | Date | null;
   revokedAt: string | Date | null;
-}
-
-/** CELLFLOW_DATA_DIR, else $XDG_DATA_HOME/cellflow, else ~/.local/share/cellflow. */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.CELLFLOW_DATA_DIR) return env.CELLFLOW_DATA_DIR;
-  const base = env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
-  return join(base, 'cellflow');
 }
 
 export function registerKeysCommand(program: Command): void {
@@ -77,27 +70,20 @@ export function registerKeysCommand(program: Command): void {
   keys
     .command('list')
     .description('List API keys (never their secrets)')
-    .option(
-      '--workspace <name>',
-      'only this workspace (required without a running server)'
-    )
+    // Required: the store keeps keys per workspace and has no listing across workspaces.
+    .requiredOption('--workspace <name>', 'the workspace whose keys to list')
     .option('--data-dir <dir>', dataDirHelp)
-    .action(async (opts: DataOptions & { workspace?: string }) => {
+    .action(async (opts: DataOptions & { workspace: string }) => {
       const rows = await withKeys<KeyRow[]>(
         opts,
         admin => admin.listKeys(opts.workspace),
         async store => {
-          const workspace = await existingWorkspace(
-            store,
-            requireWorkspace(opts.workspace, 'list')
-          );
+          const workspace = await existingWorkspace(store, opts.workspace);
           return store.listApiKeys(workspace.id);
         }
       );
       if (rows.length === 0) {
-        process.stderr.write(
-          `No API keys${opts.workspace ? ` in workspace ${opts.workspace}` : ''}.\n`
-        );
+        process.stderr.write(`No API keys in workspace ${opts.workspace}.\n`);
         return;
       }
       process.stdout.write(
@@ -119,27 +105,22 @@ export function registerKeysCommand(program: Command): void {
     .command('revoke')
     .description('Revoke an API key: requests with it are refused from then on')
     .argument('<keyId>', 'the key id (from "cellflow keys list")')
-    .option(
-      '--workspace <name>',
-      "the key's workspace (required without a running server)"
-    )
+    // Required: the store revokes within a workspace; it has no lookup of a key by id alone.
+    .requiredOption('--workspace <name>', "the key's workspace")
     .option('--data-dir <dir>', dataDirHelp)
     .action(
-      async (keyId: string, opts: DataOptions & { workspace?: string }) => {
+      async (keyId: string, opts: DataOptions & { workspace: string }) => {
         const revoked = await withKeys<boolean>(
           opts,
-          admin => admin.revokeKey(keyId),
+          admin => admin.revokeKey(opts.workspace, keyId),
           async store => {
-            const workspace = await existingWorkspace(
-              store,
-              requireWorkspace(opts.workspace, 'revoke')
-            );
+            const workspace = await existingWorkspace(store, opts.workspace);
             return store.revokeApiKey(workspace.id, keyId);
           }
         );
         if (!revoked) {
           throw new CliError(
-            `no active API key with id ${keyId}${opts.workspace ? ` in workspace ${opts.workspace}` : ''} (unknown or already revoked)`
+            `no active API key with id ${keyId} in workspace ${opts.workspace} (unknown or already revoked)`
           );
         }
         process.stderr.write(`Revoked API key ${keyId}.\n`);
@@ -175,15 +156,6 @@ async function withKeys<T>(
   } finally {
     await store.close();
   }
-}
-
-function requireWorkspace(workspace: string | undefined, verb: string): string {
-  if (!workspace) {
-    throw new CliError(
-      `give --workspace NAME: without a running server, keys ${verb} reads the store, which needs the workspace`
-    );
-  }
-  return workspace;
 }
 
 /**

@@ -90,14 +90,15 @@ class RunView {
       case 'task_run.state':
         this.taskState(payload, at);
         break;
-      case 'log':
-      case 'log_line':
+      case 'log': {
+        // The run service sends lines in batches ({lines: [...]}); a single line is accepted too.
         this.sawLogs = true;
-        this.log(
-          textOrNull(payload.task ?? payload.taskName),
-          text(payload.text)
-        );
+        const lines = Array.isArray(payload.lines) ? payload.lines : [payload];
+        for (const line of lines.map(asRecord)) {
+          this.log(textOrNull(line.task ?? line.taskName), text(line.text));
+        }
         break;
+      }
       default:
         break;
     }
