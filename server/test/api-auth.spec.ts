@@ -1,0 +1,406 @@
+/**
+ * The auth matrix, over every authenticated route: no key, a malformed header, an unknown key and a
+ * revoked key all get the same 401; another workspace's flow or run is a 404; a foreign Host is a 403.
+ * Also CORS for the lab's origin, and that a key never reaches the log.
+ */
+import { randomBytes } from 'node:crypto';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { buildServer } from '../src/app.js';
+import {
+  etlNotebook,
+  newTenant,
+  openTestStore,
+  testApp,
+  type Tenant,
+  type TestApp,
+  type TestStore
+} from './support/api-fixture.js';
+
+interface Ids {
+  flowId: string;
+  runId: string;
+}
+
+interface RouteCase {
+  name: string;
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  url: (ids: Ids) => string;
+  payload?: (ids: Ids) => unknown;
+  /** Whether the route names a flow or run, so another workspace's ids must give 404. */
+  scoped: boolean;
+}
+
+/** Every route that needs a key. A test below checks this list against the routes the server has. */
+const ROUTES: RouteCase[] = [
+  { name: 'me', method: 'GET', url: () => '/api/me', scoped: false },
+  {
+    name: 'deploy',
+    method: 'POST',
+    url: () => '/api/flows',
+    payload: () => ({ name: 'etl', notebook: etlNotebook() }),
+    scoped: false
+  },
+  { name: 'list flows', method: 'GET', url: () => '/api/flows', scoped: false },
+  {
+    name: 'get flow',
+    method: 'GET',
+    url: ids => `/api/flows/${ids.flowId}`,
+    scoped: true
+  },
+  {
+    name: 'patch flow',
+    method: 'PATCH',
+    url: ids => `/api/flows/${ids.flowId}`,
+    payload: () => ({ paused: true }),
+    scoped: true
+  },
+  {
+    name: 'delete flow',
+    method: 'DELETE',
+    url: ids => `/api/flows/${ids.flowId}`,
+    scoped: true
+  },
+  {
+    name: 'start run',
+    method: 'POST',
+    url: ids => `/api/flows/${ids.flowId}/runs`,
+    payload: () => ({}),
+    scoped: true
+  },
+  { name: 'list runs', method: 'GET', url: () => '/api/runs', scoped: false },
+  {
+    name: 'list runs of a flow',
+    method: 'GET',
+    url: ids => `/api/runs?flowId=${ids.flowId}`,
+    scoped: true
+  },
+  {
+    name: 'get run',
+    method: 'GET',
+    url: ids => `/api/runs/${ids.runId}`,
+    scoped: true
+  },
+  {
+    name: 'cancel run',
+    method: 'POST',
+    url: ids => `/api/runs/${ids.runId}/cancel`,
+    scoped: true
+  },
+  {
+    name: 'retry run',
+    method: 'POST',
+    url: ids => `/api/runs/${ids.runId}/retry`,
+    scoped: true
+  },
+  {
+    name: 'run logs',
+    method: 'GET',
+    url: ids => `/api/runs/${ids.runId}/logs`,
+    scoped: true
+  },
+  {
+    name: 'run notebook',
+    method: 'GET',
+    url: ids => `/api/runs/${ids.runId}/notebook`,
+    scoped: true
+  },
+  { name: 'events', method: 'GET', url: () => '/api/events', scoped: false },
+  {
+    name: 'events of a flow',
+    method: 'GET',
+    url: ids => `/api/events?flowId=${ids.flowId}`,
+    scoped: true
+  },
+  {
+    name: 'events of a run',
+    method: 'GET',
+    url: ids => `/api/events?runId=${ids.runId}`,
+    scoped: true
+  }
+];
+
+let db: TestStore;
+let t: TestApp;
+
+beforeAll(async () => {
+  db = await openTestStore();
+  t = await testApp(db.store);
+});
+afterAll(async () => {
+  await t.app.close();
+  await db.close();
+});
+
+/** A tenant with a flow and a failed run (so retry and cancel have something to refuse or do). */
+async function tenantWithRun(): Promise<Tenant & Ids> {
+  const tenant = await newTenant(db.store);
+  const deployed = await t.app.inject({
+    method: 'POST',
+    url: '/api/flows',
+    headers: tenant.headers,
+    payload: { name: 'etl', notebook: etlNotebook() }
+  });
+  const flowId = deployed.json().flow.id as string;
+  const run = await t.app.inject({
+    method: 'POST',
+    url: `/api/flows/${flowId}/runs`,
+    headers: tenant.headers,
+    payload: {}
+  });
+  const runId = run.json().run.id as string;
+  await db.store.saveExecutedNotebook(runId, etlNotebook());
+  return { ...tenant, flowId, runId };
+}
+
+function request(route: RouteCase, ids: Ids, headers: Record<string, string>) {
+  return t.app.inject({
+    method: route.method,
+    url: route.url(ids),
+    headers,
+    ...(route.payload ? { payload: route.payload(ids) as object } : {})
+  });
+}
+
+describe('the route list', () => {
+  it('covers every route of the server but health and the OpenAPI document', async () => {
+    const doc = (
+      await t.app.inject({ method: 'GET', url: '/api/openapi.json' })
+    ).json();
+    const served = Object.entries(doc.paths as Record<string, object>).flatMap(
+      ([path, ops]) =>
+        Object.keys(ops).map(method => `${method.toUpperCase()} ${path}`)
+    );
+    const ids = { flowId: '{flowId}', runId: '{runId}' };
+    const listed = new Set(
+      ROUTES.map(r => `${r.method} ${r.url(ids).split('?')[0]}`)
+    );
+    const publicRoutes = ['GET /api/health', 'GET /api/openapi.json'];
+    expect(new Set(served)).toEqual(new Set([...listed, ...publicRoutes]));
+  });
+});
+
+describe.each(ROUTES)('$method $name', route => {
+  it('refuses a request without a key, with a malformed header, an unknown key or a revoked key', async () => {
+    const owner = await tenantWithRun();
+    const revoked = await db.store.createApiKey(
+      owner.workspace.id,
+      'to revoke'
+    );
+    expect(
+      await db.store.revokeApiKey(owner.workspace.id, revoked.key.id)
+    ).toBe(true);
+    const unknown = 'cf_' + randomBytes(32).toString('base64url');
+    const cases: [string, Record<string, string>][] = [
+      ['no key', {}],
+      ['not bearer', { authorization: `Basic ${owner.secret}` }],
+      ['not a key', { authorization: 'Bearer hello' }],
+      ['unknown key', { authorization: `Bearer ${unknown}` }],
+      ['revoked key', { authorization: `Bearer ${revoked.secret}` }]
+    ];
+    for (const [label, headers] of cases) {
+      const res = await request(route, owner, headers);
+      expect(res.statusCode, label).toBe(401);
+      expect(res.json(), label).toEqual({
+        error: 'unauthorized',
+        message: 'Missing, invalid or revoked API key'
+      });
+      expect(res.body).not.toContain(owner.secret);
+      expect(res.body).not.toContain(revoked.secret);
+      expect(res.body).not.toContain(unknown);
+    }
+    // Nothing was changed by the refused requests.
+    const flow = await db.store.getFlow(owner.workspace.id, owner.flowId);
+    expect(flow?.paused).toBe(false);
+    expect((await db.store.getRunById(owner.runId))?.state).toBe('Pending');
+  });
+
+  it.runIf(route.scoped)(
+    "answers 404 for another workspace's flow or run",
+    async () => {
+      const owner = await tenantWithRun();
+      const stranger = await newTenant(db.store, 'stranger');
+      const res = await request(route, owner, stranger.headers);
+      expect(res.statusCode).toBe(404);
+      expect(res.json().error).toBe('not-found');
+      expect(
+        (await db.store.getFlow(owner.workspace.id, owner.flowId))?.paused
+      ).toBe(false);
+      expect((await db.store.getRunById(owner.runId))?.state).toBe('Pending');
+    }
+  );
+
+  it.runIf(!route.scoped)(
+    "shows none of another workspace's rows",
+    async () => {
+      const owner = await tenantWithRun();
+      const stranger = await newTenant(db.store, 'stranger');
+      const res = await request(route, owner, stranger.headers);
+      expect(res.statusCode).toBeLessThan(300);
+      expect(res.body).not.toContain(owner.flowId);
+      expect(res.body).not.toContain(owner.runId);
+      expect(res.body).not.toContain(owner.workspace.id);
+    }
+  );
+
+  it('answers 403 to a Host header the server is not configured for', async () => {
+    const owner = await tenantWithRun();
+    const res = await request(route, owner, {
+      ...owner.headers,
+      host: 'evil.example:8787'
+    });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toEqual({
+      error: 'forbidden',
+      message:
+        'Host "evil.example:8787" is not allowed: use an address the server is configured for'
+    });
+  });
+});
+
+describe('keys', () => {
+  it('records when a key was last used', async () => {
+    const tenant = await newTenant(db.store);
+    const [before] = await db.store.listApiKeys(tenant.workspace.id);
+    expect(before.lastUsedAt).toBeNull();
+    const res = await t.app.inject({
+      method: 'GET',
+      url: '/api/me',
+      headers: tenant.headers
+    });
+    expect(res.statusCode).toBe(200);
+    const [after] = await db.store.listApiKeys(tenant.workspace.id);
+    expect(after.lastUsedAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('Host check', () => {
+  it('accepts loopback names on any port by default, health included', async () => {
+    for (const host of [
+      '127.0.0.1:8787',
+      'localhost:9999',
+      'localhost',
+      '[::1]:8787'
+    ]) {
+      const res = await t.app.inject({
+        method: 'GET',
+        url: '/api/health',
+        headers: { host }
+      });
+      expect(res.statusCode, host).toBe(200);
+    }
+    for (const host of [
+      '127.0.0.1.evil.example:8787',
+      'example.com',
+      'localhost.evil.example'
+    ]) {
+      const res = await t.app.inject({
+        method: 'GET',
+        url: '/api/health',
+        headers: { host }
+      });
+      expect(res.statusCode, host).toBe(403);
+    }
+  });
+
+  it('accepts exactly the configured hosts when allowedHosts is given', async () => {
+    const app = await buildServer({
+      store: db.store,
+      allowedHosts: ['cellflow.internal:443', 'box']
+    });
+    try {
+      const status = async (host: string) =>
+        (
+          await app.inject({
+            method: 'GET',
+            url: '/api/health',
+            headers: { host }
+          })
+        ).statusCode;
+      expect(await status('cellflow.internal:443')).toBe(200);
+      expect(await status('cellflow.internal:8443')).toBe(403);
+      expect(await status('box:1234')).toBe(200);
+      expect(await status('localhost:8787')).toBe(403);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('CORS', () => {
+  it("lets the lab's origin send the Authorization header, and no other origin", async () => {
+    const preflight = (origin: string) =>
+      t.app.inject({
+        method: 'OPTIONS',
+        url: '/api/flows',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization,content-type'
+        }
+      });
+    const lab = await preflight('http://localhost:8888');
+    expect(lab.statusCode).toBe(204);
+    expect(lab.headers['access-control-allow-origin']).toBe(
+      'http://localhost:8888'
+    );
+    expect(
+      String(lab.headers['access-control-allow-headers']).toLowerCase()
+    ).toContain('authorization');
+    const other = await preflight('http://evil.example');
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+
+    const tenant = await newTenant(db.store);
+    const res = await t.app.inject({
+      method: 'GET',
+      url: '/api/me',
+      headers: { ...tenant.headers, origin: 'http://127.0.0.1:8888' }
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['access-control-allow-origin']).toBe(
+      'http://127.0.0.1:8888'
+    );
+  });
+});
+
+describe('logging', () => {
+  it('never writes a key, a key hash or the Authorization header to the log', async () => {
+    const lines: string[] = [];
+    const app = await buildServer({
+      store: db.store,
+      logger: true,
+      logStream: { write: line => void lines.push(line) }
+    });
+    try {
+      const tenant = await newTenant(db.store);
+      const revoked = await db.store.createApiKey(tenant.workspace.id, 'old');
+      await db.store.revokeApiKey(tenant.workspace.id, revoked.key.id);
+      const unknown = 'cf_' + randomBytes(32).toString('base64url');
+      for (const secret of [tenant.secret, revoked.secret, unknown]) {
+        await app.inject({
+          method: 'GET',
+          url: '/api/me',
+          headers: { authorization: `Bearer ${secret}` }
+        });
+        await app.inject({
+          method: 'GET',
+          url: '/api/runs/missing?after=1',
+          headers: { authorization: `Bearer ${secret}` }
+        });
+      }
+      const log = lines.join('');
+      // The logger did log these requests, so the check below is not vacuous.
+      expect(log).toContain('/api/me');
+      expect(log).toContain('"statusCode":401');
+      for (const secret of [tenant.secret, revoked.secret, unknown]) {
+        expect(log).not.toContain(secret);
+        expect(log).not.toContain(secret.slice(3));
+      }
+      expect(log.toLowerCase()).not.toContain('authorization');
+      expect(log).not.toContain('Bearer');
+    } finally {
+      await app.close();
+    }
+  });
+});
