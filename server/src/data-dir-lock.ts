@@ -8,6 +8,10 @@ import { join } from 'node:path';
 
 export const LOCK_FILE = 'cellflow.lock';
 
+// Locks this process holds: a lock file with our own pid is ours only if we took it (a container may give
+// a restarted server the pid its killed predecessor had).
+const held = new Set<string>();
+
 export interface DataDirLock {
   readonly path: string;
   release(): void;
@@ -27,13 +31,16 @@ export function lockDataDir(dataDir: string): DataDirLock {
   const path = join(dataDir, LOCK_FILE);
   for (let tries = 0; tries < 2; tries++) {
     try {
+      if (held.has(path)) throw inUse(dataDir, process.pid, path);
       writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      held.add(path);
       let released = false;
       return {
         path,
         release() {
           if (released) return;
           released = true;
+          held.delete(path);
           try {
             if (readFileSync(path, 'utf8').trim() === String(process.pid)) rmSync(path, { force: true });
           } catch {
@@ -45,14 +52,18 @@ export function lockDataDir(dataDir: string): DataDirLock {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number.parseInt(readFileSync(path, 'utf8'), 10);
       if (Number.isInteger(owner) && owner !== process.pid && alive(owner)) {
-        throw new Error(
-          `The data directory ${dataDir} is in use by another Cellflow server (pid ${owner}); ` +
-            'stop it or choose another --data-dir'
-        );
+        throw inUse(dataDir, owner, path);
       }
       // Stale: its server was killed. Remove and try once more (another starter may race us to it).
       rmSync(path, { force: true });
     }
   }
   throw new Error(`Could not lock the data directory ${dataDir}: another server is starting on it`);
+}
+
+function inUse(dataDir: string, pid: number, path: string): Error {
+  return new Error(
+    `The data directory ${dataDir} is in use by another Cellflow server (pid ${pid}); ` +
+      `stop it or choose another --data-dir (if no server runs, remove ${path})`
+  );
 }
