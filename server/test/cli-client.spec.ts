@@ -48,7 +48,9 @@ function cellflow(args: string[], options: CallOptions = {}): Promise<Result> {
     ...options.env
   };
   for (const name of Object.keys(env)) {
-    if (env[name] === undefined) delete env[name];
+    if (env[name] === undefined) {
+      delete env[name];
+    }
   }
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env });
@@ -87,7 +89,9 @@ async function startServer(dataDir: string): Promise<ServerChild> {
     child.stdout!.on('data', chunk => {
       stdout += chunk;
       const match = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (match) resolve(match[1]);
+      if (match) {
+        resolve(match[1]);
+      }
     });
     child.on('exit', code =>
       reject(
@@ -99,7 +103,9 @@ async function startServer(dataDir: string): Promise<ServerChild> {
 }
 
 async function stopServer(server: ServerChild | undefined): Promise<void> {
-  if (!server || server.process.exitCode !== null) return;
+  if (!server || server.process.exitCode !== null) {
+    return;
+  }
   const exited = once(server.process, 'exit');
   server.process.kill('SIGTERM');
   await exited;
@@ -110,8 +116,11 @@ async function allFiles(folder: string): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (const entry of await readdir(folder, { withFileTypes: true })) {
     const path = join(folder, entry.name);
-    if (entry.isDirectory()) out.push(...(await allFiles(path)));
-    else if (entry.isFile()) out.push(await readFile(path));
+    if (entry.isDirectory()) {
+      out.push(...(await allFiles(path)));
+    } else if (entry.isFile()) {
+      out.push(await readFile(path));
+    }
   }
   return out;
 }
@@ -168,7 +177,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopServer(server);
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir) {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 describe('cellflow keys', () => {

@@ -254,7 +254,9 @@ export class ApiClient {
         after: options.after
       });
     const headers: Record<string, string> = { accept: 'text/event-stream' };
-    if (options.after !== undefined) headers['last-event-id'] = options.after;
+    if (options.after !== undefined) {
+      headers['last-event-id'] = options.after;
+    }
     const response = await this.send(
       'GET',
       path,
@@ -265,7 +267,9 @@ export class ApiClient {
     if (!response.ok) {
       throw await this.errorFrom('GET', path, response);
     }
-    if (!response.body) return;
+    if (!response.body) {
+      return;
+    }
     const parser = new SseParser();
     const decoder = new TextDecoder();
     try {
@@ -274,12 +278,16 @@ export class ApiClient {
           decoder.decode(chunk, { stream: true })
         )) {
           // The caller may stop reading from inside onEvent; later events of the chunk are not wanted.
-          if (options.signal?.aborted) return;
+          if (options.signal?.aborted) {
+            return;
+          }
           await onEvent(event);
         }
       }
     } catch (error) {
-      if (options.signal?.aborted) return;
+      if (options.signal?.aborted) {
+        return;
+      }
       throw new CliError(
         `the event stream from ${this.url} broke off: ${reason(error)}`
       );
@@ -293,7 +301,9 @@ export class ApiClient {
     if (!response.ok) {
       throw await this.errorFrom(method, path, response);
     }
-    if (response.status === 204) return undefined as T;
+    if (response.status === 204) {
+      return undefined as T;
+    }
     const text = await response.text();
     try {
       return JSON.parse(text) as T;
@@ -398,7 +408,9 @@ export class SseParser {
       }
       this.buffer = this.buffer.slice(newline + width);
       const event = this.line(line);
-      if (event) events.push(event);
+      if (event) {
+        events.push(event);
+      }
     }
     return events;
   }
@@ -421,14 +433,22 @@ export class SseParser {
       this.type = '';
       return event;
     }
-    if (line.startsWith(':')) return null;
+    if (line.startsWith(':')) {
+      return null;
+    }
     const colon = line.indexOf(':');
     const field = colon < 0 ? line : line.slice(0, colon);
     let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') this.data.push(value);
-    else if (field === 'event') this.type = value;
-    else if (field === 'id' && !value.includes('\0')) this.id = value;
+    if (value.startsWith(' ')) {
+      value = value.slice(1);
+    }
+    if (field === 'data') {
+      this.data.push(value);
+    } else if (field === 'event') {
+      this.type = value;
+    } else if (field === 'id' && !value.includes('\0')) {
+      this.id = value;
+    }
     return null;
   }
 }
@@ -447,7 +467,9 @@ export function usageErrorsExit2<C extends Command>(command: C): C {
 function query(params: Record<string, string | undefined>): string {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {
-    if (value !== undefined && value !== '') search.set(name, value);
+    if (value !== undefined && value !== '') {
+      search.set(name, value);
+    }
   }
   const text = search.toString();
   return text ? `?${text}` : '';

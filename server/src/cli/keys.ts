@@ -141,7 +141,9 @@ async function withKeys<T>(
   try {
     return await viaAdmin(new AdminClient(adminSocketPath(dataDir)));
   } catch (error) {
-    if (!(error instanceof AdminUnavailableError)) throw error;
+    if (!(error instanceof AdminUnavailableError)) {
+      throw error;
+    }
   }
   let store: Store;
   try {

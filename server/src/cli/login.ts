@@ -61,7 +61,9 @@ async function readKey(): Promise<string> {
   if (!process.stdin.isTTY) {
     let text = '';
     process.stdin.setEncoding('utf8');
-    for await (const chunk of process.stdin) text += chunk;
+    for await (const chunk of process.stdin) {
+      text += chunk;
+    }
     // Take the last non-empty line, so `keys create ... | cellflow login URL` works as is.
     const lines = text.split(/\r?\n/).filter(line => line.trim() !== '');
     return lines.at(-1) ?? '';
@@ -80,8 +82,11 @@ function promptHidden(question: string): Promise<string> {
       stdin.pause();
       stdin.off('data', onData);
       process.stderr.write('\n');
-      if (error) reject(error);
-      else resolve(answer);
+      if (error) {
+        reject(error);
+      } else {
+        resolve(answer);
+      }
     };
     const onData = (chunk: string) => {
       for (const char of chunk) {
@@ -93,8 +98,11 @@ function promptHidden(question: string): Promise<string> {
           finish(new CliError('cancelled; nothing was saved'));
           return;
         }
-        if (char === '\u007f' || char === '\b') answer = answer.slice(0, -1);
-        else answer += char;
+        if (char === '\u007f' || char === '\b') {
+          answer = answer.slice(0, -1);
+        } else {
+          answer += char;
+        }
       }
     };
     stdin.setEncoding('utf8');

@@ -20,7 +20,9 @@ export function registerLogsCommand(program: Command): void {
         // The server answers in pages: ask for the lines after the last one seen until none are left.
         for (;;) {
           const lines = await client.logs(runId, { task: opts.task, after });
-          if (lines.length === 0) break;
+          if (lines.length === 0) {
+            break;
+          }
           for (const line of lines) {
             const prefix = opts.task ? '' : `${line.task ?? '-'}| `;
             for (const text of line.text.replace(/\n$/, '').split('\n')) {

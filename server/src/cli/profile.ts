@@ -19,7 +19,9 @@ const LOGIN_HINT =
 
 /** CELLFLOW_CONFIG_DIR, else $XDG_CONFIG_HOME/cellflow, else ~/.config/cellflow. */
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.CELLFLOW_CONFIG_DIR) return env.CELLFLOW_CONFIG_DIR;
+  if (env.CELLFLOW_CONFIG_DIR) {
+    return env.CELLFLOW_CONFIG_DIR;
+  }
   const base = env.XDG_CONFIG_HOME || join(homedir(), '.config');
   return join(base, 'cellflow');
 }
@@ -37,7 +39,9 @@ export async function readProfile(
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return null;
+    }
     throw new CliError(
       `cannot read the profile ${path}: ${(error as Error).message}`
     );

@@ -38,7 +38,9 @@ export function registerRunCommand(program: Command): void {
           const flow = await resolveFlow(client, flowArg);
           const run = await client.createRun(flow.id, opts.param);
           process.stdout.write(`${run.id}\n`);
-          if (!opts.watch) return;
+          if (!opts.watch) {
+            return;
+          }
           const { version } = await client.getFlow(flow.id);
           const retries = new Map(
             (version.spec.tasks ?? []).map(task => [

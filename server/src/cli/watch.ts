@@ -37,14 +37,20 @@ export async function watchRun(
     await client.streamEvents(
       { runId, after, signal: controller.signal },
       event => {
-        if (event.id !== undefined) after = event.id;
+        if (event.id !== undefined) {
+          after = event.id;
+        }
         progressed = true;
         view.handle(event);
         // The run has ended: nothing more will come for it, so stop reading.
-        if (view.finalState !== null) controller.abort();
+        if (view.finalState !== null) {
+          controller.abort();
+        }
       }
     );
-    if (view.finalState !== null) break;
+    if (view.finalState !== null) {
+      break;
+    }
     quiet = progressed ? 0 : quiet + 1;
     if (quiet >= MAX_QUIET_RECONNECTS) {
       const run = await client.getRun(runId);
@@ -127,7 +133,9 @@ class RunView {
       this.options.write('Run Running');
       return;
     }
-    if (!TERMINAL_RUN_STATES.has(to)) return;
+    if (!TERMINAL_RUN_STATES.has(to)) {
+      return;
+    }
     this.finalState = to;
     const error = textOrNull(payload.error) ?? textOrNull(payload.reason);
     if (to === 'Completed') {
@@ -189,7 +197,10 @@ function asRecord(value: unknown): Record<string, unknown> {
 }
 
 function text(value: unknown): string {
-  return typeof value === 'string' ? value : value == null ? '' : String(value);
+  if (typeof value === 'string') {
+    return value;
+  }
+  return value === null || value === undefined ? '' : String(value);
 }
 
 function textOrNull(value: unknown): string | null {
@@ -205,7 +216,9 @@ function lastLine(error: string): string {
 function time(value: unknown): number {
   if (typeof value === 'string' || typeof value === 'number') {
     const ms = new Date(value).getTime();
-    if (!Number.isNaN(ms)) return ms;
+    if (!Number.isNaN(ms)) {
+      return ms;
+    }
   }
   return Date.now();
 }
