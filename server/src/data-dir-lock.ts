@@ -31,25 +31,33 @@ export function lockDataDir(dataDir: string): DataDirLock {
   const path = join(dataDir, LOCK_FILE);
   for (let tries = 0; tries < 2; tries++) {
     try {
-      if (held.has(path)) throw inUse(dataDir, process.pid, path);
+      if (held.has(path)) {
+        throw inUse(dataDir, process.pid, path);
+      }
       writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
       held.add(path);
       let released = false;
       return {
         path,
         release() {
-          if (released) return;
+          if (released) {
+            return;
+          }
           released = true;
           held.delete(path);
           try {
-            if (readFileSync(path, 'utf8').trim() === String(process.pid)) rmSync(path, { force: true });
+            if (readFileSync(path, 'utf8').trim() === String(process.pid)) {
+              rmSync(path, { force: true });
+            }
           } catch {
             // Already gone.
           }
         }
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw error;
+      }
       const owner = Number.parseInt(readFileSync(path, 'utf8'), 10);
       if (Number.isInteger(owner) && owner !== process.pid && alive(owner)) {
         throw inUse(dataDir, owner, path);
@@ -58,7 +66,9 @@ export function lockDataDir(dataDir: string): DataDirLock {
       rmSync(path, { force: true });
     }
   }
-  throw new Error(`Could not lock the data directory ${dataDir}: another server is starting on it`);
+  throw new Error(
+    `Could not lock the data directory ${dataDir}: another server is starting on it`
+  );
 }
 
 function inUse(dataDir: string, pid: number, path: string): Error {

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 
 /** CELLFLOW_DATA_DIR, else $XDG_DATA_HOME/cellflow, else ~/.local/share/cellflow. */
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.CELLFLOW_DATA_DIR) return env.CELLFLOW_DATA_DIR;
+  if (env.CELLFLOW_DATA_DIR) {
+    return env.CELLFLOW_DATA_DIR;
+  }
   const base = env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
   return join(base, 'cellflow');
 }

@@ -16,7 +16,8 @@ import { RunService } from './runs/service.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/store.js';
 
-export const RESTART_CRASH_REASON = 'server restarted while the run was running';
+export const RESTART_CRASH_REASON =
+  'server restarted while the run was running';
 
 export interface CellflowServerOptions {
   host?: string;
@@ -63,7 +64,9 @@ export async function startCellflowServer(
       try {
         await cleanup();
       } catch (error) {
-        console.error(`Cellflow: stopping failed: ${error instanceof Error ? error.message : error}`);
+        console.error(
+          `Cellflow: stopping failed: ${error instanceof Error ? error.message : error}`
+        );
       }
     }
   };
@@ -85,7 +88,9 @@ export async function startCellflowServer(
     );
 
     const hub = createEventHub();
-    for (const run of crashed) hub.notify(run.workspaceId);
+    for (const run of crashed) {
+      hub.notify(run.workspaceId);
+    }
 
     const runs = new RunService({
       store,

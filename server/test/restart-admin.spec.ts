@@ -29,21 +29,41 @@ async function tempDir(): Promise<string> {
 }
 
 async function start(dataDir: string): Promise<CellflowServer> {
-  const server = await startCellflowServer({ dataDir, port: 0, kernelPython: python, env: {} });
+  const server = await startCellflowServer({
+    dataDir,
+    port: 0,
+    kernelPython: python,
+    env: {}
+  });
   servers.push(server);
   return server;
 }
 
-function admin(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+function admin(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown
+): Promise<{ status: number; body: any }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
-      { socketPath, method, path, headers: payload ? { 'content-type': 'application/json' } : {} },
+      {
+        socketPath,
+        method,
+        path,
+        headers: payload ? { 'content-type': 'application/json' } : {}
+      },
       res => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', c => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text ? JSON.parse(text) : null
+          })
+        );
       }
     );
     req.on('error', reject);
@@ -51,13 +71,25 @@ function admin(socketPath: string, method: string, path: string, body?: unknown)
   });
 }
 
-async function api(server: CellflowServer, key: string, method: string, path: string, body?: unknown) {
+async function api(
+  server: CellflowServer,
+  key: string,
+  method: string,
+  path: string,
+  body?: unknown
+) {
   const res = await fetch(`${server.address}${path}`, {
     method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' })
+    },
     body: body === undefined ? undefined : JSON.stringify(body)
   });
-  return { status: res.status, body: (await res.json().catch(() => null)) as any };
+  return {
+    status: res.status,
+    body: (await res.json().catch(() => null)) as any
+  };
 }
 
 describe('startCellflowServer', () => {
@@ -67,11 +99,16 @@ describe('startCellflowServer', () => {
     expect(server.admin.path).toBe(join(dataDir, 'cellflow-admin.sock'));
     expect((await stat(server.admin.path)).mode & 0o777).toBe(0o600);
 
-    expect(await admin(server.admin.path, 'POST', '/admin/keys', { name: 'x' })).toMatchObject({
+    expect(
+      await admin(server.admin.path, 'POST', '/admin/keys', { name: 'x' })
+    ).toMatchObject({
       status: 400,
       body: { error: 'bad-request', field: 'workspace' }
     });
-    const created = await admin(server.admin.path, 'POST', '/admin/keys', { workspace: 'team', name: 'laptop' });
+    const created = await admin(server.admin.path, 'POST', '/admin/keys', {
+      workspace: 'team',
+      name: 'laptop'
+    });
     expect(created.status).toBe(201);
     const secret: string = created.body.secret;
     expect(secret).toMatch(/^cf_/);
@@ -79,15 +116,29 @@ describe('startCellflowServer', () => {
     expect(created.body.key.hash).toBeUndefined();
 
     const me = await api(server, secret, 'GET', '/api/me');
-    expect(me).toMatchObject({ status: 200, body: { workspace: { name: 'team' } } });
+    expect(me).toMatchObject({
+      status: 200,
+      body: { workspace: { name: 'team' } }
+    });
 
-    const listed = await admin(server.admin.path, 'GET', '/admin/keys?workspace=team');
-    expect(listed.body.keys.map((k: { id: string }) => k.id)).toEqual([created.body.key.id]);
+    const listed = await admin(
+      server.admin.path,
+      'GET',
+      '/admin/keys?workspace=team'
+    );
+    expect(listed.body.keys.map((k: { id: string }) => k.id)).toEqual([
+      created.body.key.id
+    ]);
     expect(JSON.stringify(listed.body)).not.toContain(secret);
 
-    const revoked = await admin(server.admin.path, 'POST', `/admin/keys/${created.body.key.id}/revoke`, {
-      workspace: 'team'
-    });
+    const revoked = await admin(
+      server.admin.path,
+      'POST',
+      `/admin/keys/${created.body.key.id}/revoke`,
+      {
+        workspace: 'team'
+      }
+    );
     expect(revoked.body).toEqual({ revoked: true });
     expect((await api(server, secret, 'GET', '/api/me')).status).toBe(401);
   });
@@ -95,16 +146,23 @@ describe('startCellflowServer', () => {
   it('runs a flow started through the API (the API wakes the run service)', async () => {
     const dataDir = await tempDir();
     const server = await start(dataDir);
-    const { body } = await admin(server.admin.path, 'POST', '/admin/keys', { workspace: 'w', name: 'k' });
+    const { body } = await admin(server.admin.path, 'POST', '/admin/keys', {
+      workspace: 'w',
+      name: 'k'
+    });
     const key: string = body.secret;
     const nb = notebook([
       { source: 'who = "world"', tags: ['parameters'] },
       '%%task hello\nprint(f"hello {who}")'
     ]);
-    const deployed = await api(server, key, 'POST', '/api/flows', { name: 'hello', notebook: nb });
+    const deployed = await api(server, key, 'POST', '/api/flows', {
+      name: 'hello',
+      notebook: nb
+    });
     expect(deployed.status).toBe(201);
     // Waiting on the hub: the run service notifies it after each write.
-    const workspaceId = (await api(server, key, 'GET', '/api/me')).body.workspace.id;
+    const workspaceId = (await api(server, key, 'GET', '/api/me')).body
+      .workspace.id;
     const finished = new Promise<void>(resolve => {
       const stop = server.hub.subscribe(workspaceId, () => {
         void server.store.listRuns({ workspaceId }).then(page => {
@@ -115,23 +173,41 @@ describe('startCellflowServer', () => {
         });
       });
     });
-    const run = await api(server, key, 'POST', `/api/flows/${deployed.body.flow.id}/runs`, {
-      parameters: { who: 'Zoë "Q"' }
-    });
+    const run = await api(
+      server,
+      key,
+      'POST',
+      `/api/flows/${deployed.body.flow.id}/runs`,
+      {
+        parameters: { who: 'Zoë "Q"' }
+      }
+    );
     expect(run.status).toBe(201);
     await finished;
-    const logs = await api(server, key, 'GET', `/api/runs/${run.body.run.id}/logs`);
-    expect(logs.body.lines.map((l: { text: string }) => l.text)).toEqual(['hello Zoë "Q"']);
-    const executed = await fetch(`${server.address}/api/runs/${run.body.run.id}/notebook`, {
-      headers: { authorization: `Bearer ${key}` }
-    });
+    const logs = await api(
+      server,
+      key,
+      'GET',
+      `/api/runs/${run.body.run.id}/logs`
+    );
+    expect(logs.body.lines.map((l: { text: string }) => l.text)).toEqual([
+      'hello Zoë "Q"'
+    ]);
+    const executed = await fetch(
+      `${server.address}/api/runs/${run.body.run.id}/notebook`,
+      {
+        headers: { authorization: `Bearer ${key}` }
+      }
+    );
     expect(executed.status).toBe(200);
   });
 
   it('refuses a second server on the same data directory, naming it', async () => {
     const dataDir = await tempDir();
     await start(dataDir);
-    await expect(startCellflowServer({ dataDir, port: 0, env: {} })).rejects.toThrow(
+    await expect(
+      startCellflowServer({ dataDir, port: 0, env: {} })
+    ).rejects.toThrow(
       `The data directory ${dataDir} is in use by another Cellflow server (pid ${process.pid})`
     );
   });

@@ -24,7 +24,11 @@ const kernelPids: number[] = [];
 let dataDir = '';
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+    }
+  }
   for (const pid of kernelPids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -32,15 +36,21 @@ afterAll(async () => {
       // Already gone, as it should be.
     }
   }
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  if (dataDir) {
+    await rm(dataDir, { recursive: true, force: true });
+  }
 });
 
 async function startServer(dir: string) {
   // From the repository, so the server finds the project's .venv for its kernels.
-  const child = spawn(process.execPath, [bin, 'server', '--data-dir', dir, '--port', '0'], {
-    cwd: repo,
-    stdio: ['ignore', 'pipe', 'pipe']
-  });
+  const child = spawn(
+    process.execPath,
+    [bin, 'server', '--data-dir', dir, '--port', '0'],
+    {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'pipe']
+    }
+  );
   children.push(child);
   let out = '';
   let err = '';
@@ -49,15 +59,26 @@ async function startServer(dir: string) {
     child.stdout!.on('data', chunk => {
       out += chunk;
       const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve(match[1]);
+      if (match) {
+        resolve(match[1]);
+      }
     });
-    child.once('exit', code => reject(new Error(`server exited with ${code} before listening: ${out}${err}`)));
+    child.once('exit', code =>
+      reject(
+        new Error(`server exited with ${code} before listening: ${out}${err}`)
+      )
+    );
   });
   return { child, address, output: () => out };
 }
 
 /** One request over the admin unix socket. */
-function admin(dir: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+function admin(
+  dir: string,
+  method: string,
+  path: string,
+  body?: unknown
+): Promise<{ status: number; body: any }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -71,7 +92,12 @@ function admin(dir: string, method: string, path: string, body?: unknown): Promi
         let text = '';
         res.setEncoding('utf8');
         res.on('data', c => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text ? JSON.parse(text) : null
+          })
+        );
       }
     );
     req.on('error', reject);
@@ -79,7 +105,13 @@ function admin(dir: string, method: string, path: string, body?: unknown): Promi
   });
 }
 
-async function api(address: string, key: string, method: string, path: string, body?: unknown) {
+async function api(
+  address: string,
+  key: string,
+  method: string,
+  path: string,
+  body?: unknown
+) {
   const res = await fetch(`${address}${path}`, {
     method,
     headers: {
@@ -96,12 +128,16 @@ async function api(address: string, key: string, method: string, path: string, b
 function kernelChildren(pid: number): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+    if (!/^\d+$/.test(entry)) {
+      continue;
+    }
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (ppid === pid && cmd.includes('ipykernel_launcher')) found.push(Number(entry));
+      if (ppid === pid && cmd.includes('ipykernel_launcher')) {
+        found.push(Number(entry));
+      }
     } catch {
       // The process ended while we looked.
     }
@@ -120,12 +156,21 @@ function dead(pid: number): boolean {
 }
 
 /** Re-checks `check` until it holds, at most `limitMs` (the state lives in another process). */
-async function waitFor<T>(what: string, check: () => Promise<T | null | undefined | false> | T | null | undefined | false, limitMs = 30_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  check: () =>
+    Promise<T | null | undefined | false> | T | null | undefined | false,
+  limitMs = 30_000
+): Promise<T> {
   const deadline = Date.now() + limitMs;
   for (;;) {
     const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (value) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
     await new Promise(r => setTimeout(r, 50));
   }
 }
@@ -135,7 +180,10 @@ describe('restart safety', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'cellflow-restart-'));
     const first = await startServer(dataDir);
 
-    const created = await admin(dataDir, 'POST', '/admin/keys', { workspace: 'restart', name: 'test' });
+    const created = await admin(dataDir, 'POST', '/admin/keys', {
+      workspace: 'restart',
+      name: 'test'
+    });
     expect(created.status).toBe(201);
     const key: string = created.body.secret;
 
@@ -144,15 +192,31 @@ describe('restart safety', () => {
       '%%task long\nimport time\nprint("long started", flush=True)\ntime.sleep(600)',
       '%%task after\nprint("never")'
     ]);
-    const deployed = await api(first.address, key, 'POST', '/api/flows', { name: 'restart', notebook: nb });
+    const deployed = await api(first.address, key, 'POST', '/api/flows', {
+      name: 'restart',
+      notebook: nb
+    });
     expect(deployed.status).toBe(201);
-    const started = await api(first.address, key, 'POST', `/api/flows/${deployed.body.flow.id}/runs`, {});
+    const started = await api(
+      first.address,
+      key,
+      'POST',
+      `/api/flows/${deployed.body.flow.id}/runs`,
+      {}
+    );
     expect(started.status).toBe(201);
     const runId: string = started.body.run.id;
 
     await waitFor('the long task to run', async () => {
-      const { body } = await api(first.address, key, 'GET', `/api/runs/${runId}`);
-      const long = body.run.taskRuns?.find((t: { taskName: string }) => t.taskName === 'long');
+      const { body } = await api(
+        first.address,
+        key,
+        'GET',
+        `/api/runs/${runId}`
+      );
+      const long = body.run.taskRuns?.find(
+        (t: { taskName: string }) => t.taskName === 'long'
+      );
       return body.run.state === 'Running' && long?.state === 'Running';
     });
     const [kernelPid] = await waitFor('the kernel process', () => {
@@ -168,19 +232,45 @@ describe('restart safety', () => {
     await waitFor('the orphaned kernel to exit', () => dead(kernelPid));
 
     const second = await startServer(dataDir);
-    expect(second.output()).toContain('Marked 1 run(s) left Running by a previous server as Crashed');
-    const { body } = await api(second.address, key, 'GET', `/api/runs/${runId}`);
-    expect(body.run.state).toBe('Crashed');
-    expect(body.run.stateReason).toBe('server restarted while the run was running');
-    const tasks = Object.fromEntries(
-      body.run.taskRuns.map((t: { taskName: string; state: string }) => [t.taskName, t.state])
+    expect(second.output()).toContain(
+      'Marked 1 run(s) left Running by a previous server as Crashed'
     );
-    expect(tasks).toEqual({ quick: 'Completed', long: 'Crashed', after: 'Cancelled' });
-    const long = body.run.taskRuns.find((t: { taskName: string }) => t.taskName === 'long');
-    expect(long.attempts.map((a: { state: string }) => a.state)).toEqual(['Crashed']);
+    const { body } = await api(
+      second.address,
+      key,
+      'GET',
+      `/api/runs/${runId}`
+    );
+    expect(body.run.state).toBe('Crashed');
+    expect(body.run.stateReason).toBe(
+      'server restarted while the run was running'
+    );
+    const tasks = Object.fromEntries(
+      body.run.taskRuns.map((t: { taskName: string; state: string }) => [
+        t.taskName,
+        t.state
+      ])
+    );
+    expect(tasks).toEqual({
+      quick: 'Completed',
+      long: 'Crashed',
+      after: 'Cancelled'
+    });
+    const long = body.run.taskRuns.find(
+      (t: { taskName: string }) => t.taskName === 'long'
+    );
+    expect(long.attempts.map((a: { state: string }) => a.state)).toEqual([
+      'Crashed'
+    ]);
 
     // The new server runs flows as before.
-    const again = await api(second.address, key, 'POST', `/api/flows/${deployed.body.flow.id}/runs`, {});
+    const again = await api(
+      second.address,
+      key,
+      'POST',
+      `/api/flows/${deployed.body.flow.id}/runs`,
+      {}
+    );
     expect(again.status).toBe(201);
 
     const stopped = once(second.child, 'exit');
@@ -196,7 +286,11 @@ describe('restart safety', () => {
       const workspace = await store.ensureWorkspace('restart');
       const left = await store.getRun(workspace.id, again.body.run.id);
       expect(left?.state).not.toBe('Running');
-      expect(left?.taskRuns.filter(t => t.state === 'Running' || t.state === 'Retrying')).toEqual([]);
+      expect(
+        left?.taskRuns.filter(
+          t => t.state === 'Running' || t.state === 'Retrying'
+        )
+      ).toEqual([]);
     } finally {
       await store.close();
     }

@@ -7,18 +7,29 @@ import type { ZmqKernel } from '../src/executor/index.js';
 import type { Notifier } from '../src/runs/recorder.js';
 import type { Store } from '../src/store/store.js';
 
-export const python = new URL('../../.venv/bin/python', import.meta.url).pathname;
+export const python = new URL('../../.venv/bin/python', import.meta.url)
+  .pathname;
 
 export interface CellInput {
   source: string;
   tags?: string[];
 }
 
-export function notebook(cells: (string | CellInput)[], metadata: Record<string, unknown> = {}) {
+export function notebook(
+  cells: (string | CellInput)[],
+  metadata: Record<string, unknown> = {}
+) {
   return {
     nbformat: 4,
     nbformat_minor: 5,
-    metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' }, ...metadata },
+    metadata: {
+      kernelspec: {
+        name: 'python3',
+        display_name: 'Python 3',
+        language: 'python'
+      },
+      ...metadata
+    },
     cells: cells.map((cell, i) => {
       const c = typeof cell === 'string' ? { source: cell } : cell;
       return {
@@ -41,7 +52,9 @@ export async function deploy(
 ) {
   const compiled = compileNotebook(nb);
   if (!compiled.ok) {
-    throw new Error(`test notebook does not compile: ${JSON.stringify(compiled.problems)}`);
+    throw new Error(
+      `test notebook does not compile: ${JSON.stringify(compiled.problems)}`
+    );
   }
   return store.deployFlow({
     workspaceId,
@@ -57,14 +70,20 @@ export class WaitingHub implements Notifier {
   private readonly waiters = new Set<() => void>();
 
   notify(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    for (const waiter of [...this.waiters]) {
+      waiter();
+    }
   }
 
   /**
    * Resolves with the first truthy value of `check`, evaluated now and after every store write that
    * notified. Bounded: rejects naming `what` after `limitMs`.
    */
-  until<T>(what: string, check: () => Promise<T | null | undefined | false>, limitMs = 25_000): Promise<T> {
+  until<T>(
+    what: string,
+    check: () => Promise<T | null | undefined | false>,
+    limitMs = 25_000
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let busy = false;
       let again = false;
@@ -76,7 +95,9 @@ export class WaitingHub implements Notifier {
         fn();
       };
       const run = () => {
-        if (done) return;
+        if (done) {
+          return;
+        }
         if (busy) {
           again = true;
           return;
@@ -85,8 +106,9 @@ export class WaitingHub implements Notifier {
         check().then(
           value => {
             busy = false;
-            if (value) finish(() => resolve(value));
-            else if (again) {
+            if (value) {
+              finish(() => resolve(value));
+            } else if (again) {
               again = false;
               run();
             }
@@ -94,7 +116,10 @@ export class WaitingHub implements Notifier {
           error => finish(() => reject(error))
         );
       };
-      const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for ${what}`))), limitMs);
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`timed out waiting for ${what}`))),
+        limitMs
+      );
       this.waiters.add(run);
       run();
     });

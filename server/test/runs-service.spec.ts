@@ -12,7 +12,14 @@ import { RunService, type RunServiceOptions } from '../src/runs/service.js';
 import { RETRY_EVENT_TYPE } from '../src/runs/retry.js';
 import { openPgliteStore } from '../src/store/index.js';
 import type { FlowRun, FlowRunState, Store } from '../src/store/store.js';
-import { KernelLog, WaitingHub, alive, deploy, notebook, python } from './runs-helpers.js';
+import {
+  KernelLog,
+  WaitingHub,
+  alive,
+  deploy,
+  notebook,
+  python
+} from './runs-helpers.js';
 
 let store: Store;
 let dataDir: string;
@@ -63,7 +70,9 @@ function service(options: Partial<RunServiceOptions> = {}): RunService {
 
 function endOf(run: FlowRun): Promise<FlowRunState> {
   const known = ended.get(run.id);
-  if (known) return Promise.resolve(known);
+  if (known) {
+    return Promise.resolve(known);
+  }
   return new Promise(resolve => ends.set(run.id, resolve));
 }
 
@@ -86,26 +95,39 @@ async function flowRun(
 
 async function detail(runId: string) {
   const run = await store.getRun(workspaceId, runId);
-  if (!run) throw new Error(`run ${runId} is gone`);
+  if (!run) {
+    throw new Error(`run ${runId} is gone`);
+  }
   return run;
 }
 
 function task(run: Awaited<ReturnType<typeof detail>>, name: string) {
   const t = run.taskRuns.find(t => t.taskName === name);
-  if (!t) throw new Error(`no task run ${name}`);
+  if (!t) {
+    throw new Error(`no task run ${name}`);
+  }
   return t;
 }
 
 function streamText(outputs: unknown[]): string {
   return outputs
-    .filter((o): o is { output_type: string; text: string } => (o as { output_type: string }).output_type === 'stream')
+    .filter(
+      (o): o is { output_type: string; text: string } =>
+        (o as { output_type: string }).output_type === 'stream'
+    )
     .map(o => (Array.isArray(o.text) ? o.text.join('') : o.text))
     .join('');
 }
 
 async function taskEvents(runId: string) {
-  const events = await store.listEvents({ workspaceId, flowRunId: runId, limit: 10_000 });
-  return events.filter(e => e.type === 'task_run.state').map(e => e.payload as Record<string, unknown>);
+  const events = await store.listEvents({
+    workspaceId,
+    flowRunId: runId,
+    limit: 10_000
+  });
+  return events
+    .filter(e => e.type === 'task_run.state')
+    .map(e => e.payload as Record<string, unknown>);
 }
 
 describe('RunService', () => {
@@ -128,7 +150,10 @@ describe('RunService', () => {
     expect(load.state).toBe('Completed');
     expect(streamText(load.outputs)).toBe('loaded 6\n');
     expect(load.outputs).toContainEqual(
-      expect.objectContaining({ output_type: 'execute_result', data: { 'text/plain': '6' } })
+      expect.objectContaining({
+        output_type: 'execute_result',
+        data: { 'text/plain': '6' }
+      })
     );
     expect(load.outputsTruncated).toBe(false);
 
@@ -141,24 +166,32 @@ describe('RunService', () => {
     ]);
     const events = await store.listEvents({ workspaceId, flowRunId: run.id });
     const logEvents = events.filter(e => e.type === 'log');
-    expect(logEvents.flatMap(e => (e.payload.lines as { text: string }[]).map(l => l.text))).toEqual([
-      'extracted 3',
-      'partial line',
-      'loaded 6'
-    ]);
-    expect(events.filter(e => e.type === 'flow_run.state').map(e => e.payload.to)).toEqual([
-      'Running',
-      'Completed'
-    ]);
+    expect(
+      logEvents.flatMap(e =>
+        (e.payload.lines as { text: string }[]).map(l => l.text)
+      )
+    ).toEqual(['extracted 3', 'partial line', 'loaded 6']);
+    expect(
+      events.filter(e => e.type === 'flow_run.state').map(e => e.payload.to)
+    ).toEqual(['Running', 'Completed']);
 
     const executed = (await store.getExecutedNotebook(workspaceId, run.id)) as {
-      cells: { id: string; outputs: unknown[]; execution_count: number | null }[];
+      cells: {
+        id: string;
+        outputs: unknown[];
+        execution_count: number | null;
+      }[];
       metadata: { cellflow: { run: { id: string; state: string } } };
     };
-    expect(streamText(executed.cells[0].outputs)).toBe('extracted 3\npartial line');
+    expect(streamText(executed.cells[0].outputs)).toBe(
+      'extracted 3\npartial line'
+    );
     expect(streamText(executed.cells[1].outputs)).toBe('loaded 6\n');
     expect(executed.cells[1].execution_count).toEqual(expect.any(Number));
-    expect(executed.metadata.cellflow.run).toMatchObject({ id: run.id, state: 'Completed' });
+    expect(executed.metadata.cellflow.run).toMatchObject({
+      id: run.id,
+      state: 'Completed'
+    });
   });
 
   it('retries a task that fails twice and stores all three attempts', async () => {
@@ -173,12 +206,18 @@ describe('RunService', () => {
     const flaky = task(await detail(run.id), 'flaky');
     expect(flaky.state).toBe('Completed');
     expect(flaky.attempts).toBe(3);
-    expect(flaky.attemptList.map(a => [a.attempt, a.state, a.errorValue])).toEqual([
+    expect(
+      flaky.attemptList.map(a => [a.attempt, a.state, a.errorValue])
+    ).toEqual([
       [1, 'Failed', 'failure 1'],
       [2, 'Failed', 'failure 2'],
       [3, 'Completed', null]
     ]);
-    expect(flaky.attemptList.map(a => streamText(a.outputs))).toEqual(['try 1\n', 'try 2\n', 'try 3\n']);
+    expect(flaky.attemptList.map(a => streamText(a.outputs))).toEqual([
+      'try 1\n',
+      'try 2\n',
+      'try 3\n'
+    ]);
     expect((await taskEvents(run.id)).map(e => e.to)).toEqual([
       'Running',
       'AwaitingRetry',
@@ -198,12 +237,28 @@ describe('RunService', () => {
     expect(await endOf(run)).toBe('Failed');
     const done = await detail(run.id);
     expect(done.error).toBe('ValueError: no data');
-    expect(task(done, 'extract')).toMatchObject({ state: 'Failed', attempts: 2, error: 'ValueError: no data' });
-    expect(task(done, 'load')).toMatchObject({ state: 'Cancelled', attempts: 0 });
-    const loadEvents = (await taskEvents(run.id)).filter(e => e.taskName === 'load');
-    expect(loadEvents).toEqual([expect.objectContaining({ to: 'Cancelled', reason: "upstream task 'extract' is Failed" })]);
+    expect(task(done, 'extract')).toMatchObject({
+      state: 'Failed',
+      attempts: 2,
+      error: 'ValueError: no data'
+    });
+    expect(task(done, 'load')).toMatchObject({
+      state: 'Cancelled',
+      attempts: 0
+    });
+    const loadEvents = (await taskEvents(run.id)).filter(
+      e => e.taskName === 'load'
+    );
+    expect(loadEvents).toEqual([
+      expect.objectContaining({
+        to: 'Cancelled',
+        reason: "upstream task 'extract' is Failed"
+      })
+    ]);
 
-    const errors = (await store.listLogLines(workspaceId, run.id)).filter(l => l.stream === 'error');
+    const errors = (await store.listLogLines(workspaceId, run.id)).filter(
+      l => l.stream === 'error'
+    );
     expect(errors.map(l => l.attempt)).toContain(2);
     const text = errors.map(l => l.text).join('\n');
     expect(text).toContain('Traceback');
@@ -215,7 +270,9 @@ describe('RunService', () => {
   });
 
   it('interrupts a task past its timeout and fails it', async () => {
-    const { run } = await flowRun(['%%task slow --timeout 0.5\nimport time\ntime.sleep(60)']);
+    const { run } = await flowRun([
+      '%%task slow --timeout 0.5\nimport time\ntime.sleep(60)'
+    ]);
     service();
     expect(await endOf(run)).toBe('Failed');
     const slow = task(await detail(run.id), 'slow');
@@ -225,7 +282,10 @@ describe('RunService', () => {
   });
 
   it('crashes the run when the kernel dies (os._exit)', async () => {
-    const { run } = await flowRun(['%%task die\nimport os\nos._exit(1)', '%%task after\nprint("never")']);
+    const { run } = await flowRun([
+      '%%task die\nimport os\nos._exit(1)',
+      '%%task after\nprint("never")'
+    ]);
     service();
     expect(await endOf(run)).toBe('Crashed');
     const done = await detail(run.id);
@@ -243,7 +303,9 @@ describe('RunService', () => {
     ]);
     const s = service();
     await hub.until('the task to print', async () =>
-      (await store.listLogLines(workspaceId, run.id)).some(l => l.text === 'started')
+      (await store.listLogLines(workspaceId, run.id)).some(
+        l => l.text === 'started'
+      )
     );
     expect(await s.cancel('not-a-run')).toBe(false);
     expect(await s.cancel(run.id)).toBe(true);
@@ -268,14 +330,19 @@ describe('RunService', () => {
     const { run } = await flowRun([], { text, items }, { nb });
     service();
     expect(await endOf(run)).toBe('Completed');
-    const out = streamText(task(await detail(run.id), 'show').attemptList[0].outputs);
+    const out = streamText(
+      task(await detail(run.id), 'show').attemptList[0].outputs
+    );
     const [json] = out.split('\n');
     expect(JSON.parse(json)).toEqual({ text, items });
     expect(out).toContain('\\n'); // repr keeps the newline escaped: the value is one string
   });
 
   it('fails a run whose stored parameters do not fit the flow, naming the parameter', async () => {
-    const nb = notebook([{ source: 'count = 1', tags: ['parameters'] }, '%%task t\nprint(count)']);
+    const nb = notebook([
+      { source: 'count = 1', tags: ['parameters'] },
+      '%%task t\nprint(count)'
+    ]);
     const { run } = await flowRun([], { count: 'many' }, { nb });
     service();
     expect(await endOf(run)).toBe('Failed');
@@ -293,7 +360,9 @@ describe('RunService', () => {
     const second = await flowRun(cells);
     service({ maxConcurrentRuns: 1 });
     await hub.until('the first run to hold', async () =>
-      (await store.listLogLines(workspaceId, first.run.id)).some(l => l.text === 'holding')
+      (await store.listLogLines(workspaceId, first.run.id)).some(
+        l => l.text === 'holding'
+      )
     );
     expect((await store.getRunById(second.run.id))?.state).toBe('Pending');
     await writeFile(gate, '');
@@ -301,7 +370,9 @@ describe('RunService', () => {
     expect(await endOf(second.run)).toBe('Completed');
     const a = await store.getRunById(first.run.id);
     const b = await store.getRunById(second.run.id);
-    expect(b!.startedAt!.getTime()).toBeGreaterThanOrEqual(a!.endedAt!.getTime());
+    expect(b!.startedAt!.getTime()).toBeGreaterThanOrEqual(
+      a!.endedAt!.getTime()
+    );
   });
 
   it('retries a failed run from the failed task, replaying the tasks that completed', async () => {
@@ -315,7 +386,11 @@ describe('RunService', () => {
     expect(await endOf(failed)).toBe('Failed');
     await writeFile(flag, '');
     // As the API links them: the retry run, then an event naming the run it retries.
-    const retry = await store.createRun({ workspaceId, flowId: flow.id, trigger: 'retry' });
+    const retry = await store.createRun({
+      workspaceId,
+      flowId: flow.id,
+      trigger: 'retry'
+    });
     await store.appendEvent({
       workspaceId,
       flowId: flow.id,
@@ -331,21 +406,41 @@ describe('RunService', () => {
       ['load', 'Completed']
     ]);
     const events = await taskEvents(retry.id);
-    expect(events.filter(e => e.taskName === 'extract').map(e => e.reason)).toEqual([
+    expect(
+      events.filter(e => e.taskName === 'extract').map(e => e.reason)
+    ).toEqual([
       `replayed: completed in run ${failed.id}`,
       `replayed: completed in run ${failed.id}`
     ]);
-    expect(events.filter(e => e.taskName === 'load').map(e => e.reason)).toEqual([null, null]);
-    expect(streamText(task(done, 'load').attemptList[0].outputs)).toBe('loaded 2\n');
+    expect(
+      events.filter(e => e.taskName === 'load').map(e => e.reason)
+    ).toEqual([null, null]);
+    expect(streamText(task(done, 'load').attemptList[0].outputs)).toBe(
+      'loaded 2\n'
+    );
+  });
+
+  it('crashes the run when its kernel cannot start, naming the kernel', async () => {
+    const { run } = await flowRun(['%%task a\nprint("a")']);
+    service({ kernelPython: join(dataDir, 'no-such-python') });
+    expect(await endOf(run)).toBe('Crashed');
+    const done = await detail(run.id);
+    expect(done.stateReason).toBe('the kernel (python3) did not start');
+    expect(done.error).toContain('no-such-python');
+    expect(task(done, 'a').state).toBe('Cancelled');
   });
 
   it('caps the outputs kept per attempt and says so', async () => {
-    const { run } = await flowRun(['%%task loud\nfor i in range(2000):\n    print("line", i, flush=True)']);
+    const { run } = await flowRun([
+      '%%task loud\nfor i in range(2000):\n    print("line", i, flush=True)'
+    ]);
     service({ outputCapBytes: 4096 });
     expect(await endOf(run)).toBe('Completed');
     const attempt = task(await detail(run.id), 'loud').attemptList[0];
     expect(attempt.outputsTruncated).toBe(true);
-    expect(Buffer.byteLength(JSON.stringify(attempt.outputs.slice(0, -1)))).toBeLessThanOrEqual(4096);
+    expect(
+      Buffer.byteLength(JSON.stringify(attempt.outputs.slice(0, -1)))
+    ).toBeLessThanOrEqual(4096);
     expect(streamText(attempt.outputs.slice(-1))).toMatch(/outputs truncated/);
     // The log keeps every line: the cap is for stored outputs.
     const logs = await store.listLogLines(workspaceId, run.id, { limit: 5000 });
@@ -353,7 +448,10 @@ describe('RunService', () => {
   });
 
   it('crashes the run when a store write fails, leaving no task Running', async () => {
-    const { run } = await flowRun(['%%task a\nprint("a")', '%%task b\nprint("b")']);
+    const { run } = await flowRun([
+      '%%task a\nprint("a")',
+      '%%task b\nprint("b")'
+    ]);
     let failures = 0;
     const failing = new Proxy(store, {
       get(target, property, receiver) {
@@ -372,6 +470,10 @@ describe('RunService', () => {
     expect(failures).toBe(1);
     const done = await detail(run.id);
     expect(done.stateReason).toBe('a store write failed: disk full');
-    expect(done.taskRuns.map(t => t.state).some(s => s === 'Running' || s === 'Pending')).toBe(false);
+    expect(
+      done.taskRuns
+        .map(t => t.state)
+        .some(s => s === 'Running' || s === 'Pending')
+    ).toBe(false);
   });
 });

@@ -38,7 +38,10 @@ export function buildAdminApp(store: Store): FastifyInstance {
     const workspace = text(body.workspace);
     const name = text(body.name);
     if (!workspace) {
-      const bad = badRequest('workspace', 'workspace (a workspace name) is required');
+      const bad = badRequest(
+        'workspace',
+        'workspace (a workspace name) is required'
+      );
       return reply.code(bad.statusCode).send(bad.body);
     }
     if (!name) {
@@ -51,9 +54,14 @@ export function buildAdminApp(store: Store): FastifyInstance {
   });
 
   app.get('/admin/keys', async (request, reply) => {
-    const workspace = text((request.query as Record<string, unknown>).workspace);
+    const workspace = text(
+      (request.query as Record<string, unknown>).workspace
+    );
     if (!workspace) {
-      const bad = badRequest('workspace', 'workspace (?workspace=NAME) is required to list keys');
+      const bad = badRequest(
+        'workspace',
+        'workspace (?workspace=NAME) is required to list keys'
+      );
       return reply.code(bad.statusCode).send(bad.body);
     }
     const ws = await store.ensureWorkspace(workspace);
@@ -64,10 +72,14 @@ export function buildAdminApp(store: Store): FastifyInstance {
     const { id } = request.params as { id: string };
     const body = (request.body ?? {}) as Record<string, unknown>;
     const workspace =
-      text(body.workspace) ?? text((request.query as Record<string, unknown>).workspace);
+      text(body.workspace) ??
+      text((request.query as Record<string, unknown>).workspace);
     if (!workspace) {
       // The store revokes within a workspace only; it has no lookup of a key by id across workspaces.
-      const bad = badRequest('workspace', `workspace is required to revoke key ${id}`);
+      const bad = badRequest(
+        'workspace',
+        `workspace is required to revoke key ${id}`
+      );
       return reply.code(bad.statusCode).send(bad.body);
     }
     const ws = await store.ensureWorkspace(workspace);
@@ -96,7 +108,10 @@ function answers(path: string): Promise<boolean> {
   });
 }
 
-export async function startAdminChannel(store: Store, dataDir: string): Promise<AdminChannel> {
+export async function startAdminChannel(
+  store: Store,
+  dataDir: string
+): Promise<AdminChannel> {
   const path = adminSocketFile(dataDir);
   const existing = await stat(path).catch(() => null);
   if (existing) {
@@ -121,7 +136,9 @@ export async function startAdminChannel(store: Store, dataDir: string): Promise<
   return {
     path,
     async close() {
-      if (closed) return;
+      if (closed) {
+        return;
+      }
       closed = true;
       await app.close();
       await rm(path, { force: true });

@@ -2,14 +2,26 @@
  * One claimed run, from its task runs to its end state: start a kernel, run the flow with the one run
  * loop (runFlow), record everything it reports, keep the executed notebook, end the run, stop the kernel.
  */
-import { parameterInjectionCode, validateParameterValues } from '../../../src/flow/parameters.js';
+import {
+  parameterInjectionCode,
+  validateParameterValues
+} from '../../../src/flow/parameters.js';
 import { runFlow, type RunResult } from '../../../src/flow/runner.js';
 import type { FlowSpec } from '../../../src/flow/spec.js';
 import { startKernel, type ZmqKernel } from '../executor/index.js';
-import type { FlowRun, FlowRunDetail, FlowRunState, Store } from '../store/store.js';
+import type {
+  FlowRun,
+  FlowRunDetail,
+  FlowRunState,
+  Store
+} from '../store/store.js';
 import { buildExecutedNotebook } from './notebook.js';
 import { CellOutputs, RunRecorder, type Notifier } from './recorder.js';
-import { replayReasons, retryOfFromEvents, splitRunParameters } from './retry.js';
+import {
+  replayReasons,
+  retryOfFromEvents,
+  splitRunParameters
+} from './retry.js';
 import { kernelWorkdir } from './workdir.js';
 
 export interface RunExecutionOptions {
@@ -72,14 +84,20 @@ export class RunExecution {
       this.notify();
       return ended.state;
     } catch (error) {
-      console.error(`Cellflow: could not end run ${run.id} as ${end.state}: ${message(error)}`);
+      console.error(
+        `Cellflow: could not end run ${run.id} as ${end.state}: ${message(error)}`
+      );
       return end.state;
     }
   }
 
   private async executeInner(): Promise<RunEnd> {
     const { store, run } = this.options;
-    const version = await store.getFlowVersion(run.workspaceId, run.flowId, run.flowVersion);
+    const version = await store.getFlowVersion(
+      run.workspaceId,
+      run.flowId,
+      run.flowVersion
+    );
     if (!version) {
       return {
         state: 'Crashed',
@@ -96,8 +114,11 @@ export class RunExecution {
     const parameters = splitRunParameters(run.parameters, spec);
     let original: FlowRunDetail | null = null;
     if (run.trigger === 'retry') {
-      const retryOf = parameters.retryOf ?? (await retryOfFromEvents(store, run));
-      if (retryOf) original = await store.getRun(run.workspaceId, retryOf);
+      const retryOf =
+        parameters.retryOf ?? (await retryOfFromEvents(store, run));
+      if (retryOf) {
+        original = await store.getRun(run.workspaceId, retryOf);
+      }
     }
     const recorder = new RunRecorder({
       store,
@@ -115,7 +136,9 @@ export class RunExecution {
     const checked = validateParameterValues(spec.parameters, parameters.values);
     if (!checked.ok) {
       const error = `invalid parameters: ${checked.errors.join('; ')}`;
-      await recorder.closeOpenTasks('the run did not start: its parameters are invalid');
+      await recorder.closeOpenTasks(
+        'the run did not start: its parameters are invalid'
+      );
       return { state: 'Failed', reason: 'invalid parameters', error };
     }
 
@@ -151,7 +174,9 @@ export class RunExecution {
         signal: this.abort.signal,
         interruptGraceMs: this.options.interruptGraceMs,
         onEvent: event => {
-          if (event.type === 'output') cells.add(event);
+          if (event.type === 'output') {
+            cells.add(event);
+          }
           recorder.handle(event);
         },
         onUnresponsiveKernel: async () => {
@@ -187,13 +212,16 @@ export class RunExecution {
     // The loop ends every task it began; this only guards against a task left open by a bug.
     await recorder.closeOpenTasks('the run ended before this task did');
 
-    const error = result.state === 'Completed' ? null : (result.error?.summary ?? null);
+    const error =
+      result.state === 'Completed' ? null : (result.error?.summary ?? null);
     if (result.state === 'Cancelled' && this.stop) {
       return { state: this.stop.as, reason: this.stop.reason, error };
     }
     return {
       state: result.state,
-      reason: result.kernelUnresponsive ? 'the kernel did not respond to an interrupt and was killed' : null,
+      reason: result.kernelUnresponsive
+        ? 'the kernel did not respond to an interrupt and was killed'
+        : null,
       error
     };
   }

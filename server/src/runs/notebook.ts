@@ -28,11 +28,15 @@ export function buildExecutedNotebook(input: ExecutedNotebookInput): Json {
   const counts = new Map<string, number | null>();
   for (const task of input.result?.tasks ?? []) {
     const last = task.attempts[task.attempts.length - 1];
-    if (last) counts.set(task.cellId, last.executionCount ?? null);
+    if (last) {
+      counts.set(task.cellId, last.executionCount ?? null);
+    }
   }
   const cells = Array.isArray(source.cells) ? source.cells : [];
   for (const cell of cells) {
-    if (!isRecord(cell) || cell.cell_type !== 'code') continue;
+    if (!isRecord(cell) || cell.cell_type !== 'code') {
+      continue;
+    }
     const id = typeof cell.id === 'string' ? cell.id : null;
     cell.outputs = (id !== null && input.outputs.get(id)) || [];
     cell.execution_count = id !== null ? (counts.get(id) ?? null) : null;
@@ -50,7 +54,9 @@ export function buildExecutedNotebook(input: ExecutedNotebookInput): Json {
       state: input.result?.state ?? null,
       parameters: input.parameters,
       startedAt: run.startedAt ? run.startedAt.toISOString() : null,
-      endedAt: input.result ? new Date(input.result.endedAt).toISOString() : null
+      endedAt: input.result
+        ? new Date(input.result.endedAt).toISOString()
+        : null
     }
   };
   source.metadata = metadata;

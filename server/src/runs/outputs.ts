@@ -54,8 +54,12 @@ export class OutputCollector {
 
 /** nbformat allows multiline strings as arrays of lines. */
 export function outputText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (Array.isArray(value)) return value.map(v => String(v)).join('');
+  if (typeof value === 'string') {
+    return value;
+  }
+  if (Array.isArray(value)) {
+    return value.map(v => String(v)).join('');
+  }
   return '';
 }
 

@@ -106,8 +106,11 @@ export class RunRecorder {
   async closeOpenTasks(reason: string): Promise<void> {
     await this.drain();
     for (const slot of this.tasks.values()) {
-      if (isTerminalTaskRunState(slot.state)) continue;
-      const to: TaskRunState = slot.state === 'Pending' ? 'Cancelled' : 'Crashed';
+      if (isTerminalTaskRunState(slot.state)) {
+        continue;
+      }
+      const to: TaskRunState =
+        slot.state === 'Pending' ? 'Cancelled' : 'Crashed';
       try {
         await this.options.store.transitionTaskRun(slot.taskRun.id, to, {
           reason,
@@ -122,11 +125,14 @@ export class RunRecorder {
   }
 
   private onOutput(event: OutputEvent): void {
-    const slot = event.task !== undefined ? this.tasks.get(event.task) : undefined;
+    const slot =
+      event.task !== undefined ? this.tasks.get(event.task) : undefined;
     if (slot) {
       slot.outputs.add(event.output);
     }
-    if (event.output.output_type !== 'stream') return;
+    if (event.output.output_type !== 'stream') {
+      return;
+    }
     const stream = String(event.output.name ?? 'stdout');
     const streams = slot?.streams ?? this.runStreams;
     let splitter = streams.get(stream);
@@ -146,7 +152,9 @@ export class RunRecorder {
 
   private onTaskState(event: TaskStateEvent): void {
     const slot = this.tasks.get(event.task);
-    if (!slot || event.state === 'Pending') return;
+    if (!slot || event.state === 'Pending') {
+      return;
+    }
     const replay = this.options.replayReasons?.get(event.task);
     switch (event.state) {
       case 'Running':
@@ -164,7 +172,9 @@ export class RunRecorder {
       case 'Crashed':
       case 'Cancelled': {
         this.flushStreams(slot, event.attempt);
-        if (event.error) this.logError(event.task, event.attempt, event.error);
+        if (event.error) {
+          this.logError(event.task, event.attempt, event.error);
+        }
         const reason =
           event.state === 'AwaitingRetry' && event.retryAt !== undefined
             ? `retry ${event.attempt}/${event.maxRetries} at ${new Date(event.retryAt).toISOString()}`
@@ -210,7 +220,11 @@ export class RunRecorder {
         slot.attempt = result.attempt?.attempt ?? slot.attempt;
         return;
       }
-      if (endedOutputs && result.attempt && slot.attemptId === result.attempt.id) {
+      if (
+        endedOutputs &&
+        result.attempt &&
+        slot.attemptId === result.attempt.id
+      ) {
         // The attempt just ended: its outputs are complete (execute resolves after iopub idle).
         slot.attemptId = null;
         await this.options.store.saveAttemptOutputs(
@@ -253,7 +267,9 @@ export class RunRecorder {
     const batch: NewLogLine[] = [full];
     this.logBatch = batch;
     this.enqueue(async () => {
-      if (this.logBatch === batch) this.logBatch = null;
+      if (this.logBatch === batch) {
+        this.logBatch = null;
+      }
       const rows = await this.options.store.appendLogLines(batch);
       const { run } = this.options;
       await this.options.store.appendEvent({
@@ -281,7 +297,9 @@ export class RunRecorder {
       this.logBatch = null;
     }
     this.tail = this.tail.then(async () => {
-      if (this.failure !== null) return;
+      if (this.failure !== null) {
+        return;
+      }
       try {
         await write();
       } catch (error) {
@@ -316,7 +334,9 @@ export class CellOutputs {
   constructor(private readonly capBytes?: number) {}
 
   add(event: OutputEvent): void {
-    if (event.cellId === null) return;
+    if (event.cellId === null) {
+      return;
+    }
     const attempt = event.source === 'task' ? (event.attempt ?? 1) : 0;
     let cell = this.cells.get(event.cellId);
     if (!cell || cell.attempt < attempt) {

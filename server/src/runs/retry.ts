@@ -12,7 +12,10 @@ import type { FlowRun, FlowRunDetail, Store } from '../store/store.js';
  */
 export const RETRY_EVENT_TYPE = 'flow_run.retry';
 
-export async function retryOfFromEvents(store: Store, run: FlowRun): Promise<string | null> {
+export async function retryOfFromEvents(
+  store: Store,
+  run: FlowRun
+): Promise<string | null> {
   const events = await store.listEvents({
     workspaceId: run.workspaceId,
     flowRunId: run.id,
@@ -45,11 +48,18 @@ export function splitRunParameters(
   const values: Record<string, unknown> = {};
   let retryOf: string | null = null;
   for (const [name, value] of Object.entries(stored ?? {})) {
-    if (name === RETRY_OF_PARAMETER || (name === RETRY_OF_ALIAS && !declared.has(name))) {
-      if (typeof value === 'string' && value !== '') retryOf = value;
+    if (
+      name === RETRY_OF_PARAMETER ||
+      (name === RETRY_OF_ALIAS && !declared.has(name))
+    ) {
+      if (typeof value === 'string' && value !== '') {
+        retryOf = value;
+      }
       continue;
     }
-    if (name.startsWith('_cf_')) continue;
+    if (name.startsWith('_cf_')) {
+      continue;
+    }
     values[name] = value;
   }
   return { values, retryOf };
@@ -61,7 +71,9 @@ export function replayReasons(
   spec: FlowSpec
 ): Map<string, string> {
   const reasons = new Map<string, string>();
-  if (!original) return reasons;
+  if (!original) {
+    return reasons;
+  }
   const completed = new Set(
     original.taskRuns.filter(t => t.state === 'Completed').map(t => t.taskName)
   );

@@ -64,12 +64,15 @@ export class RunService implements RunController {
     // Resolved from the server's folder: a kernel's own folder (a notebook's, a flow's) has no .venv.
     this.kernelPython = options.kernelPython ?? defaultPython();
     this.ownerId =
-      options.ownerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+      options.ownerId ??
+      `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   }
 
   /** Begins claiming. Runs left Running by a dead process are the caller's to crash first (start.ts). */
   start(): void {
-    if (this.started || this.closed) return;
+    if (this.started || this.closed) {
+      return;
+    }
     this.started = true;
     const every = this.options.recheckMs ?? 5000;
     this.recheck = setInterval(() => this.wake(), every);
@@ -83,7 +86,9 @@ export class RunService implements RunController {
   }
 
   wake(): void {
-    if (!this.started || this.closed) return;
+    if (!this.started || this.closed) {
+      return;
+    }
     if (this.pumping) {
       this.pumpAgain = true;
       return;
@@ -93,7 +98,9 @@ export class RunService implements RunController {
 
   async cancel(runId: string): Promise<boolean> {
     const execution = this.executions.get(runId);
-    if (!execution) return false;
+    if (!execution) {
+      return false;
+    }
     execution.interrupt(CANCEL_REASON, 'Cancelled');
     return true;
   }
@@ -102,9 +109,13 @@ export class RunService implements RunController {
    * Stops claiming, stops the runs executing here (they end Crashed with the reason, their kernels
    * shut down) and waits for them to be written.
    */
-  async close(reason = 'the server stopped while the run was running'): Promise<void> {
+  async close(
+    reason = 'the server stopped while the run was running'
+  ): Promise<void> {
     this.closed = true;
-    if (this.recheck) clearInterval(this.recheck);
+    if (this.recheck) {
+      clearInterval(this.recheck);
+    }
     for (const execution of this.executions.values()) {
       execution.interrupt(reason, 'Crashed');
     }
@@ -126,10 +137,14 @@ export class RunService implements RunController {
               leaseMs: this.leaseMs
             });
           } catch (error) {
-            console.error(`Cellflow: claiming a pending run failed: ${message(error)}`);
+            console.error(
+              `Cellflow: claiming a pending run failed: ${message(error)}`
+            );
             break;
           }
-          if (!run) break;
+          if (!run) {
+            break;
+          }
           this.notify(run.workspaceId);
           this.begin(run);
         }
@@ -152,21 +167,42 @@ export class RunService implements RunController {
       onKernel: kernel => this.options.onKernel?.(run.id, kernel)
     });
     this.executions.set(run.id, execution);
-    if (this.closed) execution.interrupt('the server stopped before the run started', 'Crashed');
+    if (this.closed) {
+      execution.interrupt(
+        'the server stopped before the run started',
+        'Crashed'
+      );
+    }
 
     // Keep the lease while the run executes; losing it means another process may have crashed the run.
-    const renew = setInterval(() => {
-      this.options.store.renewLease(run.id, this.ownerId, this.leaseMs).then(
-        async held => {
-          if (held) return;
-          // Cancelled through another process's API, or crashed by a sweep: stop either way.
-          const now = await this.options.store.getRunById(run.id).catch(() => null);
-          if (now?.state === 'Cancelled') execution.interrupt(now.stateReason ?? CANCEL_REASON, 'Cancelled');
-          else execution.interrupt('the run lost its lease', 'Crashed');
-        },
-        error => console.error(`Cellflow: renewing the lease of run ${run.id} failed: ${message(error)}`)
-      );
-    }, Math.max(1000, Math.floor(this.leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        this.options.store.renewLease(run.id, this.ownerId, this.leaseMs).then(
+          async held => {
+            if (held) {
+              return;
+            }
+            // Cancelled through another process's API, or crashed by a sweep: stop either way.
+            const now = await this.options.store
+              .getRunById(run.id)
+              .catch(() => null);
+            if (now?.state === 'Cancelled') {
+              execution.interrupt(
+                now.stateReason ?? CANCEL_REASON,
+                'Cancelled'
+              );
+            } else {
+              execution.interrupt('the run lost its lease', 'Crashed');
+            }
+          },
+          error =>
+            console.error(
+              `Cellflow: renewing the lease of run ${run.id} failed: ${message(error)}`
+            )
+        );
+      },
+      Math.max(1000, Math.floor(this.leaseMs / 3))
+    );
     renew.unref();
 
     const done: Promise<void> = execution.execute().then(

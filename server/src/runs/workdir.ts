@@ -8,11 +8,17 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 
 /** The notebook's path relative to the root dir, as deploy records it in `metadata.cellflow.path`. */
 export function notebookPath(notebook: unknown): string | null {
-  if (typeof notebook !== 'object' || notebook === null) return null;
+  if (typeof notebook !== 'object' || notebook === null) {
+    return null;
+  }
   const metadata = (notebook as { metadata?: unknown }).metadata;
-  if (typeof metadata !== 'object' || metadata === null) return null;
+  if (typeof metadata !== 'object' || metadata === null) {
+    return null;
+  }
   const cellflow = (metadata as { cellflow?: unknown }).cellflow;
-  if (typeof cellflow !== 'object' || cellflow === null) return null;
+  if (typeof cellflow !== 'object' || cellflow === null) {
+    return null;
+  }
   const path = (cellflow as { path?: unknown }).path;
   return typeof path === 'string' && path !== '' ? path : null;
 }
@@ -36,7 +42,9 @@ export async function kernelWorkdir(options: {
     // A path that climbs out of the root dir is ignored, never followed.
     if (inside(root, folder)) {
       try {
-        if ((await stat(folder)).isDirectory()) return folder;
+        if ((await stat(folder)).isDirectory()) {
+          return folder;
+        }
       } catch {
         // Gone since deploy: fall back to the flow's own folder.
       }
