@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import {
+  mkdir,
   mkdtemp,
   readdir,
   readFile,
@@ -309,6 +310,29 @@ describe('cellflow keys', () => {
     expect(list.stdout).toContain(' second');
     expect(list.stdout).toContain(' tests');
     expect(list.stdout).not.toContain(secret);
+  });
+
+  it('without an answering socket, refuses a data dir another live server has locked (no second PGlite)', async () => {
+    const dataDir = join(dir, 'locked');
+    await mkdir(dataDir);
+    // This test process stands in for a server that is still starting: alive, lock taken, no socket yet.
+    await writeFile(join(dataDir, 'cellflow.lock'), `${process.pid}\n`);
+    const result = await cellflow([
+      'keys',
+      'create',
+      '--workspace',
+      'ops',
+      '--name',
+      'x',
+      '--data-dir',
+      dataDir
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain(
+      `cellflow: The data directory ${dataDir} is in use by another Cellflow server (pid ${process.pid})`
+    );
+    expect(await readdir(dataDir)).toEqual(['cellflow.lock']);
   });
 
   it('usage mistakes exit 2 and --help exits 0', async () => {

@@ -3,11 +3,13 @@
  * data directory. When a server is running on that directory it holds the embedded store (PGlite is
  * one process only), so the command asks it over the admin socket; otherwise it opens the store itself.
  */
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { Command } from 'commander';
 
 import { defaultDataDir } from '../data-dir.js';
+import { lockDataDir, type DataDirLock } from '../data-dir-lock.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/store.js';
 import {
@@ -145,18 +147,36 @@ async function withKeys<T>(
       throw error;
     }
   }
-  let store: Store;
-  try {
-    store = await openStore({ dataDir });
-  } catch (error) {
-    throw new CliError(
-      `cannot open the store ${process.env.DATABASE_URL ? '(DATABASE_URL)' : `in ${dataDir}`}: ${(error as Error).message}`
-    );
+  // With the embedded store, hold the data directory's lock while it is open here: a server that is
+  // starting (its socket not up yet) must not open the same PGlite files at the same time.
+  const embedded = !process.env.DATABASE_URL;
+  let lock: DataDirLock | null = null;
+  if (embedded) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    try {
+      lock = lockDataDir(dataDir);
+    } catch (error) {
+      throw new CliError(
+        `${(error as Error).message}; its admin socket did not answer (is it still starting?)`
+      );
+    }
   }
   try {
-    return await viaStore(store);
+    let store: Store;
+    try {
+      store = await openStore({ dataDir });
+    } catch (error) {
+      throw new CliError(
+        `cannot open the store ${embedded ? `in ${dataDir}` : '(DATABASE_URL)'}: ${(error as Error).message}`
+      );
+    }
+    try {
+      return await viaStore(store);
+    } finally {
+      await store.close();
+    }
   } finally {
-    await store.close();
+    lock?.release();
   }
 }
 
