@@ -131,13 +131,11 @@ export function registerFlowRoutes(
         kernelName: body.kernelName ?? DEFAULT_KERNEL_NAME
       });
       ctx.hub.notify(workspace.id);
-      return reply
-        .code(201)
-        .send({
-          flow: flowJson(flow),
-          version: versionJson(version),
-          warnings
-        });
+      return reply.code(201).send({
+        flow: flowJson(flow),
+        version: versionJson(version),
+        warnings
+      });
     }
   );
 
