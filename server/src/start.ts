@@ -101,7 +101,6 @@ export async function startCellflowServer(
       maxConcurrentRuns: options.maxConcurrentRuns,
       leaseMs: options.leaseMs
     });
-    cleanups.push(() => runs.close());
 
     // A variable, not a literal: buildServer's options grow with the API (store, hub, runs, ...).
     const apiOptions = {
@@ -113,7 +112,10 @@ export async function startCellflowServer(
       allowedHosts: options.allowedHosts
     };
     const app = await buildServer(apiOptions);
-    cleanups.push(() => app.close());
+    // Together: a long-lived event stream may hold the HTTP close up, and must not hold up the runs'.
+    cleanups.push(async () => {
+      await Promise.all([app.close(), runs.close()]);
+    });
 
     const admin = await startAdminChannel(store, dataDir);
     cleanups.push(() => admin.close());

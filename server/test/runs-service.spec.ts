@@ -2,13 +2,17 @@
  * The run service over a real ipykernel and a real (in-memory PGlite) store: what a run leaves in the
  * store (states, attempts, outputs, logs, events, the executed notebook) for every way a run can end.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { RunService, type RunServiceOptions } from '../src/runs/service.js';
+import {
+  LEASE_EXPIRED_REASON,
+  RunService,
+  type RunServiceOptions
+} from '../src/runs/service.js';
 import { RETRY_EVENT_TYPE } from '../src/runs/retry.js';
 import { openPgliteStore } from '../src/store/index.js';
 import type { FlowRun, FlowRunState, Store } from '../src/store/store.js';
@@ -320,6 +324,26 @@ describe('RunService', () => {
     expect(s.running).toEqual([]);
   });
 
+  it('on close, stops the runs executing here: Crashed with the reason, kernels gone', async () => {
+    const { run } = await flowRun([
+      '%%task wait\nimport time\nprint("started", flush=True)\ntime.sleep(60)'
+    ]);
+    const s = service();
+    await hub.until('the task to print', async () =>
+      (await store.listLogLines(workspaceId, run.id)).some(
+        l => l.text === 'started'
+      )
+    );
+    await s.close();
+    const done = await detail(run.id);
+    expect(done.state).toBe('Crashed');
+    expect(done.stateReason).toBe(
+      'the server stopped while the run was running'
+    );
+    expect(task(done, 'wait').state).toBe('Cancelled');
+    expect(kernels.kernels.at(-1)!.dead).toBe(true);
+  });
+
   it('passes parameters with quotes, newlines and unicode unchanged', async () => {
     const nb = notebook([
       { source: 'text = "default"\nitems = []', tags: ['parameters'] },
@@ -428,6 +452,54 @@ describe('RunService', () => {
     expect(done.stateReason).toBe('the kernel (python3) did not start');
     expect(done.error).toContain('no-such-python');
     expect(task(done, 'a').state).toBe('Cancelled');
+  });
+
+  it('crashes a run whose owner stopped renewing its lease', async () => {
+    const { run } = await flowRun(['%%task a\nprint("a")']);
+    // Another owner claims it and dies at once: its lease runs out and nobody renews it.
+    const claimed = await store.claimNextPendingRun({
+      owner: 'dead-worker',
+      leaseMs: 1
+    });
+    expect(claimed?.id).toBe(run.id);
+    await store.createTaskRuns(run.id, ['a']);
+    service({ recheckMs: 20 });
+    const crashed = await hub.until('the sweep to crash the run', async () => {
+      const now = await detail(run.id);
+      return now.state === 'Crashed' ? now : null;
+    });
+    expect(crashed.stateReason).toBe(LEASE_EXPIRED_REASON);
+    expect(task(crashed, 'a').state).toBe('Cancelled');
+  });
+
+  it('runs the kernel in the notebook folder under the root dir, else in a folder of the flow', async () => {
+    const root = join(dataDir, `root-${Date.now()}`);
+    await mkdir(join(root, 'reports', 'daily'), { recursive: true });
+    const cells = ['%%task where\nimport os\nprint(os.getcwd())'];
+    const inRoot = await flowRun(
+      [],
+      {},
+      {
+        nb: notebook(cells, { cellflow: { path: 'reports/daily/etl.ipynb' } })
+      }
+    );
+    const outside = await flowRun(
+      [],
+      {},
+      {
+        nb: notebook(cells, { cellflow: { path: '../../etc/etl.ipynb' } })
+      }
+    );
+    service({ rootDir: root });
+    expect(await endOf(inRoot.run)).toBe('Completed');
+    expect(await endOf(outside.run)).toBe('Completed');
+    const cwd = async (runId: string) =>
+      (await store.listLogLines(workspaceId, runId))[0].text;
+    expect(await cwd(inRoot.run.id)).toBe(join(root, 'reports', 'daily'));
+    // A path climbing out of the root dir is not followed.
+    expect(await cwd(outside.run.id)).toBe(
+      join(dataDir, 'flows', outside.flow.id)
+    );
   });
 
   it('caps the outputs kept per attempt and says so', async () => {

@@ -52,6 +52,14 @@ export function registerServerCommand(program: Command): void {
       // kernels, close the admin socket and the store, then exit.
       const stop = (signal: string) => {
         process.stdout.write(`Cellflow server stopping (${signal})\n`);
+        // A stop that hangs (a client holding a stream open, a kernel that will not die) must not
+        // leave the service manager waiting forever.
+        setTimeout(() => {
+          process.stderr.write(
+            'Cellflow server: stopping took too long; exiting\n'
+          );
+          process.exit(1);
+        }, 20_000).unref();
         server.close().then(
           () => process.exit(0),
           () => process.exit(1)

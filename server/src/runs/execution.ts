@@ -142,6 +142,11 @@ export class RunExecution {
       return { state: 'Failed', reason: 'invalid parameters', error };
     }
 
+    if (this.abort.signal.aborted && this.stop) {
+      // Stopped while it was being set up: no kernel to start for nothing.
+      await recorder.closeOpenTasks(this.stop.reason);
+      return { state: this.stop.as, reason: this.stop.reason };
+    }
     let kernel: ZmqKernel;
     try {
       kernel = await startKernel({

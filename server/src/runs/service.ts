@@ -40,6 +40,9 @@ export interface RunServiceOptions {
 /** The reason a user's cancel leaves on the run (the same words the API writes for a run not yet started). */
 export const CANCEL_REASON = 'Cancelled by user';
 
+export const LEASE_EXPIRED_REASON =
+  'the process running it stopped renewing its lease (it died or lost the store)';
+
 export class RunService implements RunController {
   readonly ownerId: string;
   private readonly max: number;
@@ -75,7 +78,9 @@ export class RunService implements RunController {
     }
     this.started = true;
     const every = this.options.recheckMs ?? 5000;
-    this.recheck = setInterval(() => this.wake(), every);
+    this.recheck = setInterval(() => {
+      void this.sweepExpiredLeases().then(() => this.wake());
+    }, every);
     this.recheck.unref();
     this.wake();
   }
@@ -121,6 +126,28 @@ export class RunService implements RunController {
     }
     while (this.finished.size > 0 || this.pumping) {
       await Promise.race([...this.finished, new Promise(r => setImmediate(r))]);
+    }
+  }
+
+  /**
+   * Runs whose owner stopped renewing their lease (a worker or server that died without a restart on
+   * the same store) are Crashed, so none stays Running forever. Our own runs renew every third of the
+   * lease, so they are never caught here while their process lives.
+   */
+  private async sweepExpiredLeases(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const crashed = await this.options.store.crashRunningRuns(
+        LEASE_EXPIRED_REASON,
+        {
+          leaseExpiredBefore: new Date()
+        }
+      );
+      for (const run of crashed) this.notify(run.workspaceId);
+    } catch (error) {
+      console.error(
+        `Cellflow: crashing runs with expired leases failed: ${message(error)}`
+      );
     }
   }
 
