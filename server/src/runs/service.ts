@@ -135,7 +135,9 @@ export class RunService implements RunController {
    * lease, so they are never caught here while their process lives.
    */
   private async sweepExpiredLeases(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed) {
+      return;
+    }
     try {
       const crashed = await this.options.store.crashRunningRuns(
         LEASE_EXPIRED_REASON,
@@ -143,7 +145,9 @@ export class RunService implements RunController {
           leaseExpiredBefore: new Date()
         }
       );
-      for (const run of crashed) this.notify(run.workspaceId);
+      for (const run of crashed) {
+        this.notify(run.workspaceId);
+      }
     } catch (error) {
       console.error(
         `Cellflow: crashing runs with expired leases failed: ${message(error)}`
