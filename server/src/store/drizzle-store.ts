@@ -5,6 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 
+import { NotFoundError } from './errors.js';
 import type { Db } from './sql/common.js';
 import { crashRunningRuns } from './sql/crash.js';
 import { listEvents, insertEvent } from './sql/events.js';
@@ -12,6 +13,7 @@ import * as flowsSql from './sql/flows.js';
 import * as keysSql from './sql/keys.js';
 import * as logsSql from './sql/logs.js';
 import * as runsSql from './sql/runs.js';
+import * as schedulesSql from './sql/schedules.js';
 import * as tasksSql from './sql/tasks.js';
 import type { FlowRunState, TaskRunState } from './states.js';
 import type {
@@ -23,6 +25,8 @@ import type {
   ListRunsQuery,
   NewEvent,
   NewLogLine,
+  OverlapPolicy,
+  PlanScheduledRunsInput,
   Store,
   TaskTransitionOptions,
   TransitionOptions
@@ -187,6 +191,122 @@ export class DrizzleStore implements Store {
   getExecutedNotebook(workspaceId: string, flowRunId: string) {
     return this.db.run(db =>
       logsSql.getExecutedNotebook(db, workspaceId, flowRunId)
+    );
+  }
+
+  async createSchedule(
+    workspaceId: string,
+    flowId: string,
+    input: unknown,
+    now: Date = new Date()
+  ) {
+    // Validated before the transaction opens: an invalid schedule never reaches the database.
+    schedulesSql.checkScheduleInput(input);
+    return this.db.tx(db =>
+      schedulesSql.createSchedule(db, workspaceId, flowId, input, now)
+    );
+  }
+  listSchedules(workspaceId: string, flowId: string) {
+    return this.db.run(db =>
+      schedulesSql.listSchedules(db, workspaceId, flowId)
+    );
+  }
+  getSchedule(workspaceId: string, scheduleId: string) {
+    return this.db.run(db =>
+      schedulesSql.getSchedule(db, workspaceId, scheduleId)
+    );
+  }
+  async updateSchedule(
+    workspaceId: string,
+    scheduleId: string,
+    input: unknown,
+    options: { now?: Date; expectedRevision?: number } = {}
+  ) {
+    schedulesSql.checkScheduleInput(input);
+    return this.db.tx(db =>
+      schedulesSql.updateSchedule(
+        db,
+        workspaceId,
+        scheduleId,
+        input,
+        options.now ?? new Date(),
+        options.expectedRevision
+      )
+    );
+  }
+  async setSchedulePaused(
+    workspaceId: string,
+    scheduleId: string,
+    paused: boolean,
+    now: Date = new Date()
+  ) {
+    return this.db.tx(async db => {
+      const current = await schedulesSql.getSchedule(
+        db,
+        workspaceId,
+        scheduleId
+      );
+      if (!current) throw new NotFoundError('Schedule', scheduleId);
+      return schedulesSql.updateSchedule(
+        db,
+        workspaceId,
+        scheduleId,
+        {
+          ...current.spec,
+          paused,
+          parameters: current.parameters,
+          missedPolicy: current.missedPolicy
+        },
+        now
+      );
+    });
+  }
+  deleteSchedule(workspaceId: string, scheduleId: string) {
+    return this.db.tx(db =>
+      schedulesSql.deleteSchedule(db, workspaceId, scheduleId)
+    );
+  }
+  deleteFutureScheduledRuns(scheduleId: string, reason = 'schedule changed') {
+    return this.db.tx(async db =>
+      (await schedulesSql.deleteNotStartedRuns(db, scheduleId, reason)).map(
+        r => r.id
+      )
+    );
+  }
+  setFlowOverlap(
+    workspaceId: string,
+    flowId: string,
+    overlap: OverlapPolicy,
+    maxConcurrent: number | null
+  ) {
+    return this.db.tx(db =>
+      schedulesSql.setFlowOverlap(
+        db,
+        workspaceId,
+        flowId,
+        overlap,
+        maxConcurrent
+      )
+    );
+  }
+  listActiveSchedules() {
+    return this.db.run(db => schedulesSql.listActiveSchedules(db));
+  }
+  planScheduledRuns(input: PlanScheduledRunsInput) {
+    return this.db.tx(db => schedulesSql.planScheduledRuns(db, input));
+  }
+  listOverdueScheduledRuns(scheduleId: string, before: Date) {
+    return this.db.run(db =>
+      schedulesSql.listOverdueScheduledRuns(db, scheduleId, before)
+    );
+  }
+  schedulerAgenda(now: Date) {
+    // One snapshot, so the due flows and the next time agree.
+    return this.db.tx(db => schedulesSql.schedulerAgenda(db, now));
+  }
+  releaseDueRuns(flowId: string, now: Date, lateAfterMs: number) {
+    return this.db.tx(db =>
+      schedulesSql.releaseDueRuns(db, flowId, now, lateAfterMs)
     );
   }
 

@@ -48,7 +48,12 @@ export const flows = pgTable(
     paused: boolean('paused').notNull().default(false),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
-    latestVersion: integer('latest_version').notNull().default(0)
+    latestVersion: integer('latest_version').notNull().default(0),
+    overlap: text('overlap')
+      .$type<'queue' | 'skip' | 'parallel'>()
+      .notNull()
+      .default('queue'),
+    maxConcurrent: integer('max_concurrent')
   },
   t => [unique('flows_workspace_name_key').on(t.workspaceId, t.name)]
 );
@@ -80,8 +85,14 @@ export const schedules = pgTable('schedules', {
     .$type<Record<string, unknown>>()
     .notNull()
     .default({}),
-  missedPolicy: text('missed_policy').notNull().default('skip'),
-  createdAt: ts('created_at').notNull().defaultNow()
+  missedPolicy: text('missed_policy')
+    .$type<'skip' | 'latest' | 'all'>()
+    .notNull()
+    .default('skip'),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+  revision: integer('revision').notNull().default(1),
+  plannedUntil: ts('planned_until')
 });
 
 export const flowRuns = pgTable(

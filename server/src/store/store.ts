@@ -3,6 +3,7 @@
  * back ends (embedded PGlite and PostgreSQL), the same SQL. Reads that a user can reach take the
  * workspace id, so one workspace can never see another's rows; writes from the executor go by id.
  */
+import type { MissedPolicy, ScheduleSpec } from '../../../src/flow/schedule.js';
 import type {
   apiKeys,
   events,
@@ -11,6 +12,7 @@ import type {
   flows,
   flowVersions,
   logLines,
+  schedules,
   taskAttempts,
   taskRuns,
   workspaces
@@ -39,6 +41,75 @@ export type LogLine = typeof logLines.$inferSelect;
 export type CellflowEvent = typeof events.$inferSelect;
 export type ExecutedNotebook = typeof executedNotebooks.$inferSelect;
 export type RunTrigger = 'manual' | 'scheduled' | 'retry';
+
+export type OverlapPolicy = 'queue' | 'skip' | 'parallel';
+
+/** A stored schedule: its timing (validated) in `spec`, the rest in its own fields. */
+export type Schedule = Omit<
+  typeof schedules.$inferSelect,
+  'spec' | 'missedPolicy'
+> & {
+  spec: ScheduleSpec;
+  missedPolicy: MissedPolicy;
+  /** The workspace of its flow. */
+  workspaceId: string;
+};
+
+export interface ScheduleChange {
+  schedule: Schedule;
+  /** The not-started runs the change removed (the scheduler plans anew). */
+  removedRuns: string[];
+}
+
+/** A schedule the scheduler plans, with what it needs of the flow. */
+export type ActiveSchedule = Schedule & {
+  flowPaused: boolean;
+  latestVersion: number;
+};
+
+export interface PlannedTick {
+  scheduledAt: Date;
+  parameters: Record<string, unknown>;
+  /** Record the tick as a Skipped run with this reason (missed while no scheduler ran). */
+  skipReason?: string;
+}
+
+export interface PlanScheduledRunsInput {
+  scheduleId: string;
+  /** The revision the ticks were computed from: if the schedule changed since, nothing is written. */
+  revision: number;
+  flowVersion: number;
+  ticks: PlannedTick[];
+  /** Every tick up to this time now has its run. */
+  plannedUntil: Date;
+}
+
+export interface PlanResult {
+  /** The schedule changed, was paused or deleted since it was read: nothing was written. */
+  stale: boolean;
+  /** The runs created (ticks that had one already are left out). */
+  created: FlowRun[];
+  workspaceId: string | null;
+}
+
+export interface ReleaseResult {
+  workspaceId: string | null;
+  /** Moved to Pending: the run service may claim them. */
+  released: FlowRun[];
+  /** Overlap 'skip', or the flow is paused. */
+  skipped: FlowRun[];
+  /** Marked Late by this call. */
+  late: FlowRun[];
+  /** Due but held back by the overlap policy (Scheduled or Late). */
+  waiting: FlowRun[];
+}
+
+export interface SchedulerAgenda {
+  /** Flows with Scheduled or Late runs due at or before now. */
+  dueFlowIds: string[];
+  /** The earliest time after now at which a not-started run falls due. */
+  nextDueAt: Date | null;
+}
 
 /** A task run with its attempts, oldest first (`attempts` is their count). */
 export type TaskRunDetail = TaskRun & { attemptList: TaskAttempt[] };
@@ -245,6 +316,59 @@ export interface Store {
     workspaceId: string,
     flowRunId: string
   ): Promise<unknown | null>;
+
+  // Schedules (validated with validateSchedule before anything is stored: InvalidScheduleError)
+  createSchedule(
+    workspaceId: string,
+    flowId: string,
+    input: unknown,
+    now?: Date
+  ): Promise<Schedule>;
+  listSchedules(workspaceId: string, flowId: string): Promise<Schedule[]>;
+  getSchedule(
+    workspaceId: string,
+    scheduleId: string
+  ): Promise<Schedule | null>;
+  /** Replaces the schedule and removes its not-started runs; ScheduleConflictError on a stale revision. */
+  updateSchedule(
+    workspaceId: string,
+    scheduleId: string,
+    input: unknown,
+    options?: { now?: Date; expectedRevision?: number }
+  ): Promise<ScheduleChange>;
+  setSchedulePaused(
+    workspaceId: string,
+    scheduleId: string,
+    paused: boolean,
+    now?: Date
+  ): Promise<ScheduleChange>;
+  /** Deletes the schedule and its not-started runs (started ones stay, unlinked). False if not found. */
+  deleteSchedule(workspaceId: string, scheduleId: string): Promise<boolean>;
+  /** Deletes the schedule's Scheduled and Late runs; returns their ids. */
+  deleteFutureScheduledRuns(
+    scheduleId: string,
+    reason?: string
+  ): Promise<string[]>;
+  setFlowOverlap(
+    workspaceId: string,
+    flowId: string,
+    overlap: OverlapPolicy,
+    maxConcurrent: number | null
+  ): Promise<Flow>;
+
+  // The scheduler (across workspaces)
+  listActiveSchedules(): Promise<ActiveSchedule[]>;
+  planScheduledRuns(input: PlanScheduledRunsInput): Promise<PlanResult>;
+  listOverdueScheduledRuns(
+    scheduleId: string,
+    before: Date
+  ): Promise<FlowRun[]>;
+  schedulerAgenda(now: Date): Promise<SchedulerAgenda>;
+  releaseDueRuns(
+    flowId: string,
+    now: Date,
+    lateAfterMs: number
+  ): Promise<ReleaseResult>;
 
   // Events
   appendEvent(event: NewEvent): Promise<CellflowEvent>;
