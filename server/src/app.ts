@@ -50,7 +50,9 @@ export interface ServerOptions {
 }
 
 function loggerOptions(options: ServerOptions): FastifyServerOptions['logger'] {
-  if (!options.logger) return false;
+  if (!options.logger) {
+    return false;
+  }
   return {
     level: 'info',
     // Requests by method, path and peer only: never headers (Authorization) or query strings.

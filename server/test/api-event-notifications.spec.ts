@@ -27,8 +27,9 @@ afterAll(async () => {
 /** Counts notifies per workspace for the tenants a test watches. */
 function watch(hub: LocalEventHub, ...workspaceIds: string[]) {
   const counts = new Map(workspaceIds.map(id => [id, 0]));
-  for (const id of workspaceIds)
+  for (const id of workspaceIds) {
     hub.subscribe(id, () => counts.set(id, counts.get(id)! + 1));
+  }
   return counts;
 }
 
@@ -41,7 +42,9 @@ describe('withEventNotifications', () => {
     const counts = watch(hub, mine.workspace.id, other.workspace.id);
     const ws = mine.workspace.id;
     const compiled = compileNotebook(etlNotebook(), { name: 'etl' });
-    if (!compiled.ok) throw new Error('fixture notebook must compile');
+    if (!compiled.ok) {
+      throw new Error('fixture notebook must compile');
+    }
 
     const { flow } = await store.deployFlow({
       workspaceId: ws,

@@ -37,7 +37,9 @@ class SseReader {
   /** The next message, or null when the stream ended. */
   async next(): Promise<SseMessage | null> {
     while (this.queue.length === 0) {
-      if (this.done) return null;
+      if (this.done) {
+        return null;
+      }
       const { value, done } = await this.reader.read();
       if (done) {
         this.done = true;
@@ -50,9 +52,13 @@ class SseReader {
         this.buffer = this.buffer.slice(end + 2);
         const message: SseMessage = {};
         for (const line of block.split('\n')) {
-          if (line.startsWith(':')) message.comment = line.slice(1).trim();
+          if (line.startsWith(':')) {
+            message.comment = line.slice(1).trim();
+          }
           const field = /^(id|event|data): (.*)$/.exec(line);
-          if (field) message[field[1] as 'id' | 'event' | 'data'] = field[2];
+          if (field) {
+            message[field[1] as 'id' | 'event' | 'data'] = field[2];
+          }
         }
         this.queue.push(message);
       }
@@ -64,7 +70,9 @@ class SseReader {
   async nextEvent(): Promise<SseMessage | null> {
     for (;;) {
       const message = await this.next();
-      if (!message || message.id !== undefined) return message;
+      if (!message || message.id !== undefined) {
+        return message;
+      }
     }
   }
 
@@ -80,7 +88,9 @@ class ObservedHub extends LocalEventHub {
     const off = super.subscribe(workspaceId, listener);
     return () => {
       off();
-      for (const resolve of this.waiters.splice(0)) resolve();
+      for (const resolve of this.waiters.splice(0)) {
+        resolve();
+      }
     };
   }
   nextUnsubscribe(): Promise<void> {
@@ -131,7 +141,7 @@ async function api(
     },
     body: body ? JSON.stringify(body) : undefined
   });
-  return { status: res.status, json: await res.json() };
+  return { status: res.status, json: (await res.json()) as any };
 }
 
 /** A tenant with a deployed flow and three runs: four events so far. */
@@ -244,7 +254,9 @@ describe('GET /api/events as a stream', () => {
     const reader = await open(tenant, `?after=999999999`);
     for (;;) {
       const message = await reader.next();
-      if (message?.comment === 'heartbeat') break;
+      if (message?.comment === 'heartbeat') {
+        break;
+      }
       expect(message).not.toBeNull();
     }
     await reader.cancel();

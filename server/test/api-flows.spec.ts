@@ -13,7 +13,9 @@ import { compileNotebook } from '../../src/flow/index.js';
 
 function etlSpec() {
   const compiled = compileNotebook(etlNotebook(), { name: 'etl' });
-  if (!compiled.ok) throw new Error('fixture notebook must compile');
+  if (!compiled.ok) {
+    throw new Error('fixture notebook must compile');
+  }
   return compiled.spec;
 }
 
@@ -89,7 +91,9 @@ describe('POST /api/flows', () => {
   it('accepts a compiled spec instead of a notebook, with a kernel name', async () => {
     const tenant = await newTenant(db.store);
     const compiled = compileNotebook(etlNotebook(), { name: 'etl' });
-    if (!compiled.ok) throw new Error('fixture notebook must compile');
+    if (!compiled.ok) {
+      throw new Error('fixture notebook must compile');
+    }
     const res = await t.app.inject({
       method: 'POST',
       url: '/api/flows',
@@ -109,7 +113,9 @@ describe('POST /api/flows', () => {
   it('refuses a spec whose tasks depend on an unknown task, naming the task', async () => {
     const tenant = await newTenant(db.store);
     const compiled = compileNotebook(etlNotebook(), { name: 'etl' });
-    if (!compiled.ok) throw new Error('fixture notebook must compile');
+    if (!compiled.ok) {
+      throw new Error('fixture notebook must compile');
+    }
     const spec = structuredClone(compiled.spec);
     spec.tasks[1].upstream = ['nowhere'];
     const res = await t.app.inject({
@@ -142,8 +148,9 @@ describe('POST /api/flows', () => {
     expect(cells).toEqual(
       expect.arrayContaining(['first-load', 'second-load'])
     );
-    for (const problem of body.problems)
+    for (const problem of body.problems) {
       expect(problem.code).toBe('duplicate-task-name');
+    }
     // Nothing was deployed.
     const list = await t.app.inject({
       method: 'GET',

@@ -23,11 +23,14 @@ function typeMembers(
   found: unknown[] = [],
   inProperties = false
 ): unknown[] {
-  if (Array.isArray(value)) value.forEach(v => typeMembers(v, found));
-  else if (value && typeof value === 'object') {
+  if (Array.isArray(value)) {
+    value.forEach(v => typeMembers(v, found));
+  } else if (value && typeof value === 'object') {
     for (const [key, member] of Object.entries(value)) {
       // Under `properties`, "type" is a field's name (an event's type), not a schema keyword.
-      if (key === 'type' && !inProperties) found.push(member);
+      if (key === 'type' && !inProperties) {
+        found.push(member);
+      }
       typeMembers(member, found, key === 'properties' && !inProperties);
     }
   }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { RunController } from '../../src/runs/controller.js';
-import type { Store } from '../../src/store/store.js';
+import type { RunController } from '../src/runs/controller.js';
+import type { Store } from '../src/store/store.js';
 import {
   etlNotebook,
   newTenant,
@@ -67,7 +67,9 @@ async function claim(store: Store, workspaceId: string) {
     leaseMs: 60_000,
     workspaceId
   });
-  if (!run) throw new Error('expected a Pending run to claim');
+  if (!run) {
+    throw new Error('expected a Pending run to claim');
+  }
   return run;
 }
 
@@ -154,8 +156,9 @@ describe('GET /api/runs and /api/runs/:runId', () => {
     const tenant = await newTenant(db.store);
     const flowId = await deploy(tenant);
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++)
+    for (let i = 0; i < 3; i++) {
       ids.push((await startRun(tenant, flowId)).json().run.id);
+    }
     const first = await t.app.inject({
       method: 'GET',
       url: `/api/runs?flowId=${flowId}&limit=2`,

@@ -36,7 +36,9 @@ export function parseHost(host: string): {
   const match = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(
     host.trim().toLowerCase()
   );
-  if (!match) return { hostname: host.toLowerCase(), port: null };
+  if (!match) {
+    return { hostname: host.toLowerCase(), port: null };
+  }
   return { hostname: match[1], port: match[2] ?? null };
 }
 
@@ -48,7 +50,9 @@ export function isHostAllowed(
   host: string | undefined,
   allowedHosts: readonly string[] | undefined
 ): boolean {
-  if (!host) return false;
+  if (!host) {
+    return false;
+  }
   const { hostname, port } = parseHost(host);
   const entries = allowedHosts ?? DEFAULT_ALLOWED_HOSTNAMES;
   return entries.some(entry => {
@@ -61,7 +65,9 @@ export function isHostAllowed(
 }
 
 export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) throw new UnauthorizedError();
+  if (!request.principal) {
+    throw new UnauthorizedError();
+  }
   return request.principal;
 }
 
@@ -82,8 +88,12 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   });
   app.addHook('onRequest', async request => {
     // CORS preflights carry no credentials by design; the cors plugin answers them.
-    if (request.method === 'OPTIONS') return;
-    if (request.routeOptions.config?.public) return;
+    if (request.method === 'OPTIONS') {
+      return;
+    }
+    if (request.routeOptions.config?.public) {
+      return;
+    }
     if (!options.store) {
       throw new ApiError(
         503,

@@ -74,7 +74,9 @@ export function describeValidation(error: FastifyError): {
 } {
   const first = (error.validation?.[0] ?? null) as AjvError | null;
   const where = error.validationContext ?? 'request';
-  if (!first) return { message: error.message };
+  if (!first) {
+    return { message: error.message };
+  }
   const path = first.instancePath
     .split('/')
     .filter(Boolean)

@@ -21,7 +21,9 @@ interface EventsQuery {
 function lastEventId(
   header: string | string[] | undefined
 ): number | undefined {
-  if (header === undefined) return undefined;
+  if (header === undefined) {
+    return undefined;
+  }
   const text = Array.isArray(header) ? header[0] : header;
   if (!/^\d{1,15}$/.test(text.trim())) {
     throw badRequest(
@@ -40,7 +42,9 @@ export function registerEventRoutes(
   const streams = new Set<EventStream>();
   // Open streams would keep app.close() waiting forever: end them first; clients resume from their last id.
   app.addHook('preClose', async () => {
-    for (const stream of [...streams]) stream.close();
+    for (const stream of [...streams]) {
+      stream.close();
+    }
   });
 
   app.get(
@@ -104,7 +108,9 @@ export function registerEventRoutes(
       reply.hijack();
       // Hijacked replies skip Fastify's header writing: send the CORS headers the hooks set ourselves.
       for (const [name, value] of Object.entries(reply.getHeaders())) {
-        if (value !== undefined) reply.raw.setHeader(name, value);
+        if (value !== undefined) {
+          reply.raw.setHeader(name, value);
+        }
       }
       reply.raw.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',

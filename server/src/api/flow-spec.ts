@@ -95,8 +95,9 @@ export function checkFlowSpec(spec: FlowSpec): {
   const seen = new Set<string>();
   for (const parameter of spec.parameters) {
     const problem = identifierProblem('Parameter name', parameter.name);
-    if (problem)
+    if (problem) {
       problems.push({ code: 'invalid-parameter-name', message: problem });
+    }
     if (seen.has(parameter.name)) {
       problems.push({
         code: 'duplicate-parameter',

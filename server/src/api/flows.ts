@@ -114,12 +114,16 @@ export function registerFlowRoutes(
       let warnings: FlowProblem[] = [];
       if (hasNotebook) {
         const compiled = compileNotebook(body.notebook, { name: body.name });
-        if (!compiled.ok) throw invalidFlow(compiled.problems);
+        if (!compiled.ok) {
+          throw invalidFlow(compiled.problems);
+        }
         spec = compiled.spec;
         warnings = compiled.warnings;
       } else {
         const checked = checkFlowSpec(body.spec!);
-        if (checked.problems.length) throw invalidFlow(checked.problems);
+        if (checked.problems.length) {
+          throw invalidFlow(checked.problems);
+        }
         spec = checked.spec;
       }
       const { flow, version } = await store.deployFlow({
@@ -177,7 +181,9 @@ export function registerFlowRoutes(
       const version = flow
         ? await store.getFlowVersion(workspace.id, flowId)
         : null;
-      if (!flow || !version) throw notFound(`Flow ${flowId} not found`);
+      if (!flow || !version) {
+        throw notFound(`Flow ${flowId} not found`);
+      }
       return { flow: flowJson(flow), version: versionJson(version) };
     }
   );
@@ -214,7 +220,9 @@ export function registerFlowRoutes(
         flow = await store.setFlowPaused(workspace.id, flowId, body.paused);
         ctx.hub.notify(workspace.id);
       }
-      if (!flow) throw notFound(`Flow ${flowId} not found`);
+      if (!flow) {
+        throw notFound(`Flow ${flowId} not found`);
+      }
       return { flow: flowJson(flow) };
     }
   );

@@ -29,11 +29,17 @@ export function collectRoutes(app: FastifyInstance): CollectedRoute[] {
   const routes: CollectedRoute[] = [];
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    if (!route.url.startsWith('/api/')) return;
-    if ((route.schema as { hide?: boolean } | undefined)?.hide) return;
+    if (!route.url.startsWith('/api/')) {
+      return;
+    }
+    if ((route.schema as { hide?: boolean } | undefined)?.hide) {
+      return;
+    }
     for (const method of methods) {
       // HEAD twins of GET routes and CORS preflights are not part of the API.
-      if (method === 'HEAD' || method === 'OPTIONS') continue;
+      if (method === 'HEAD' || method === 'OPTIONS') {
+        continue;
+      }
       routes.push({
         method: method.toLowerCase(),
         url: route.url,
@@ -50,15 +56,24 @@ export function collectRoutes(app: FastifyInstance): CollectedRoute[] {
  * (as Ajv takes it) to that dialect, recursively.
  */
 export function toOpenApiSchema(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(toOpenApiSchema);
-  if (!schema || typeof schema !== 'object') return schema;
+  if (Array.isArray(schema)) {
+    return schema.map(toOpenApiSchema);
+  }
+  if (!schema || typeof schema !== 'object') {
+    return schema;
+  }
   const out: JsonSchema = {};
   for (const [key, value] of Object.entries(schema as JsonSchema)) {
     if (key === 'type' && Array.isArray(value)) {
       const types = value.filter(t => t !== 'null');
-      if (types.length === 1) out.type = types[0];
-      else out.anyOf = types.map(t => ({ type: t }));
-      if (types.length < value.length) out.nullable = true;
+      if (types.length === 1) {
+        out.type = types[0];
+      } else {
+        out.anyOf = types.map(t => ({ type: t }));
+      }
+      if (types.length < value.length) {
+        out.nullable = true;
+      }
     } else if (key === 'properties' && value && typeof value === 'object') {
       out.properties = Object.fromEntries(
         Object.entries(value as JsonSchema).map(([k, v]) => [
@@ -130,7 +145,9 @@ export function openApiDocument(
         }
       };
     }
-    if (route.public) operation.security = [];
+    if (route.public) {
+      operation.security = [];
+    }
     paths[path] = { ...(paths[path] ?? {}), [route.method]: operation };
   }
   return {

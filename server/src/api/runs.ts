@@ -47,7 +47,9 @@ export function runJson(run: FlowRun, retryOf?: string | null): RunJson {
     ...rest
   } = run as FlowRun & Partial<FlowRunDetail>;
   const json: RunJson = { ...rest };
-  if (retryOf) json.retryOf = retryOf;
+  if (retryOf) {
+    json.retryOf = retryOf;
+  }
   return json;
 }
 
@@ -63,7 +65,9 @@ function detailJson(run: FlowRunDetail, retryOf: string | null) {
 }
 
 async function retryOfRun(store: Store, run: FlowRun): Promise<string | null> {
-  if (run.trigger !== 'retry') return null;
+  if (run.trigger !== 'retry') {
+    return null;
+  }
   // The link is appended right after the run's creation event, so it is among the first few.
   const events = await store.listEvents({
     workspaceId: run.workspaceId,
@@ -96,7 +100,9 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   const requireRun = async (workspaceId: string, runId: string) => {
     const run = await store.getRun(workspaceId, runId);
-    if (!run) throw notFound(`Run ${runId} not found`);
+    if (!run) {
+      throw notFound(`Run ${runId} not found`);
+    }
     return run;
   };
 
@@ -123,13 +129,17 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         parameters?: Record<string, unknown>;
       };
       const version = await store.getFlowVersion(workspace.id, flowId);
-      if (!version) throw notFound(`Flow ${flowId} not found`);
+      if (!version) {
+        throw notFound(`Flow ${flowId} not found`);
+      }
       const spec = version.spec as FlowSpec;
       const checked = validateParameterValues(
         spec.parameters ?? [],
         body.parameters ?? {}
       );
-      if (!checked.ok) throw parameterError(checked.errors);
+      if (!checked.ok) {
+        throw parameterError(checked.errors);
+      }
       const run = await store.createRun({
         workspaceId: workspace.id,
         flowId,
@@ -262,7 +272,9 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           hub.notify(workspace.id);
           return { run: runJson(cancelled) };
         } catch (error) {
-          if (!(error instanceof TransitionConflictError)) throw error;
+          if (!(error instanceof TransitionConflictError)) {
+            throw error;
+          }
         }
       }
       throw conflict(`Run ${runId} kept changing state; try again`);

@@ -17,7 +17,9 @@ export class LocalEventHub implements EventHub {
 
   notify(workspaceId: string): void {
     const set = this.listeners.get(workspaceId);
-    if (!set) return;
+    if (!set) {
+      return;
+    }
     // A copy: a listener may unsubscribe (its client went away) while we iterate.
     for (const listener of [...set]) {
       try {
@@ -37,9 +39,13 @@ export class LocalEventHub implements EventHub {
     set.add(listener);
     return () => {
       const current = this.listeners.get(workspaceId);
-      if (!current) return;
+      if (!current) {
+        return;
+      }
       current.delete(listener);
-      if (current.size === 0) this.listeners.delete(workspaceId);
+      if (current.size === 0) {
+        this.listeners.delete(workspaceId);
+      }
     };
   }
 

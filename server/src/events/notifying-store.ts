@@ -52,26 +52,38 @@ export function withEventNotifications(store: Store, hub: EventHub): Store {
   const known = new Map<string, string>();
   const runWorkspace = async (runId: string): Promise<string | null> => {
     const cached = known.get(runId);
-    if (cached) return cached;
+    if (cached) {
+      return cached;
+    }
     const run = await store.getRunById(runId);
-    if (run) known.set(run.id, run.workspaceId);
+    if (run) {
+      known.set(run.id, run.workspaceId);
+    }
     return run?.workspaceId ?? null;
   };
   return new Proxy(store, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
+      if (typeof value !== 'function') {
+        return value;
+      }
       const affected = WRITES[property as keyof Store];
-      if (!affected) return value.bind(target);
+      if (!affected) {
+        return value.bind(target);
+      }
       return async (...args: unknown[]) => {
         const result = await value.apply(target, args);
         if (result && typeof result === 'object' && 'workspaceId' in result) {
           const run = result as FlowRun;
-          if (typeof run.id === 'string') known.set(run.id, run.workspaceId);
+          if (typeof run.id === 'string') {
+            known.set(run.id, run.workspaceId);
+          }
         }
         const workspaces = await affected(args, result, runWorkspace);
         for (const workspaceId of new Set(workspaces)) {
-          if (workspaceId) hub.notify(workspaceId);
+          if (workspaceId) {
+            hub.notify(workspaceId);
+          }
         }
         return result;
       };

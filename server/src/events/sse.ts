@@ -66,7 +66,9 @@ export class EventStream {
 
   /** Reads and sends whatever is new; a call during a read makes that read go round once more. */
   pump(): void {
-    if (this.closed) return;
+    if (this.closed) {
+      return;
+    }
     if (this.reading) {
       this.readAgain = true;
       return;
@@ -91,7 +93,9 @@ export class EventStream {
             afterId: this.lastId,
             limit: PAGE
           });
-          if (this.closed) return;
+          if (this.closed) {
+            return;
+          }
           for (const event of page) {
             this.write(formatEvent(event));
             this.lastId = event.id;
@@ -105,15 +109,21 @@ export class EventStream {
   }
 
   private write(text: string): void {
-    if (!this.closed && !this.res.writableEnded) this.res.write(text);
+    if (!this.closed && !this.res.writableEnded) {
+      this.res.write(text);
+    }
   }
 
   close(): void {
-    if (this.closed) return;
+    if (this.closed) {
+      return;
+    }
     this.closed = true;
     clearInterval(this.heartbeat);
     this.unsubscribe();
-    if (!this.res.writableEnded) this.res.end();
+    if (!this.res.writableEnded) {
+      this.res.end();
+    }
     this.options.onClose?.();
   }
 }
