@@ -272,6 +272,23 @@ describe('GET /api/events as a stream', () => {
     expect(hub.listenerCount(tenant.workspace.id)).toBe(0);
   });
 
+  it("carries the CORS headers for the lab's origin, which a hijacked reply must set itself", async () => {
+    const tenant = await newTenant(db.store);
+    const res = await fetch(`${base}/api/events`, {
+      headers: {
+        ...tenant.headers,
+        accept: 'text/event-stream',
+        origin: 'http://localhost:8888'
+      }
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe(
+      'http://localhost:8888'
+    );
+    expect(res.headers.get('cache-control')).toMatch(/no-cache/);
+    await res.body!.cancel();
+  });
+
   it('refuses a Last-Event-ID that is not an event id', async () => {
     const tenant = await newTenant(db.store);
     const res = await fetch(`${base}/api/events`, {
