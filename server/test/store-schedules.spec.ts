@@ -22,8 +22,14 @@ describe('store: schedules', () => {
     const { workspaceId, flow } = await deployedFlow(store);
     const bad = [
       [{ kind: 'interval', every: 'soon' }, 'every'],
-      [{ kind: 'cron', expression: '61 * * * *', timezone: 'UTC' }, 'expression'],
-      [{ kind: 'cron', expression: '* * * * *', timezone: 'Mars/Olympus' }, 'timezone'],
+      [
+        { kind: 'cron', expression: '61 * * * *', timezone: 'UTC' },
+        'expression'
+      ],
+      [
+        { kind: 'cron', expression: '* * * * *', timezone: 'Mars/Olympus' },
+        'timezone'
+      ],
       [{ kind: 'cron', expression: '* * * * *' }, 'timezone'],
       [{ kind: 'interval', every: 10, missedPolicy: 'never' }, 'missedPolicy'],
       [{ kind: 'interval', every: 10, colour: 'red' }, 'colour']
@@ -59,7 +65,11 @@ describe('store: schedules', () => {
       flowId: flow.id,
       workspaceId,
       kind: 'cron',
-      spec: { kind: 'cron', expression: '0 6 * * 1-5', timezone: 'Europe/Berlin' },
+      spec: {
+        kind: 'cron',
+        expression: '0 6 * * 1-5',
+        timezone: 'Europe/Berlin'
+      },
       parameters: { limit: 3 },
       missedPolicy: 'latest',
       paused: false,
@@ -70,9 +80,14 @@ describe('store: schedules', () => {
     expect(await store.getSchedule(other.workspaceId, schedule.id)).toBeNull();
     expect(await store.listSchedules(other.workspaceId, flow.id)).toEqual([]);
     await expect(
-      store.createSchedule(other.workspaceId, flow.id, { kind: 'interval', every: 5 })
+      store.createSchedule(other.workspaceId, flow.id, {
+        kind: 'interval',
+        every: 5
+      })
     ).rejects.toThrow(/Flow .* not found/);
-    expect(await store.deleteSchedule(other.workspaceId, schedule.id)).toBe(false);
+    expect(await store.deleteSchedule(other.workspaceId, schedule.id)).toBe(
+      false
+    );
   });
 
   it('a change removes the not-started runs, and a plan from the old revision writes nothing', async () => {
@@ -88,7 +103,10 @@ describe('store: schedules', () => {
         scheduleId: schedule.id,
         revision,
         flowVersion: 1,
-        ticks: seconds.map(s => ({ scheduledAt: new Date(T0 + s * 1000), parameters: {} })),
+        ticks: seconds.map(s => ({
+          scheduledAt: new Date(T0 + s * 1000),
+          parameters: {}
+        })),
         plannedUntil: new Date(T0 + 30_000)
       });
     expect((await plan(1, [10, 20, 30])).created).toHaveLength(3);
@@ -108,8 +126,16 @@ describe('store: schedules', () => {
     expect(await plan(1, [40])).toMatchObject({ stale: true, created: [] });
     expect(await runsOf(store, workspaceId, flow.id)).toHaveLength(1);
 
-    const paused = await store.setSchedulePaused(workspaceId, schedule.id, true);
-    expect(paused.schedule).toMatchObject({ paused: true, revision: 3, spec: { every: 15 } });
+    const paused = await store.setSchedulePaused(
+      workspaceId,
+      schedule.id,
+      true
+    );
+    expect(paused.schedule).toMatchObject({
+      paused: true,
+      revision: 3,
+      spec: { every: 15 }
+    });
     expect(await plan(3, [45])).toMatchObject({ stale: true });
     const types = (await store.listEvents({ workspaceId })).map(e => e.type);
     expect(types.filter(t => t === 'flow_run.deleted')).toHaveLength(2);
@@ -119,13 +145,22 @@ describe('store: schedules', () => {
     expect(await store.getSchedule(workspaceId, schedule.id)).toBeNull();
     // The run that was already Pending stays, unlinked.
     const [kept] = await runsOf(store, workspaceId, flow.id);
-    expect(kept).toMatchObject({ id: first.id, scheduleId: null, state: 'Pending' });
+    expect(kept).toMatchObject({
+      id: first.id,
+      scheduleId: null,
+      state: 'Pending'
+    });
   });
 
   it('sets the overlap policy and refuses nonsense', async () => {
     const { workspaceId, flow } = await deployedFlow(store);
     expect(flow).toMatchObject({ overlap: 'queue', maxConcurrent: null });
-    const updated = await store.setFlowOverlap(workspaceId, flow.id, 'parallel', 3);
+    const updated = await store.setFlowOverlap(
+      workspaceId,
+      flow.id,
+      'parallel',
+      3
+    );
     expect(updated).toMatchObject({ overlap: 'parallel', maxConcurrent: 3 });
     await expect(
       store.setFlowOverlap(workspaceId, flow.id, 'parallel', 0)
