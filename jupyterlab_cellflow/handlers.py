@@ -8,12 +8,12 @@ user's profile file (shared with the `cellflow` CLI, mode 0600) and in this proc
     *      /cellflow/api/<path>     proxied to <url>/api/<path> with the key; event streams stream
 """
 import json
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .profile import delete_profile, read_profile, write_profile
 
@@ -35,7 +35,7 @@ async def _fetch_me(url, key):
         connect_timeout=CONNECT_TIMEOUT,
         request_timeout=REQUEST_TIMEOUT,
     )
-    response = await AsyncHTTPClient().fetch(request, raise_error=False)
+    response = await _fetch(request)
     if response.code == 599:
         return 599, None, _describe_unreachable(url, response.error)
     try:
@@ -43,6 +43,26 @@ async def _fetch_me(url, key):
     except ValueError:
         body = None
     return response.code, body, None
+
+
+async def _fetch(request):
+    """Fetch without raising: an unreachable server comes back as code 599 with its error (Tornado 6
+    raises connection errors even with raise_error=False)."""
+    try:
+        return await AsyncHTTPClient().fetch(request, raise_error=False)
+    except HTTPClientError as error:  # a non-2xx answer is an answer
+        return error.response
+    except Exception as error:  # refused, DNS, timeout, reset
+        return _Unreachable(error)
+
+
+class _Unreachable:
+    code = 599
+    body = b""
+    headers = {}
+
+    def __init__(self, error):
+        self.error = error
 
 
 def _valid_server_url(url):
@@ -128,8 +148,15 @@ class ProxyHandler(APIHandler):
             self.set_status(401)
             return self.finish({"error": "not-logged-in", "message": "Log in to a Cellflow server first"})
         target = profile["url"].rstrip("/") + "/api/" + path
-        if self.request.query:
-            target += "?" + self.request.query
+        # JupyterLab's ServerConnection adds a bare timestamp (`?1795525017011`) to GETs against caches;
+        # the Cellflow API refuses fields it does not know, so that one stays here.
+        query = [
+            (name, value)
+            for name, value in parse_qsl(self.request.query, keep_blank_values=True)
+            if not (name.isdigit() and value == "")
+        ]
+        if query:
+            target += "?" + urlencode(query)
         accept = self.request.headers.get("Accept", "application/json")
         headers = {"Authorization": f"Bearer {profile['key']}", "Accept": accept}
         body = self.request.body if self.request.method in ("POST", "PUT", "PATCH") else None
@@ -148,7 +175,7 @@ class ProxyHandler(APIHandler):
             connect_timeout=CONNECT_TIMEOUT,
             request_timeout=REQUEST_TIMEOUT,
         )
-        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        response = await _fetch(request)
         if response.code == 599:
             self.set_status(502)
             return self.finish({"error": "unreachable", "message": _describe_unreachable(profile["url"], response.error)})
@@ -185,7 +212,7 @@ class ProxyHandler(APIHandler):
             header_callback=on_header,
             streaming_callback=on_chunk,
         )
-        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        response = await _fetch(request)
         if response.code == 599 and not self._closed and not self._headers_written:
             self.set_status(502)
             self.set_header("Content-Type", "application/json")

@@ -6,6 +6,7 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { addNotebookCommands } from './commands';
@@ -53,12 +54,13 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   description:
     'The Cellflow side panel: flows, schedules and runs of the current notebook.',
   autoStart: true,
-  requires: [ILabShell, ICellflowNotebooks],
+  requires: [ILabShell, ICellflowNotebooks, IRenderMimeRegistry],
   optional: [ICommandPalette, ILayoutRestorer, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     labShell: ILabShell,
     notebooks: ICellflowNotebooks,
+    rendermime: IRenderMimeRegistry,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
     translator: ITranslator | null
@@ -66,6 +68,8 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     const trans = (translator ?? nullTranslator).load('jupyterlab_cellflow');
     const panel = new CellflowPanel({
       notebooks,
+      commands: app.commands,
+      rendermime,
       translator: translator ?? nullTranslator
     });
     labShell.add(panel, 'left', { rank: 600 });
@@ -86,6 +90,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         const flow = notebooks.current;
         if (flow && task) {
           flow.model.selectedTask = task;
+          panel.showTask(task);
         }
         labShell.activateById(panel.id);
       }

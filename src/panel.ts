@@ -1,20 +1,32 @@
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { CommandRegistry } from '@lumino/commands';
 import { Panel, Widget } from '@lumino/widgets';
 
+import { CellflowClient } from './api/client';
 import { cellflowIcon } from './icons';
+import { ConnectionModel } from './model/connection-model';
+import { RemoteFlowModel } from './model/remote-flow';
+import type { NotebookFlow } from './notebook/notebook-flow';
 import { ICellflowNotebooks, PANEL_ID } from './tokens';
+import { ConnectionView } from './widgets/connection-view';
+import { FlowActionsView } from './widgets/flow-actions';
 import { FlowSection } from './widgets/flow-section';
+import { RunsView } from './widgets/runs-view';
 
 /**
- * The Cellflow side panel. It holds the sections later features add (connection, flow,
- * parameters, schedules, runs); for now a header and a short explanation.
+ * The Cellflow side panel: the connection, the active notebook's flow (tasks and problems), deploy and
+ * run with parameters, the selected task's settings, and the run history with a run view.
  */
 export class CellflowPanel extends Panel {
+  readonly connection: ConnectionModel;
+
   constructor(options: CellflowPanel.IOptions) {
     super();
     const trans = (options.translator ?? nullTranslator).load(
       'jupyterlab_cellflow'
     );
+    this._notebooks = options.notebooks;
     this.id = PANEL_ID;
     this.addClass('jp-CellflowPanel');
     this.title.icon = cellflowIcon;
@@ -32,13 +44,82 @@ export class CellflowPanel extends Panel {
     );
     this.addWidget(intro);
 
+    this.connection = new ConnectionModel(
+      options.client ?? new CellflowClient()
+    );
+    this.addWidget(new ConnectionView(this.connection, trans));
     this.addWidget(new FlowSection(options.notebooks, trans));
+    this._actions = new FlowActionsView(
+      this.connection,
+      options.commands,
+      trans
+    );
+    this.addWidget(this._actions);
+    this._runs = new RunsView(options.rendermime, trans);
+    this.addWidget(this._runs);
+
+    options.notebooks.currentChanged.connect(this.follow, this);
+    this.follow(options.notebooks, options.notebooks.current);
+    void this.connection.refresh();
   }
+
+  /** The remote side of a notebook's flow, made on first use and disposed with the notebook. */
+  remoteOf(flow: NotebookFlow): RemoteFlowModel {
+    let remote = this._remotes.get(flow);
+    if (!remote) {
+      const made = new RemoteFlowModel(this.connection, flow.model, () =>
+        flow.panel.content.model?.toJSON()
+      );
+      remote = made;
+      this._remotes.set(flow, made);
+      flow.panel.disposed.connect(() => {
+        made.dispose();
+        this._remotes.delete(flow);
+      });
+    }
+    return remote;
+  }
+
+  /** Show a task of the active notebook: its logs and outputs in the latest run. */
+  showTask(task: string): void {
+    const flow = this._notebooks.current;
+    if (!flow) {
+      return;
+    }
+    const runId = this.remoteOf(flow).latestRunId;
+    if (runId) {
+      this._runs.openRun(runId, task);
+    }
+  }
+
+  dispose(): void {
+    this._notebooks.currentChanged.disconnect(this.follow, this);
+    for (const remote of this._remotes.values()) {
+      remote.dispose();
+    }
+    this._remotes.clear();
+    super.dispose();
+  }
+
+  private follow(_: unknown, flow: NotebookFlow | null): void {
+    const live = flow && !flow.isDisposed ? flow : null;
+    const remote = live ? this.remoteOf(live) : null;
+    this._actions.target = live && remote ? { flow: live, remote } : null;
+    this._runs.remote = remote;
+  }
+
+  private _notebooks: ICellflowNotebooks;
+  private _actions: FlowActionsView;
+  private _runs: RunsView;
+  private _remotes = new Map<NotebookFlow, RemoteFlowModel>();
 }
 
 export namespace CellflowPanel {
   export interface IOptions {
     notebooks: ICellflowNotebooks;
+    commands: CommandRegistry;
+    rendermime: IRenderMimeRegistry;
+    client?: CellflowClient;
     translator?: ITranslator;
   }
 }

@@ -12,6 +12,14 @@ const venvBin = path.join(
   'bin'
 );
 const labPort = Number(process.env.CELLFLOW_TEST_LAB_PORT || 8888);
+const serverPort = Number(process.env.CELLFLOW_TEST_SERVER_PORT || 8788);
+// Fixed paths (the config is evaluated by every worker): the Cellflow server's data, and the lab's
+// Cellflow profile (never the user's ~/.config). Both start empty: the server command clears them.
+const tmp = path.resolve(__dirname, '.tmp');
+const dataDir = path.join(tmp, 'cellflow-data');
+const configDir = path.join(tmp, 'config');
+process.env.CELLFLOW_TEST_SERVER_URL = `http://127.0.0.1:${serverPort}`;
+process.env.CELLFLOW_TEST_DATA_DIR = dataDir;
 
 module.exports = {
   ...baseConfig,
@@ -43,7 +51,18 @@ module.exports = {
       ]
     }
   },
+  globalSetup: require.resolve('./tests/helpers/global-setup.js'),
   webServer: [
+    {
+      // The Cellflow server, on its embedded store, as the start command runs it.
+      command: `rm -rf ${dataDir} ${configDir} && mkdir -p ${dataDir} ${configDir} && node ../server/bin/cellflow.js server --host 127.0.0.1 --port ${serverPort} --data-dir ${dataDir}`,
+      url: `http://127.0.0.1:${serverPort}/api/health`,
+      timeout: 60000,
+      reuseExistingServer: false,
+      stdout: 'ignore',
+      stderr: process.env.CELLFLOW_DEBUG ? 'pipe' : 'ignore',
+      env: { ...process.env, PATH: `${venvBin}:${process.env.PATH}` }
+    },
     {
       command: `${venvBin}/jupyter lab --config jupyter_server_test_config.py --allow-root --no-browser --ServerApp.port=${labPort} --ServerApp.port_retries=0 --ServerApp.ip=127.0.0.1`,
       url: `http://127.0.0.1:${labPort}/lab`,
@@ -52,7 +71,11 @@ module.exports = {
       // The lab's request log drowns the test report; CELLFLOW_DEBUG=1 shows it.
       stdout: 'ignore',
       stderr: process.env.CELLFLOW_DEBUG ? 'pipe' : 'ignore',
-      env: { ...process.env, PATH: `${venvBin}:${process.env.PATH}` }
+      env: {
+        ...process.env,
+        PATH: `${venvBin}:${process.env.PATH}`,
+        CELLFLOW_CONFIG_DIR: configDir
+      }
     }
   ]
 };

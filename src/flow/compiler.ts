@@ -3,7 +3,11 @@
  * deterministic: the extension, the server and the CLI all compile a notebook the same way.
  */
 import { specHash } from './hash.js';
-import { effectiveTaskSettings, stripMagicLine, type EffectiveTask } from './magic.js';
+import {
+  effectiveTaskSettings,
+  stripMagicLine,
+  type EffectiveTask
+} from './magic.js';
 import { resolveParameters } from './parameters.js';
 import {
   FLOW_SPEC_VERSION,
@@ -34,7 +38,10 @@ interface TaskCell {
 }
 
 /** Compiles a notebook. Never throws: whatever is wrong comes back in `problems`, each naming its cell. */
-export function compileNotebook(notebook: unknown, options: CompileOptions = {}): CompileResult {
+export function compileNotebook(
+  notebook: unknown,
+  options: CompileOptions = {}
+): CompileResult {
   try {
     return compile(notebook, options);
   } catch (error) {
@@ -42,7 +49,12 @@ export function compileNotebook(notebook: unknown, options: CompileOptions = {})
     const detail = error instanceof Error ? error.message : String(error);
     return {
       ok: false,
-      problems: [{ code: 'internal-error', message: `Cellflow could not compile this notebook: ${detail}` }],
+      problems: [
+        {
+          code: 'internal-error',
+          message: `Cellflow could not compile this notebook: ${detail}`
+        }
+      ],
       warnings: []
     };
   }
@@ -55,7 +67,9 @@ function compile(notebook: unknown, options: CompileOptions): CompileResult {
   if (problems.some(p => p.code === 'not-a-notebook')) {
     return { ok: false, problems, warnings };
   }
-  const cellflow = isRecord(read.metadata.cellflow) ? read.metadata.cellflow : {};
+  const cellflow = isRecord(read.metadata.cellflow)
+    ? read.metadata.cellflow
+    : {};
   const name = flowName(options, cellflow, problems);
 
   // Walk the cells once, in notebook order: tasks, the parameters cell, and the plain code between.
@@ -114,7 +128,10 @@ function compile(notebook: unknown, options: CompileOptions): CompileResult {
   }
   const teardown = pending;
 
-  const parameters = resolveParameters(parametersCell?.source ?? null, cellflow.parameters);
+  const parameters = resolveParameters(
+    parametersCell?.source ?? null,
+    cellflow.parameters
+  );
   for (const [list, target] of [
     [parameters.problems, problems],
     [parameters.warnings, warnings]
@@ -124,7 +141,10 @@ function compile(notebook: unknown, options: CompileOptions): CompileResult {
         const message = `${cellLabel(parametersCell.index)} (parameters), ${p.message}`;
         target.push(at(parametersCell, null, p.code, message));
       } else {
-        target.push({ code: p.code, message: `Notebook metadata: ${p.message}` });
+        target.push({
+          code: p.code,
+          message: `Notebook metadata: ${p.message}`
+        });
       }
     }
   }
@@ -139,13 +159,19 @@ function compile(notebook: unknown, options: CompileOptions): CompileResult {
 
   const specs = buildTaskSpecs(tasks, skippedTasks, problems);
   if (problems.length > 0) {
-    return { ok: false, problems: inNotebookOrder(problems), warnings: inNotebookOrder(warnings) };
+    return {
+      ok: false,
+      problems: inNotebookOrder(problems),
+      warnings: inNotebookOrder(warnings)
+    };
   }
   const withoutHash: Omit<FlowSpec, 'hash'> = {
     version: FLOW_SPEC_VERSION,
     name,
     parameters: parameters.parameters,
-    parametersCell: parametersCell ? setupCell(parametersCell, parametersCell.source) : null,
+    parametersCell: parametersCell
+      ? setupCell(parametersCell, parametersCell.source)
+      : null,
     tasks: specs,
     teardown
   };
@@ -166,7 +192,10 @@ function buildTaskSpecs(
   const cellsByName = new Map<string, TaskCell[]>();
   for (const t of tasks) {
     if (t.task.name) {
-      cellsByName.set(t.task.name, [...(cellsByName.get(t.task.name) ?? []), t]);
+      cellsByName.set(t.task.name, [
+        ...(cellsByName.get(t.task.name) ?? []),
+        t
+      ]);
     }
   }
   for (const [name, group] of cellsByName) {
@@ -224,7 +253,9 @@ function buildTaskSpecs(
 
   return order.map(i => {
     const { t, name, upstream } = nodes[i];
-    const code = t.task.fromMagic ? stripMagicLine(t.cell.source) : t.cell.source;
+    const code = t.task.fromMagic
+      ? stripMagicLine(t.cell.source)
+      : t.cell.source;
     return {
       name,
       cellId: t.cell.id,
@@ -261,15 +292,28 @@ function flowName(
 
 /** Notebook-wide problems first, then by cell, keeping the order found within a cell (a stable sort). */
 function inNotebookOrder(problems: FlowProblem[]): FlowProblem[] {
-  return [...problems].sort((a, b) => (a.cellIndex ?? -1) - (b.cellIndex ?? -1));
+  return [...problems].sort(
+    (a, b) => (a.cellIndex ?? -1) - (b.cellIndex ?? -1)
+  );
 }
 
 function setupCell(cell: NotebookCell, code: string): SetupCell {
   return { cellId: cell.id, cellIndex: cell.index, code };
 }
 
-function at(cell: NotebookCell, taskName: string | null, code: string, message: string): FlowProblem {
-  return { code, message, cellIndex: cell.index, cellId: cell.id, ...(taskName ? { taskName } : {}) };
+function at(
+  cell: NotebookCell,
+  taskName: string | null,
+  code: string,
+  message: string
+): FlowProblem {
+  return {
+    code,
+    message,
+    cellIndex: cell.index,
+    cellId: cell.id,
+    ...(taskName ? { taskName } : {})
+  };
 }
 
 function plural(word: string, numbers: number[]): string {

@@ -63,8 +63,16 @@ const OPTION_FLAGS: Record<TaskOption, string> = {
   timeout: '--timeout',
   after: '--after'
 };
-const OPTION_ORDER: TaskOption[] = ['retries', 'retryDelay', 'backoff', 'timeout', 'after'];
-const FLAG_OPTIONS = new Map<string, TaskOption>(OPTION_ORDER.map(option => [OPTION_FLAGS[option], option]));
+const OPTION_ORDER: TaskOption[] = [
+  'retries',
+  'retryDelay',
+  'backoff',
+  'timeout',
+  'after'
+];
+const FLAG_OPTIONS = new Map<string, TaskOption>(
+  OPTION_ORDER.map(option => [OPTION_FLAGS[option], option])
+);
 const ALL_FLAGS = OPTION_ORDER.map(option => OPTION_FLAGS[option]).join(', ');
 
 // A plain decimal number as people type it: 3, 2.5, .5, 1e3; no sign, no hex, no "Infinity".
@@ -91,14 +99,25 @@ export function isTaskMagicLine(line: string): boolean {
  * settings hold only the values that are valid.
  */
 export function parseTaskMagic(line: string): TaskMagic {
-  const result: TaskMagic = { isTask: false, name: null, settings: {}, order: [], problems: [] };
+  const result: TaskMagic = {
+    isTask: false,
+    name: null,
+    settings: {},
+    order: [],
+    problems: []
+  };
   const text = line.replace(/\r?\n[\s\S]*$/, '');
   if (!MAGIC_LINE.test(text)) {
     return result;
   }
   result.isTask = true;
-  const problem = (code: string, message: string) => result.problems.push({ code, message });
-  const tokens = text.slice(TASK_MAGIC.length).trim().split(/\s+/).filter(Boolean);
+  const problem = (code: string, message: string) =>
+    result.problems.push({ code, message });
+  const tokens = text
+    .slice(TASK_MAGIC.length)
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   const positionals: string[] = [];
 
   for (let i = 0; i < tokens.length; i++) {
@@ -111,26 +130,43 @@ export function parseTaskMagic(line: string): TaskMagic {
     const flag = eq < 0 ? token : token.slice(0, eq);
     let value: string | undefined = eq < 0 ? undefined : token.slice(eq + 1);
     // Every option takes a value: take the next word unless it is itself an option.
-    if (value === undefined && i + 1 < tokens.length && !tokens[i + 1].startsWith('--')) {
+    if (
+      value === undefined &&
+      i + 1 < tokens.length &&
+      !tokens[i + 1].startsWith('--')
+    ) {
       value = tokens[++i];
     }
     const option = FLAG_OPTIONS.get(flag);
     if (!option) {
-      problem('unknown-option', `Unknown option "${flag}" in the %%task line; the options are ${ALL_FLAGS}`);
+      problem(
+        'unknown-option',
+        `Unknown option "${flag}" in the %%task line; the options are ${ALL_FLAGS}`
+      );
       continue;
     }
     if (option === 'after' && value !== undefined) {
       // `--after a, b` splits into "a," and "b": join them back.
-      while (value.endsWith(',') && i + 1 < tokens.length && !tokens[i + 1].startsWith('--')) {
+      while (
+        value.endsWith(',') &&
+        i + 1 < tokens.length &&
+        !tokens[i + 1].startsWith('--')
+      ) {
         value += tokens[++i];
       }
     }
     if (value === undefined) {
-      problem('missing-value', `${flag} needs a value, e.g. ${example(option)}`);
+      problem(
+        'missing-value',
+        `${flag} needs a value, e.g. ${example(option)}`
+      );
       continue;
     }
     if (result.order.includes(option)) {
-      problem('duplicate-option', `${flag} is given more than once in the %%task line`);
+      problem(
+        'duplicate-option',
+        `${flag} is given more than once in the %%task line`
+      );
       continue;
     }
     result.order.push(option);
@@ -142,7 +178,10 @@ export function parseTaskMagic(line: string): TaskMagic {
   }
 
   if (positionals.length === 0) {
-    problem('missing-task-name', '%%task needs a task name, e.g. "%%task extract"');
+    problem(
+      'missing-task-name',
+      '%%task needs a task name, e.g. "%%task extract"'
+    );
   } else {
     const nameProblem = identifierProblem('Task name', positionals[0]);
     if (nameProblem) {
@@ -176,12 +215,18 @@ interface ParsedValue {
   problems: MagicProblem[];
 }
 
-function parseOptionValue(option: TaskOption, value: string, flag: string): ParsedValue {
+function parseOptionValue(
+  option: TaskOption,
+  value: string,
+  flag: string
+): ParsedValue {
   if (option === 'after') {
     return parseAfterList(value, flag);
   }
   const rule = NUMBER_RULES[option];
-  const number = (rule.whole ? WHOLE : DECIMAL).test(value) ? Number(value) : NaN;
+  const number = (rule.whole ? WHOLE : DECIMAL).test(value)
+    ? Number(value)
+    : NaN;
   if (Number.isFinite(number) && rule.accepts(number)) {
     return { value: number, problems: [] };
   }
@@ -197,17 +242,36 @@ interface NumberRule {
 }
 
 const NUMBER_RULES: Record<Exclude<TaskOption, 'after'>, NumberRule> = {
-  retries: { whole: true, accepts: n => n >= 0, expected: 'must be a whole number ≥ 0' },
-  retryDelay: { whole: false, accepts: n => n >= 0, expected: 'must be a number of seconds ≥ 0' },
-  backoff: { whole: false, accepts: n => n >= 1, expected: 'must be a number ≥ 1' },
-  timeout: { whole: false, accepts: n => n > 0, expected: 'must be a number of seconds > 0' }
+  retries: {
+    whole: true,
+    accepts: n => n >= 0,
+    expected: 'must be a whole number ≥ 0'
+  },
+  retryDelay: {
+    whole: false,
+    accepts: n => n >= 0,
+    expected: 'must be a number of seconds ≥ 0'
+  },
+  backoff: {
+    whole: false,
+    accepts: n => n >= 1,
+    expected: 'must be a number ≥ 1'
+  },
+  timeout: {
+    whole: false,
+    accepts: n => n > 0,
+    expected: 'must be a number of seconds > 0'
+  }
 };
 
 function kebab(option: TaskOption): string {
   return option.replace(/[A-Z]/g, c => '-' + c.toLowerCase());
 }
 
-function parseAfterList(value: string, flag: string): { value: string[]; problems: MagicProblem[] } {
+function parseAfterList(
+  value: string,
+  flag: string
+): { value: string[]; problems: MagicProblem[] } {
   const problems: MagicProblem[] = [];
   if (value.trim() === '') {
     // `--after=` says explicitly: this task depends on nothing.
@@ -244,13 +308,18 @@ export function formatTaskMagic(
   previousLine?: string
 ): string {
   const previous = previousLine ? parseTaskMagic(previousLine).order : [];
-  const order = [...previous, ...OPTION_ORDER.filter(option => !previous.includes(option))];
+  const order = [
+    ...previous,
+    ...OPTION_ORDER.filter(option => !previous.includes(option))
+  ];
   const parts = [TASK_MAGIC, name];
   for (const option of order) {
     if (option === 'after') {
       const after = settings.after;
       if (Array.isArray(after)) {
-        parts.push(after.length === 0 ? '--after=' : `--after ${after.join(',')}`);
+        parts.push(
+          after.length === 0 ? '--after=' : `--after ${after.join(',')}`
+        );
       }
       continue;
     }
@@ -301,7 +370,10 @@ export interface CellLike {
  * the UI and the compiler agree on what a cell is.
  */
 export function effectiveTaskSettings(cell: CellLike): EffectiveTask {
-  const source = typeof cell.source === 'string' || Array.isArray(cell.source) ? sourceText(cell.source) : '';
+  const source =
+    typeof cell.source === 'string' || Array.isArray(cell.source)
+      ? sourceText(cell.source)
+      : '';
   const magic = parseTaskMagic(firstLine(source));
   const meta = readCellflowMetadata(cell.metadata);
   const result: EffectiveTask = {
@@ -318,7 +390,10 @@ export function effectiveTaskSettings(cell: CellLike): EffectiveTask {
   if (!result.isTask) {
     return result;
   }
-  const patch: TaskSettingsPatch = { ...(meta.task?.settings ?? {}), ...magic.settings };
+  const patch: TaskSettingsPatch = {
+    ...(meta.task?.settings ?? {}),
+    ...magic.settings
+  };
   const { after, ...numbers } = patch;
   Object.assign(result.settings, numbers);
   result.after = after ?? null;
@@ -353,13 +428,17 @@ interface ReadMetadata {
 /** Reads and checks `metadata.cellflow` of a cell; anything malformed becomes a problem. */
 export function readCellflowMetadata(metadata: unknown): ReadMetadata {
   const result: ReadMetadata = { task: null, skip: false, problems: [] };
-  const problem = (code: string, message: string) => result.problems.push({ code, message });
+  const problem = (code: string, message: string) =>
+    result.problems.push({ code, message });
   if (!isRecord(metadata) || metadata.cellflow === undefined) {
     return result;
   }
   const cellflow = metadata.cellflow;
   if (!isRecord(cellflow)) {
-    problem('invalid-metadata', `metadata.cellflow must be an object, got ${describeValue(cellflow)}`);
+    problem(
+      'invalid-metadata',
+      `metadata.cellflow must be an object, got ${describeValue(cellflow)}`
+    );
     return result;
   }
   if (cellflow.skip !== undefined) {
@@ -377,11 +456,17 @@ export function readCellflowMetadata(metadata: unknown): ReadMetadata {
   }
   const task = cellflow.task;
   if (!isRecord(task)) {
-    problem('invalid-metadata', `metadata.cellflow.task must be an object, got ${describeValue(task)}`);
+    problem(
+      'invalid-metadata',
+      `metadata.cellflow.task must be an object, got ${describeValue(task)}`
+    );
     return result;
   }
   result.task = { name: null, settings: {} };
-  const nameProblem = identifierProblem('Task name in metadata.cellflow.task.name', task.name);
+  const nameProblem = identifierProblem(
+    'Task name in metadata.cellflow.task.name',
+    task.name
+  );
   if (task.name === undefined) {
     problem('missing-task-name', 'metadata.cellflow.task has no name');
   } else if (nameProblem) {
@@ -389,7 +474,12 @@ export function readCellflowMetadata(metadata: unknown): ReadMetadata {
   } else {
     result.task.name = task.name as string;
   }
-  for (const option of ['retries', 'retryDelay', 'backoff', 'timeout'] as const) {
+  for (const option of [
+    'retries',
+    'retryDelay',
+    'backoff',
+    'timeout'
+  ] as const) {
     const value = task[option];
     if (value === undefined || (option === 'timeout' && value === null)) {
       if (value === null) {
@@ -421,7 +511,10 @@ export function readCellflowMetadata(metadata: unknown): ReadMetadata {
     } else {
       const names: string[] = [];
       for (const name of task.after) {
-        const afterProblem = identifierProblem('metadata.cellflow.task.after name', name);
+        const afterProblem = identifierProblem(
+          'metadata.cellflow.task.after name',
+          name
+        );
         if (afterProblem) {
           problem('invalid-dependency', afterProblem);
         } else if (!names.includes(name)) {
@@ -441,10 +534,16 @@ export function readCellflowMetadata(metadata: unknown): ReadMetadata {
  * name is missing or invalid the existing name is kept, so a half-typed line loses nothing. A line that
  * is not a `%%task` line gives the metadata without `task`.
  */
-export function metadataFromMagic(line: string | TaskMagic, existing?: unknown): CellflowCellMetadata {
+export function metadataFromMagic(
+  line: string | TaskMagic,
+  existing?: unknown
+): CellflowCellMetadata {
   const magic = typeof line === 'string' ? parseTaskMagic(line) : line;
   const base: CellflowCellMetadata = isRecord(existing) ? { ...existing } : {};
-  const previousName = isRecord(base.task) && typeof base.task.name === 'string' ? base.task.name : null;
+  const previousName =
+    isRecord(base.task) && typeof base.task.name === 'string'
+      ? base.task.name
+      : null;
   delete base.task;
   if (!magic.isTask) {
     return base;
@@ -457,7 +556,11 @@ export function metadataFromMagic(line: string | TaskMagic, existing?: unknown):
   for (const option of OPTION_ORDER) {
     const value = magic.settings[option];
     if (value !== undefined) {
-      (task as unknown as Record<string, unknown>)[option] = Array.isArray(value) ? [...value] : value;
+      (task as unknown as Record<string, unknown>)[option] = Array.isArray(
+        value
+      )
+        ? [...value]
+        : value;
     }
   }
   base.task = task;

@@ -6,9 +6,19 @@
 import { base64Encode, utf8Encode } from './hash.js';
 import { parseParametersSource, type LiteralKind } from './python-literal.js';
 import type { ParameterSpec, ParameterType } from './spec.js';
-import { describeValue, identifierProblem, isPythonIdentifier } from './validate.js';
+import {
+  describeValue,
+  identifierProblem,
+  isPythonIdentifier
+} from './validate.js';
 
-export const PARAMETER_TYPES: readonly ParameterType[] = ['string', 'integer', 'number', 'boolean', 'json'];
+export const PARAMETER_TYPES: readonly ParameterType[] = [
+  'string',
+  'integer',
+  'number',
+  'boolean',
+  'json'
+];
 
 /** A problem with the parameters; `line` is set for problems in the parameters cell. */
 export interface ParameterProblem {
@@ -55,9 +65,19 @@ const RESERVED_PREFIX = '_cf_';
  * Reads the parameters cell (source, or null when there is none) and the notebook's
  * `metadata.cellflow.parameters` into parameter specs, cell order first, then metadata-only ones.
  */
-export function resolveParameters(cellSource: string | null, metadataParameters: unknown): ParametersResult {
-  const result: ParametersResult = { parameters: [], problems: [], warnings: [] };
-  const byName = new Map<string, { spec: ParameterSpec; line?: number; declared: boolean }>();
+export function resolveParameters(
+  cellSource: string | null,
+  metadataParameters: unknown
+): ParametersResult {
+  const result: ParametersResult = {
+    parameters: [],
+    problems: [],
+    warnings: []
+  };
+  const byName = new Map<
+    string,
+    { spec: ParameterSpec; line?: number; declared: boolean }
+  >();
 
   if (cellSource !== null) {
     const parsed = parseParametersSource(cellSource);
@@ -80,19 +100,30 @@ export function resolveParameters(cellSource: string | null, metadataParameters:
           parameter: assignment.name
         });
       }
-      const annotated = assignment.annotation ? ANNOTATION_TYPES[assignment.annotation] : undefined;
+      const annotated = assignment.annotation
+        ? ANNOTATION_TYPES[assignment.annotation]
+        : undefined;
       const spec: ParameterSpec = {
         name: assignment.name,
         type: annotated ?? KIND_TYPES[assignment.kind],
         default: assignment.value,
         required: false,
-        ...(assignment.description ? { description: assignment.description } : {})
+        ...(assignment.description
+          ? { description: assignment.description }
+          : {})
       };
-      byName.set(assignment.name, { spec, line: assignment.line, declared: annotated !== undefined });
+      byName.set(assignment.name, {
+        spec,
+        line: assignment.line,
+        declared: annotated !== undefined
+      });
     }
   }
 
-  for (const [name, entry] of readMetadataParameters(metadataParameters, result.problems)) {
+  for (const [name, entry] of readMetadataParameters(
+    metadataParameters,
+    result.problems
+  )) {
     const existing = byName.get(name);
     const spec: ParameterSpec = existing?.spec ?? {
       name,
@@ -171,7 +202,12 @@ function readMetadataParameters(
     return entries;
   }
   const problem = (message: string, parameter?: string) =>
-    problems.push({ code: 'invalid-parameter-metadata', message, inCell: false, parameter });
+    problems.push({
+      code: 'invalid-parameter-metadata',
+      message,
+      inCell: false,
+      parameter
+    });
   if (!isRecord(value)) {
     problem(
       `notebook metadata.cellflow.parameters must be an object of parameters, got ${describeValue(value)}`
@@ -181,7 +217,10 @@ function readMetadataParameters(
   for (const [name, raw] of Object.entries(value)) {
     const where = `notebook metadata.cellflow.parameters.${name}`;
     if (!isRecord(raw)) {
-      problem(`${where} must be an object like {"type": "string"}, got ${describeValue(raw)}`, name);
+      problem(
+        `${where} must be an object like {"type": "string"}, got ${describeValue(raw)}`,
+        name
+      );
       continue;
     }
     const entry: MetadataParameter = {};
@@ -199,14 +238,20 @@ function readMetadataParameters(
       if (typeof raw.required === 'boolean') {
         entry.required = raw.required;
       } else {
-        problem(`${where}.required must be true or false, got ${describeValue(raw.required)}`, name);
+        problem(
+          `${where}.required must be true or false, got ${describeValue(raw.required)}`,
+          name
+        );
       }
     }
     if (raw.description !== undefined) {
       if (typeof raw.description === 'string') {
         entry.description = raw.description;
       } else {
-        problem(`${where}.description must be a string, got ${describeValue(raw.description)}`, name);
+        problem(
+          `${where}.description must be a string, got ${describeValue(raw.description)}`,
+          name
+        );
       }
     }
     if (raw.default !== undefined) {
@@ -241,9 +286,13 @@ function typeMismatch(type: ParameterType, value: unknown): string | null {
     case 'string':
       return typeof value === 'string' ? null : 'is not a string';
     case 'integer':
-      return typeof value === 'number' && Number.isSafeInteger(value) ? null : 'is not a whole number';
+      return typeof value === 'number' && Number.isSafeInteger(value)
+        ? null
+        : 'is not a whole number';
     case 'number':
-      return typeof value === 'number' && Number.isFinite(value) ? null : 'is not a number';
+      return typeof value === 'number' && Number.isFinite(value)
+        ? null
+        : 'is not a number';
     case 'boolean':
       return typeof value === 'boolean' ? null : 'is not true or false';
     case 'json':
@@ -251,7 +300,8 @@ function typeMismatch(type: ParameterType, value: unknown): string | null {
   }
 }
 
-export type CoercionResult = { ok: true; value: unknown } | { ok: false; message: string };
+export type CoercionResult =
+  { ok: true; value: unknown } | { ok: false; message: string };
 
 export interface CoerceOptions {
   /**
@@ -284,7 +334,10 @@ export function coerceParameterValue(
   });
   if (value === null || value === undefined) {
     return spec.required
-      ? { ok: false, message: `parameter "${spec.name}" is required: give it a ${spec.type} value` }
+      ? {
+          ok: false,
+          message: `parameter "${spec.name}" is required: give it a ${spec.type} value`
+        }
       : { ok: true, value: null };
   }
   const text = typeof value === 'string' ? value.trim() : null;
@@ -299,7 +352,9 @@ export function coerceParameterValue(
     }
     case 'number': {
       const n = text !== null && NUMBER_TEXT.test(text) ? Number(text) : value;
-      return typeof n === 'number' && Number.isFinite(n) ? { ok: true, value: n } : fail('a number');
+      return typeof n === 'number' && Number.isFinite(n)
+        ? { ok: true, value: n }
+        : fail('a number');
     }
     case 'boolean': {
       if (typeof value === 'boolean') {
@@ -313,7 +368,9 @@ export function coerceParameterValue(
         try {
           return { ok: true, value: JSON.parse(value) };
         } catch (error) {
-          return fail(`JSON (${error instanceof Error ? error.message : String(error)})`);
+          return fail(
+            `JSON (${error instanceof Error ? error.message : String(error)})`
+          );
         }
       }
       return isJsonValue(value) ? { ok: true, value } : fail('JSON data');
@@ -322,7 +379,8 @@ export function coerceParameterValue(
 }
 
 export type ParameterValuesResult =
-  { ok: true; values: Record<string, unknown> } | { ok: false; errors: string[] };
+  | { ok: true; values: Record<string, unknown> }
+  | { ok: false; errors: string[] };
 
 /**
  * Checks a run's parameter values against the specs and gives the complete values to inject: every
@@ -338,7 +396,9 @@ export function validateParameterValues(
   if (values !== undefined && values !== null && !isRecord(values)) {
     return {
       ok: false,
-      errors: [`parameter values must be an object of name → value, got ${describeValue(values)}`]
+      errors: [
+        `parameter values must be an object of name → value, got ${describeValue(values)}`
+      ]
     };
   }
   const given = (values ?? {}) as Record<string, unknown>;
@@ -353,8 +413,14 @@ export function validateParameterValues(
   }
   const resolved: Record<string, unknown> = {};
   for (const spec of specs) {
-    const has = Object.prototype.hasOwnProperty.call(given, spec.name) && given[spec.name] !== undefined;
-    const coerced = coerceParameterValue(spec, has ? given[spec.name] : spec.default, has ? options : {});
+    const has =
+      Object.prototype.hasOwnProperty.call(given, spec.name) &&
+      given[spec.name] !== undefined;
+    const coerced = coerceParameterValue(
+      spec,
+      has ? given[spec.name] : spec.default,
+      has ? options : {}
+    );
     if (coerced.ok) {
       resolved[spec.name] = coerced.value;
     } else {
@@ -369,10 +435,14 @@ export function validateParameterValues(
  * and are decoded there: no value is ever pasted into code, so no value can become code. Names must be
  * Python identifiers (validateParameterValues' output always is); anything else is a programming error.
  */
-export function parameterInjectionCode(values: Record<string, unknown>): string {
+export function parameterInjectionCode(
+  values: Record<string, unknown>
+): string {
   for (const name of Object.keys(values)) {
     if (!isPythonIdentifier(name)) {
-      throw new RangeError(`Cannot inject parameter "${name}": it is not a Python identifier`);
+      throw new RangeError(
+        `Cannot inject parameter "${name}": it is not a Python identifier`
+      );
     }
   }
   const data = base64Encode(utf8Encode(JSON.stringify(values)));
@@ -385,7 +455,11 @@ export function parameterInjectionCode(values: Record<string, unknown>): string 
 
 /** True for data JSON can carry unchanged: null, booleans, finite numbers, strings, arrays, objects. */
 export function isJsonValue(value: unknown): boolean {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') {
+  if (
+    value === null ||
+    typeof value === 'string' ||
+    typeof value === 'boolean'
+  ) {
     return true;
   }
   if (typeof value === 'number') {
@@ -396,7 +470,10 @@ export function isJsonValue(value: unknown): boolean {
   }
   if (isRecord(value)) {
     const proto = Object.getPrototypeOf(value);
-    return (proto === Object.prototype || proto === null) && Object.values(value).every(isJsonValue);
+    return (
+      (proto === Object.prototype || proto === null) &&
+      Object.values(value).every(isJsonValue)
+    );
   }
   return false;
 }

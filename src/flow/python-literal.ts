@@ -6,7 +6,8 @@
 import { PYTHON_KEYWORDS } from './validate.js';
 
 /** The Python type a literal had, before mapping to a parameter type. */
-export type LiteralKind = 'str' | 'int' | 'float' | 'bool' | 'none' | 'list' | 'tuple' | 'dict';
+export type LiteralKind =
+  'str' | 'int' | 'float' | 'bool' | 'none' | 'list' | 'tuple' | 'dict';
 
 export interface ParsedAssignment {
   name: string;
@@ -32,7 +33,8 @@ export interface ParametersCellParse {
   problems: StatementProblem[];
 }
 
-type TokenKind = 'name' | 'number' | 'string' | 'op' | 'newline' | 'comment' | 'error' | 'end';
+type TokenKind =
+  'name' | 'number' | 'string' | 'op' | 'newline' | 'comment' | 'error' | 'end';
 
 interface Token {
   kind: TokenKind;
@@ -47,7 +49,8 @@ interface Token {
 const NAME_START = /[\p{L}\p{Nl}_]/u;
 const NAME_REST = /[\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]/u;
 const RADIX_INT = /0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+/y;
-const DECIMAL_NUMBER = /(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?/y;
+const DECIMAL_NUMBER =
+  /(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?/y;
 const STRING_PREFIX = /(?:[rRuUbBfF]|[rR][bBfF]|[bBfF][rR])?(?=['"])/y;
 
 /** Splits the cell into tokens; newlines inside brackets or after a backslash do not end a statement. */
@@ -73,7 +76,10 @@ function tokenize(source: string): Token[] {
       pos++;
       continue;
     }
-    if (ch === '\\' && (source[pos + 1] === '\n' || source.startsWith('\r\n', pos + 1))) {
+    if (
+      ch === '\\' &&
+      (source[pos + 1] === '\n' || source.startsWith('\r\n', pos + 1))
+    ) {
       pos += source[pos + 1] === '\n' ? 2 : 3;
       line++;
       continue;
@@ -89,14 +95,28 @@ function tokenize(source: string): Token[] {
     const prefixMatch = STRING_PREFIX.exec(source);
     if (prefixMatch) {
       const startLine = line;
-      const read = readString(source, pos + prefixMatch[0].length, prefixMatch[0].toLowerCase());
+      const read = readString(
+        source,
+        pos + prefixMatch[0].length,
+        prefixMatch[0].toLowerCase()
+      );
       const text = source.slice(pos, read.end);
       line += (text.match(/\n/g) ?? []).length;
       pos = read.end;
       if (read.error) {
-        tokens.push({ kind: 'error', text, line: startLine, value: read.error });
+        tokens.push({
+          kind: 'error',
+          text,
+          line: startLine,
+          value: read.error
+        });
       } else {
-        tokens.push({ kind: 'string', text, line: startLine, value: read.value });
+        tokens.push({
+          kind: 'string',
+          text,
+          line: startLine,
+          value: read.value
+        });
       }
       continue;
     }
@@ -106,7 +126,10 @@ function tokenize(source: string): Token[] {
       if (number.error) {
         push('error', number.text, { value: number.error });
       } else {
-        push('number', number.text, { value: number.value, isFloat: number.isFloat });
+        push('number', number.text, {
+          value: number.value,
+          isFloat: number.isFloat
+        });
       }
       continue;
     }
@@ -179,7 +202,10 @@ function readString(source: string, start: number, prefix: string): ReadResult {
     value += ch;
     pos++;
   }
-  return { end: skipToLineEnd(source, pos), error: 'this string is not closed' };
+  return {
+    end: skipToLineEnd(source, pos),
+    error: 'this string is not closed'
+  };
 }
 
 function skipToLineEnd(source: string, pos: number): number {
@@ -201,7 +227,10 @@ const SIMPLE_ESCAPES: Record<string, string> = {
   '\n': ''
 };
 
-function readEscape(source: string, pos: number): { end: number; value: string; error?: string } {
+function readEscape(
+  source: string,
+  pos: number
+): { end: number; value: string; error?: string } {
   const next = source[pos + 1];
   if (next in SIMPLE_ESCAPES) {
     return { end: pos + 2, value: SIMPLE_ESCAPES[next] };
@@ -209,7 +238,10 @@ function readEscape(source: string, pos: number): { end: number; value: string; 
   const hexLength = next === 'x' ? 2 : next === 'u' ? 4 : next === 'U' ? 8 : 0;
   if (hexLength) {
     const hex = source.slice(pos + 2, pos + 2 + hexLength);
-    const code = /^[0-9a-fA-F]+$/.test(hex) && hex.length === hexLength ? parseInt(hex, 16) : NaN;
+    const code =
+      /^[0-9a-fA-F]+$/.test(hex) && hex.length === hexLength
+        ? parseInt(hex, 16)
+        : NaN;
     if (!(code <= 0x10ffff)) {
       return { end: pos, value: '', error: `bad escape \\${next}${hex}` };
     }
@@ -217,10 +249,17 @@ function readEscape(source: string, pos: number): { end: number; value: string; 
   }
   const octal = /^[0-7]{1,3}/.exec(source.slice(pos + 1, pos + 4));
   if (octal) {
-    return { end: pos + 1 + octal[0].length, value: String.fromCodePoint(parseInt(octal[0], 8)) };
+    return {
+      end: pos + 1 + octal[0].length,
+      value: String.fromCodePoint(parseInt(octal[0], 8))
+    };
   }
   if (next === 'N') {
-    return { end: pos, value: '', error: 'named escapes (\\N{...}) are not supported' };
+    return {
+      end: pos,
+      value: '',
+      error: 'named escapes (\\N{...}) are not supported'
+    };
   }
   // Python keeps an unknown escape as written, backslash included.
   return { end: pos + 2, value: '\\' + next };
@@ -229,7 +268,13 @@ function readEscape(source: string, pos: number): { end: number; value: string; 
 function readNumber(
   source: string,
   pos: number
-): { end: number; text: string; value?: number; isFloat?: boolean; error?: string } {
+): {
+  end: number;
+  text: string;
+  value?: number;
+  isFloat?: boolean;
+  error?: string;
+} {
   RADIX_INT.lastIndex = pos;
   const radix = RADIX_INT.exec(source);
   let text: string;
@@ -238,7 +283,9 @@ function readNumber(
   if (radix) {
     text = radix[0];
     const digits = text.slice(2).replace(/_/g, '');
-    const base = { x: 16, o: 8, b: 2 }[text[1].toLowerCase() as 'x' | 'o' | 'b'];
+    const base = { x: 16, o: 8, b: 2 }[
+      text[1].toLowerCase() as 'x' | 'o' | 'b'
+    ];
     value = parseInt(digits, base);
   } else {
     DECIMAL_NUMBER.lastIndex = pos;
@@ -246,7 +293,11 @@ function readNumber(
     isFloat = /[.eE]/.test(text);
     value = Number(text.replace(/_/g, ''));
     if (!isFloat && /^0+[1-9]/.test(text.replace(/_/g, ''))) {
-      return { end: pos + text.length, text, error: `leading zeros are not allowed in ${text}` };
+      return {
+        end: pos + text.length,
+        text,
+        error: `leading zeros are not allowed in ${text}`
+      };
     }
   }
   let end = pos + text.length;
@@ -261,7 +312,11 @@ function readNumber(
     return { end, text: whole, error: reason };
   }
   if (!isFloat && !Number.isSafeInteger(value)) {
-    return { end, text, error: `${text} is too large: integers must be within ±${Number.MAX_SAFE_INTEGER}` };
+    return {
+      end,
+      text,
+      error: `${text} is too large: integers must be within ±${Number.MAX_SAFE_INTEGER}`
+    };
   }
   if (!Number.isFinite(value)) {
     return { end, text, error: `${text} is too large for a float` };
@@ -273,7 +328,8 @@ class LiteralError extends Error {}
 
 const MAX_NESTING = 100;
 
-const CHAINED = 'chained assignments (a = b = 1) are not allowed; give each parameter its own line';
+const CHAINED =
+  'chained assignments (a = b = 1) are not allowed; give each parameter its own line';
 
 /** A recursive-descent reader of one statement's tokens. */
 class StatementParser {
@@ -285,7 +341,9 @@ class StatementParser {
   parseAssignment(): Omit<ParsedAssignment, 'line' | 'description'> {
     const target = this.next();
     if (target.kind !== 'name' || PYTHON_KEYWORDS.has(target.text)) {
-      throw new LiteralError('only `name = literal` lines are allowed in a parameters cell');
+      throw new LiteralError(
+        'only `name = literal` lines are allowed in a parameters cell'
+      );
     }
     let annotation: string | undefined;
     if (this.peek().text === ':') {
@@ -334,7 +392,9 @@ class StatementParser {
   private parseValue(): { value: unknown; kind: LiteralKind } {
     // Bounded so that a hostile `[[[[...` gives a problem, not a stack overflow.
     if (++this.depth > MAX_NESTING) {
-      throw new LiteralError(`the value is nested more than ${MAX_NESTING} levels deep`);
+      throw new LiteralError(
+        `the value is nested more than ${MAX_NESTING} levels deep`
+      );
     }
     try {
       return this.parseValueInner();
@@ -383,14 +443,20 @@ class StatementParser {
     }
   }
 
-  private parseOperatorValue(token: Token): { value: unknown; kind: LiteralKind } {
+  private parseOperatorValue(token: Token): {
+    value: unknown;
+    kind: LiteralKind;
+  } {
     if (token.text === '-' || token.text === '+') {
       const operand = this.parseValue();
       if (operand.kind !== 'int' && operand.kind !== 'float') {
         throw new LiteralError(`"${token.text}" can only sign a number`);
       }
       const value = operand.value as number;
-      return { value: token.text === '-' ? (value === 0 ? 0 : -value) : value, kind: operand.kind };
+      return {
+        value: token.text === '-' ? (value === 0 ? 0 : -value) : value,
+        kind: operand.kind
+      };
     }
     if (token.text === '[') {
       return { value: this.parseItems(']'), kind: 'list' };
@@ -413,7 +479,9 @@ class StatementParser {
     if (token.text === '{') {
       return this.parseDict();
     }
-    throw new LiteralError(`unexpected "${token.text}": the value must be a literal`);
+    throw new LiteralError(
+      `unexpected "${token.text}": the value must be a literal`
+    );
   }
 
   private parseItems(close: string): unknown[] {
@@ -445,7 +513,9 @@ class StatementParser {
         );
       }
       if (key.kind !== 'str') {
-        throw new LiteralError('dict keys must be strings (they become JSON object keys)');
+        throw new LiteralError(
+          'dict keys must be strings (they become JSON object keys)'
+        );
       }
       dict[key.value as string] = this.parseValue().value;
       const sep = this.next();
@@ -464,7 +534,9 @@ class StatementParser {
     if (token.kind === 'error') {
       return String(token.value);
     }
-    return token.kind === 'end' ? `missing ${expected}` : `expected ${expected}, got "${token.text}"`;
+    return token.kind === 'end'
+      ? `missing ${expected}`
+      : `expected ${expected}, got "${token.text}"`;
   }
 
   private peek(): Token {
@@ -502,12 +574,20 @@ export function parseParametersSource(source: string): ParametersCellParse {
       const line = statement[0].line;
       try {
         const parsed = new StatementParser(statement).parseAssignment();
-        result.assignments.push({ ...parsed, line, ...(comment ? { description: comment } : {}) });
+        result.assignments.push({
+          ...parsed,
+          line,
+          ...(comment ? { description: comment } : {})
+        });
       } catch (error) {
         if (!(error instanceof LiteralError)) {
           throw error;
         }
-        result.problems.push({ line, text: (lines[line - 1] ?? '').trim(), reason: error.message });
+        result.problems.push({
+          line,
+          text: (lines[line - 1] ?? '').trim(),
+          reason: error.message
+        });
       }
     }
     statement = [];

@@ -52,7 +52,11 @@ export function orderTasks(nodes: GraphNode[]): GraphOrder {
 }
 
 /** One cycle per strongly connected component of the unordered tasks (Tarjan), in notebook order. */
-function findCycles(nodes: GraphNode[], downstream: number[][], left: Set<number>): string[][] {
+function findCycles(
+  nodes: GraphNode[],
+  downstream: number[][],
+  left: Set<number>
+): string[][] {
   const components: number[][] = [];
   const low = new Map<number, number>();
   const seen = new Map<number, number>();
@@ -103,13 +107,23 @@ function findCycles(nodes: GraphNode[], downstream: number[][], left: Set<number
       // Behind a cycle, not in one: it is reported through that cycle.
       continue;
     }
-    cycles.push(shortestCycle(start, downstream, members).map(i => nodes[i].name));
+    cycles.push(
+      shortestCycle(start, downstream, members).map(i => nodes[i].name)
+    );
   }
-  return cycles.sort((a, b) => nodes.findIndex(n => n.name === a[0]) - nodes.findIndex(n => n.name === b[0]));
+  return cycles.sort(
+    (a, b) =>
+      nodes.findIndex(n => n.name === a[0]) -
+      nodes.findIndex(n => n.name === b[0])
+  );
 }
 
 /** Breadth-first from `start` back to itself inside one component: the shortest cycle through it. */
-function shortestCycle(start: number, downstream: number[][], members: Set<number>): number[] {
+function shortestCycle(
+  start: number,
+  downstream: number[][],
+  members: Set<number>
+): number[] {
   const parent = new Map<number, number>();
   const queue = [start];
   while (queue.length > 0) {

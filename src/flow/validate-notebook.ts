@@ -64,7 +64,10 @@ export function readNotebook(notebook: unknown): NotebookRead {
       });
       return;
     }
-    const id = typeof raw.id === 'string' && raw.id !== '' ? raw.id : fallbackCellId(index);
+    const id =
+      typeof raw.id === 'string' && raw.id !== ''
+        ? raw.id
+        : fallbackCellId(index);
     const source = readSource(raw.source);
     if (source === null) {
       result.problems.push({
@@ -80,7 +83,9 @@ export function readNotebook(notebook: unknown): NotebookRead {
       ? metadata.tags.filter((t): t is string => typeof t === 'string')
       : [];
     const type =
-      raw.cell_type === 'code' || raw.cell_type === 'markdown' || raw.cell_type === 'raw'
+      raw.cell_type === 'code' ||
+      raw.cell_type === 'markdown' ||
+      raw.cell_type === 'raw'
         ? raw.cell_type
         : 'other';
     result.cells.push({ index, id, type, source, metadata, tags });
@@ -109,9 +114,13 @@ function kindOf(value: unknown): string {
     return 'a list';
   }
   if (typeof value === 'string') {
-    return value.length > 40 ? 'a string' : `the string ${JSON.stringify(value)}`;
+    return value.length > 40
+      ? 'a string'
+      : `the string ${JSON.stringify(value)}`;
   }
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+  return typeof value === 'object'
+    ? 'an object'
+    : `${typeof value} ${String(value)}`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

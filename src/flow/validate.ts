@@ -47,7 +47,11 @@ const IDENTIFIER = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u;
 
 /** True for a string Python accepts as a variable name. */
 export function isPythonIdentifier(name: unknown): name is string {
-  return typeof name === 'string' && IDENTIFIER.test(name) && !PYTHON_KEYWORDS.has(name);
+  return (
+    typeof name === 'string' &&
+    IDENTIFIER.test(name) &&
+    !PYTHON_KEYWORDS.has(name)
+  );
 }
 
 /**
@@ -94,5 +98,7 @@ export function describeValue(value: unknown): string {
 
 /** "Cell 4" for index 3 (people count cells from 1), with the task name when known. */
 export function cellLabel(cellIndex: number, taskName?: string | null): string {
-  return taskName ? `Cell ${cellIndex + 1} (task "${taskName}")` : `Cell ${cellIndex + 1}`;
+  return taskName
+    ? `Cell ${cellIndex + 1} (task "${taskName}")`
+    : `Cell ${cellIndex + 1}`;
 }

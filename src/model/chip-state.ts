@@ -3,7 +3,8 @@ import type { TaskSettings } from '../flow/spec.js';
 
 /** The live part of a chip: the state of the task in the latest run, as the run loop reported it. */
 export interface ITaskLiveState {
-  state: TaskStateEvent['state'];
+  /** The run loop's task states, plus the run-level Scheduled and Late a server run starts in. */
+  state: TaskStateEvent['state'] | 'Scheduled' | 'Late';
   /** 1-based attempt and the maximum (retries + 1), for "Retrying 1/3". */
   attempt: number;
   maxAttempts: number;
@@ -47,6 +48,43 @@ export function applyTaskEvent(
   };
 }
 
+/**
+ * A task-state event of the Cellflow server (`task_run.state`) in the run loop's terms, so chips show
+ * a server run exactly as they show a run here. `maxRetries` comes from the deployed spec.
+ */
+export function fromServerTaskEvent(
+  payload: Record<string, unknown>,
+  at: string,
+  maxRetries: number
+): TaskStateEvent {
+  const attempt = typeof payload.attempt === 'number' ? payload.attempt : 0;
+  const error = typeof payload.error === 'string' ? payload.error : undefined;
+  const reason =
+    typeof payload.reason === 'string' ? payload.reason : undefined;
+  return {
+    type: 'task-state',
+    at: Date.parse(at),
+    task: String(payload.taskName ?? ''),
+    cellId: '',
+    state: String(payload.to) as TaskStateEvent['state'],
+    previous: (payload.from as TaskStateEvent['state']) ?? null,
+    attempt,
+    maxAttempts: maxRetries + 1,
+    retry: Math.max(0, attempt - 1),
+    maxRetries,
+    error: error
+      ? {
+          ename: error.split(':')[0],
+          evalue: error,
+          traceback: [],
+          summary: error,
+          timedOut: /^TimeoutError\b|timed out/.test(error)
+        }
+      : undefined,
+    reason
+  };
+}
+
 /** Seconds as people read them: "0.4 s", "12 s", "2 min 5 s". */
 export function formatDuration(ms: number): string {
   const seconds = Math.max(0, ms) / 1000;
@@ -70,6 +108,10 @@ export function describeLiveState(
   translate: (text: string, ...args: string[]) => string = plain
 ): string {
   switch (live.state) {
+    case 'Scheduled':
+      return translate('Scheduled');
+    case 'Late':
+      return translate('Late');
     case 'Pending':
       return translate('Pending');
     case 'Running':

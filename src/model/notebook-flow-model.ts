@@ -23,7 +23,7 @@ export class NotebookFlowModel {
   private _tasks = new Map<string, EffectiveTask>();
   private _compiled: CompileResult | null = null;
   private _live = new Map<string, ITaskLiveState>();
-  private _runState: RunState | null = null;
+  private _runState: RunState | string | null = null;
   private _selectedTask: string | null = null;
   private _changed = new Signal<this, void>(this);
   private _liveChanged = new Signal<this, void>(this);
@@ -44,7 +44,10 @@ export class NotebookFlowModel {
   }
 
   /** Replace the notebook's content (all of its nbformat JSON). */
-  setNotebook(notebook: { cells: ICellJSON[]; metadata?: unknown }): void {
+  setNotebook(
+    notebook: { cells: ICellJSON[]; metadata?: unknown },
+    options: { defaultName?: string } = {}
+  ): void {
     this._tasks.clear();
     notebook.cells.forEach((cell, index) => {
       if (cell.cell_type !== 'code') {
@@ -55,12 +58,16 @@ export class NotebookFlowModel {
         this._tasks.set(cellKey(cell, index), task);
       }
     });
-    this._compiled = compileNotebook({
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: notebook.metadata ?? {},
-      cells: notebook.cells
-    });
+    const metadata = (notebook.metadata ?? {}) as Record<string, unknown>;
+    const named = (metadata.cellflow as Record<string, unknown> | undefined)
+      ?.name;
+    this._compiled = compileNotebook(
+      { nbformat: 4, nbformat_minor: 5, metadata, cells: notebook.cells },
+      // The notebook's own name (metadata.cellflow.name) wins; else its file name.
+      typeof named === 'string' || !options.defaultName
+        ? {}
+        : { name: options.defaultName }
+    );
     this._changed.emit();
   }
 
@@ -102,7 +109,7 @@ export class NotebookFlowModel {
     };
   }
 
-  get runState(): RunState | null {
+  get runState(): RunState | string | null {
     return this._runState;
   }
 
@@ -137,6 +144,29 @@ export class NotebookFlowModel {
       this._runState = event.state;
       this._liveChanged.emit();
     }
+  }
+
+  /** Every task of the flow shows the same run-level state (a server run Scheduled, Late or Pending). */
+  setAllTasks(state: ITaskLiveState['state'], at: number): void {
+    const compiled = this._compiled;
+    if (!compiled?.ok) {
+      return;
+    }
+    for (const task of compiled.spec.tasks) {
+      this._live.set(task.name, {
+        state,
+        attempt: 0,
+        maxAttempts: task.retries + 1,
+        since: at
+      });
+    }
+    this._liveChanged.emit();
+  }
+
+  /** Set the run's overall state (shown in the notebook's toolbar). */
+  setRunState(state: RunState | string | null): void {
+    this._runState = state;
+    this._liveChanged.emit();
   }
 
   liveState(task: string): ITaskLiveState | null {

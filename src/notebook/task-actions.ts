@@ -119,3 +119,70 @@ function asRecord(value: unknown): Record<string, unknown> | null {
     ? (value as Record<string, unknown>)
     : null;
 }
+
+/** The settings the panel edits; a field left out is not changed. */
+export interface ITaskSettingsEdit {
+  retries?: number;
+  retryDelay?: number;
+  backoff?: number;
+  timeout?: number | null;
+  /** null: after the previous task in the notebook; []: depends on nothing. */
+  after?: string[] | null;
+}
+
+/**
+ * Change a task's settings from the panel: the cell's metadata, and its `%%task` line when it has
+ * one (the line wins for the fields it names, so it must say the same).
+ */
+export function updateTaskSettings(
+  cell: ICellModel,
+  edit: ITaskSettingsEdit
+): void {
+  const source = cell.sharedModel.getSource();
+  const current = effectiveTaskSettings({
+    source,
+    metadata: { cellflow: cell.getMetadata('cellflow') }
+  });
+  if (!current.isTask || !current.name) {
+    return;
+  }
+  const settings = { ...current.settings };
+  let after = current.after;
+  for (const [field, value] of Object.entries(edit)) {
+    if (value === undefined) {
+      continue;
+    }
+    if (field === 'after') {
+      after = value as string[] | null;
+    } else {
+      (settings as Record<string, unknown>)[field] = value;
+    }
+  }
+  const existing = cellflowOf(cell);
+  const task: Record<string, unknown> = { name: current.name };
+  if (settings.retries !== 0) {
+    task.retries = settings.retries;
+  }
+  if (settings.retryDelay !== 0) {
+    task.retryDelay = settings.retryDelay;
+  }
+  if (settings.backoff !== 1) {
+    task.backoff = settings.backoff;
+  }
+  if (settings.timeout !== null) {
+    task.timeout = settings.timeout;
+  }
+  if (after !== null) {
+    task.after = after;
+  }
+  cell.setMetadata('cellflow', { ...existing, task });
+  const line = firstLine(source);
+  if (isTaskMagicLine(line)) {
+    const rewritten = formatTaskMagic(
+      current.name,
+      { ...settings, after },
+      line
+    );
+    cell.sharedModel.setSource(rewritten + source.slice(line.length));
+  }
+}

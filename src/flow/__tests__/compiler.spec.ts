@@ -6,7 +6,11 @@ import type { CompileResult, FlowProblem, FlowSpec } from '../spec.js';
 
 type Cell = Record<string, unknown>;
 
-const code = (source: string, metadata: Record<string, unknown> = {}, id?: string): Cell => ({
+const code = (
+  source: string,
+  metadata: Record<string, unknown> = {},
+  id?: string
+): Cell => ({
   cell_type: 'code',
   ...(id ? { id } : {}),
   metadata,
@@ -15,18 +19,32 @@ const code = (source: string, metadata: Record<string, unknown> = {}, id?: strin
   outputs: [],
   execution_count: null
 });
-const markdown = (source: string): Cell => ({ cell_type: 'markdown', metadata: {}, source });
+const markdown = (source: string): Cell => ({
+  cell_type: 'markdown',
+  metadata: {},
+  source
+});
 const notebook = (cells: Cell[], metadata: Record<string, unknown> = {}) => ({
   nbformat: 4,
   nbformat_minor: 5,
-  metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' }, ...metadata },
+  metadata: {
+    kernelspec: {
+      name: 'python3',
+      display_name: 'Python 3',
+      language: 'python'
+    },
+    ...metadata
+  },
   cells
 });
 const tasks = (...sources: string[]) => notebook(sources.map(s => code(s)));
 
 function spec(result: CompileResult): FlowSpec {
   if (!result.ok) {
-    throw new Error('expected a spec, got problems:\n' + result.problems.map(p => p.message).join('\n'));
+    throw new Error(
+      'expected a spec, got problems:\n' +
+        result.problems.map(p => p.message).join('\n')
+    );
   }
   return result.spec;
 }
@@ -47,7 +65,11 @@ const etl = () =>
         'params'
       ),
       code('import requests\nimport pandas as pd\n', {}, 'imports'),
-      code('%%task extract --retries 3 --retry-delay 10\nraw = requests.get(url).json()', {}, 'c-extract'),
+      code(
+        '%%task extract --retries 3 --retry-delay 10\nraw = requests.get(url).json()',
+        {},
+        'c-extract'
+      ),
       markdown('Flatten the users into a table.'),
       code('%%task transform\ndf = pd.json_normalize(raw)', {}, 'c-transform'),
       code('import os', {}, 'import-os'),
@@ -93,7 +115,13 @@ describe('compileNotebook: the ETL notebook', () => {
           cellId: 'c-extract',
           cellIndex: 3,
           code: 'raw = requests.get(url).json()',
-          setup: [{ cellId: 'imports', cellIndex: 2, code: 'import requests\nimport pandas as pd\n' }],
+          setup: [
+            {
+              cellId: 'imports',
+              cellIndex: 2,
+              code: 'import requests\nimport pandas as pd\n'
+            }
+          ],
           upstream: [],
           retries: 3,
           retryDelay: 10,
@@ -134,14 +162,22 @@ describe('compileNotebook: the ETL notebook', () => {
     const flow = spec(compileNotebook(etl()));
     const { hash, ...rest } = flow;
     expect(hash).toBe(sha256Hex(canonicalJson(rest)));
-    expect(spec(compileNotebook(JSON.parse(JSON.stringify(etl())))).hash).toBe(hash);
+    expect(spec(compileNotebook(JSON.parse(JSON.stringify(etl())))).hash).toBe(
+      hash
+    );
     const changed = etl();
-    changed.cells[5] = code('%%task transform\ndf = pd.DataFrame(raw)', {}, 'c-transform');
+    changed.cells[5] = code(
+      '%%task transform\ndf = pd.DataFrame(raw)',
+      {},
+      'c-transform'
+    );
     expect(spec(compileNotebook(changed)).hash).not.toBe(hash);
   });
 
   it('takes the flow name from the options first, then metadata, then "flow"', () => {
-    expect(spec(compileNotebook(etl(), { name: 'nightly' })).name).toBe('nightly');
+    expect(spec(compileNotebook(etl(), { name: 'nightly' })).name).toBe(
+      'nightly'
+    );
     const unnamed = etl();
     unnamed.metadata = {} as typeof unnamed.metadata;
     expect(spec(compileNotebook(unnamed)).name).toBe('flow');
@@ -151,13 +187,24 @@ describe('compileNotebook: the ETL notebook', () => {
 describe('compileNotebook: tasks and order', () => {
   it('reads tasks from cell metadata alone, the %%task line winning where both are given', () => {
     const nb = notebook([
-      code('a = 1', { cellflow: { task: { name: 'first', retries: 2, backoff: 2 } } }),
+      code('a = 1', {
+        cellflow: { task: { name: 'first', retries: 2, backoff: 2 } }
+      }),
       code('%%task second --retries 4\nb = a', {
         cellflow: { task: { name: 'second', retries: 1, timeout: 5 } }
       })
     ]);
     const flow = spec(compileNotebook(nb));
-    expect(flow.tasks.map(t => [t.name, t.code, t.retries, t.backoff, t.timeout, t.upstream])).toEqual([
+    expect(
+      flow.tasks.map(t => [
+        t.name,
+        t.code,
+        t.retries,
+        t.backoff,
+        t.timeout,
+        t.upstream
+      ])
+    ).toEqual([
       ['first', 'a = 1', 2, 2, null, []],
       ['second', 'b = a', 4, 1, 5, ['first']]
     ]);
@@ -175,13 +222,26 @@ describe('compileNotebook: tasks and order', () => {
         )
       )
     );
-    expect(flow.tasks.map(t => t.name)).toEqual(['extract', 'transform', 'load', 'report', 'audit']);
+    expect(flow.tasks.map(t => t.name)).toEqual([
+      'extract',
+      'transform',
+      'load',
+      'report',
+      'audit'
+    ]);
     expect(flow.tasks.map(t => t.cellIndex)).toEqual([2, 1, 0, 3, 4]);
   });
 
   it('runs a diamond in notebook order among ready tasks', () => {
     const flow = spec(
-      compileNotebook(tasks('%%task a', '%%task c --after a', '%%task b --after a', '%%task d --after b,c'))
+      compileNotebook(
+        tasks(
+          '%%task a',
+          '%%task c --after a',
+          '%%task b --after a',
+          '%%task d --after b,c'
+        )
+      )
     );
     expect(flow.tasks.map(t => [t.name, t.upstream])).toEqual([
       ['a', []],
@@ -245,22 +305,34 @@ describe('compileNotebook: problems, each naming its cell', () => {
         'Not an nbformat 4 notebook: expected a JSON object, got the string "{\\"nbformat\\": 4}"'
       ],
       [42, 'Not an nbformat 4 notebook: expected a JSON object, got number 42'],
-      [undefined, 'Not an nbformat 4 notebook: expected a JSON object, got undefined undefined'],
+      [
+        undefined,
+        'Not an nbformat 4 notebook: expected a JSON object, got undefined undefined'
+      ],
       [[], 'Not an nbformat 4 notebook: expected a JSON object, got a list'],
       [{}, 'Not an nbformat 4 notebook: it has no "nbformat" field'],
       [
         { nbformat: 3, worksheets: [] },
         'Not an nbformat 4 notebook: "nbformat" is 3; save it with Jupyter (nbformat 4) first'
       ],
-      [{ nbformat: 4, cells: 'x' }, 'Not an nbformat 4 notebook: "cells" must be a list, got the string "x"']
+      [
+        { nbformat: 4, cells: 'x' },
+        'Not an nbformat 4 notebook: "cells" must be a list, got the string "x"'
+      ]
     ];
     for (const [input, message] of cases) {
-      expect(problems(compileNotebook(input))).toEqual([{ code: 'not-a-notebook', message }]);
+      expect(problems(compileNotebook(input))).toEqual([
+        { code: 'not-a-notebook', message }
+      ]);
     }
   });
 
   it('reports cells that are not cells', () => {
-    const nb = notebook([code('%%task a'), 5 as unknown as Cell, { cell_type: 'code', source: 7, id: 'x7' }]);
+    const nb = notebook([
+      code('%%task a'),
+      5 as unknown as Cell,
+      { cell_type: 'code', source: 7, id: 'x7' }
+    ]);
     expect(problems(compileNotebook(nb))).toEqual([
       {
         code: 'invalid-cell',
@@ -270,7 +342,8 @@ describe('compileNotebook: problems, each naming its cell', () => {
       },
       {
         code: 'invalid-cell',
-        message: 'Cell 3: "source" must be a string or a list of strings, got number 7',
+        message:
+          'Cell 3: "source" must be a string or a list of strings, got number 7',
         cellIndex: 2,
         cellId: 'x7'
       }
@@ -278,7 +351,9 @@ describe('compileNotebook: problems, each naming its cell', () => {
   });
 
   it('reports a notebook without tasks', () => {
-    expect(problems(compileNotebook(notebook([markdown('# hi'), code('x = 1')])))).toEqual([
+    expect(
+      problems(compileNotebook(notebook([markdown('# hi'), code('x = 1')])))
+    ).toEqual([
       {
         code: 'no-tasks',
         message:
@@ -287,7 +362,11 @@ describe('compileNotebook: problems, each naming its cell', () => {
     ]);
     // A skipped task does not count.
     expect(
-      problems(compileNotebook(notebook([code('%%task a', { cellflow: { skip: true } })])))[0].code
+      problems(
+        compileNotebook(
+          notebook([code('%%task a', { cellflow: { skip: true } })])
+        )
+      )[0].code
     ).toBe('no-tasks');
   });
 
@@ -315,7 +394,9 @@ describe('compileNotebook: problems, each naming its cell', () => {
         taskName: 'extract'
       }
     ]);
-    const three = problems(compileNotebook(tasks('%%task x', '%%task x', '%%task x')));
+    const three = problems(
+      compileNotebook(tasks('%%task x', '%%task x', '%%task x'))
+    );
     expect(three[0].message).toBe(
       'Cell 1 (task "x"): the task name "x" is also used by cells 2 and 3; task names must be unique'
     );
@@ -330,7 +411,8 @@ describe('compileNotebook: problems, each naming its cell', () => {
     expect(problems(compileNotebook(nb))).toEqual([
       {
         code: 'unknown-dependency',
-        message: 'Cell 3 (task "load"): it runs after "transfrom", which is not a task in this notebook',
+        message:
+          'Cell 3 (task "load"): it runs after "transfrom", which is not a task in this notebook',
         cellIndex: 2,
         cellId: 'load-cell',
         taskName: 'load'
@@ -365,12 +447,16 @@ describe('compileNotebook: problems, each naming its cell', () => {
       }
     ]);
     const two = problems(
-      compileNotebook(tasks('%%task x --after y', '%%task y', '%%task self --after self'))
+      compileNotebook(
+        tasks('%%task x --after y', '%%task y', '%%task self --after self')
+      )
     );
-    expect(two.map(p => [p.cellIndex, p.message.split(':')[1].trim()])).toEqual([
-      [0, 'cyclic dependency x → y → x'],
-      [2, 'cyclic dependency self → self']
-    ]);
+    expect(two.map(p => [p.cellIndex, p.message.split(':')[1].trim()])).toEqual(
+      [
+        [0, 'cyclic dependency x → y → x'],
+        [2, 'cyclic dependency self → self']
+      ]
+    );
   });
 
   it('reports task names that are not identifiers, in the line and in metadata', () => {
@@ -380,7 +466,9 @@ describe('compileNotebook: problems, each naming its cell', () => {
       code('%%task\n'),
       code('y', { cellflow: { task: { retries: 1 } } })
     ]);
-    expect(problems(compileNotebook(nb)).map(p => [p.code, p.cellIndex, p.message])).toEqual([
+    expect(
+      problems(compileNotebook(nb)).map(p => [p.code, p.cellIndex, p.message])
+    ).toEqual([
       [
         'invalid-task-name',
         0,
@@ -391,7 +479,11 @@ describe('compileNotebook: problems, each naming its cell', () => {
         1,
         'Cell 2: Task name in metadata.cellflow.task.name "2nd" is not a Python identifier (letters, digits and _, not starting with a digit)'
       ],
-      ['missing-task-name', 2, 'Cell 3: %%task needs a task name, e.g. "%%task extract"'],
+      [
+        'missing-task-name',
+        2,
+        'Cell 3: %%task needs a task name, e.g. "%%task extract"'
+      ],
       ['missing-task-name', 3, 'Cell 4: metadata.cellflow.task has no name']
     ]);
   });
@@ -399,12 +491,36 @@ describe('compileNotebook: problems, each naming its cell', () => {
   it('reports bad numbers and options naming the task', () => {
     const nb = notebook([
       code('%%task a --retries -1 --backoff 0.5 --color red'),
-      code('x', { cellflow: { task: { name: 'b', timeout: 0, retryDelay: -3 } } })
+      code('x', {
+        cellflow: { task: { name: 'b', timeout: 0, retryDelay: -3 } }
+      })
     ]);
-    expect(problems(compileNotebook(nb)).map(p => [p.code, p.cellIndex, p.taskName, p.message])).toEqual([
-      ['invalid-retries', 0, 'a', 'Cell 1 (task "a"): --retries must be a whole number ≥ 0, got "-1"'],
-      ['invalid-backoff', 0, 'a', 'Cell 1 (task "a"): --backoff must be a number ≥ 1, got "0.5"'],
-      ['unknown-option', 0, 'a', expect.stringMatching(/^Cell 1 \(task "a"\): Unknown option "--color"/)],
+    expect(
+      problems(compileNotebook(nb)).map(p => [
+        p.code,
+        p.cellIndex,
+        p.taskName,
+        p.message
+      ])
+    ).toEqual([
+      [
+        'invalid-retries',
+        0,
+        'a',
+        'Cell 1 (task "a"): --retries must be a whole number ≥ 0, got "-1"'
+      ],
+      [
+        'invalid-backoff',
+        0,
+        'a',
+        'Cell 1 (task "a"): --backoff must be a number ≥ 1, got "0.5"'
+      ],
+      [
+        'unknown-option',
+        0,
+        'a',
+        expect.stringMatching(/^Cell 1 \(task "a"\): Unknown option "--color"/)
+      ],
       [
         'invalid-retry-delay',
         1,
@@ -422,7 +538,11 @@ describe('compileNotebook: problems, each naming its cell', () => {
 
   it('reports parameters cell lines that are not plain assignments of literals', () => {
     const nb = notebook([
-      code('url = "x"\nlimit = int("3")\nimport os\nn += 1', { tags: ['parameters'] }, 'p'),
+      code(
+        'url = "x"\nlimit = int("3")\nimport os\nn += 1',
+        { tags: ['parameters'] },
+        'p'
+      ),
       code('%%task a')
     ]);
     expect(problems(compileNotebook(nb))).toEqual([
@@ -451,9 +571,17 @@ describe('compileNotebook: problems, each naming its cell', () => {
   });
 
   it('reports defaults that do not match their declared types, in the cell or in metadata', () => {
-    const nb = notebook([code("limit = 'ten'", { tags: ['parameters'] }, 'p'), code('%%task a')], {
-      cellflow: { parameters: { limit: { type: 'integer' }, flag: { type: 'boolean', default: 'yes' } } }
-    });
+    const nb = notebook(
+      [code("limit = 'ten'", { tags: ['parameters'] }, 'p'), code('%%task a')],
+      {
+        cellflow: {
+          parameters: {
+            limit: { type: 'integer' },
+            flag: { type: 'boolean', default: 'yes' }
+          }
+        }
+      }
+    );
     expect(problems(compileNotebook(nb))).toEqual([
       {
         code: 'default-type-mismatch',
@@ -472,7 +600,9 @@ describe('compileNotebook: problems, each naming its cell', () => {
 
   it('reports parameter names that are not identifiers and malformed parameter metadata', () => {
     const nb = notebook([code('%%task a')], {
-      cellflow: { parameters: { 'out-dir': { type: 'string' }, n: { type: 'float' } } }
+      cellflow: {
+        parameters: { 'out-dir': { type: 'string' }, n: { type: 'float' } }
+      }
     });
     expect(problems(compileNotebook(nb)).map(p => p.message)).toEqual([
       'Notebook metadata: notebook metadata.cellflow.parameters.n.type must be one of string, integer, number, boolean, json, got "float"',
@@ -490,13 +620,15 @@ describe('compileNotebook: problems, each naming its cell', () => {
     expect(problems(compileNotebook(nb))).toEqual([
       {
         code: 'duplicate-parameters-cell',
-        message: 'Cell 2 is tagged "parameters", but cell 1 already is: a notebook has one parameters cell',
+        message:
+          'Cell 2 is tagged "parameters", but cell 1 already is: a notebook has one parameters cell',
         cellIndex: 1,
         cellId: 'cell-1'
       },
       {
         code: 'parameters-cell-is-task',
-        message: 'Cell 3 (task "t") is tagged "parameters" and is also a task: a cell is one or the other',
+        message:
+          'Cell 3 (task "t") is tagged "parameters" and is also a task: a cell is one or the other',
         cellIndex: 2,
         cellId: 'cell-2',
         taskName: 't'
@@ -505,10 +637,15 @@ describe('compileNotebook: problems, each naming its cell', () => {
   });
 
   it('reports a flow name in metadata that is not a string', () => {
-    expect(problems(compileNotebook(notebook([code('%%task a')], { cellflow: { name: 7 } })))).toEqual([
+    expect(
+      problems(
+        compileNotebook(notebook([code('%%task a')], { cellflow: { name: 7 } }))
+      )
+    ).toEqual([
       {
         code: 'invalid-flow-name',
-        message: 'Notebook metadata: metadata.cellflow.name must be a non-empty string, got 7'
+        message:
+          'Notebook metadata: metadata.cellflow.name must be a non-empty string, got 7'
       }
     ]);
   });
@@ -521,7 +658,9 @@ describe('compileNotebook: problems, each naming its cell', () => {
       code('%%task b --after c'),
       code('%%task c --after b')
     ]);
-    expect(problems(compileNotebook(nb)).map(p => [p.code, p.cellIndex])).toEqual([
+    expect(
+      problems(compileNotebook(nb)).map(p => [p.code, p.cellIndex])
+    ).toEqual([
       ['parameters-not-literal', 0],
       ['invalid-retries', 1],
       ['duplicate-task-name', 1],

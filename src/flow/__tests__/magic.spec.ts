@@ -9,7 +9,8 @@ import {
   stripMagicLine
 } from '../magic.js';
 
-const messages = (line: string) => parseTaskMagic(line).problems.map(p => p.message);
+const messages = (line: string) =>
+  parseTaskMagic(line).problems.map(p => p.message);
 
 describe('parseTaskMagic', () => {
   it('reads a name and every option, with spaces or =', () => {
@@ -19,7 +20,13 @@ describe('parseTaskMagic', () => {
     expect(magic).toEqual({
       isTask: true,
       name: 'load',
-      settings: { retries: 3, retryDelay: 2.5, backoff: 2, timeout: 600, after: ['extract', 'transform'] },
+      settings: {
+        retries: 3,
+        retryDelay: 2.5,
+        backoff: 2,
+        timeout: 600,
+        after: ['extract', 'transform']
+      },
       order: ['retries', 'retryDelay', 'backoff', 'timeout', 'after'],
       problems: []
     });
@@ -32,16 +39,31 @@ describe('parseTaskMagic', () => {
       settings: {},
       problems: []
     });
-    expect(parseTaskMagic('%%task t --after a, b').settings.after).toEqual(['a', 'b']);
-    expect(parseTaskMagic('%%task t --retry-delay 1e3').settings.retryDelay).toBe(1000);
+    expect(parseTaskMagic('%%task t --after a, b').settings.after).toEqual([
+      'a',
+      'b'
+    ]);
+    expect(
+      parseTaskMagic('%%task t --retry-delay 1e3').settings.retryDelay
+    ).toBe(1000);
   });
 
   it('reads `--after=` as "depends on nothing"', () => {
-    expect(parseTaskMagic('%%task t --after=')).toMatchObject({ settings: { after: [] }, problems: [] });
+    expect(parseTaskMagic('%%task t --after=')).toMatchObject({
+      settings: { after: [] },
+      problems: []
+    });
   });
 
   it('is not a task line unless it starts with %%task and a space', () => {
-    for (const line of ['x = 1', '%%taskx a', ' %%task a', '%task a', '# %%task a', '']) {
+    for (const line of [
+      'x = 1',
+      '%%taskx a',
+      ' %%task a',
+      '%task a',
+      '# %%task a',
+      ''
+    ]) {
       expect(parseTaskMagic(line)).toEqual({
         isTask: false,
         name: null,
@@ -53,20 +75,30 @@ describe('parseTaskMagic', () => {
   });
 
   it('reports numbers out of range with the option and the value', () => {
-    expect(messages('%%task t --retries -1')).toEqual(['--retries must be a whole number ≥ 0, got "-1"']);
-    expect(messages('%%task t --retries 1.5')).toEqual(['--retries must be a whole number ≥ 0, got "1.5"']);
+    expect(messages('%%task t --retries -1')).toEqual([
+      '--retries must be a whole number ≥ 0, got "-1"'
+    ]);
+    expect(messages('%%task t --retries 1.5')).toEqual([
+      '--retries must be a whole number ≥ 0, got "1.5"'
+    ]);
     expect(messages('%%task t --retries three')).toEqual([
       '--retries must be a whole number ≥ 0, got "three"'
     ]);
     expect(messages('%%task t --retry-delay -5')).toEqual([
       '--retry-delay must be a number of seconds ≥ 0, got "-5"'
     ]);
-    expect(messages('%%task t --timeout 0')).toEqual(['--timeout must be a number of seconds > 0, got "0"']);
+    expect(messages('%%task t --timeout 0')).toEqual([
+      '--timeout must be a number of seconds > 0, got "0"'
+    ]);
     expect(messages('%%task t --timeout 0x10')).toEqual([
       '--timeout must be a number of seconds > 0, got "0x10"'
     ]);
-    expect(messages('%%task t --backoff 0.5')).toEqual(['--backoff must be a number ≥ 1, got "0.5"']);
-    expect(parseTaskMagic('%%task t --retries -1').problems[0].code).toBe('invalid-retries');
+    expect(messages('%%task t --backoff 0.5')).toEqual([
+      '--backoff must be a number ≥ 1, got "0.5"'
+    ]);
+    expect(parseTaskMagic('%%task t --retries -1').problems[0].code).toBe(
+      'invalid-retries'
+    );
     expect(parseTaskMagic('%%task t --retries -1').settings).toEqual({});
   });
 
@@ -74,7 +106,9 @@ describe('parseTaskMagic', () => {
     expect(messages('%%task t --retry 3')).toEqual([
       'Unknown option "--retry" in the %%task line; the options are --retries, --retry-delay, --backoff, --timeout, --after'
     ]);
-    expect(messages('%%task t --retries')).toEqual(['--retries needs a value, e.g. --retries 3']);
+    expect(messages('%%task t --retries')).toEqual([
+      '--retries needs a value, e.g. --retries 3'
+    ]);
     expect(messages('%%task t --timeout --retries 2')).toEqual([
       '--timeout needs a value, e.g. --timeout 600'
     ]);
@@ -87,12 +121,18 @@ describe('parseTaskMagic', () => {
   });
 
   it('reports a missing or invalid task name', () => {
-    expect(messages('%%task')).toEqual(['%%task needs a task name, e.g. "%%task extract"']);
-    expect(messages('%%task --retries 2')).toEqual(['%%task needs a task name, e.g. "%%task extract"']);
+    expect(messages('%%task')).toEqual([
+      '%%task needs a task name, e.g. "%%task extract"'
+    ]);
+    expect(messages('%%task --retries 2')).toEqual([
+      '%%task needs a task name, e.g. "%%task extract"'
+    ]);
     expect(messages('%%task 1st')).toEqual([
       'Task name "1st" is not a Python identifier (letters, digits and _, not starting with a digit)'
     ]);
-    expect(messages('%%task my-task')[0]).toContain('"my-task" is not a Python identifier');
+    expect(messages('%%task my-task')[0]).toContain(
+      '"my-task" is not a Python identifier'
+    );
     expect(messages('%%task class')).toEqual([
       'Task name "class" is a Python keyword, which cannot be used as a name'
     ]);
@@ -127,36 +167,71 @@ describe('parseTaskMagic', () => {
 
 describe('formatTaskMagic', () => {
   it('writes only values that differ from the defaults', () => {
-    expect(formatTaskMagic('extract', { retries: 0, retryDelay: 0, backoff: 1, timeout: null })).toBe(
-      '%%task extract'
-    );
     expect(
-      formatTaskMagic('load', { retries: 3, retryDelay: 10, backoff: 2, timeout: 60, after: ['a', 'b'] })
-    ).toBe('%%task load --retries 3 --retry-delay 10 --backoff 2 --timeout 60 --after a,b');
+      formatTaskMagic('extract', {
+        retries: 0,
+        retryDelay: 0,
+        backoff: 1,
+        timeout: null
+      })
+    ).toBe('%%task extract');
+    expect(
+      formatTaskMagic('load', {
+        retries: 3,
+        retryDelay: 10,
+        backoff: 2,
+        timeout: 60,
+        after: ['a', 'b']
+      })
+    ).toBe(
+      '%%task load --retries 3 --retry-delay 10 --backoff 2 --timeout 60 --after a,b'
+    );
     expect(formatTaskMagic('t', { after: [] })).toBe('%%task t --after=');
   });
 
   it('keeps the option order of the previous line and appends new options', () => {
     const previous = '%%task load --after extract --timeout=30 --retries 1';
     expect(
-      formatTaskMagic('load', { retries: 2, timeout: 30, after: ['extract'], retryDelay: 5 }, previous)
-    ).toBe('%%task load --after extract --timeout 30 --retries 2 --retry-delay 5');
-    // A setting back at its default disappears from the line.
-    expect(formatTaskMagic('load', { retries: 0, timeout: 30, after: ['extract'] }, previous)).toBe(
-      '%%task load --after extract --timeout 30'
+      formatTaskMagic(
+        'load',
+        { retries: 2, timeout: 30, after: ['extract'], retryDelay: 5 },
+        previous
+      )
+    ).toBe(
+      '%%task load --after extract --timeout 30 --retries 2 --retry-delay 5'
     );
+    // A setting back at its default disappears from the line.
+    expect(
+      formatTaskMagic(
+        'load',
+        { retries: 0, timeout: 30, after: ['extract'] },
+        previous
+      )
+    ).toBe('%%task load --after extract --timeout 30');
   });
 
   it('round-trips through parseTaskMagic', () => {
-    const settings = { retries: 4, retryDelay: 0.5, backoff: 1.5, timeout: 1e21, after: ['x'] };
+    const settings = {
+      retries: 4,
+      retryDelay: 0.5,
+      backoff: 1.5,
+      timeout: 1e21,
+      after: ['x']
+    };
     const line = formatTaskMagic('round', settings);
-    expect(parseTaskMagic(line)).toMatchObject({ name: 'round', settings, problems: [] });
+    expect(parseTaskMagic(line)).toMatchObject({
+      name: 'round',
+      settings,
+      problems: []
+    });
   });
 });
 
 describe('stripMagicLine', () => {
   it('drops only a %%task first line', () => {
-    expect(stripMagicLine('%%task a --retries 2\nx = 1\ny = 2')).toBe('x = 1\ny = 2');
+    expect(stripMagicLine('%%task a --retries 2\nx = 1\ny = 2')).toBe(
+      'x = 1\ny = 2'
+    );
     expect(stripMagicLine(['%%task a\n', 'x = 1\n', 'y'])).toBe('x = 1\ny');
     expect(stripMagicLine('%%task a')).toBe('');
     expect(stripMagicLine('x = 1\n%%task a')).toBe('x = 1\n%%task a');
@@ -182,7 +257,11 @@ describe('effectiveTaskSettings', () => {
   it('reads a task from metadata alone', () => {
     const cell = {
       source: ['x = 1'],
-      metadata: { cellflow: { task: { name: 'load', retries: 2, timeout: 30, after: ['transform'] } } }
+      metadata: {
+        cellflow: {
+          task: { name: 'load', retries: 2, timeout: 30, after: ['transform'] }
+        }
+      }
     };
     expect(effectiveTaskSettings(cell)).toMatchObject({
       isTask: true,
@@ -198,17 +277,30 @@ describe('effectiveTaskSettings', () => {
   it('lets the %%task line win for the fields it names and keeps the rest from metadata', () => {
     const cell = {
       source: '%%task load --retries 5\nx',
-      metadata: { cellflow: { task: { name: 'old', retries: 2, retryDelay: 7, after: [] } } }
+      metadata: {
+        cellflow: {
+          task: { name: 'old', retries: 2, retryDelay: 7, after: [] }
+        }
+      }
     };
     const task = effectiveTaskSettings(cell);
-    expect(task).toMatchObject({ name: 'load', settings: { retries: 5, retryDelay: 7 }, after: [] });
+    expect(task).toMatchObject({
+      name: 'load',
+      settings: { retries: 5, retryDelay: 7 },
+      after: []
+    });
     expect(task.warnings.map(w => w.message)).toEqual([
       'The %%task line names the task "load" but the cell metadata says "old"; the line wins'
     ]);
   });
 
   it('is not a task without a line or task metadata, and reads skip', () => {
-    expect(effectiveTaskSettings({ source: 'x = 1', metadata: { cellflow: { skip: true } } })).toMatchObject({
+    expect(
+      effectiveTaskSettings({
+        source: 'x = 1',
+        metadata: { cellflow: { skip: true } }
+      })
+    ).toMatchObject({
       isTask: false,
       skip: true,
       name: null
@@ -219,7 +311,14 @@ describe('effectiveTaskSettings', () => {
     const bad = readCellflowMetadata({
       cellflow: {
         skip: 'yes',
-        task: { name: 'for', retries: -1, retryDelay: '5', backoff: 0, timeout: 0, after: 'a' }
+        task: {
+          name: 'for',
+          retries: -1,
+          retryDelay: '5',
+          backoff: 0,
+          timeout: 0,
+          after: 'a'
+        }
       }
     });
     expect(bad.problems.map(p => p.message)).toEqual([
@@ -234,16 +333,19 @@ describe('effectiveTaskSettings', () => {
     expect(readCellflowMetadata({ cellflow: 3 }).problems[0].message).toBe(
       'metadata.cellflow must be an object, got 3'
     );
-    expect(readCellflowMetadata({ cellflow: { task: {} } }).problems[0].message).toBe(
-      'metadata.cellflow.task has no name'
-    );
+    expect(
+      readCellflowMetadata({ cellflow: { task: {} } }).problems[0].message
+    ).toBe('metadata.cellflow.task has no name');
   });
 });
 
 describe('metadataFromMagic', () => {
   it('gives exactly what the line says, keeping other cellflow keys', () => {
     expect(
-      metadataFromMagic('%%task load --timeout 9 --after a', { skip: false, task: { name: 'x', retries: 3 } })
+      metadataFromMagic('%%task load --timeout 9 --after a', {
+        skip: false,
+        task: { name: 'x', retries: 3 }
+      })
     ).toEqual({
       skip: false,
       task: { name: 'load', timeout: 9, after: ['a'] }
@@ -251,10 +353,14 @@ describe('metadataFromMagic', () => {
   });
 
   it('keeps the old name while the line has none, and drops the task when the line is gone', () => {
-    expect(metadataFromMagic('%%task --retries 1', { task: { name: 'keep' } })).toEqual({
+    expect(
+      metadataFromMagic('%%task --retries 1', { task: { name: 'keep' } })
+    ).toEqual({
       task: { name: 'keep', retries: 1 }
     });
-    expect(metadataFromMagic('x = 1', { task: { name: 'gone' }, skip: true })).toEqual({ skip: true });
+    expect(
+      metadataFromMagic('x = 1', { task: { name: 'gone' }, skip: true })
+    ).toEqual({ skip: true });
     expect(metadataFromMagic('%%task')).toEqual({});
   });
 

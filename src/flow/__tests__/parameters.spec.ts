@@ -14,7 +14,9 @@ import { parseParametersSource } from '../python-literal.js';
 import type { ParameterSpec } from '../spec.js';
 
 const values = (source: string) =>
-  Object.fromEntries(parseParametersSource(source).assignments.map(a => [a.name, a.value]));
+  Object.fromEntries(
+    parseParametersSource(source).assignments.map(a => [a.name, a.value])
+  );
 const reasons = (source: string) => parseParametersSource(source).problems;
 
 describe('parseParametersSource: Python literals', () => {
@@ -64,9 +66,9 @@ describe('parseParametersSource: Python literals', () => {
       nil: null,
       pos: 3
     });
-    const kinds = parseParametersSource('i = 1\nf = 1.0\ne = 1e3\nb = True\nz = None').assignments.map(
-      a => a.kind
-    );
+    const kinds = parseParametersSource(
+      'i = 1\nf = 1.0\ne = 1e3\nb = True\nz = None'
+    ).assignments.map(a => a.kind);
     expect(kinds).toEqual(['int', 'float', 'float', 'bool', 'none']);
   });
 
@@ -123,17 +125,29 @@ describe('parseParametersSource: Python literals', () => {
   it('names the line and the reason for everything that is not name = literal', () => {
     const cases: [string, string][] = [
       ['x = foo()', 'foo(...) is a call, not a literal'],
-      ['import os', 'only `name = literal` lines are allowed in a parameters cell'],
+      [
+        'import os',
+        'only `name = literal` lines are allowed in a parameters cell'
+      ],
       ['x += 1', '"+=" is not a plain assignment; write name = literal'],
       ['x = y', 'y is a name, not a literal'],
-      ['x = 1 + 2', 'unexpected "+" after the value: the value must be a single literal'],
-      ['a = b = 1', 'chained assignments (a = b = 1) are not allowed; give each parameter its own line'],
+      [
+        'x = 1 + 2',
+        'unexpected "+" after the value: the value must be a single literal'
+      ],
+      [
+        'a = b = 1',
+        'chained assignments (a = b = 1) are not allowed; give each parameter its own line'
+      ],
       ['x = f"{y}"', 'an f-string is computed, not a literal'],
       ["x = b'raw'", 'bytes literals are not supported; use a str'],
       ["x = 'open", 'this string is not closed'],
       ['x = {1, 2}', 'sets are not supported; use a list'],
       ["x = {'a', 'b'}", 'sets are not supported; use a list'],
-      ['x = {1: 2}', 'dict keys must be strings (they become JSON object keys)'],
+      [
+        'x = {1: 2}',
+        'dict keys must be strings (they become JSON object keys)'
+      ],
       ['x = 3j', 'complex numbers are not supported'],
       ['x = 012', 'leading zeros are not allowed in 012'],
       [
@@ -143,24 +157,40 @@ describe('parseParametersSource: Python literals', () => {
       ['x = [1, 2', 'missing "," or "]"'],
       ['x =', 'a value is missing after "="'],
       ['x = -"a"', '"-" can only sign a number'],
-      ['def f(): pass', 'only `name = literal` lines are allowed in a parameters cell'],
+      [
+        'def f(): pass',
+        'only `name = literal` lines are allowed in a parameters cell'
+      ],
       ['x == 1', '"==" is not a plain assignment; write name = literal'],
-      ['x = 1; y = 2', 'unexpected ";" after the value: the value must be a single literal']
+      [
+        'x = 1; y = 2',
+        'unexpected ";" after the value: the value must be a single literal'
+      ]
     ];
     for (const [source, reason] of cases) {
-      expect(reasons(source), source).toEqual([{ line: 1, text: source, reason }]);
+      expect(reasons(source), source).toEqual([
+        { line: 1, text: source, reason }
+      ]);
     }
   });
 
   it('reports values nested too deeply instead of overflowing the stack', () => {
     expect(reasons('x = ' + '['.repeat(100000) + ']'.repeat(100000))).toEqual([
-      { line: 1, text: expect.any(String), reason: 'the value is nested more than 100 levels deep' }
+      {
+        line: 1,
+        text: expect.any(String),
+        reason: 'the value is nested more than 100 levels deep'
+      }
     ]);
-    expect(values('x = ' + '['.repeat(100) + ']'.repeat(100)).x).toBeInstanceOf(Array);
+    expect(values('x = ' + '['.repeat(100) + ']'.repeat(100)).x).toBeInstanceOf(
+      Array
+    );
   });
 
   it('reports every bad line and keeps reading after one', () => {
-    const parsed = parseParametersSource('a = 1\nb = foo()\nc = 2\nimport os\nd = [\n 1,\n]');
+    const parsed = parseParametersSource(
+      'a = 1\nb = foo()\nc = 2\nimport os\nd = [\n 1,\n]'
+    );
     expect(parsed.assignments.map(a => a.name)).toEqual(['a', 'c', 'd']);
     expect(parsed.problems.map(p => p.line)).toEqual([2, 4]);
   });
@@ -173,7 +203,9 @@ describe('resolveParameters', () => {
       undefined
     );
     expect(result.problems).toEqual([]);
-    expect(result.parameters.map(p => [p.name, p.type, p.default, p.required])).toEqual([
+    expect(
+      result.parameters.map(p => [p.name, p.type, p.default, p.required])
+    ).toEqual([
       ['s', 'string', 'x', false],
       ['i', 'integer', 1, false],
       ['f', 'number', 1.5, false],
@@ -192,18 +224,28 @@ describe('resolveParameters', () => {
     });
     expect(result.problems).toEqual([]);
     expect(result.parameters).toEqual([
-      { name: 'limit', type: 'number', default: 10, required: true, description: 'how many' },
+      {
+        name: 'limit',
+        type: 'number',
+        default: 10,
+        required: true,
+        description: 'how many'
+      },
       { name: 'ratio', type: 'number', default: 2.5, required: false },
       { name: 'token', type: 'string', default: null, required: true }
     ]);
   });
 
   it('uses an annotation as the declared type', () => {
-    expect(resolveParameters('x: float = 3', undefined).parameters[0]).toMatchObject({
+    expect(
+      resolveParameters('x: float = 3', undefined).parameters[0]
+    ).toMatchObject({
       type: 'number',
       default: 3
     });
-    expect(resolveParameters('x: int = 2.5', undefined).problems.map(p => p.message)).toEqual([
+    expect(
+      resolveParameters('x: int = 2.5', undefined).problems.map(p => p.message)
+    ).toEqual([
       'line 1: parameter "x" is declared integer but its default 2.5 is not a whole number'
     ]);
   });
@@ -217,21 +259,24 @@ describe('resolveParameters', () => {
     expect(result.problems).toEqual([
       {
         code: 'default-type-mismatch',
-        message: 'line 1: parameter "limit" is declared integer but its default "ten" is not a whole number',
+        message:
+          'line 1: parameter "limit" is declared integer but its default "ten" is not a whole number',
         inCell: true,
         line: 1,
         parameter: 'limit'
       },
       {
         code: 'default-type-mismatch',
-        message: 'line 2: parameter "flag" is declared boolean but its default 1 is not true or false',
+        message:
+          'line 2: parameter "flag" is declared boolean but its default 1 is not true or false',
         inCell: true,
         line: 2,
         parameter: 'flag'
       },
       {
         code: 'default-type-mismatch',
-        message: 'parameter "extra" is declared string but its default 5 is not a string',
+        message:
+          'parameter "extra" is declared string but its default 5 is not a string',
         inCell: false,
         line: undefined,
         parameter: 'extra'
@@ -263,7 +308,9 @@ describe('resolveParameters', () => {
 
   it('warns when a parameter is assigned twice, the last value winning as in Python', () => {
     const result = resolveParameters('x = 1\nx = 2', undefined);
-    expect(result.parameters).toEqual([{ name: 'x', type: 'integer', default: 2, required: false }]);
+    expect(result.parameters).toEqual([
+      { name: 'x', type: 'integer', default: 2, required: false }
+    ]);
     expect(result.warnings.map(w => w.message)).toEqual([
       'line 2: "x" is assigned again (first on line 1); the last value is the default'
     ]);
@@ -284,23 +331,55 @@ const spec = (
 
 describe('coerceParameterValue', () => {
   it('converts text from the command line to the parameter type', () => {
-    expect(coerceParameterValue(spec('n', 'integer'), '3')).toEqual({ ok: true, value: 3 });
-    expect(coerceParameterValue(spec('n', 'integer'), ' -12 ')).toEqual({ ok: true, value: -12 });
-    expect(coerceParameterValue(spec('x', 'number'), '2.5e1')).toEqual({ ok: true, value: 25 });
-    expect(coerceParameterValue(spec('b', 'boolean'), 'True')).toEqual({ ok: true, value: true });
-    expect(coerceParameterValue(spec('b', 'boolean'), 'no')).toEqual({ ok: true, value: false });
-    expect(coerceParameterValue(spec('s', 'string'), '3')).toEqual({ ok: true, value: '3' });
-    expect(coerceParameterValue(spec('j', 'json'), '{"a":[1]}', { fromText: true })).toEqual({
+    expect(coerceParameterValue(spec('n', 'integer'), '3')).toEqual({
+      ok: true,
+      value: 3
+    });
+    expect(coerceParameterValue(spec('n', 'integer'), ' -12 ')).toEqual({
+      ok: true,
+      value: -12
+    });
+    expect(coerceParameterValue(spec('x', 'number'), '2.5e1')).toEqual({
+      ok: true,
+      value: 25
+    });
+    expect(coerceParameterValue(spec('b', 'boolean'), 'True')).toEqual({
+      ok: true,
+      value: true
+    });
+    expect(coerceParameterValue(spec('b', 'boolean'), 'no')).toEqual({
+      ok: true,
+      value: false
+    });
+    expect(coerceParameterValue(spec('s', 'string'), '3')).toEqual({
+      ok: true,
+      value: '3'
+    });
+    expect(
+      coerceParameterValue(spec('j', 'json'), '{"a":[1]}', { fromText: true })
+    ).toEqual({
       ok: true,
       value: { a: [1] }
     });
-    expect(coerceParameterValue(spec('j', 'json'), '{"a":[1]}')).toEqual({ ok: true, value: '{"a":[1]}' });
+    expect(coerceParameterValue(spec('j', 'json'), '{"a":[1]}')).toEqual({
+      ok: true,
+      value: '{"a":[1]}'
+    });
   });
 
   it('accepts values already of the right type', () => {
-    expect(coerceParameterValue(spec('n', 'integer'), 4)).toEqual({ ok: true, value: 4 });
-    expect(coerceParameterValue(spec('x', 'number'), 4)).toEqual({ ok: true, value: 4 });
-    expect(coerceParameterValue(spec('b', 'boolean'), false)).toEqual({ ok: true, value: false });
+    expect(coerceParameterValue(spec('n', 'integer'), 4)).toEqual({
+      ok: true,
+      value: 4
+    });
+    expect(coerceParameterValue(spec('x', 'number'), 4)).toEqual({
+      ok: true,
+      value: 4
+    });
+    expect(coerceParameterValue(spec('b', 'boolean'), false)).toEqual({
+      ok: true,
+      value: false
+    });
     expect(coerceParameterValue(spec('j', 'json'), [1, { a: null }])).toEqual({
       ok: true,
       value: [1, { a: null }]
@@ -312,18 +391,30 @@ describe('coerceParameterValue', () => {
       const r = coerceParameterValue(s, v, o);
       return r.ok ? 'ok' : r.message;
     };
-    expect(fail(spec('limit', 'integer'), '3.5')).toBe('parameter "limit" must be a whole number, got "3.5"');
-    expect(fail(spec('limit', 'integer'), 1.5)).toBe('parameter "limit" must be a whole number, got 1.5');
-    expect(fail(spec('ratio', 'number'), 'abc')).toBe('parameter "ratio" must be a number, got "abc"');
-    expect(fail(spec('ratio', 'number'), Infinity)).toBe('parameter "ratio" must be a number, got Infinity');
+    expect(fail(spec('limit', 'integer'), '3.5')).toBe(
+      'parameter "limit" must be a whole number, got "3.5"'
+    );
+    expect(fail(spec('limit', 'integer'), 1.5)).toBe(
+      'parameter "limit" must be a whole number, got 1.5'
+    );
+    expect(fail(spec('ratio', 'number'), 'abc')).toBe(
+      'parameter "ratio" must be a number, got "abc"'
+    );
+    expect(fail(spec('ratio', 'number'), Infinity)).toBe(
+      'parameter "ratio" must be a number, got Infinity'
+    );
     expect(fail(spec('flag', 'boolean'), 'maybe')).toBe(
       'parameter "flag" must be true or false, got "maybe"'
     );
-    expect(fail(spec('name', 'string'), 3)).toBe('parameter "name" must be a string, got 3');
+    expect(fail(spec('name', 'string'), 3)).toBe(
+      'parameter "name" must be a string, got 3'
+    );
     expect(fail(spec('cfg', 'json'), '{bad', { fromText: true })).toMatch(
       /^parameter "cfg" must be JSON \(.+\), got "\{bad"$/
     );
-    expect(fail(spec('cfg', 'json'), NaN)).toBe('parameter "cfg" must be JSON data, got NaN');
+    expect(fail(spec('cfg', 'json'), NaN)).toBe(
+      'parameter "cfg" must be JSON data, got NaN'
+    );
     expect(fail(spec('token', 'string', { required: true }), null)).toBe(
       'parameter "token" is required: give it a string value'
     );
@@ -338,14 +429,22 @@ describe('validateParameterValues', () => {
   ];
 
   it('fills defaults and converts given values', () => {
-    expect(validateParameterValues(specs, { limit: '5', token: 'k' }, { fromText: true })).toEqual({
+    expect(
+      validateParameterValues(
+        specs,
+        { limit: '5', token: 'k' },
+        { fromText: true }
+      )
+    ).toEqual({
       ok: true,
       values: { url: 'http://localhost', limit: 5, token: 'k' }
     });
   });
 
   it('returns every error at once: unknown names, bad values, missing required ones', () => {
-    expect(validateParameterValues(specs, { limit: 'x', colour: 'red' })).toEqual({
+    expect(
+      validateParameterValues(specs, { limit: 'x', colour: 'red' })
+    ).toEqual({
       ok: false,
       errors: [
         'unknown parameter "colour": the flow\'s parameters are url, limit, token',
@@ -381,19 +480,25 @@ describe('parameterInjectionCode', () => {
     const data = code.slice(PREFIX.length, code.length - SUFFIX.length);
     expect(data).toMatch(/^[A-Za-z0-9+/]*={0,2}$/);
     expect(data).toBe(base64Encode(utf8Encode(JSON.stringify(hostile))));
-    expect(JSON.parse(Buffer.from(data, 'base64').toString('utf8'))).toEqual(hostile);
+    expect(JSON.parse(Buffer.from(data, 'base64').toString('utf8'))).toEqual(
+      hostile
+    );
     expect(code).not.toContain('import os');
   });
 
   it('handles no values and refuses names that are not identifiers', () => {
-    expect(parameterInjectionCode({})).toBe(PREFIX + base64Encode(utf8Encode('{}')) + SUFFIX);
+    expect(parameterInjectionCode({})).toBe(
+      PREFIX + base64Encode(utf8Encode('{}')) + SUFFIX
+    );
     expect(() => parameterInjectionCode({ 'a b': 1 })).toThrow(
       'Cannot inject parameter "a b": it is not a Python identifier'
     );
   });
 
   it('sets the values as globals in real Python, hostile strings staying strings', () => {
-    const python = fileURLToPath(new URL('../../../.venv/bin/python', import.meta.url));
+    const python = fileURLToPath(
+      new URL('../../../.venv/bin/python', import.meta.url)
+    );
     const injected = {
       evil: '"; import os; os._exit(1) #',
       quote: "')); raise SystemExit(3) #",
@@ -409,7 +514,9 @@ describe('parameterInjectionCode', () => {
       parameterInjectionCode(injected) +
       `\nimport json\nprint(json.dumps({k: globals()[k] for k in ${JSON.stringify(names)}}))` +
       "\nprint('_cf_b64' in globals(), '_cf_json' in globals())";
-    const out = execFileSync(python, ['-c', script], { encoding: 'utf8' }).trim().split('\n');
+    const out = execFileSync(python, ['-c', script], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     expect(JSON.parse(out[0])).toEqual(injected);
     expect(out[1]).toBe('False False');
   });

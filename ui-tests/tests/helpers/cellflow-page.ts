@@ -1,5 +1,6 @@
 import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
 import { expect, Locator } from '@playwright/test';
+import * as fs from 'fs';
 import * as path from 'path';
 
 /** Where screenshots are kept as test artifacts. */
@@ -107,6 +108,48 @@ export class CellflowPage {
     const path = `${ARTIFACTS}/${name}.png`;
     await this.page.screenshot({ path });
     return path;
+  }
+
+  /** The test Cellflow server's URL and an API key of its `ui-tests` workspace (global-setup.js). */
+  static server(): { url: string; key: string } {
+    const keys = JSON.parse(
+      fs.readFileSync(
+        path.join(process.env.CELLFLOW_TEST_DATA_DIR!, '..', 'keys.json'),
+        'utf8'
+      )
+    );
+    return { url: process.env.CELLFLOW_TEST_SERVER_URL!, key: keys.main };
+  }
+
+  /** Fill the panel's login form and submit it. */
+  async login(url: string, key: string): Promise<void> {
+    const form = this.panel.locator('.jp-CellflowConnection-form');
+    await form.locator('input[name="url"]').fill(url);
+    await form.locator('input[name="key"]').fill(key);
+    await form.locator('button[type="submit"]').click();
+  }
+
+  /** Log in with the test server's key, and wait until the panel says who we are. */
+  async loginToTestServer(): Promise<void> {
+    const logout = this.panel.getByRole('button', { name: 'Log out' });
+    if (await logout.isVisible()) {
+      return;
+    }
+    const { url, key } = CellflowPage.server();
+    await this.login(url, key);
+    await expect(
+      this.panel.locator('.jp-CellflowConnection-status')
+    ).toContainText('Workspace ui-tests');
+  }
+
+  /** Click a button of the panel by its text. */
+  async panelButton(name: string): Promise<void> {
+    await this.panel.getByRole('button', { name, exact: true }).click();
+  }
+
+  /** The status text on the chip of the task cell at `index`. */
+  chipState(index: number): Locator {
+    return this.chip(index).locator('.jp-CellflowChip-state');
   }
 
   /** Create a Python notebook, type code into its first cell and run it; returns the cell's output text. */

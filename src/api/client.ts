@@ -1,0 +1,129 @@
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/**
+ * The lab's client of the Cellflow server. Every call goes through the Jupyter server's
+ * `/cellflow/...` handlers (jupyterlab_cellflow/handlers.py), which add the API key: the browser
+ * never holds the key, and no cross-origin request is needed.
+ */
+
+export interface IMe {
+  workspace: { id: string; name: string };
+  key: { id: string; name: string; prefix: string };
+}
+
+export interface ISession {
+  loggedIn: boolean;
+  reachable?: boolean;
+  url?: string;
+  me?: IMe;
+  error?: string;
+}
+
+/** An error answer of the Cellflow server (or of the lab's proxy), with its status and message. */
+export class CellflowError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body: Record<string, unknown> = {}
+  ) {
+    super(message);
+    this.name = 'CellflowError';
+  }
+
+  /** 401: no key, a wrong key or a revoked key. */
+  get isUnauthorized(): boolean {
+    return this.status === 401;
+  }
+
+  /** 502/0: the Cellflow server (or the lab) cannot be reached. */
+  get isUnreachable(): boolean {
+    return this.status === 502 || this.status === 0;
+  }
+}
+
+export class CellflowClient {
+  constructor(
+    private readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
+
+  session(): Promise<ISession> {
+    return this.request<ISession>('cellflow/session', { method: 'GET' });
+  }
+
+  login(url: string, key: string): Promise<ISession> {
+    return this.request<ISession>('cellflow/session', {
+      method: 'POST',
+      body: JSON.stringify({ url, key })
+    });
+  }
+
+  async logout(): Promise<void> {
+    await this.request('cellflow/session', { method: 'DELETE' });
+  }
+
+  /** A call of the Cellflow API (`path` after `/api/`), e.g. `api('flows', {method: 'POST', body})`. */
+  api<T>(path: string, init: RequestInit = {}): Promise<T> {
+    return this.request<T>(`cellflow/api/${path}`, init);
+  }
+
+  /** Open the live event stream; the Response's body is read by the caller (see EventStream). */
+  async openEvents(
+    query: string,
+    lastEventId: string | null,
+    signal: AbortSignal
+  ): Promise<Response> {
+    const url =
+      URLExt.join(this.settings.baseUrl, 'cellflow/api/events') +
+      (query ? `?${query}` : '');
+    const headers: Record<string, string> = { Accept: 'text/event-stream' };
+    if (lastEventId !== null) {
+      headers['Last-Event-ID'] = lastEventId;
+    }
+    const response = await ServerConnection.makeRequest(
+      url,
+      { headers, signal },
+      this.settings
+    );
+    if (!response.ok) {
+      throw await toError(response);
+    }
+    return response;
+  }
+
+  /** The URL of a download through the lab (the executed notebook of a run). */
+  downloadUrl(path: string): string {
+    return URLExt.join(this.settings.baseUrl, 'cellflow/api', path);
+  }
+
+  private async request<T>(path: string, init: RequestInit): Promise<T> {
+    const url = URLExt.join(this.settings.baseUrl, path);
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, init, this.settings);
+    } catch (error) {
+      throw new CellflowError(0, `The lab cannot be reached: ${String(error)}`);
+    }
+    if (!response.ok) {
+      throw await toError(response);
+    }
+    if (response.status === 204) {
+      return undefined as T;
+    }
+    return (await response.json()) as T;
+  }
+}
+
+async function toError(response: Response): Promise<CellflowError> {
+  let body: Record<string, unknown> = {};
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON: keep the status text
+  }
+  const message =
+    typeof body.message === 'string'
+      ? body.message
+      : `${response.status} ${response.statusText}`;
+  return new CellflowError(response.status, message, body);
+}

@@ -1,0 +1,83 @@
+/** The shapes of the Cellflow API's answers the lab reads (see server/src/api/schemas.ts). */
+import type { FlowSpec } from '../flow/spec.js';
+
+export interface IFlow {
+  id: string;
+  name: string;
+  paused: boolean;
+  latestVersion: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface IFlowVersion {
+  version: number;
+  spec: FlowSpec;
+  kernelName: string;
+  createdAt: string;
+}
+
+export type FlowRunState =
+  | 'Scheduled'
+  | 'Late'
+  | 'Pending'
+  | 'Running'
+  | 'Completed'
+  | 'Failed'
+  | 'Crashed'
+  | 'Cancelled'
+  | 'Skipped';
+
+export interface IFlowRun {
+  id: string;
+  flowId: string;
+  flowVersion: number;
+  state: FlowRunState;
+  trigger: string;
+  scheduleId?: string | null;
+  scheduledAt?: string | null;
+  startedAt?: string | null;
+  endedAt?: string | null;
+  parameters: Record<string, unknown>;
+  error?: string | null;
+  stateReason?: string | null;
+  createdAt: string;
+  retryOf?: string;
+}
+
+export interface ITaskAttempt {
+  id: string;
+  attempt: number;
+  state: string;
+  startedAt: string;
+  endedAt?: string | null;
+  errorName?: string | null;
+  errorValue?: string | null;
+  traceback?: string[] | null;
+  outputs: Record<string, unknown>[];
+  outputsTruncated?: boolean;
+}
+
+export interface ITaskRun {
+  id: string;
+  taskName: string;
+  state: string;
+  attemptCount: number;
+  startedAt?: string | null;
+  endedAt?: string | null;
+  error?: string | null;
+  attempts: ITaskAttempt[];
+}
+
+export interface IFlowRunDetail extends IFlowRun {
+  taskRuns: ITaskRun[];
+}
+
+export interface ILogLine {
+  id: number;
+  task: string | null;
+  attempt: number | null;
+  stream: string;
+  text: string;
+  at: string;
+}

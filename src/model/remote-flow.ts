@@ -1,0 +1,451 @@
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { CellflowClient, CellflowError } from '../api/client.js';
+import { EventStream, ICellflowEvent } from '../api/event-stream.js';
+import type {
+  IFlow,
+  IFlowRun,
+  IFlowRunDetail,
+  IFlowVersion,
+  ILogLine
+} from '../api/types.js';
+import type { FlowSpec } from '../flow/spec.js';
+import { fromServerTaskEvent } from './chip-state.js';
+import { ConnectionModel, messageOf } from './connection-model.js';
+import { NotebookFlowModel } from './notebook-flow-model.js';
+
+/** How many runs the history shows per page. */
+export const RUNS_PAGE = 20;
+
+/**
+ * The deployed side of one notebook's flow: its flow on the Cellflow server, deploys, Run now, the run
+ * history, and the server's events fed into the notebook's chips (the latest run's task states).
+ */
+export class RemoteFlowModel implements IDisposable {
+  constructor(
+    private readonly connection: ConnectionModel,
+    readonly notebook: NotebookFlowModel,
+    private readonly notebookJSON: () => unknown
+  ) {
+    connection.changed.connect(this.onConnection, this);
+    notebook.changed.connect(this.onNotebookChanged, this);
+    void this.onConnection();
+  }
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** The deployed flow of this notebook (by name), or null before the first deploy. */
+  get flow(): IFlow | null {
+    return this._flow;
+  }
+
+  get version(): IFlowVersion | null {
+    return this._version;
+  }
+
+  /** True when the notebook's flow differs from the deployed version (compared by content hash). */
+  get changedSinceDeploy(): boolean {
+    const compiled = this.notebook.compiled;
+    return (
+      !!this._version &&
+      !!compiled?.ok &&
+      compiled.spec.hash !== this._version.spec.hash
+    );
+  }
+
+  get runs(): IFlowRun[] {
+    return this._runs;
+  }
+
+  get nextCursor(): string | null {
+    return this._nextCursor;
+  }
+
+  get stateFilter(): string {
+    return this._stateFilter;
+  }
+
+  get latestRunId(): string | null {
+    return this._latestRunId;
+  }
+
+  /** A problem to show (a refused deploy, an unreachable server...). */
+  get error(): string | null {
+    return this._error;
+  }
+
+  get busy(): boolean {
+    return this._busy;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /** Deploy the notebook as a new version of its flow. */
+  async deploy(): Promise<boolean> {
+    const compiled = this.notebook.compiled;
+    if (!compiled?.ok) {
+      this.setError('Fix the flow’s problems before deploying');
+      return false;
+    }
+    return this.act(async () => {
+      const answer = await this.client.api<{
+        flow: IFlow;
+        version: IFlowVersion;
+      }>('flows', {
+        method: 'POST',
+        body: JSON.stringify({
+          name: compiled.spec.name,
+          notebook: this.notebookJSON()
+        })
+      });
+      this._flow = answer.flow;
+      this._version = answer.version;
+      this.follow();
+    });
+  }
+
+  /** Start a run of the deployed flow now, with these parameter values (defaults for the rest). */
+  async runNow(parameters: Record<string, unknown>): Promise<IFlowRun | null> {
+    let run: IFlowRun | null = null;
+    await this.act(async () => {
+      if (!this._flow) {
+        throw new Error('Deploy the flow first');
+      }
+      const answer = await this.client.api<{ run: IFlowRun }>(
+        `flows/${this._flow.id}/runs`,
+        { method: 'POST', body: JSON.stringify({ parameters }) }
+      );
+      run = answer.run;
+      this.noteRun(answer.run);
+    });
+    return run;
+  }
+
+  async cancel(runId: string): Promise<boolean> {
+    return this.act(async () => {
+      const answer = await this.client.api<{ run: IFlowRun }>(
+        `runs/${runId}/cancel`,
+        {
+          method: 'POST'
+        }
+      );
+      this.noteRun(answer.run);
+    });
+  }
+
+  async retry(runId: string): Promise<IFlowRun | null> {
+    let run: IFlowRun | null = null;
+    await this.act(async () => {
+      const answer = await this.client.api<{ run: IFlowRun }>(
+        `runs/${runId}/retry`,
+        {
+          method: 'POST'
+        }
+      );
+      run = answer.run;
+      this.noteRun(answer.run);
+    });
+    return run;
+  }
+
+  getRun(runId: string): Promise<IFlowRunDetail> {
+    return this.client
+      .api<{ run: IFlowRunDetail }>(`runs/${runId}`)
+      .then(answer => answer.run);
+  }
+
+  getLogs(runId: string, after = 0): Promise<ILogLine[]> {
+    return this.client
+      .api<{ lines: ILogLine[] }>(`runs/${runId}/logs?after=${after}`)
+      .then(answer => answer.lines);
+  }
+
+  /** Show runs in this state only (or all with ''), from the first page. */
+  async filterRuns(state: string): Promise<void> {
+    this._stateFilter = state;
+    await this.loadRuns();
+  }
+
+  /** Load the next page of the run history. */
+  async moreRuns(): Promise<void> {
+    if (this._nextCursor) {
+      await this.loadRuns(this._nextCursor);
+    }
+  }
+
+  /** Every server event of this flow, for the run view (logs streaming live). */
+  get events(): ISignal<this, ICellflowEvent> {
+    return this._events;
+  }
+
+  get client(): CellflowClient {
+    return this.connection.client;
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._stream?.dispose();
+    this.connection.changed.disconnect(this.onConnection, this);
+    this.notebook.changed.disconnect(this.onNotebookChanged, this);
+    Signal.clearData(this);
+  }
+
+  private async onConnection(): Promise<void> {
+    if (this.connection.status !== 'loggedIn') {
+      if (this.connection.status === 'loggedOut') {
+        this._stream?.dispose();
+        this._stream = null;
+        this._flow = null;
+        this._version = null;
+        this._runs = [];
+      }
+      this._changed.emit();
+      return;
+    }
+    if (!this._stream) {
+      await this.lookUpFlow();
+    }
+  }
+
+  private onNotebookChanged(): void {
+    const name = this.notebook.compiled?.ok
+      ? this.notebook.compiled.spec.name
+      : null;
+    if (name !== this._name) {
+      this._name = name;
+      void this.lookUpFlow();
+    } else {
+      this._changed.emit();
+    }
+  }
+
+  /** Find the deployed flow of this notebook by its name, and follow it. */
+  private async lookUpFlow(): Promise<void> {
+    const compiled = this.notebook.compiled;
+    this._name = compiled?.ok ? compiled.spec.name : null;
+    if (!this._name || this.connection.status !== 'loggedIn') {
+      this._changed.emit();
+      return;
+    }
+    await this.act(async () => {
+      const { flows } = await this.client.api<{ flows: IFlow[] }>('flows');
+      const flow = flows.find(f => f.name === this._name) ?? null;
+      this._flow = flow;
+      this._version = null;
+      if (flow) {
+        const answer = await this.client.api<{
+          flow: IFlow;
+          version: IFlowVersion;
+        }>(`flows/${flow.id}`);
+        this._version = answer.version;
+        this.follow();
+      }
+    });
+  }
+
+  /** Load the run history, show the latest run on the chips, and follow the flow's events. */
+  private follow(): void {
+    const flow = this._flow;
+    if (!flow) {
+      return;
+    }
+    if (this._stream && this._streamFlowId === flow.id) {
+      return;
+    }
+    this._stream?.dispose();
+    this._streamFlowId = flow.id;
+    void this.loadRuns().then(async () => {
+      const latest = this._runs[0];
+      if (latest) {
+        await this.showRunOnChips(latest.id);
+      }
+    });
+    this._stream = new EventStream(this.client, {
+      query: `flowId=${encodeURIComponent(flow.id)}`,
+      onEvent: event => this.onServerEvent(event),
+      onConnection: (connected, reason) =>
+        this.connection.setReachable(connected, reason),
+      onUnauthorized: message => this.connection.sessionExpired(message)
+    });
+  }
+
+  private async loadRuns(cursor?: string): Promise<void> {
+    const flow = this._flow;
+    if (!flow) {
+      return;
+    }
+    await this.act(async () => {
+      const query = new URLSearchParams({
+        flowId: flow.id,
+        limit: String(RUNS_PAGE)
+      });
+      if (this._stateFilter) {
+        query.set('state', this._stateFilter);
+      }
+      if (cursor) {
+        query.set('cursor', cursor);
+      }
+      const page = await this.client.api<{
+        runs: IFlowRun[];
+        nextCursor: string | null;
+      }>(`runs?${query}`);
+      this._runs = cursor ? [...this._runs, ...page.runs] : page.runs;
+      this._nextCursor = page.nextCursor;
+    });
+  }
+
+  /** Put a run's task states on the chips (from its stored detail), and follow it live. */
+  private async showRunOnChips(runId: string): Promise<void> {
+    this._latestRunId = runId;
+    const run = await this.getRun(runId);
+    if (this._latestRunId !== runId) {
+      return;
+    }
+    this.notebook.resetLive();
+    this.notebook.setRunState(run.state);
+    if (['Scheduled', 'Late', 'Pending'].includes(run.state)) {
+      this.notebook.setAllTasks(
+        run.state as 'Scheduled',
+        Date.parse(run.createdAt)
+      );
+      return;
+    }
+    for (const task of run.taskRuns) {
+      const last = task.attempts[task.attempts.length - 1];
+      this.notebook.applyRunEvent(
+        fromServerTaskEvent(
+          {
+            taskName: task.taskName,
+            to: task.state,
+            attempt: task.attemptCount,
+            error: task.error
+          },
+          last?.endedAt ?? last?.startedAt ?? task.startedAt ?? run.createdAt,
+          this.retriesOf(task.taskName)
+        )
+      );
+    }
+  }
+
+  private onServerEvent(event: ICellflowEvent): void {
+    this._events.emit(event);
+    const runId = event.flowRunId;
+    switch (event.type) {
+      case 'flow_run.created': {
+        if (runId) {
+          this._latestRunId = runId;
+          this.notebook.resetLive();
+          const state = String(event.payload.state ?? 'Pending');
+          this.notebook.setRunState(state);
+          this.notebook.setAllTasks(state as 'Scheduled', Date.parse(event.at));
+          void this.loadRuns();
+        }
+        break;
+      }
+      case 'flow_run.state': {
+        const to = String(event.payload.to);
+        this._runs = this._runs.map(run =>
+          run.id === runId ? { ...run, state: to as IFlowRun['state'] } : run
+        );
+        if (runId === this._latestRunId) {
+          this.notebook.setRunState(to);
+          if (to === 'Late' || to === 'Pending') {
+            this.notebook.setAllTasks(to, Date.parse(event.at));
+          }
+        }
+        this._changed.emit();
+        break;
+      }
+      case 'task_run.state': {
+        if (runId && runId !== this._latestRunId) {
+          // A newer run started (e.g. by a schedule): the chips follow the latest one.
+          this._latestRunId = runId;
+          this.notebook.resetLive();
+        }
+        const task = String(event.payload.taskName ?? '');
+        this.notebook.applyRunEvent(
+          fromServerTaskEvent(event.payload, event.at, this.retriesOf(task))
+        );
+        break;
+      }
+    }
+  }
+
+  private retriesOf(task: string): number {
+    const spec: FlowSpec | undefined = this._version?.spec;
+    return spec?.tasks.find(t => t.name === task)?.retries ?? 0;
+  }
+
+  private noteRun(run: IFlowRun): void {
+    if (!this._runs.some(r => r.id === run.id)) {
+      this._runs = [run, ...this._runs];
+    } else {
+      this._runs = this._runs.map(r =>
+        r.id === run.id ? { ...r, ...run } : r
+      );
+    }
+  }
+
+  /** Run a server call: busy while it runs, its failure shown (and a 401 asks to log in again). */
+  private async act(call: () => Promise<void>): Promise<boolean> {
+    this._busy = true;
+    this._error = null;
+    this._changed.emit();
+    try {
+      await call();
+      return true;
+    } catch (error) {
+      if (error instanceof CellflowError && error.isUnauthorized) {
+        this.connection.sessionExpired(error.message);
+      } else if (error instanceof CellflowError && error.isUnreachable) {
+        this.connection.setReachable(false, error.message);
+      }
+      this._error = describeError(error);
+      return false;
+    } finally {
+      this._busy = false;
+      if (!this._isDisposed) {
+        this._changed.emit();
+      }
+    }
+  }
+
+  private setError(message: string): void {
+    this._error = message;
+    this._changed.emit();
+  }
+
+  private _flow: IFlow | null = null;
+  private _version: IFlowVersion | null = null;
+  private _runs: IFlowRun[] = [];
+  private _nextCursor: string | null = null;
+  private _stateFilter = '';
+  private _latestRunId: string | null = null;
+  private _name: string | null = null;
+  private _error: string | null = null;
+  private _busy = false;
+  private _isDisposed = false;
+  private _stream: EventStream | null = null;
+  private _streamFlowId: string | null = null;
+  private _changed = new Signal<this, void>(this);
+  private _events = new Signal<this, ICellflowEvent>(this);
+}
+
+/** A server error as one message; a refused deploy lists the problems it names. */
+function describeError(error: unknown): string {
+  if (error instanceof CellflowError && Array.isArray(error.body.problems)) {
+    const problems = (error.body.problems as { message?: string }[])
+      .map(p => p.message)
+      .filter(Boolean);
+    return [error.message, ...problems].join('\n');
+  }
+  return messageOf(error);
+}
