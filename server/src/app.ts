@@ -10,6 +10,7 @@ import { registerFlowRoutes } from './api/flows.js';
 import { registerMeRoutes } from './api/me.js';
 import { collectRoutes, registerOpenApiRoute } from './api/openapi.js';
 import { registerRunRoutes } from './api/runs.js';
+import { registerScheduleRoutes } from './api/schedules.js';
 import { createEventHub, type EventHub } from './events/hub.js';
 import type { RunController } from './runs/controller.js';
 import type { Store } from './store/store.js';
@@ -161,6 +162,7 @@ export async function buildServer(
     registerMeRoutes(app);
     registerFlowRoutes(app, ctx);
     registerRunRoutes(app, ctx);
+    registerScheduleRoutes(app, ctx);
     registerEventRoutes(app, ctx);
   }
 
