@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -8,9 +11,15 @@ const bin = fileURLToPath(new URL('../bin/cellflow.js', import.meta.url));
 
 /** Start `cellflow server` on a free port; resolves with the child and its address once it listens. */
 async function startServer() {
-  const child = spawn(process.execPath, [bin, 'server', '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe']
-  });
+  // A data directory of its own: the default one may be locked by a server the user runs.
+  const dataDir = mkdtempSync(join(tmpdir(), 'cellflow-server-command-'));
+  const child = spawn(
+    process.execPath,
+    [bin, 'server', '--port', '0', '--data-dir', dataDir],
+    {
+      stdio: ['ignore', 'pipe', 'pipe']
+    }
+  );
   let out = '';
   const address = await new Promise<string>((resolve, reject) => {
     child.stdout.on('data', chunk => {
@@ -24,6 +33,7 @@ async function startServer() {
       reject(new Error(`server exited with ${code} before listening: ${out}`))
     );
   });
+  child.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
   return { child, address, output: () => out };
 }
 
