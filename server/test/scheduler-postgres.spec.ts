@@ -23,7 +23,9 @@ beforeAll(async () => {
   stores = [await openPostgresStore(pg.url), await openPostgresStore(pg.url)];
 }, 120_000);
 afterAll(async () => {
-  for (const s of stores) await s.close();
+  for (const s of stores) {
+    await s.close();
+  }
   await pg?.stop();
 });
 

@@ -35,9 +35,12 @@ beforeAll(async () => {
   store = test.store;
 });
 afterEach(async () => {
-  for (const s of schedulers.splice(0)) await s.stop();
-  for (const f of flows.splice(0))
+  for (const s of schedulers.splice(0)) {
+    await s.stop();
+  }
+  for (const f of flows.splice(0)) {
     await store.deleteFlow(f.workspaceId, f.flowId);
+  }
 });
 afterAll(() => test.close());
 
@@ -66,7 +69,9 @@ async function everyTen(
 ) {
   const { workspaceId, flow } = await deployedFlow(store);
   flows.push({ workspaceId, flowId: flow.id });
-  if (overlap) await store.setFlowOverlap(workspaceId, flow.id, ...overlap);
+  if (overlap) {
+    await store.setFlowOverlap(workspaceId, flow.id, ...overlap);
+  }
   const schedule = await store.createSchedule(
     workspaceId,
     flow.id,

@@ -140,8 +140,12 @@ function invalidSchedule(error: InvalidScheduleError): ApiError {
 
 /** Store errors of this area as API errors; anything else goes on to the shared handler. */
 function mapError(error: unknown): never {
-  if (error instanceof InvalidScheduleError) throw invalidSchedule(error);
-  if (error instanceof ScheduleConflictError) throw conflict(error.message);
+  if (error instanceof InvalidScheduleError) {
+    throw invalidSchedule(error);
+  }
+  if (error instanceof ScheduleConflictError) {
+    throw conflict(error.message);
+  }
   throw error;
 }
 
@@ -153,7 +157,9 @@ async function checkParameters(
   parameters: unknown
 ): Promise<void> {
   const version = await store.getFlowVersion(workspaceId, flowId);
-  if (!version) throw notFound(`Flow ${flowId} not found`);
+  if (!version) {
+    throw notFound(`Flow ${flowId} not found`);
+  }
   const checked = validateParameterValues(
     (version.spec as FlowSpec).parameters ?? [],
     parameters ?? {}
@@ -191,8 +197,11 @@ export function mergeSchedule(
         }
       : { ...current };
   for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete base[key];
-    else base[key] = value;
+    if (value === null) {
+      delete base[key];
+    } else {
+      base[key] = value;
+    }
   }
   return base;
 }
@@ -259,7 +268,9 @@ export function registerScheduleRoutes(
       const { workspace } = principalOf(request);
       const { flowId } = request.params as { flowId: string };
       const flow = await store.getFlow(workspace.id, flowId);
-      if (!flow) throw notFound(`Flow ${flowId} not found`);
+      if (!flow) {
+        throw notFound(`Flow ${flowId} not found`);
+      }
       const schedules = await store.listSchedules(workspace.id, flowId);
       const now = new Date();
       return {
@@ -282,7 +293,9 @@ export function registerScheduleRoutes(
       const { workspace } = principalOf(request);
       const { scheduleId } = request.params as { scheduleId: string };
       const schedule = await store.getSchedule(workspace.id, scheduleId);
-      if (!schedule) throw notFound(`Schedule ${scheduleId} not found`);
+      if (!schedule) {
+        throw notFound(`Schedule ${scheduleId} not found`);
+      }
       return { schedule: scheduleJson(schedule) };
     }
   );
@@ -323,7 +336,9 @@ export function registerScheduleRoutes(
       const { scheduleId } = request.params as { scheduleId: string };
       const patch = request.body as Record<string, unknown>;
       const current = await store.getSchedule(workspace.id, scheduleId);
-      if (!current) throw notFound(`Schedule ${scheduleId} not found`);
+      if (!current) {
+        throw notFound(`Schedule ${scheduleId} not found`);
+      }
       const merged = mergeSchedule(inputOf(current), patch);
       try {
         checkScheduleInput(merged);

@@ -105,7 +105,9 @@ export class Scheduler {
 
   /** Asks for a pass now (coalesced with one already running). */
   wake(): void {
-    if (this.stopped) return;
+    if (this.stopped) {
+      return;
+    }
     if (this.loop) {
       this.again = true;
       return;
@@ -118,18 +120,26 @@ export class Scheduler {
   /** Runs a pass now and resolves when no pass is left to run. */
   async tick(): Promise<PassReport | null> {
     this.wake();
-    while (this.loop) await this.loop;
+    while (this.loop) {
+      await this.loop;
+    }
     return this.lastReport;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.unlisten();
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) {
+      clearTimeout(this.timer);
+    }
     this.timer = null;
-    for (const unsubscribe of this.waitingSubscriptions.values()) unsubscribe();
+    for (const unsubscribe of this.waitingSubscriptions.values()) {
+      unsubscribe();
+    }
     this.waitingSubscriptions.clear();
-    while (this.loop) await this.loop;
+    while (this.loop) {
+      await this.loop;
+    }
   }
 
   private async runPasses(): Promise<void> {
@@ -138,7 +148,9 @@ export class Scheduler {
       try {
         const report = await this.pass();
         this.lastReport = report;
-        if (report.nextAt !== null) this.arm(report.nextAt);
+        if (report.nextAt !== null) {
+          this.arm(report.nextAt);
+        }
       } catch (error) {
         (this.options.onError ?? defaultOnError)(error);
         this.arm(this.now().getTime() + ERROR_RETRY_MS);
@@ -147,9 +159,13 @@ export class Scheduler {
   }
 
   private arm(at: number): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) {
+      clearTimeout(this.timer);
+    }
     this.timer = null;
-    if (this.stopped || this.options.timers === false) return;
+    if (this.stopped || this.options.timers === false) {
+      return;
+    }
     const delay = Math.min(
       Math.max(0, at - this.now().getTime()),
       MAX_DELAY_MS
@@ -194,7 +210,9 @@ export class Scheduler {
     }
 
     const agenda = await this.store.schedulerAgenda(now);
-    if (agenda.nextDueAt) nextAt = Math.min(nextAt, agenda.nextDueAt.getTime());
+    if (agenda.nextDueAt) {
+      nextAt = Math.min(nextAt, agenda.nextDueAt.getTime());
+    }
     const waitingWorkspaces = new Set<string>();
     for (const flowId of agenda.dueFlowIds) {
       const result = await this.store.releaseDueRuns(
@@ -202,7 +220,9 @@ export class Scheduler {
         now,
         this.lateAfterMs
       );
-      if (!result.workspaceId) continue;
+      if (!result.workspaceId) {
+        continue;
+      }
       report.released += result.released.length;
       report.skipped += result.skipped.length;
       report.late += result.late.length;
@@ -210,7 +230,9 @@ export class Scheduler {
       if (result.released.length + result.skipped.length + result.late.length) {
         touched.add(result.workspaceId);
       }
-      if (result.waiting.length) waitingWorkspaces.add(result.workspaceId);
+      if (result.waiting.length) {
+        waitingWorkspaces.add(result.workspaceId);
+      }
       for (const run of result.waiting) {
         if (run.state === 'Scheduled' && run.scheduledAt) {
           nextAt = Math.min(
@@ -220,12 +242,17 @@ export class Scheduler {
         }
       }
     }
-    if (waitingWorkspaces.size)
+    if (waitingWorkspaces.size) {
       nextAt = Math.min(nextAt, nowMs + this.waitingRecheckMs);
+    }
     this.listenForFreeSlots(waitingWorkspaces);
 
-    for (const workspaceId of touched) this.options.hub?.notify(workspaceId);
-    if (report.released) this.options.runs?.wake();
+    for (const workspaceId of touched) {
+      this.options.hub?.notify(workspaceId);
+    }
+    if (report.released) {
+      this.options.runs?.wake();
+    }
     report.nextAt = nextAt;
     return report;
   }
@@ -263,7 +290,9 @@ export class Scheduler {
     }
     // Ticks after this were never planned; a tick less than lateAfterMs old is just due, not missed.
     const missedEdge = nowMs - this.lateAfterMs;
-    if (!recover && planned > nowMs + half) return refreshAt(planned);
+    if (!recover && planned > nowMs + half) {
+      return refreshAt(planned);
+    }
 
     if (!versions.has(schedule.flowId)) {
       versions.set(
@@ -274,7 +303,9 @@ export class Scheduler {
       );
     }
     const flowSpec = await versions.get(schedule.flowId)!;
-    if (!flowSpec) return nowMs + half;
+    if (!flowSpec) {
+      return nowMs + half;
+    }
     const checked = validateParameterValues(
       flowSpec.parameters ?? [],
       schedule.parameters
@@ -326,8 +357,9 @@ export class Scheduler {
         plannedUntil: new Date(plannedUntil)
       });
       report.planned += result.created.length;
-      if (result.created.length && result.workspaceId)
+      if (result.created.length && result.workspaceId) {
         touched.add(result.workspaceId);
+      }
     }
     return refreshAt(plannedUntil);
   }
@@ -361,14 +393,18 @@ export class Scheduler {
           )
         ).map(run => ({ at: run.scheduledAt!, run }))
       : [];
-    if (absent.length + overdue.length === 0) return [];
+    if (absent.length + overdue.length === 0) {
+      return [];
+    }
     const decision = decideMissed(
       schedule.missedPolicy,
       [...absent, ...overdue],
       this.missedCap
     );
     for (const { tick, reason } of decision.skip) {
-      if (!tick.run) continue;
+      if (!tick.run) {
+        continue;
+      }
       try {
         await this.store.transitionRun(tick.run.id, 'Skipped', {
           from: 'Scheduled',
@@ -377,7 +413,9 @@ export class Scheduler {
         touched.add(schedule.workspaceId);
       } catch (error) {
         // Another scheduler decided this run first.
-        if (!(error instanceof TransitionConflictError)) throw error;
+        if (!(error instanceof TransitionConflictError)) {
+          throw error;
+        }
       }
     }
     await this.store.appendEvent({
@@ -413,7 +451,9 @@ export class Scheduler {
   /** Hear the workspaces whose runs wait for a free slot: a run ending there may free one. */
   private listenForFreeSlots(workspaces: Set<string>): void {
     const hub = this.options.hub;
-    if (!hub) return;
+    if (!hub) {
+      return;
+    }
     for (const [workspaceId, unsubscribe] of this.waitingSubscriptions) {
       if (!workspaces.has(workspaceId)) {
         unsubscribe();

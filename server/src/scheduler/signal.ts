@@ -21,5 +21,7 @@ export function onSchedulesChanged(
 }
 
 export function schedulesChanged(store: object): void {
-  for (const listener of [...(listeners.get(store) ?? [])]) listener();
+  for (const listener of [...(listeners.get(store) ?? [])]) {
+    listener();
+  }
 }

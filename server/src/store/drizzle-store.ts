@@ -246,7 +246,9 @@ export class DrizzleStore implements Store {
         workspaceId,
         scheduleId
       );
-      if (!current) throw new NotFoundError('Schedule', scheduleId);
+      if (!current) {
+        throw new NotFoundError('Schedule', scheduleId);
+      }
       return schedulesSql.updateSchedule(
         db,
         workspaceId,

@@ -29,7 +29,9 @@ export function manualClock(start = T0) {
 export async function deployedFlow(store: Store) {
   const tenant = await newTenant(store, 'sched');
   const compiled = compileNotebook(etlNotebook(), { name: 'etl' });
-  if (!compiled.ok) throw new Error('the test notebook does not compile');
+  if (!compiled.ok) {
+    throw new Error('the test notebook does not compile');
+  }
   const { flow } = await store.deployFlow({
     workspaceId: tenant.workspace.id,
     name: 'etl',

@@ -78,7 +78,9 @@ export function checkScheduleInput(input: unknown): ScheduleSpec {
     ]);
   }
   const result = validateSchedule(input);
-  if (!result.ok) throw new InvalidScheduleError(result.problems);
+  if (!result.ok) {
+    throw new InvalidScheduleError(result.problems);
+  }
   return result.schedule;
 }
 
@@ -133,7 +135,9 @@ export async function createSchedule(
     .select({ id: flows.id })
     .from(flows)
     .where(and(eq(flows.id, flowId), eq(flows.workspaceId, workspaceId)));
-  if (!flow) throw new NotFoundError('Flow', flowId);
+  if (!flow) {
+    throw new NotFoundError('Flow', flowId);
+  }
   const [row] = await db
     .insert(schedules)
     .values({
@@ -223,7 +227,9 @@ export async function updateSchedule(
 ): Promise<ScheduleChange> {
   const schedule = checkScheduleInput(input);
   const current = await scheduleInWorkspace(db, workspaceId, scheduleId, true);
-  if (!current) throw new NotFoundError('Schedule', scheduleId);
+  if (!current) {
+    throw new NotFoundError('Schedule', scheduleId);
+  }
   if (expectedRevision !== undefined && current.revision !== expectedRevision) {
     throw new ScheduleConflictError(
       scheduleId,
@@ -284,7 +290,9 @@ export async function deleteSchedule(
   scheduleId: string
 ): Promise<boolean> {
   const current = await scheduleInWorkspace(db, workspaceId, scheduleId, true);
-  if (!current) return false;
+  if (!current) {
+    return false;
+  }
   const removed = await deleteNotStartedRuns(
     db,
     scheduleId,
@@ -325,7 +333,9 @@ export async function setFlowOverlap(
     .set({ overlap, maxConcurrent, updatedAt: new Date() })
     .where(and(eq(flows.id, flowId), eq(flows.workspaceId, workspaceId)))
     .returning();
-  if (!flow) throw new NotFoundError('Flow', flowId);
+  if (!flow) {
+    throw new NotFoundError('Flow', flowId);
+  }
   await insertEvent(db, {
     workspaceId,
     flowId,
@@ -390,7 +400,9 @@ export async function planScheduledRuns(
       },
       true
     );
-    if (!run) continue;
+    if (!run) {
+      continue;
+    }
     created.push(
       tick.skipReason
         ? await transitionRun(db, run.id, 'Skipped', {
@@ -480,7 +492,9 @@ export async function releaseDueRuns(
     .from(flows)
     .where(eq(flows.id, flowId))
     .for('update');
-  if (!flow) return result;
+  if (!flow) {
+    return result;
+  }
   result.workspaceId = flow.workspaceId;
   const due = await db
     .select()
@@ -493,7 +507,9 @@ export async function releaseDueRuns(
       )
     )
     .orderBy(asc(flowRuns.scheduledAt), asc(flowRuns.seq));
-  if (due.length === 0) return result;
+  if (due.length === 0) {
+    return result;
+  }
   const [{ active }] = await db
     .select({ active: count() })
     .from(flowRuns)
