@@ -45,13 +45,25 @@ const etl = {
   cells: [
     { cell_type: 'markdown', id: 'title', metadata: {}, source: '# Users ETL' },
     {
-      ...cell("url = 'http://localhost:8000/users'\nout_dir = 'out'", { tags: ['parameters'] }),
+      ...cell("url = 'http://localhost:8000/users'\nout_dir = 'out'", {
+        tags: ['parameters']
+      }),
       id: 'params'
     },
     { ...cell('import requests\nimport pandas as pd'), id: 'imports' },
-    { ...cell('%%task extract --retries 3 --retry-delay 10\nraw = requests.get(url).json()'), id: 'e' },
+    {
+      ...cell(
+        '%%task extract --retries 3 --retry-delay 10\nraw = requests.get(url).json()'
+      ),
+      id: 'e'
+    },
     { ...cell('%%task transform\ndf = pd.json_normalize(raw)'), id: 't' },
-    { ...cell("%%task load --after transform\ndf.to_csv(out_dir + '/users.csv')"), id: 'l' }
+    {
+      ...cell(
+        "%%task load --after transform\ndf.to_csv(out_dir + '/users.csv')"
+      ),
+      id: 'l'
+    }
   ]
 };
 
@@ -83,7 +95,11 @@ describe('cellflow compile NOTEBOOK', () => {
     const expected = compileNotebook(etl);
     expect(expected.ok).toBe(true);
     expect(printed).toEqual(expected.ok ? expected.spec : null);
-    expect(printed.tasks.map((t: { name: string }) => t.name)).toEqual(['extract', 'transform', 'load']);
+    expect(printed.tasks.map((t: { name: string }) => t.name)).toEqual([
+      'extract',
+      'transform',
+      'load'
+    ]);
     expect(printed.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(run.stdout).toContain('\n  "name": "users-etl",\n');
   });
@@ -123,20 +139,26 @@ describe('cellflow compile NOTEBOOK', () => {
     const path = join(dir, 'missing.ipynb');
     const run = await cellflow('compile', path);
     expect(run.code).toBe(2);
-    expect(run.stderr).toBe(`cellflow compile: cannot read ${path}: no such file\n`);
+    expect(run.stderr).toBe(
+      `cellflow compile: cannot read ${path}: no such file\n`
+    );
   });
 
   it('says so when the file is a folder', async () => {
     const run = await cellflow('compile', dir);
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(new RegExp(`^cellflow compile: cannot read ${dir}: .*EISDIR.*\\n$`));
+    expect(run.stderr).toMatch(
+      new RegExp(`^cellflow compile: cannot read ${dir}: .*EISDIR.*\\n$`)
+    );
   });
 
   it('says so when the file is not JSON, without a stack trace', async () => {
     const path = await file('broken.ipynb', '{"nbformat": 4, "cells": [');
     const run = await cellflow('compile', path);
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(new RegExp(`^cellflow compile: ${path} is not valid JSON: .+\\n$`));
+    expect(run.stderr).toMatch(
+      new RegExp(`^cellflow compile: ${path} is not valid JSON: .+\\n$`)
+    );
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
 

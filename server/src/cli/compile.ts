@@ -12,21 +12,32 @@ export const COMPILE_FAILED = 2;
 export function registerCompileCommand(program: Command): void {
   program
     .command('compile')
-    .description('Compile a notebook into its flow spec (JSON on stdout), or list its problems')
+    .description(
+      'Compile a notebook into its flow spec (JSON on stdout), or list its problems'
+    )
     .argument('<notebook>', 'the .ipynb file')
-    .option('--name <name>', 'the flow name (default: the notebook metadata cellflow.name, else "flow")')
+    .option(
+      '--name <name>',
+      'the flow name (default: the notebook metadata cellflow.name, else "flow")'
+    )
     .action(async (path: string, opts: { name?: string }) => {
       process.exitCode = await compileFile(path, opts.name);
     });
 }
 
 /** Does the work of the command and returns its exit code; messages go to stdout and stderr. */
-export async function compileFile(path: string, name?: string): Promise<number> {
+export async function compileFile(
+  path: string,
+  name?: string
+): Promise<number> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(error);
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'no such file'
+        : errorMessage(error);
     process.stderr.write(`cellflow compile: cannot read ${path}: ${reason}\n`);
     return COMPILE_FAILED;
   }
@@ -34,7 +45,9 @@ export async function compileFile(path: string, name?: string): Promise<number> 
   try {
     notebook = JSON.parse(text);
   } catch (error) {
-    process.stderr.write(`cellflow compile: ${path} is not valid JSON: ${errorMessage(error)}\n`);
+    process.stderr.write(
+      `cellflow compile: ${path} is not valid JSON: ${errorMessage(error)}\n`
+    );
     return COMPILE_FAILED;
   }
   const result = compileNotebook(notebook, name === undefined ? {} : { name });
@@ -43,7 +56,9 @@ export async function compileFile(path: string, name?: string): Promise<number> 
   }
   if (!result.ok) {
     const count = result.problems.length;
-    process.stderr.write(`cellflow compile: ${path} has ${count} problem${count === 1 ? '' : 's'}:\n`);
+    process.stderr.write(
+      `cellflow compile: ${path} has ${count} problem${count === 1 ? '' : 's'}:\n`
+    );
     for (const problem of result.problems) {
       process.stderr.write(`${path}: ${formatProblem(problem)}\n`);
     }
