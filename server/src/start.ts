@@ -1,6 +1,6 @@
 /**
- * The Cellflow server process, composed: the store, the event hub, the HTTP API, the run service and
- * the admin socket, started in that order and stopped in the reverse one.
+ * The Cellflow server process, composed: the store, the event hub, the HTTP API, the admin socket, the
+ * run service and the scheduler, started in that order and stopped in the reverse one.
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -13,6 +13,7 @@ import { defaultDataDir } from './data-dir.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createEventHub, type EventHub } from './events/hub.js';
 import { RunService } from './runs/service.js';
+import { startScheduler, type Scheduler } from './scheduler/index.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/store.js';
 
@@ -46,6 +47,7 @@ export interface CellflowServer {
   readonly store: Store;
   readonly hub: EventHub;
   readonly runs: RunService;
+  readonly scheduler: Scheduler;
   readonly admin: AdminChannel;
   /** Runs found Running at start (left by a previous process) and marked Crashed. */
   readonly crashedAtStart: string[];
@@ -125,6 +127,9 @@ export async function startCellflowServer(
       port: options.port ?? 8787
     });
     runs.start();
+    // After the run service: the scheduler's first pass may release due runs and wake it.
+    const scheduler = await startScheduler({ store, hub, runs });
+    cleanups.push(() => scheduler.stop());
 
     let closing: Promise<void> | null = null;
     return {
@@ -134,6 +139,7 @@ export async function startCellflowServer(
       store,
       hub,
       runs,
+      scheduler,
       admin,
       crashedAtStart: crashed.map(r => r.id),
       close() {

@@ -202,6 +202,49 @@ describe('startCellflowServer', () => {
     expect(executed.status).toBe(200);
   });
 
+  it('runs what a schedule made through the API plans (the scheduler wakes the run service)', async () => {
+    const dataDir = await tempDir();
+    const server = await start(dataDir);
+    const { body } = await admin(server.admin.path, 'POST', '/admin/keys', {
+      workspace: 'sched',
+      name: 'k'
+    });
+    const key: string = body.secret;
+    const workspaceId = (await api(server, key, 'GET', '/api/me')).body
+      .workspace.id;
+    const deployed = await api(server, key, 'POST', '/api/flows', {
+      name: 'tick',
+      notebook: notebook(['%%task tick\nprint("tick")'])
+    });
+    const completed = new Promise<string>(resolve => {
+      const stop = server.hub.subscribe(workspaceId, () => {
+        // By state: the scheduler plans a minute of runs ahead, more than a page of them.
+        void server.store
+          .listRuns({ workspaceId, state: 'Completed' })
+          .then(page => {
+            const done = page.runs.find(r => r.trigger === 'scheduled');
+            if (done) {
+              stop();
+              resolve(done.id);
+            }
+          });
+      });
+    });
+    const schedule = await api(
+      server,
+      key,
+      'POST',
+      `/api/flows/${deployed.body.flow.id}/schedules`,
+      { kind: 'interval', every: 1 }
+    );
+    expect(schedule.status).toBe(201);
+    const runId = await completed;
+    const logs = await api(server, key, 'GET', `/api/runs/${runId}/logs`);
+    expect(logs.body.lines.map((l: { text: string }) => l.text)).toEqual([
+      'tick'
+    ]);
+  });
+
   it('refuses a second server on the same data directory, naming it', async () => {
     const dataDir = await tempDir();
     await start(dataDir);
