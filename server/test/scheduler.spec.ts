@@ -13,6 +13,7 @@ import {
 } from 'vitest';
 
 import { Scheduler, type SchedulerOptions } from '../src/scheduler/index.js';
+import type { DrizzleStore } from '../src/store/drizzle-store.js';
 import type { Store } from '../src/store/store.js';
 import { openTestStore, type TestStore } from './support/api-fixture.js';
 import {
@@ -236,6 +237,24 @@ describe('scheduler', () => {
     expect(statesOf(all)).toEqual(['Skipped', 'Skipped', 'Skipped']);
     expect(all[0].stateReason).toMatch(/unknown parameter "nope"/);
   });
+});
+
+it('a schedule that cannot be planned is reported and does not hold up the others', async () => {
+  const clock = manualClock();
+  const broken = await everyTen(['parallel', null]);
+  const good = await everyTen(['parallel', null]);
+  // A row no validated write could produce: every = 0.
+  await (store as unknown as DrizzleStore).queryRows(
+    `UPDATE schedules SET spec = jsonb_set(spec, '{every}', '0') WHERE id = '${broken.schedule.id}'`
+  );
+  const errors: string[] = [];
+  const { s } = scheduler(clock, { onError: e => errors.push(String(e)) });
+  expect(await s.start()).toMatchObject({ planned: 3 });
+  expect(await good.runs()).toHaveLength(3);
+  expect(await broken.runs()).toEqual([]);
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toContain(`schedule ${broken.schedule.id}`);
+  expect(errors[0]).toMatch(/every/);
 });
 
 describe('scheduler: after downtime', () => {

@@ -9,6 +9,7 @@
 import {
   nextRuns,
   runsBetween,
+  validateSchedule,
   type ScheduleSpec
 } from '../../../src/flow/schedule.js';
 import {
@@ -152,10 +153,14 @@ export class Scheduler {
           this.arm(report.nextAt);
         }
       } catch (error) {
-        (this.options.onError ?? defaultOnError)(error);
+        this.reportError(error);
         this.arm(this.now().getTime() + ERROR_RETRY_MS);
       }
     } while (this.again && !this.stopped);
+  }
+
+  private reportError(error: unknown): void {
+    (this.options.onError ?? defaultOnError)(error);
   }
 
   private arm(at: number): void {
@@ -198,15 +203,25 @@ export class Scheduler {
 
     const versions = new Map<string, Promise<FlowSpec | null>>();
     for (const schedule of await this.store.listActiveSchedules()) {
-      const refreshAt = await this.plan(
-        schedule,
-        now,
-        recover,
-        versions,
-        touched,
-        report
-      );
-      nextAt = Math.min(nextAt, refreshAt);
+      try {
+        const refreshAt = await this.plan(
+          schedule,
+          now,
+          recover,
+          versions,
+          touched,
+          report
+        );
+        nextAt = Math.min(nextAt, refreshAt);
+      } catch (error) {
+        // One schedule that cannot be planned must not hold up the others; it is tried again soon.
+        this.reportError(
+          new Error(
+            `schedule ${schedule.id} of flow ${schedule.flowId}: ${errorText(error)}`
+          )
+        );
+        nextAt = Math.min(nextAt, nowMs + ERROR_RETRY_MS);
+      }
     }
 
     const agenda = await this.store.schedulerAgenda(now);
@@ -215,11 +230,16 @@ export class Scheduler {
     }
     const waitingWorkspaces = new Set<string>();
     for (const flowId of agenda.dueFlowIds) {
-      const result = await this.store.releaseDueRuns(
-        flowId,
-        now,
-        this.lateAfterMs
-      );
+      let result;
+      try {
+        result = await this.store.releaseDueRuns(flowId, now, this.lateAfterMs);
+      } catch (error) {
+        this.reportError(
+          new Error(`due runs of flow ${flowId}: ${errorText(error)}`)
+        );
+        nextAt = Math.min(nextAt, nowMs + ERROR_RETRY_MS);
+        continue;
+      }
       if (!result.workspaceId) {
         continue;
       }
@@ -269,6 +289,14 @@ export class Scheduler {
     touched: Set<string>,
     report: PassReport
   ): Promise<number> {
+    // Stored schedules were validated, but a row written by hand or by another version is checked
+    // again: the maths must never run on a zero interval or a broken expression.
+    const valid = validateSchedule(schedule.spec);
+    if (!valid.ok) {
+      throw new Error(
+        `the stored schedule is invalid: ${valid.problems.map(p => `${p.field}: ${p.message}`).join('; ')}`
+      );
+    }
     const nowMs = now.getTime();
     const half = this.lookAheadMs / 2;
     const planned = schedule.plannedUntil?.getTime() ?? nowMs;
@@ -485,10 +513,12 @@ function positive(
   return v;
 }
 
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 function defaultOnError(error: unknown): void {
-  console.error(
-    `Cellflow scheduler: a pass failed, retrying: ${error instanceof Error ? error.message : String(error)}`
-  );
+  console.error(`Cellflow scheduler: ${errorText(error)} (retrying)`);
 }
 
 /** Creates a scheduler and runs its first pass (missed runs after downtime, then planning). */
