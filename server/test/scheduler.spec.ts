@@ -12,7 +12,14 @@ import {
   vi
 } from 'vitest';
 
-import { Scheduler, type SchedulerOptions } from '../src/scheduler/index.js';
+import { LocalEventHub } from '../src/events/hub.js';
+import { withEventNotifications } from '../src/events/notifying-store.js';
+import {
+  Scheduler,
+  onSchedulesChanged,
+  schedulesChanged,
+  type SchedulerOptions
+} from '../src/scheduler/index.js';
 import type { DrizzleStore } from '../src/store/drizzle-store.js';
 import type { Store } from '../src/store/store.js';
 import { openTestStore, type TestStore } from './support/api-fixture.js';
@@ -255,6 +262,16 @@ it('a schedule that cannot be planned is reported and does not hold up the other
   expect(errors).toHaveLength(1);
   expect(errors[0]).toContain(`schedule ${broken.schedule.id}`);
   expect(errors[0]).toMatch(/every/);
+});
+
+it('hears schedule changes made through a store wrapped for event notifications', async () => {
+  const wrapped = withEventNotifications(store, new LocalEventHub());
+  let heard = 0;
+  const stop = onSchedulesChanged(store, () => heard++);
+  schedulesChanged(wrapped);
+  stop();
+  schedulesChanged(wrapped);
+  expect(heard).toBe(1);
 });
 
 describe('scheduler: after downtime', () => {
