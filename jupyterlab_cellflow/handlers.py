@@ -159,8 +159,10 @@ class ProxyHandler(APIHandler):
             target += "?" + urlencode(query)
         accept = self.request.headers.get("Accept", "application/json")
         headers = {"Authorization": f"Bearer {profile['key']}", "Accept": accept}
-        body = self.request.body if self.request.method in ("POST", "PUT", "PATCH") else None
-        if body is not None:
+        body = None
+        if self.request.method in ("POST", "PUT", "PATCH"):
+            # Tornado labels a bodiless POST as a form; the API takes JSON, so an empty body is {}.
+            body = self.request.body or b"{}"
             headers["Content-Type"] = "application/json"
         if "Last-Event-ID" in self.request.headers:
             headers["Last-Event-ID"] = self.request.headers["Last-Event-ID"]

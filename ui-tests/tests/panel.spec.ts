@@ -120,4 +120,94 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     ).toContainText('square');
     await cellflow.screenshot('panel-light');
   });
+
+  test('a task that always fails ends Failed with its error line on the chip; a long task is cancelled', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/panel_fail.ipynb`,
+      notebook([
+        codeCell(
+          '%%task fetch --retries 1\nraise ValueError("no data from the API")'
+        ),
+        codeCell('%%task after_fetch\nprint("never")')
+      ])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.panelButton('Deploy');
+    await expect(
+      cellflow.panel.locator('.jp-CellflowActions-version')
+    ).toContainText('Deployed version');
+    await cellflow.panelButton('Run now');
+    await expect(cellflow.chipState(0)).toContainText(
+      'Failed: ValueError: no data from the API',
+      {
+        timeout: 60000
+      }
+    );
+    await expect(cellflow.chip(0)).toHaveAttribute('data-state', 'Failed');
+    await expect(
+      cellflow.panel.locator('.jp-CellflowRuns-table tr[data-run]').first()
+    ).toHaveAttribute('data-state', 'Failed');
+
+    // A long task: cancel it from the run view.
+    await page.notebook.setCell(
+      0,
+      'code',
+      '%%task fetch\nimport time\ntime.sleep(120)'
+    );
+    await expect(
+      cellflow.chip(0).locator('.jp-CellflowChip-settings')
+    ).toHaveText('');
+    await cellflow.panelButton('Deploy');
+    await expect(
+      cellflow.panel.locator('.jp-CellflowActions-version')
+    ).toContainText('Deployed version 2, up to date.');
+    await cellflow.panelButton('Run now');
+    await expect(cellflow.chipState(0)).toContainText('Running', {
+      timeout: 60000
+    });
+    await cellflow.panel
+      .locator('.jp-CellflowRuns-table tr[data-run]')
+      .first()
+      .click();
+    await cellflow.panel
+      .getByRole('button', { name: 'Cancel', exact: true })
+      .click();
+    await expect(cellflow.chipState(0)).toContainText('Cancelled', {
+      timeout: 30000
+    });
+    await expect(
+      cellflow.panel.locator('.jp-CellflowRuns-table tr[data-run]').first()
+    ).toHaveAttribute('data-state', 'Cancelled');
+  });
+
+  test('the panel reads well in the dark theme', async ({ page, tmpPath }) => {
+    const cellflow = new CellflowPage(page);
+    await page.theme.setDarkTheme();
+    await cellflow.openNotebook(`${tmpPath}/panel_dark.ipynb`, etlLike());
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.chip(3).click();
+    await expect(
+      cellflow.panel.locator('.jp-CellflowTaskSettings')
+    ).toBeVisible();
+    // Text on the panel uses the theme's colours (light text on a dark background).
+    const colours = await cellflow.panel.evaluate(node => {
+      const style = getComputedStyle(node);
+      return { color: style.color, background: style.backgroundColor };
+    });
+    const luminance = (rgb: string) => {
+      const [r, g, b] = rgb.match(/\d+/g)!.map(Number);
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    expect(luminance(colours.color)).toBeGreaterThan(
+      luminance(colours.background)
+    );
+    await cellflow.screenshot('panel-dark');
+    await page.theme.setLightTheme();
+  });
 });
