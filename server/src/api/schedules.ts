@@ -87,7 +87,8 @@ const scheduleInputSchema = {
   type: 'object',
   properties: {
     kind: { type: 'string', enum: ['interval', 'cron'] },
-    every: { type: ['integer', 'string'] },
+    // Seconds, or a duration such as "10s" (validateSchedule reads both and names a bad one).
+    every: { anyOf: [{ type: 'integer' }, { type: 'string' }] },
     anchor: { type: 'string' },
     expression: { type: 'string' },
     timezone: { type: 'string' },
