@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { nextRunTimes } from '../src/scheduler/index.js';
 import { InvalidScheduleError } from '../src/store/sql/schedules.js';
 import type { Store } from '../src/store/store.js';
 import { openTestStore, type TestStore } from './support/api-fixture.js';
@@ -150,6 +151,33 @@ describe('store: schedules', () => {
       scheduleId: null,
       state: 'Pending'
     });
+  });
+
+  it("gives each flow's next run time from its active schedules", async () => {
+    const { workspaceId, flow } = await deployedFlow(store);
+    const now = new Date(T0);
+    await store.createSchedule(
+      workspaceId,
+      flow.id,
+      { kind: 'interval', every: 3600 },
+      now
+    );
+    await store.createSchedule(
+      workspaceId,
+      flow.id,
+      { kind: 'interval', every: 60 },
+      now
+    );
+    const paused = await store.createSchedule(
+      workspaceId,
+      flow.id,
+      { kind: 'interval', every: 1, paused: true },
+      now
+    );
+    expect(paused.paused).toBe(true);
+    expect(await store.listSchedules(workspaceId)).toHaveLength(3);
+    const next = await nextRunTimes(store, workspaceId, now);
+    expect(next).toEqual(new Map([[flow.id, new Date(T0 + 60_000)]]));
   });
 
   it('sets the overlap policy and refuses nonsense', async () => {

@@ -11,3 +11,4 @@ export {
   type MissedTick
 } from './missed.js';
 export { onSchedulesChanged, schedulesChanged } from './signal.js';
+export { nextRunTimes } from './next-runs.js';

@@ -206,7 +206,7 @@ export class DrizzleStore implements Store {
       schedulesSql.createSchedule(db, workspaceId, flowId, input, now)
     );
   }
-  listSchedules(workspaceId: string, flowId: string) {
+  listSchedules(workspaceId: string, flowId?: string) {
     return this.db.run(db =>
       schedulesSql.listSchedules(db, workspaceId, flowId)
     );

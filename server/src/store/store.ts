@@ -324,7 +324,8 @@ export interface Store {
     input: unknown,
     now?: Date
   ): Promise<Schedule>;
-  listSchedules(workspaceId: string, flowId: string): Promise<Schedule[]>;
+  /** The flow's schedules, or every schedule of the workspace when flowId is omitted. */
+  listSchedules(workspaceId: string, flowId?: string): Promise<Schedule[]>;
   getSchedule(
     workspaceId: string,
     scheduleId: string

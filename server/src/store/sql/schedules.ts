@@ -162,13 +162,18 @@ export async function createSchedule(
 export async function listSchedules(
   db: Db,
   workspaceId: string,
-  flowId: string
+  flowId?: string
 ): Promise<Schedule[]> {
   const rows = await db
     .select({ schedule: schedules })
     .from(schedules)
     .innerJoin(flows, eq(flows.id, schedules.flowId))
-    .where(and(eq(flows.id, flowId), eq(flows.workspaceId, workspaceId)))
+    .where(
+      and(
+        eq(flows.workspaceId, workspaceId),
+        flowId === undefined ? undefined : eq(flows.id, flowId)
+      )
+    )
     .orderBy(asc(schedules.createdAt), asc(schedules.id));
   return rows.map(r => asSchedule(r.schedule, workspaceId));
 }
