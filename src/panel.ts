@@ -13,6 +13,7 @@ import { ConnectionView } from './widgets/connection-view';
 import { FlowActionsView } from './widgets/flow-actions';
 import { FlowSection } from './widgets/flow-section';
 import { RunsView } from './widgets/runs-view';
+import { SchedulesView } from './widgets/schedules-view';
 
 /**
  * The Cellflow side panel: the connection, the active notebook's flow (tasks and problems), deploy and
@@ -55,6 +56,8 @@ export class CellflowPanel extends Panel {
       trans
     );
     this.addWidget(this._actions);
+    this._schedules = new SchedulesView(trans);
+    this.addWidget(this._schedules);
     this._runs = new RunsView(options.rendermime, trans);
     this.addWidget(this._runs);
 
@@ -105,12 +108,14 @@ export class CellflowPanel extends Panel {
     const live = flow && !flow.isDisposed ? flow : null;
     const remote = live ? this.remoteOf(live) : null;
     this._actions.target = live && remote ? { flow: live, remote } : null;
+    this._schedules.remote = remote;
     this._runs.remote = remote;
   }
 
   private _notebooks: ICellflowNotebooks;
   private _actions: FlowActionsView;
   private _runs: RunsView;
+  private _schedules: SchedulesView;
   private _remotes = new Map<NotebookFlow, RemoteFlowModel>();
 }
 

@@ -7,6 +7,7 @@ import type { ICellflowEvent } from '../api/event-stream.js';
 import type { IFlowRun, IFlowRunDetail, ILogLine } from '../api/types.js';
 import { formatDuration } from '../model/chip-state.js';
 import { RemoteFlowModel } from '../model/remote-flow.js';
+import { DataPreviewSlot } from '../preview/data-preview-slot.js';
 import { OutputView } from './output-view.js';
 
 const RUN_STATES = [
@@ -295,7 +296,10 @@ function RunDetail(props: {
           {task.error && <p className="jp-CellflowError">{task.error}</p>}
           {(task.attempts[task.attempts.length - 1]?.outputs ?? []).map(
             (output, i) => (
-              <OutputView key={i} output={output} rendermime={rendermime} />
+              <React.Fragment key={i}>
+                <OutputView output={output} rendermime={rendermime} />
+                <DataPreviewSlot output={output} trans={trans} />
+              </React.Fragment>
             )
           )}
         </div>

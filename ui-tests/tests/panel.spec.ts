@@ -210,4 +210,68 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     await cellflow.screenshot('panel-dark');
     await page.theme.setLightTheme();
   });
+
+  test('a 10-second schedule: its preview lists the next runs, and scheduled runs complete', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/panel_scheduled.ipynb`,
+      notebook([codeCell('%%task tick\nprint("tick")')])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.panelButton('Deploy');
+    await expect(
+      cellflow.panel.locator('.jp-CellflowActions-version')
+    ).toContainText('Deployed version');
+
+    const form = cellflow.panel.locator('.jp-CellflowScheduleForm');
+    // A bad cron is refused as typed, naming the field; nothing can be added.
+    await form.locator('select[name="kind"]').selectOption('cron');
+    await form.locator('input[name="expression"]').fill('61 * * * *');
+    await expect(form.locator('.jp-CellflowError')).toContainText(
+      "minute field '61'"
+    );
+    await expect(
+      form.getByRole('button', { name: 'Add schedule' })
+    ).toBeDisabled();
+
+    await form.locator('select[name="kind"]').selectOption('interval');
+    await form.locator('input[name="every"]').fill('10s');
+    await expect(
+      form.locator('.jp-CellflowSchedulePreview-description')
+    ).toHaveText('every 10 seconds');
+    await expect(
+      form.locator('.jp-CellflowSchedulePreview-runs li')
+    ).toHaveCount(5);
+    await form.getByRole('button', { name: 'Add schedule' }).click();
+    const schedule = cellflow.panel.locator('.jp-CellflowSchedule');
+    await expect(
+      schedule.locator('.jp-CellflowSchedule-description')
+    ).toHaveText('every 10 seconds');
+    await expect(schedule.locator('.jp-CellflowSchedule-next li')).toHaveCount(
+      3
+    );
+    await cellflow.screenshot('panel-schedule');
+
+    // The scheduler starts a run on time; its task completes on the chip.
+    const scheduled = cellflow.panel.locator(
+      '.jp-CellflowRuns-table tr[data-run]',
+      {
+        hasText: 'scheduled'
+      }
+    );
+    await expect(scheduled.first()).toBeVisible({ timeout: 30000 });
+    await expect(cellflow.chipState(0)).toContainText('Completed', {
+      timeout: 30000
+    });
+
+    // Pausing stops new runs.
+    await schedule.getByRole('button', { name: 'Pause' }).click();
+    await expect(
+      schedule.locator('.jp-CellflowSchedule-description')
+    ).toContainText('paused');
+  });
 });

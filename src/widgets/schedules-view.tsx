@@ -1,0 +1,338 @@
+import { TranslationBundle } from '@jupyterlab/translation';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import React, { useEffect, useState } from 'react';
+
+import { messageOf } from '../model/connection-model.js';
+import { RemoteFlowModel } from '../model/remote-flow.js';
+import { previewSchedule } from '../flow/schedule-describe.js';
+import type { ScheduleSpec } from '../flow/schedule-types.js';
+import { validateSchedule } from '../flow/schedule-validate.js';
+import { userTimeZone } from '../flow/schedule-zone.js';
+
+/** A schedule as the API returns it. */
+interface ISchedule {
+  id: string;
+  kind: 'interval' | 'cron';
+  every?: number;
+  expression?: string;
+  timezone?: string;
+  paused: boolean;
+  missedPolicy: string;
+  description: string;
+  nextRuns: string[];
+}
+
+/**
+ * Schedules of the deployed flow: each with its readable description and next runs, pause/resume and
+ * delete; a form that previews a new schedule (with the same maths as the server) before it is added;
+ * the flow's overlap policy.
+ */
+export class SchedulesView extends ReactWidget {
+  constructor(private readonly trans: TranslationBundle) {
+    super();
+    this.addClass('jp-CellflowSchedules');
+  }
+
+  set remote(remote: RemoteFlowModel | null) {
+    this._remote?.changed.disconnect(this.update, this);
+    this._remote = remote;
+    remote?.changed.connect(this.update, this);
+    this.update();
+  }
+
+  dispose(): void {
+    this.remote = null;
+    super.dispose();
+  }
+
+  protected render(): JSX.Element | null {
+    const remote = this._remote;
+    if (!remote?.flow) {
+      return null;
+    }
+    return (
+      <Schedules key={remote.flow.id} remote={remote} trans={this.trans} />
+    );
+  }
+
+  private _remote: RemoteFlowModel | null = null;
+}
+
+function Schedules(props: {
+  remote: RemoteFlowModel;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { remote, trans } = props;
+  const flowId = remote.flow!.id;
+  const [schedules, setSchedules] = useState<ISchedule[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const api = remote.client;
+
+  const reload = async () => {
+    try {
+      const answer = await api.api<{ schedules: ISchedule[] }>(
+        `flows/${flowId}/schedules`
+      );
+      setSchedules(answer.schedules);
+      setError(null);
+    } catch (e) {
+      setError(messageOf(e));
+    }
+  };
+  useEffect(() => {
+    void reload();
+  }, [flowId]);
+
+  const act = async (call: () => Promise<unknown>) => {
+    try {
+      await call();
+      await reload();
+    } catch (e) {
+      setError(messageOf(e));
+    }
+  };
+
+  return (
+    <section aria-label={trans.__('Schedules')}>
+      <h3 className="jp-CellflowSection-title">{trans.__('Schedules')}</h3>
+      {schedules.length === 0 && (
+        <p className="jp-CellflowHint">{trans.__('No schedule yet.')}</p>
+      )}
+      <ul className="jp-CellflowSchedules-list">
+        {schedules.map(s => (
+          <li key={s.id} className="jp-CellflowSchedule" data-schedule={s.id}>
+            <span className="jp-CellflowSchedule-description">
+              {s.description}
+              {s.paused ? ` (${trans.__('paused')})` : ''}
+            </span>
+            <span className="jp-CellflowHint">
+              {trans.__('missed runs: %1', s.missedPolicy)}
+            </span>
+            {s.nextRuns.length > 0 && (
+              <ol
+                className="jp-CellflowSchedule-next"
+                aria-label={trans.__('Next runs')}
+              >
+                {s.nextRuns.slice(0, 3).map(at => (
+                  <li key={at}>{new Date(at).toLocaleString()}</li>
+                ))}
+              </ol>
+            )}
+            <div className="jp-CellflowActions-buttons">
+              <button
+                type="button"
+                className="jp-mod-styled"
+                onClick={() =>
+                  void act(() =>
+                    api.api(`schedules/${s.id}`, {
+                      method: 'PATCH',
+                      body: JSON.stringify({ paused: !s.paused })
+                    })
+                  )
+                }
+              >
+                {s.paused ? trans.__('Resume') : trans.__('Pause')}
+              </button>
+              <button
+                type="button"
+                className="jp-mod-styled jp-mod-warn"
+                onClick={() =>
+                  void act(() =>
+                    api.api(`schedules/${s.id}`, { method: 'DELETE' })
+                  )
+                }
+              >
+                {trans.__('Delete')}
+              </button>
+            </div>
+          </li>
+        ))}
+      </ul>
+      <ScheduleForm
+        trans={trans}
+        onAdd={spec =>
+          act(() =>
+            api.api(`flows/${flowId}/schedules`, {
+              method: 'POST',
+              body: JSON.stringify(spec)
+            })
+          )
+        }
+      />
+      <OverlapForm remote={remote} trans={trans} onError={setError} />
+      {error && (
+        <p className="jp-CellflowError" role="alert">
+          {error}
+        </p>
+      )}
+    </section>
+  );
+}
+
+/** A new schedule: typed, validated and previewed as typed, added only when valid. */
+function ScheduleForm(props: {
+  trans: TranslationBundle;
+  onAdd: (spec: ScheduleSpec) => Promise<void>;
+}): JSX.Element {
+  const { trans } = props;
+  const [kind, setKind] = useState<'interval' | 'cron'>('interval');
+  const [every, setEvery] = useState('10s');
+  const [expression, setExpression] = useState('*/1 * * * *');
+  const [timezone, setTimezone] = useState(userTimeZone());
+  const [missedPolicy, setMissedPolicy] = useState('skip');
+  const input =
+    kind === 'interval'
+      ? { kind, every, timezone, missedPolicy }
+      : { kind, expression, timezone, missedPolicy };
+  const checked = validateSchedule(input);
+  const preview = checked.ok
+    ? previewSchedule(checked.schedule, { count: 5 })
+    : null;
+  const problem = (field: string) =>
+    checked.ok
+      ? null
+      : (checked.problems.find(p => p.field === field)?.message ?? null);
+
+  return (
+    <form
+      className="jp-CellflowScheduleForm"
+      aria-label={trans.__('Add a schedule')}
+      onSubmit={e => {
+        e.preventDefault();
+        if (checked.ok) {
+          void props.onAdd(checked.schedule);
+        }
+      }}
+    >
+      <label>
+        {trans.__('Kind')}
+        <select
+          className="jp-mod-styled"
+          name="kind"
+          value={kind}
+          onChange={e => setKind(e.target.value as 'interval' | 'cron')}
+        >
+          <option value="interval">{trans.__('every … (interval)')}</option>
+          <option value="cron">{trans.__('cron')}</option>
+        </select>
+      </label>
+      {kind === 'interval' ? (
+        <label>
+          {trans.__('Every (e.g. 10s, 5m, 1h)')}
+          <input
+            className="jp-mod-styled"
+            name="every"
+            value={every}
+            onChange={e => setEvery(e.target.value)}
+          />
+          <FieldProblem message={problem('every')} />
+        </label>
+      ) : (
+        <label>
+          {trans.__('Cron expression (5 or 6 fields)')}
+          <input
+            className="jp-mod-styled"
+            name="expression"
+            value={expression}
+            onChange={e => setExpression(e.target.value)}
+          />
+          <FieldProblem message={problem('expression')} />
+        </label>
+      )}
+      <label>
+        {trans.__('Time zone')}
+        <input
+          className="jp-mod-styled"
+          name="timezone"
+          value={timezone}
+          onChange={e => setTimezone(e.target.value)}
+        />
+        <FieldProblem message={problem('timezone')} />
+      </label>
+      <label>
+        {trans.__('Runs missed while the server was down')}
+        <select
+          className="jp-mod-styled"
+          name="missedPolicy"
+          value={missedPolicy}
+          onChange={e => setMissedPolicy(e.target.value)}
+        >
+          <option value="skip">{trans.__('skip them (recorded)')}</option>
+          <option value="latest">{trans.__('run the latest only')}</option>
+          <option value="all">{trans.__('run them all (capped)')}</option>
+        </select>
+      </label>
+      {preview && (
+        <div
+          className="jp-CellflowSchedulePreview"
+          aria-label={trans.__('Preview')}
+        >
+          <p className="jp-CellflowSchedulePreview-description">
+            {preview.description}
+          </p>
+          <ol className="jp-CellflowSchedulePreview-runs">
+            {preview.runs.map(run => (
+              <li key={run.at}>
+                {run.local}
+                {run.viewer !== run.local
+                  ? ` (${trans.__('your time %1', run.viewer)})`
+                  : ''}
+                {run.note ? ` — ${run.note}` : ''}
+              </li>
+            ))}
+          </ol>
+        </div>
+      )}
+      <button
+        type="submit"
+        className="jp-mod-styled jp-mod-accept"
+        disabled={!checked.ok}
+      >
+        {trans.__('Add schedule')}
+      </button>
+    </form>
+  );
+}
+
+function FieldProblem(props: { message: string | null }): JSX.Element | null {
+  return props.message ? (
+    <span className="jp-CellflowError" role="alert">
+      {props.message}
+    </span>
+  ) : null;
+}
+
+/** What a scheduled run does while an earlier run of the flow is still running. */
+function OverlapForm(props: {
+  remote: RemoteFlowModel;
+  trans: TranslationBundle;
+  onError: (message: string) => void;
+}): JSX.Element {
+  const { remote, trans } = props;
+  const [overlap, setOverlap] = useState('queue');
+  const save = async (value: string) => {
+    setOverlap(value);
+    try {
+      await remote.client.api(`flows/${remote.flow!.id}/overlap`, {
+        method: 'PATCH',
+        body: JSON.stringify({ overlap: value })
+      });
+    } catch (e) {
+      props.onError(messageOf(e));
+    }
+  };
+  return (
+    <label className="jp-CellflowOverlap">
+      {trans.__('When a run is due while the previous one still runs')}
+      <select
+        className="jp-mod-styled"
+        value={overlap}
+        onChange={e => void save(e.target.value)}
+      >
+        <option value="queue">{trans.__('queue it')}</option>
+        <option value="skip">{trans.__('skip it (recorded)')}</option>
+        <option value="parallel">{trans.__('run in parallel')}</option>
+      </select>
+    </label>
+  );
+}
