@@ -91,3 +91,46 @@ it('a 1-second interval schedule releases its runs in order, once each, at their
     await scheduler.stop();
   }
 }, 20_000);
+
+it('overlap queue: a waiting run is released as soon as the hub says the running one ended', async () => {
+  const { workspaceId, flow } = await deployedFlow(store);
+  const hub = new LocalEventHub();
+  const running = await store.createRun({
+    workspaceId,
+    flowId: flow.id,
+    trigger: 'manual'
+  });
+  await store.transitionRun(running.id, 'Running', { from: 'Pending' });
+  const due = await store.createRun({
+    workspaceId,
+    flowId: flow.id,
+    trigger: 'manual',
+    state: 'Scheduled',
+    scheduledAt: new Date(Date.now() - 1000)
+  });
+  // Long recheck and Late times: only the hub can bring the release about within the test.
+  const scheduler = new Scheduler({
+    store,
+    hub,
+    lookAheadMs: 60_000,
+    lateAfterMs: 60_000,
+    waitingRecheckMs: 60_000
+  });
+  try {
+    expect(await scheduler.start()).toMatchObject({ released: 0, waiting: 1 });
+    const released = collectEvents(hub, workspaceId, events =>
+      events.some(
+        e =>
+          e.flowRunId === due.id &&
+          e.type === 'flow_run.state' &&
+          e.payload.to === 'Pending'
+      )
+    );
+    await store.transitionRun(running.id, 'Completed', { from: 'Running' });
+    hub.notify(workspaceId);
+    await released;
+    expect((await store.getRunById(due.id))!.state).toBe('Pending');
+  } finally {
+    await scheduler.stop();
+  }
+}, 20_000);
