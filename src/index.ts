@@ -4,8 +4,8 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { ICommandPalette, IToolbarWidgetRegistry } from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
@@ -13,6 +13,7 @@ import { addNotebookCommands } from './commands';
 import { NotebookFlowTracker } from './notebook/flow-tracker';
 import { CellflowPanel } from './panel';
 import { CommandIDs, ICellflowNotebooks, PluginIDs } from './tokens';
+import { RunStateItem } from './widgets/run-state-item';
 
 /**
  * Cells as tasks: the `%%task` line and task metadata kept in step, a chip on each task cell,
@@ -23,16 +24,27 @@ const notebooksPlugin: JupyterFrontEndPlugin<ICellflowNotebooks> = {
   description: 'Notebook cells as Cellflow tasks, their chips, and Run here.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ICommandPalette, ITranslator],
+  optional: [ICommandPalette, ITranslator, IToolbarWidgetRegistry],
   provides: ICellflowNotebooks,
   activate: (
     app: JupyterFrontEnd,
     notebooks: INotebookTracker,
     palette: ICommandPalette | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    toolbars: IToolbarWidgetRegistry | null
   ): ICellflowNotebooks => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_cellflow');
     const flows = new NotebookFlowTracker(notebooks, trans);
+    // The flow's overall run state in the notebook toolbar (declared in schema/notebooks.json).
+    toolbars?.addFactory<NotebookPanel>(
+      'Notebook',
+      'cellflow-run-state',
+      panel =>
+        new RunStateItem(
+          panel.context.ready.then(() => flows.flowOf(panel)),
+          trans
+        )
+    );
     addNotebookCommands(app.commands, notebooks, flows, trans);
     for (const command of [
       CommandIDs.makeTask,

@@ -102,6 +102,9 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
         timeout: 60000
       });
     }
+    await expect(
+      page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CellflowRunState')
+    ).toHaveText('Flow: Completed');
 
     // The history lists the run; its view shows the logs and the DataFrame rendered as a table.
     const row = cellflow.panel
