@@ -25,7 +25,10 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-node server/bin/cellflow.js server --host 127.0.0.1 --port "$SERVER_PORT" &
+# The server shares the lab's root dir, so a flow runs in its notebook's folder and the files it writes
+# show up in the lab's file browser.
+node server/bin/cellflow.js server --host 127.0.0.1 --port "$SERVER_PORT" --data-dir "$DATA_DIR" \
+  --root-dir "$NOTEBOOK_DIR" &
 pids+=($!)
 
 # The tutorial's local users API (examples/etl.ipynb reads it).
@@ -43,6 +46,25 @@ for _ in $(seq 1 120); do
   if ! kill -0 "${pids[2]}" 2>/dev/null; then echo "JupyterLab failed to start: see $DATA_DIR/lab.log" >&2; exit 1; fi
   sleep 0.5
 done
+# Log the panel and the CLI in to the local server: reuse a profile that already works there, else
+# create a key for the workspace "local" and store it in the profile (shown once, below).
+for _ in $(seq 1 120); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$SERVER_PORT/api/health" 2>/dev/null && break
+  sleep 0.5
+done
+LOGIN_NOTE=""
+if CELLFLOW_API_URL="http://127.0.0.1:$SERVER_PORT" node server/bin/cellflow.js runs --limit 1 >/dev/null 2>&1; then
+  LOGIN_NOTE="The panel and the cellflow CLI use your existing profile for this server."
+else
+  KEY="$(node server/bin/cellflow.js keys create --workspace local --name "start.sh $(date +%F)" --data-dir "$DATA_DIR" 2>/dev/null | tail -n 1)"
+  if [ -n "$KEY" ] && printf '%s\n' "$KEY" | node server/bin/cellflow.js login "http://127.0.0.1:$SERVER_PORT" >/dev/null; then
+    LOGIN_NOTE="New API key for workspace \"local\" (shown once): $KEY
+    The panel and the cellflow CLI are logged in with it (profile: ~/.config/cellflow/profile.json, owner-only)."
+  else
+    LOGIN_NOTE="Could not create an API key: run 'npx cellflow keys create --workspace local --name me --data-dir $DATA_DIR'."
+  fi
+fi
+
 cat <<MSG
 
   Cellflow is running.
@@ -50,7 +72,8 @@ cat <<MSG
     Cellflow server: http://127.0.0.1:$SERVER_PORT  (data in $DATA_DIR)
     Users API:       http://127.0.0.1:$USERS_API_PORT/users  (the tutorial's data)
     Lab log:         $DATA_DIR/lab.log
-  Press Ctrl-C to stop both.
+  $LOGIN_NOTE
+  Press Ctrl-C to stop them all.
 
 MSG
 wait -n "${pids[@]}" || true

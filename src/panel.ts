@@ -71,7 +71,10 @@ export class CellflowPanel extends Panel {
     let remote = this._remotes.get(flow);
     if (!remote) {
       const made = new RemoteFlowModel(this.connection, flow.model, () =>
-        flow.panel.content.model?.toJSON()
+        withNotebookPath(
+          flow.panel.content.model?.toJSON(),
+          flow.panel.context.localPath
+        )
       );
       remote = made;
       this._remotes.set(flow, made);
@@ -117,6 +120,17 @@ export class CellflowPanel extends Panel {
   private _runs: RunsView;
   private _schedules: SchedulesView;
   private _remotes = new Map<NotebookFlow, RemoteFlowModel>();
+}
+
+/**
+ * The notebook as deployed: its JSON with `metadata.cellflow.path`, its path in the lab, so a server
+ * sharing the lab's root dir runs it in the notebook's own folder (files it writes show up beside it).
+ */
+function withNotebookPath(json: unknown, path: string): unknown {
+  const notebook = (json ?? {}) as { metadata?: Record<string, unknown> };
+  const metadata = notebook.metadata ?? {};
+  const cellflow = (metadata.cellflow ?? {}) as Record<string, unknown>;
+  return { ...notebook, metadata: { ...metadata, cellflow: { ...cellflow, path } } };
 }
 
 export namespace CellflowPanel {
