@@ -200,78 +200,97 @@ export class Scheduler {
     };
     // Even with nothing scheduled, look again now and then: a schedule may come from another process.
     let nextAt = nowMs + this.lookAheadMs / 2;
-
-    const versions = new Map<string, Promise<FlowSpec | null>>();
-    for (const schedule of await this.store.listActiveSchedules()) {
-      try {
-        const refreshAt = await this.plan(
-          schedule,
-          now,
-          recover,
-          versions,
-          touched,
-          report
-        );
-        nextAt = Math.min(nextAt, refreshAt);
-      } catch (error) {
-        // One schedule that cannot be planned must not hold up the others; it is tried again soon.
-        this.reportError(
-          new Error(
-            `schedule ${schedule.id} of flow ${schedule.flowId}: ${errorText(error)}`
-          )
-        );
-        nextAt = Math.min(nextAt, nowMs + ERROR_RETRY_MS);
-      }
-    }
-
-    const agenda = await this.store.schedulerAgenda(now);
-    if (agenda.nextDueAt) {
-      nextAt = Math.min(nextAt, agenda.nextDueAt.getTime());
-    }
-    const waitingWorkspaces = new Set<string>();
-    for (const flowId of agenda.dueFlowIds) {
-      let result;
-      try {
-        result = await this.store.releaseDueRuns(flowId, now, this.lateAfterMs);
-      } catch (error) {
-        this.reportError(
-          new Error(`due runs of flow ${flowId}: ${errorText(error)}`)
-        );
-        nextAt = Math.min(nextAt, nowMs + ERROR_RETRY_MS);
-        continue;
-      }
-      if (!result.workspaceId) {
-        continue;
-      }
-      report.released += result.released.length;
-      report.skipped += result.skipped.length;
-      report.late += result.late.length;
-      report.waiting += result.waiting.length;
-      if (result.released.length + result.skipped.length + result.late.length) {
-        touched.add(result.workspaceId);
-      }
-      if (result.waiting.length) {
-        waitingWorkspaces.add(result.workspaceId);
-      }
-      for (const run of result.waiting) {
-        if (run.state === 'Scheduled' && run.scheduledAt) {
-          nextAt = Math.min(
-            nextAt,
-            run.scheduledAt.getTime() + this.lateAfterMs
+    let failed = false;
+    try {
+      const versions = new Map<string, Promise<FlowSpec | null>>();
+      for (const schedule of await this.store.listActiveSchedules()) {
+        try {
+          const refreshAt = await this.plan(
+            schedule,
+            now,
+            recover,
+            versions,
+            touched,
+            report
           );
+          nextAt = Math.min(nextAt, refreshAt);
+        } catch (error) {
+          // One schedule that cannot be planned must not hold up the others; it is tried again soon.
+          this.reportError(
+            new Error(
+              `schedule ${schedule.id} of flow ${schedule.flowId}: ${errorText(error)}`
+            )
+          );
+          nextAt = Math.min(nextAt, nowMs + ERROR_RETRY_MS);
+          failed = true;
         }
       }
-    }
-    if (waitingWorkspaces.size) {
-      nextAt = Math.min(nextAt, nowMs + this.waitingRecheckMs);
-    }
-    this.listenForFreeSlots(waitingWorkspaces);
 
-    for (const workspaceId of touched) {
-      this.options.hub?.notify(workspaceId);
-    }
-    if (report.released) {
-      this.options.runs?.wake();
+      const agenda = await this.store.schedulerAgenda(now);
+      if (agenda.nextDueAt) {
+        nextAt = Math.min(nextAt, agenda.nextDueAt.getTime());
+      }
+      const waitingWorkspaces = new Set<string>();
+      for (const flowId of agenda.dueFlowIds) {
+        let result;
+        try {
+          result = await this.store.releaseDueRuns(
+            flowId,
+            now,
+            this.lateAfterMs
+          );
+        } catch (error) {
+          this.reportError(
+            new Error(`due runs of flow ${flowId}: ${errorText(error)}`)
+          );
+          nextAt = Math.min(nextAt, nowMs + ERROR_RETRY_MS);
+          continue;
+        }
+        if (!result.workspaceId) {
+          continue;
+        }
+        report.released += result.released.length;
+        report.skipped += result.skipped.length;
+        report.late += result.late.length;
+        report.waiting += result.waiting.length;
+        if (
+          result.released.length +
+          result.skipped.length +
+          result.late.length
+        ) {
+          touched.add(result.workspaceId);
+        }
+        if (result.waiting.length) {
+          waitingWorkspaces.add(result.workspaceId);
+        }
+        for (const run of result.waiting) {
+          if (run.state === 'Scheduled' && run.scheduledAt) {
+            nextAt = Math.min(
+              nextAt,
+              run.scheduledAt.getTime() + this.lateAfterMs
+            );
+          }
+        }
+      }
+      if (waitingWorkspaces.size) {
+        nextAt = Math.min(nextAt, nowMs + this.waitingRecheckMs);
+      }
+      this.listenForFreeSlots(waitingWorkspaces);
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      // A recovery pass that did not finish is done again: the missed-run policies must not be lost.
+      if (recover && failed) {
+        this.recoverNext = true;
+      }
+      // Whatever was written before a failure is told about all the same.
+      for (const workspaceId of touched) {
+        this.options.hub?.notify(workspaceId);
+      }
+      if (report.released) {
+        this.options.runs?.wake();
+      }
     }
     report.nextAt = nextAt;
     return report;
