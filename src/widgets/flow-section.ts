@@ -2,6 +2,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { describeLiveState, describeSettings } from '../model/chip-state.js';
+import { layoutDag } from '../model/dag-layout.js';
 import type { NotebookFlow } from '../notebook/notebook-flow.js';
 import type { ICellflowNotebooks } from '../tokens.js';
 
@@ -83,6 +84,17 @@ export class FlowSection extends Widget {
       return;
     }
     const spec = compiled.spec;
+    node.append(
+      taskGraph(
+        spec.tasks,
+        name => flow.model.liveState(name)?.state ?? null,
+        name => {
+          flow.model.selectedTask = name;
+          const task = spec.tasks.find(t => t.name === name);
+          this.scrollToCell(task?.cellId);
+        }
+      )
+    );
     const list = document.createElement('ol');
     list.className = 'jp-CellflowFlow-tasks';
     list.setAttribute('aria-label', trans.__('Tasks'));
@@ -152,6 +164,76 @@ export class FlowSection extends Widget {
   }
 
   private _flow: NotebookFlow | null = null;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+const NODE_W = 90;
+const NODE_H = 22;
+const GAP_X = 10;
+const GAP_Y = 18;
+
+/** The flow's tasks as a graph (layers top to bottom), each node coloured by its live state. */
+function taskGraph(
+  tasks: { name: string; upstream: string[] }[],
+  stateOf: (task: string) => string | null,
+  onClick: (task: string) => void
+): SVGSVGElement {
+  const layout = layoutDag(tasks);
+  const width = Math.max(1, layout.width) * (NODE_W + GAP_X) - GAP_X;
+  const height = Math.max(1, layout.layers) * (NODE_H + GAP_Y) - GAP_Y;
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.classList.add('jp-CellflowGraph');
+  svg.setAttribute('viewBox', `-2 -2 ${width + 4} ${height + 4}`);
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', tasks.map(t => t.name).join(', '));
+  svg.style.maxHeight = `${height + 4}px`;
+  const centre = new Map<string, { x: number; y: number }>();
+  for (const node of layout.nodes) {
+    // Centre each layer's nodes across the widest layer.
+    const offset = ((layout.width - node.layerSize) * (NODE_W + GAP_X)) / 2;
+    centre.set(node.name, {
+      x: offset + node.index * (NODE_W + GAP_X) + NODE_W / 2,
+      y: node.layer * (NODE_H + GAP_Y) + NODE_H / 2
+    });
+  }
+  for (const edge of layout.edges) {
+    const from = centre.get(edge.from)!;
+    const to = centre.get(edge.to)!;
+    const path = document.createElementNS(SVG, 'path');
+    const y1 = from.y + NODE_H / 2;
+    const y2 = to.y - NODE_H / 2;
+    const mid = (y1 + y2) / 2;
+    path.setAttribute(
+      'd',
+      `M${from.x},${y1} C${from.x},${mid} ${to.x},${mid} ${to.x},${y2}`
+    );
+    path.classList.add('jp-CellflowGraph-edge');
+    svg.append(path);
+  }
+  for (const node of layout.nodes) {
+    const { x, y } = centre.get(node.name)!;
+    const group = document.createElementNS(SVG, 'g');
+    group.classList.add('jp-CellflowGraph-node');
+    group.dataset.task = node.name;
+    group.dataset.state = stateOf(node.name) ?? 'none';
+    group.addEventListener('click', () => onClick(node.name));
+    const rect = document.createElementNS(SVG, 'rect');
+    rect.setAttribute('x', String(x - NODE_W / 2));
+    rect.setAttribute('y', String(y - NODE_H / 2));
+    rect.setAttribute('width', String(NODE_W));
+    rect.setAttribute('height', String(NODE_H));
+    rect.setAttribute('rx', '4');
+    const label = document.createElementNS(SVG, 'text');
+    label.setAttribute('x', String(x));
+    label.setAttribute('y', String(y));
+    label.textContent =
+      node.name.length > 12 ? `${node.name.slice(0, 11)}…` : node.name;
+    const title = document.createElementNS(SVG, 'title');
+    title.textContent = node.name;
+    group.append(rect, label, title);
+    svg.append(group);
+  }
+  return svg;
 }
 
 function paragraph(text: string, className: string): HTMLElement {
