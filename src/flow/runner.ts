@@ -17,6 +17,12 @@
  *   Crashed. The run is Cancelled when cancelled, else Failed when any task, the parameters or the
  *   teardown failed, else Completed.
  * - Teardown cells run only when every task completed.
+ * - Resuming (`resume`, a retry in the failed run's own kernel): the kernel already holds the results
+ *   of the tasks that completed there and the parameters, so neither runs again. Those tasks are
+ *   reported Completed at once (attempt 0, `kept`), before anything executes; the parameters cell and
+ *   the injection are skipped, since re-running them would overwrite what upstream tasks may have
+ *   changed. A task's setup cells that already ran in that kernel are not run again either (they set
+ *   up state the kernel still holds; running them twice could, say, open a second connection).
  */
 import { retryDelayMs } from './backoff.js';
 import {
@@ -83,8 +89,10 @@ export interface TaskStateEvent extends AttemptInfo {
   error?: RunError;
   /** For AwaitingRetry: when the next attempt starts (ms since epoch, from options.now). */
   retryAt?: number;
-  /** For NotRun: why the task was not run. */
+  /** For NotRun: why the task was not run; for a kept task: where its result comes from. */
   reason?: string;
+  /** True on the Completed of a task kept from an earlier run in the same kernel (not executed). */
+  kept?: boolean;
 }
 
 export interface OutputEvent {
@@ -128,8 +136,10 @@ export interface TaskRecord {
   error?: RunError;
   startedAt?: number;
   endedAt?: number;
-  /** For NotRun. */
+  /** For NotRun, and for a kept task. */
   reason?: string;
+  /** Completed in an earlier run in this kernel; not executed in this one (no attempts). */
+  kept?: boolean;
 }
 
 export interface RunResult {
@@ -149,6 +159,17 @@ export interface UnresponsiveKernelInfo {
   reason: 'timeout' | 'cancel';
   task?: string;
   graceMs: number;
+}
+
+/** A run continued in a kernel that already ran part of it (a retry in the failed run's kernel). */
+export interface ResumeFrom {
+  /**
+   * Task name → reason: tasks whose results the kernel holds. They are reported Completed with the
+   * reason (attempt 0, `kept`) and not executed.
+   */
+  completed: ReadonlyMap<string, string>;
+  /** Tasks whose setup cells already ran in this kernel: their setup is not run again. */
+  setupDone?: ReadonlySet<string>;
 }
 
 export interface RunOptions {
@@ -177,6 +198,11 @@ export interface RunOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Called when onEvent throws: a broken listener must not leave the kernel half-way. */
   onListenerError?: (error: unknown, event: RunEvent) => void;
+  /**
+   * Continue in a kernel that already ran part of this flow with these parameters: the parameters
+   * cell and the injection are not run, nor the kept tasks, nor the setup cells already run.
+   */
+  resume?: ResumeFrom;
 }
 
 export const DEFAULT_INTERRUPT_GRACE_MS = 5000;
@@ -243,6 +269,8 @@ class FlowRun {
   /** Set once nothing more may run: 'cancel' or 'crash'. */
   private stopped: 'cancel' | 'crash' | null = null;
   private failed = false;
+  private readonly kept: ReadonlyMap<string, string>;
+  private readonly setupDone: ReadonlySet<string>;
 
   constructor(
     private readonly spec: FlowSpec,
@@ -258,6 +286,16 @@ class FlowRun {
       (options.parameters && Object.keys(options.parameters).length > 0
         ? parameterInjectionCode(options.parameters)
         : null);
+    this.kept = options.resume?.completed ?? new Map();
+    this.setupDone = options.resume?.setupDone ?? new Set();
+    const known = new Set(spec.tasks.map(t => t.name));
+    for (const name of [...this.kept.keys(), ...this.setupDone]) {
+      if (!known.has(name)) {
+        throw new Error(
+          `Cannot resume flow '${spec.name}': it has no task '${name}'`
+        );
+      }
+    }
   }
 
   async run(): Promise<RunResult> {
@@ -273,8 +311,18 @@ class FlowRun {
       });
       this.emitTask(task, 'Pending', 0);
     }
+    for (const task of this.spec.tasks) {
+      const reason = this.kept.get(task.name);
+      if (reason !== undefined) {
+        const record = this.records.get(task.name)!;
+        record.reason = reason;
+        record.kept = true;
+        this.emitTask(task, 'Completed', 0, { reason, kept: true });
+      }
+    }
 
-    if (await this.runPreamble()) {
+    // Resuming: the kernel already holds the parameters (and whatever upstream tasks did to them).
+    if (this.options.resume || (await this.runPreamble())) {
       for (const task of this.spec.tasks) {
         await this.runTask(task);
       }
@@ -283,7 +331,9 @@ class FlowRun {
       }
     } else {
       for (const task of this.spec.tasks) {
-        this.markNotRun(task, this.notRunReason());
+        if (!this.kept.has(task.name)) {
+          this.markNotRun(task, this.notRunReason());
+        }
       }
     }
 
@@ -395,6 +445,9 @@ class FlowRun {
   }
 
   private async runTask(task: TaskSpec): Promise<void> {
+    if (this.kept.has(task.name)) {
+      return;
+    }
     if (this.stopped !== null) {
       this.markNotRun(task, this.notRunReason());
       return;
@@ -418,7 +471,10 @@ class FlowRun {
     record.startedAt = this.now();
     this.emitTask(task, 'Running', 1);
 
-    if (!(await this.runSetup(task, record))) {
+    if (
+      !this.setupDone.has(task.name) &&
+      !(await this.runSetup(task, record))
+    ) {
       return;
     }
 
@@ -795,7 +851,9 @@ class FlowRun {
     task: TaskSpec,
     state: TaskState,
     attempt: number,
-    extra: Partial<Pick<TaskStateEvent, 'error' | 'retryAt' | 'reason'>> = {}
+    extra: Partial<
+      Pick<TaskStateEvent, 'error' | 'retryAt' | 'reason' | 'kept'>
+    > = {}
   ): void {
     const record = this.records.get(task.name)!;
     const previous = state === 'Pending' ? null : record.state;

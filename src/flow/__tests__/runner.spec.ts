@@ -339,6 +339,118 @@ describe('runFlow order', () => {
   });
 });
 
+describe("runFlow resume (a retry in the failed run's kernel)", () => {
+  const spec = () =>
+    flow(
+      [
+        task('a', { setup: [cell('sa', 'setup_a()')] }),
+        task('b', { upstream: ['a'], setup: [cell('sb', 'setup_b()')] }),
+        task('c', { upstream: ['b'], setup: [cell('sc', 'setup_c()')] })
+      ],
+      {
+        parametersCell: cell('p', 'n = 3'),
+        teardown: [cell('t', 'bye()')]
+      }
+    );
+
+  it('reports kept tasks Completed without running them, the parameters or their setup', async () => {
+    const h = harness({});
+    const result = await h.run(spec(), {
+      parametersCode: 'n = 5',
+      resume: {
+        completed: new Map([['a', 'kept from run r1 (same kernel)']]),
+        setupDone: new Set(['a', 'b'])
+      }
+    });
+
+    // b's setup ran in the failed run's kernel (b failed in its body): only its body runs again.
+    expect(h.kernel.calls.map(c => c.code)).toEqual([
+      'b()',
+      'setup_c()',
+      'c()',
+      'bye()'
+    ]);
+    expect(result.state).toBe('Completed');
+    expect(h.taskStates('a')).toEqual(['Pending', 'Completed']);
+    const kept = h.events.find(
+      (e): e is TaskStateEvent =>
+        e.type === 'task-state' && e.task === 'a' && e.state === 'Completed'
+    );
+    expect(kept).toMatchObject({
+      previous: 'Pending',
+      attempt: 0,
+      kept: true,
+      reason: 'kept from run r1 (same kernel)'
+    });
+    expect(result.tasks[0]).toMatchObject({
+      state: 'Completed',
+      kept: true,
+      attempts: [],
+      reason: 'kept from run r1 (same kernel)'
+    });
+    expect(result.tasks[1].attempts.map(a => a.attempt)).toEqual([1]);
+    expect(h.taskStates('b')).toEqual(['Pending', 'Running', 'Completed']);
+  });
+
+  it('runs the setup of a task whose setup had not run, and reports kept tasks before anything executes', async () => {
+    const h = harness({
+      'b()': {
+        onCall: () => {
+          // Every kept task is already Completed once the first cell executes.
+          expect(h.taskStates('a')).toEqual(['Pending', 'Completed']);
+        }
+      }
+    });
+    await h.run(spec(), {
+      resume: { completed: new Map([['a', 'kept']]) }
+    });
+    expect(h.kernel.calls.map(c => c.code)).toEqual([
+      'setup_b()',
+      'b()',
+      'setup_c()',
+      'c()',
+      'bye()'
+    ]);
+  });
+
+  it('keeps the kept tasks Completed when the resumed run fails or is cancelled', async () => {
+    const failing = harness({ 'b()': valueError });
+    const failed = await failing.run(spec(), {
+      resume: { completed: new Map([['a', 'kept']]) }
+    });
+    expect(failed.tasks.map(t => t.state)).toEqual([
+      'Completed',
+      'Failed',
+      'NotRun'
+    ]);
+    expect(failed.state).toBe('Failed');
+
+    const controller = new AbortController();
+    controller.abort();
+    const cancelling = harness({});
+    const cancelled = await cancelling.run(spec(), {
+      signal: controller.signal,
+      resume: { completed: new Map([['a', 'kept']]) }
+    });
+    expect(cancelled.tasks.map(t => t.state)).toEqual([
+      'Completed',
+      'NotRun',
+      'NotRun'
+    ]);
+    expect(cancelling.taskStates('a')).toEqual(['Pending', 'Completed']);
+    expect(cancelling.kernel.calls).toEqual([]);
+    expect(cancelled.state).toBe('Cancelled');
+  });
+
+  it('rejects a resume naming a task the flow does not have', async () => {
+    const h = harness({});
+    await expect(
+      h.run(spec(), { resume: { completed: new Map([['zz', 'kept']]) } })
+    ).rejects.toThrow("Cannot resume flow 'test': it has no task 'zz'");
+    expect(h.kernel.calls).toEqual([]);
+  });
+});
+
 describe('runFlow retries', () => {
   it('retries a failing task with exponential backoff and reports attempt numbers', async () => {
     const h = harness({
