@@ -91,6 +91,24 @@ export interface RunInfo {
   }[];
 }
 
+/** A schedule as the API returns it (times in UTC ISO 8601). */
+export interface ScheduleInfo {
+  id: string;
+  flowId: string;
+  kind: 'interval' | 'cron';
+  every?: number;
+  anchor?: string;
+  expression?: string;
+  timezone?: string;
+  start?: string;
+  end?: string;
+  paused: boolean;
+  parameters: Record<string, unknown>;
+  missedPolicy: string;
+  description: string;
+  nextRuns: string[];
+}
+
 export interface LogLineInfo {
   id: number;
   task: string | null;
@@ -184,6 +202,27 @@ export class ApiClient {
     kernelName?: string;
   }): Promise<{ flow: FlowInfo; version: FlowVersionInfo }> {
     return this.request('POST', '/api/flows', input);
+  }
+
+  async listSchedules(flowId: string): Promise<ScheduleInfo[]> {
+    const body = await this.request<{ schedules: ScheduleInfo[] }>(
+      'GET',
+      `/api/flows/${encodeURIComponent(flowId)}/schedules`
+    );
+    return body.schedules;
+  }
+
+  /** Adds a schedule (the server validates it again and names a bad field). */
+  async createSchedule(
+    flowId: string,
+    input: Record<string, unknown>
+  ): Promise<ScheduleInfo> {
+    const body = await this.request<{ schedule: ScheduleInfo }>(
+      'POST',
+      `/api/flows/${encodeURIComponent(flowId)}/schedules`,
+      input
+    );
+    return body.schedule;
   }
 
   async createRun(

@@ -1,15 +1,23 @@
 /**
- * `cellflow deploy NOTEBOOK`: sends the notebook to the server, which compiles it (the same compiler as
- * `cellflow compile`) and stores a new immutable version of the flow.
+ * `cellflow deploy NOTEBOOK [--every 10s | --cron EXPR [--tz ZONE]]`: sends the notebook to the server,
+ * which compiles it (the same compiler as `cellflow compile`) and stores a new immutable version of the
+ * flow; with a schedule option, then adds that schedule unless the flow has an equal one already.
  */
 import { readFile } from 'node:fs/promises';
-import { basename, extname } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 
 import { Command } from 'commander';
 
 import type { FlowProblem } from '../../../src/flow/spec.js';
 import { ApiClient, ApiError, usageErrorsExit2 } from './client.js';
+import {
+  ensureSchedule,
+  scheduleFromOptions,
+  scheduleLines,
+  type DeployScheduleOptions
+} from './deploy-schedule.js';
 import { resolveConnection } from './profile.js';
+import { collectParameter } from './run.js';
 
 /** Exit code for a notebook that cannot be deployed as it is (unreadable, not JSON, or with problems). */
 export const DEPLOY_REFUSED = 2;
@@ -27,18 +35,42 @@ export function registerDeployCommand(program: Command): void {
         'the flow name (default: the notebook metadata cellflow.name, else the file name)'
       )
       .option('--kernel <name>', 'the kernelspec runs use (default: python3)')
-      .action(
-        async (path: string, opts: { name?: string; kernel?: string }) => {
-          process.exitCode = await deploy(path, opts);
-        }
+      .option(
+        '--every <duration>',
+        'also run it on an interval: 10s, 5m, 2h, 1d or seconds'
       )
+      .option(
+        '--cron <expression>',
+        'also run it on a cron schedule: 5 fields, or 6 with seconds first (quote it)'
+      )
+      .option(
+        '--tz <zone>',
+        "IANA time zone of the schedule (default: this machine's)"
+      )
+      .option(
+        '-p, --param <name=value>',
+        "a parameter value for the schedule's runs (repeat for more)",
+        collectParameter,
+        {} as Record<string, string>
+      )
+      .action(async (path: string, opts: DeployOptions) => {
+        process.exitCode = await deploy(path, opts);
+      })
   );
 }
 
-async function deploy(
-  path: string,
-  opts: { name?: string; kernel?: string }
-): Promise<number> {
+interface DeployOptions extends DeployScheduleOptions {
+  name?: string;
+  kernel?: string;
+}
+
+async function deploy(path: string, opts: DeployOptions): Promise<number> {
+  // A bad schedule stops the command before the notebook is read or anything is deployed.
+  const wanted = scheduleFromOptions(opts);
+  if (!wanted.ok) {
+    process.stderr.write(`cellflow deploy: ${wanted.message}\n`);
+    return DEPLOY_REFUSED;
+  }
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -60,6 +92,8 @@ async function deploy(
   }
   const name =
     opts.name ?? metadataName(notebook) ?? basename(path, extname(path));
+  // A server sharing this file system (--root-dir) runs the kernel in the notebook's own folder.
+  withPath(notebook, resolve(path));
   const client = new ApiClient(await resolveConnection());
   let deployed;
   try {
@@ -83,7 +117,32 @@ async function deploy(
       ` on kernel ${version.kernelName}.\n`
   );
   process.stdout.write(`${flow.id} ${version.version}\n`);
+  if (wanted.schedule) {
+    const { schedule, added } = await ensureSchedule(
+      client,
+      flow.id,
+      wanted.schedule
+    );
+    process.stderr.write(scheduleLines(schedule, added).join('\n') + '\n');
+  }
   return 0;
+}
+
+/** Records the notebook's absolute path in `metadata.cellflow.path` (see server/src/runs/workdir.ts). */
+function withPath(notebook: unknown, absolute: string): void {
+  if (typeof notebook !== 'object' || notebook === null) {
+    return; // Not a notebook: the server's compiler says so.
+  }
+  const nb = notebook as { metadata?: unknown };
+  const metadata =
+    typeof nb.metadata === 'object' && nb.metadata !== null
+      ? (nb.metadata as Record<string, unknown>)
+      : (nb.metadata = {} as Record<string, unknown>);
+  const cellflow =
+    typeof metadata.cellflow === 'object' && metadata.cellflow !== null
+      ? (metadata.cellflow as Record<string, unknown>)
+      : (metadata.cellflow = {} as Record<string, unknown>);
+  cellflow.path = absolute;
 }
 
 /** The server's 400: every compiler problem on its own line naming the cell, else its one message. */

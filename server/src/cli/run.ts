@@ -59,7 +59,7 @@ export function registerRunCommand(program: Command): void {
 }
 
 /** `-p name=value`, split at the first '=' so values may contain '='. */
-function collectParameter(
+export function collectParameter(
   value: string,
   previous: Record<string, string>
 ): Record<string, string> {
