@@ -44,7 +44,7 @@ const WORKLOADS = [
   '2. The tutorial ETL against the local users API: examples/etl.ipynb on Cellflow and papermill, the same three steps as a Prefect 3 flow (retries + retry delay)',
   '3. Retries: a task that fails twice then succeeds, retry delay 1 s; time beyond the 2 s of delays (Cellflow, Prefect 3)',
   `4. Schedules (only with --schedules, ~${Math.round((2 * INTERVAL_SECONDS + CRON_SECONDS) / 60)} min more): start lateness on a 10 s interval for 3 min (Cellflow, Prefect 3 serve), on an every-minute cron for 5 min (jupyter-scheduler)`,
-  '5. Memory: resident memory of each system\'s processes, idle and at peak during workload 2'
+  "5. Memory: resident memory of each system's processes, idle and at peak during workload 2"
 ];
 
 if (options.help || options['dry-run']) {
@@ -75,7 +75,8 @@ try {
     requirements: REQUIREMENTS,
     intervalSeconds: INTERVAL_SECONDS,
     cronSeconds: CRON_SECONDS,
-    log: message => console.log(`[${new Date().toISOString().slice(11, 19)}] ${message}`)
+    log: message =>
+      console.log(`[${new Date().toISOString().slice(11, 19)}] ${message}`)
   });
   const { report } = await import('./peers/report.mjs');
   const command = `npm run bench:peers -- --rounds ${ROUNDS}${TASKS !== 100 ? ` --tasks ${TASKS}` : ''}${options.schedules ? ' --schedules' : ''}`;
@@ -88,7 +89,11 @@ try {
   });
   writeFileSync(
     join(BENCH_DIR, 'peers', 'last-run.json'),
-    JSON.stringify({ date: started.toISOString(), machine: machine(), command, results }, null, 1) + '\n'
+    JSON.stringify(
+      { date: started.toISOString(), machine: machine(), command, results },
+      null,
+      1
+    ) + '\n'
   );
   if (!options['keep-readme']) {
     const { writeReadmeSection } = await import('./lib.mjs');
@@ -97,6 +102,8 @@ try {
   console.log(text);
   rmSync(workDir, { recursive: true, force: true });
 } catch (error) {
-  console.error(`bench:peers failed: ${error.stack ?? error}\nLogs kept in ${workDir}`);
+  console.error(
+    `bench:peers failed: ${error.stack ?? error}\nLogs kept in ${workDir}`
+  );
   process.exitCode = 1;
 }

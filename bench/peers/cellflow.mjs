@@ -17,13 +17,32 @@ export async function startCellflow(workDir) {
   const env = { VIRTUAL_ENV: PEERS_VENV };
   const proc = start(
     process.execPath,
-    [CLI, 'server', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir],
+    [
+      CLI,
+      'server',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir
+    ],
     { env, logFile: join(workDir, 'cellflow-server.log') }
   );
   const [, url] = await waitForLine(proc, /listening on (http\S+)/);
   const key = execFileSync(
     process.execPath,
-    [CLI, 'keys', 'create', '--workspace', 'bench', '--name', 'bench', '--data-dir', dataDir],
+    [
+      CLI,
+      'keys',
+      'create',
+      '--workspace',
+      'bench',
+      '--name',
+      'bench',
+      '--data-dir',
+      dataDir
+    ],
     { encoding: 'utf8', env: { ...process.env, ...env } }
   )
     .trim()
@@ -53,14 +72,18 @@ export async function startCellflow(workDir) {
 
   /** Start a run and wait until it ends; returns the run with its task runs. */
   async function run(flowId, parameters = {}) {
-    const { run: created } = await api('POST', `/api/flows/${flowId}/runs`, { parameters });
+    const { run: created } = await api('POST', `/api/flows/${flowId}/runs`, {
+      parameters
+    });
     for (;;) {
       // The figures come from the server's own timestamps, so this poll's pace does not show in them.
       await sleep(50);
       const { run } = await api('GET', `/api/runs/${created.id}`);
       if (ENDED.has(run.state)) {
         if (run.state !== 'Completed') {
-          throw new Error(`Cellflow run ${run.id} ended ${run.state}: ${run.error}`);
+          throw new Error(
+            `Cellflow run ${run.id} ended ${run.state}: ${run.error}`
+          );
         }
         return run;
       }
@@ -89,7 +112,9 @@ export function perTaskMs(run) {
 /** A task's time from its first attempt's start to its last attempt's end. */
 export function taskSpanMs(taskRun) {
   const attempts = [...taskRun.attempts].sort((a, b) => a.attempt - b.attempt);
-  return time(attempts[attempts.length - 1].endedAt) - time(attempts[0].startedAt);
+  return (
+    time(attempts[attempts.length - 1].endedAt) - time(attempts[0].startedAt)
+  );
 }
 
 /** Start lateness of a scheduled run: its first task's start minus its scheduled time. */

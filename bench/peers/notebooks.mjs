@@ -4,14 +4,19 @@ import { join } from 'node:path';
 
 import { ROOT } from '../lib.mjs';
 
-const source = cell => (Array.isArray(cell.source) ? cell.source.join('') : cell.source);
+const source = cell =>
+  Array.isArray(cell.source) ? cell.source.join('') : cell.source;
 
 function notebook(cells) {
   return {
     nbformat: 4,
     nbformat_minor: 5,
     metadata: {
-      kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' }
+      kernelspec: {
+        name: 'python3',
+        display_name: 'Python 3',
+        language: 'python'
+      }
     },
     cells: cells.map((text, i) => ({
       cell_type: 'code',

@@ -31,7 +31,11 @@ export function start(command, args, { env, cwd, logFile, onLine } = {}) {
       if (code === 0 || signal) {
         resolve(code);
       } else {
-        reject(new Error(`${command} ${args[0] ?? ''} exited with ${code}; see ${logFile}`));
+        reject(
+          new Error(
+            `${command} ${args[0] ?? ''} exited with ${code}; see ${logFile}`
+          )
+        );
       }
     });
   });

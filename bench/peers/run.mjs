@@ -8,14 +8,24 @@ import { perTaskMs, runMs, startCellflow, taskSpanMs } from './cellflow.mjs';
 import { PYTHON, idleRss, runDriver } from './drivers.mjs';
 import { etlNotebook, retryNotebook, withoutTaskMagic } from './notebooks.mjs';
 import { freePort, peakRss, start, stop } from './procs.mjs';
-import { cellflowSchedule, jupyterSchedulerSchedule, prefectSchedule } from './schedules.mjs';
+import {
+  cellflowSchedule,
+  jupyterSchedulerSchedule,
+  prefectSchedule
+} from './schedules.mjs';
 
 /** The tutorial's users API (examples/users-api) on a loopback port, for workload 2. */
 async function startUsersApi(workDir) {
   const port = await freePort();
   const proc = start(
     PYTHON,
-    [join(ROOT, 'examples', 'users-api', 'server.py'), '--host', '127.0.0.1', '--port', String(port)],
+    [
+      join(ROOT, 'examples', 'users-api', 'server.py'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port)
+    ],
     { logFile: join(workDir, 'users-api.log') }
   );
   const url = `http://127.0.0.1:${port}/users`;
@@ -36,7 +46,8 @@ async function startUsersApi(workDir) {
 /** The kernel's own no-op round trip (execute `pass`, reply + idle), on the peers' Python. */
 async function kernelRoundTrips(count) {
   // The built server (npm run build:server), loaded only here so `--dry-run` needs no build.
-  const { startKernel } = await import('../../server/lib/server/src/executor/index.js');
+  const { startKernel } =
+    await import('../../server/lib/server/src/executor/index.js');
   const kernel = await startKernel({ python: PYTHON });
   try {
     for (let i = 0; i < 20; i++) {
@@ -54,14 +65,25 @@ async function kernelRoundTrips(count) {
   }
 }
 
-async function cellflowWorkloads({ workDir, rounds, tasks, usersUrl, schedules, intervalSeconds, log }) {
+async function cellflowWorkloads({
+  workDir,
+  rounds,
+  tasks,
+  usersUrl,
+  schedules,
+  intervalSeconds,
+  log
+}) {
   const cf = await startCellflow(workDir);
   try {
     const noop = await cf.deploy('noop', noopNotebook(tasks));
     const etl = await cf.deploy('etl', etlNotebook());
     const retry = await cf.deploy('retry', retryNotebook());
     const idle = await idleRss(cf.pid);
-    const etlParameters = { url: usersUrl, out_dir: join(workDir, 'cellflow-out') };
+    const etlParameters = {
+      url: usersUrl,
+      out_dir: join(workDir, 'cellflow-out')
+    };
 
     const first = await cf.run(noop);
     const noopRuns = [];
@@ -133,10 +155,14 @@ export async function run({
     const prefect = await runDriver(
       'prefect_workloads.py',
       [
-        '--tasks', String(tasks),
-        '--rounds', String(rounds),
-        '--url', users.url,
-        '--out-dir', join(workDir, 'prefect-out')
+        '--tasks',
+        String(tasks),
+        '--rounds',
+        String(rounds),
+        '--url',
+        users.url,
+        '--out-dir',
+        join(workDir, 'prefect-out')
       ],
       {
         // Its embedded default in a fresh home; analytics off, so every byte stays on 127.0.0.1; more
@@ -150,24 +176,37 @@ export async function run({
         logFile: join(workDir, 'prefect.log')
       }
     );
-    results.prefect = { ...prefect.result, idle_rss: prefect.idleRss, etl_peak_rss: prefect.etlPeakRss };
+    results.prefect = {
+      ...prefect.result,
+      idle_rss: prefect.idleRss,
+      etl_peak_rss: prefect.etlPeakRss
+    };
 
     log('papermill: workloads 1, 2, 5');
     const notebooks = join(workDir, 'papermill');
     mkdirSync(notebooks, { recursive: true });
     const noopPath = join(notebooks, 'noop.ipynb');
     const etlPath = join(notebooks, 'etl.ipynb');
-    writeFileSync(noopPath, JSON.stringify(noopNotebook(tasks, { tasks: false })));
+    writeFileSync(
+      noopPath,
+      JSON.stringify(noopNotebook(tasks, { tasks: false }))
+    );
     writeFileSync(etlPath, JSON.stringify(withoutTaskMagic(etlNotebook())));
     const papermill = await runDriver(
       'papermill_workloads.py',
       [
-        '--noop', noopPath,
-        '--etl', etlPath,
-        '--rounds', String(rounds),
-        '--url', users.url,
-        '--out-dir', join(workDir, 'papermill-out'),
-        '--work', join(notebooks, 'runs')
+        '--noop',
+        noopPath,
+        '--etl',
+        etlPath,
+        '--rounds',
+        String(rounds),
+        '--url',
+        users.url,
+        '--out-dir',
+        join(workDir, 'papermill-out'),
+        '--work',
+        join(notebooks, 'runs')
       ],
       { logFile: join(workDir, 'papermill.log') }
     );
@@ -179,14 +218,18 @@ export async function run({
 
     if (schedules) {
       log(`Prefect 3: serve on a 10 s interval for ${intervalSeconds} s`);
-      results.prefect.schedule_lateness_ms = (await prefectSchedule(workDir, intervalSeconds)).lateness;
+      results.prefect.schedule_lateness_ms = (
+        await prefectSchedule(workDir, intervalSeconds)
+      ).lateness;
       log(`jupyter-scheduler: every-minute cron for ${cronSeconds} s`);
       const js = await jupyterSchedulerSchedule(workDir, cronSeconds);
-      results.jupyter_scheduler = { schedule_lateness_ms: js.lateness, idle_rss: js.idleRss };
+      results.jupyter_scheduler = {
+        schedule_lateness_ms: js.lateness,
+        idle_rss: js.idleRss
+      };
     }
   } finally {
     await users.close();
   }
   return results;
 }
-

@@ -23,14 +23,21 @@ const readMarker = file =>
 /** Cellflow: an interval schedule made through the API on a one-task flow. */
 export async function cellflowSchedule(cellflow, seconds) {
   const flowId = await cellflow.deploy('tick', tickNotebook());
-  const { schedule } = await cellflow.api('POST', `/api/flows/${flowId}/schedules`, {
-    kind: 'interval',
-    every: 10
-  });
+  const { schedule } = await cellflow.api(
+    'POST',
+    `/api/flows/${flowId}/schedules`,
+    {
+      kind: 'interval',
+      every: 10
+    }
+  );
   await sleep(seconds * 1000);
   await cellflow.api('DELETE', `/api/schedules/${schedule.id}`);
   await sleep(3000); // the last run's one no-op task
-  const { runs } = await cellflow.api('GET', `/api/runs?flowId=${flowId}&limit=100`);
+  const { runs } = await cellflow.api(
+    'GET',
+    `/api/runs?flowId=${flowId}&limit=100`
+  );
   const lateness = [];
   for (const summary of runs) {
     if (summary.scheduledAt && summary.state === 'Completed') {
@@ -55,22 +62,36 @@ export async function prefectSchedule(workDir, seconds) {
   };
   const server = start(
     join(PEERS_VENV, 'bin', 'prefect'),
-    ['server', 'start', '--host', '127.0.0.1', '--port', String(port), '--no-ui'],
+    [
+      'server',
+      'start',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--no-ui'
+    ],
     { env, cwd: workDir, logFile: join(workDir, 'prefect-server.log') }
   );
   try {
     await waitForHttp(`http://127.0.0.1:${port}/api/health`);
-    const serving = start(PYTHON, [new URL('./prefect_serve.py', import.meta.url).pathname], {
-      env,
-      cwd: workDir,
-      logFile: join(workDir, 'prefect-serve.log')
-    });
+    const serving = start(
+      PYTHON,
+      [new URL('./prefect_serve.py', import.meta.url).pathname],
+      {
+        env,
+        cwd: workDir,
+        logFile: join(workDir, 'prefect-serve.log')
+      }
+    );
     await sleep(seconds * 1000);
     await stop(serving);
   } finally {
     await stop(server);
   }
-  const lateness = readMarker(marker).map(m => (m.started - m.scheduled) * 1000);
+  const lateness = readMarker(marker).map(
+    m => (m.started - m.scheduled) * 1000
+  );
   return { lateness };
 }
 
@@ -85,7 +106,9 @@ async function waitForHttp(url, headers = {}, timeoutMs = 120_000) {
       }
     } catch (error) {
       if (Date.now() > deadline) {
-        throw new Error(`${url} did not answer in ${timeoutMs} ms: ${error.message}`);
+        throw new Error(
+          `${url} did not answer in ${timeoutMs} ms: ${error.message}`
+        );
       }
     }
     await sleep(100);
@@ -101,7 +124,10 @@ export async function jupyterSchedulerSchedule(workDir, seconds) {
   const jupyterDirs = join(workDir, 'jupyter-home');
   mkdirSync(root, { recursive: true });
   const marker = join(workDir, 'jupyter-scheduler.jsonl');
-  writeFileSync(join(root, 'stamp.ipynb'), JSON.stringify(stampNotebook(marker)));
+  writeFileSync(
+    join(root, 'stamp.ipynb'),
+    JSON.stringify(stampNotebook(marker))
+  );
   const port = await freePort();
   const token = randomBytes(24).toString('hex');
   const url = `http://127.0.0.1:${port}`;
@@ -130,11 +156,16 @@ export async function jupyterSchedulerSchedule(workDir, seconds) {
   const call = async (method, path, body) => {
     const response = await fetch(url + path, {
       method,
-      headers: { authorization: `token ${token}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `token ${token}`,
+        'content-type': 'application/json'
+      },
       body: body ? JSON.stringify(body) : undefined
     });
     if (!response.ok) {
-      throw new Error(`jupyter-scheduler ${method} ${path}: ${response.status} ${await response.text()}`);
+      throw new Error(
+        `jupyter-scheduler ${method} ${path}: ${response.status} ${await response.text()}`
+      );
     }
     return response.json();
   };

@@ -2,9 +2,15 @@
 // the best peer on that row (lower is better on every row), saying which peer wins where one does.
 import { summary } from '../lib.mjs';
 
-export const SYSTEMS = ['Cellflow', 'Prefect 3.9.1', 'papermill 2.7.0', 'jupyter-scheduler 2.12.1'];
+export const SYSTEMS = [
+  'Cellflow',
+  'Prefect 3.9.1',
+  'papermill 2.7.0',
+  'jupyter-scheduler 2.12.1'
+];
 
-const number = value => (Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1));
+const number = value =>
+  Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1);
 
 /** "median ms (p99 …)" for 100 values or more, else "(max …)"; a note for a system that sits out. */
 export function timeCell(values, unit = 'ms') {
@@ -19,7 +25,10 @@ export function timeCell(values, unit = 'ms') {
     return { text: `${number(s.median)} ${unit}`, median: s.median };
   }
   const tail = s.n >= 100 ? `p99 ${number(s.p99)}` : `max ${number(s.max)}`;
-  return { text: `${number(s.median)} ${unit} (${tail}; n=${s.n})`, median: s.median };
+  return {
+    text: `${number(s.median)} ${unit} (${tail}; n=${s.n})`,
+    median: s.median
+  };
 }
 
 export function memoryCell(bytes) {
@@ -42,7 +51,9 @@ function ratioCell(cells) {
   if (cellflow.median === undefined || measured.length === 0) {
     return 'n/a';
   }
-  const best = measured.reduce((a, b) => (b.cell.median < a.cell.median ? b : a));
+  const best = measured.reduce((a, b) =>
+    b.cell.median < a.cell.median ? b : a
+  );
   const ratio = cellflow.median / best.cell.median;
   const text = `${ratio.toFixed(2)} (vs ${best.name.split(' ')[0]})`;
   return ratio > 1 ? `${text}: **${best.name.split(' ')[0]} wins**` : text;
@@ -54,7 +65,8 @@ export function renderTable(rows) {
     `| Figure | ${SYSTEMS.join(' | ')} | Cellflow / best peer |`,
     `|${' --- |'.repeat(SYSTEMS.length + 2)}`,
     ...rows.map(
-      row => `| ${row.figure} | ${row.cells.map(c => c.text).join(' | ')} | ${ratioCell(row.cells)} |`
+      row =>
+        `| ${row.figure} | ${row.cells.map(c => c.text).join(' | ')} | ${ratioCell(row.cells)} |`
     )
   ].join('\n');
 }
