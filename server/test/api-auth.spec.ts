@@ -21,6 +21,7 @@ import {
 interface Ids {
   flowId: string;
   runId: string;
+  scheduleId: string;
 }
 
 interface RouteCase {
@@ -106,6 +107,52 @@ const ROUTES: RouteCase[] = [
     url: ids => `/api/runs/${ids.runId}/notebook`,
     scoped: true
   },
+  {
+    name: 'add schedule',
+    method: 'POST',
+    url: ids => `/api/flows/${ids.flowId}/schedules`,
+    payload: () => ({ kind: 'interval', every: 60 }),
+    scoped: true
+  },
+  {
+    name: 'list schedules',
+    method: 'GET',
+    url: ids => `/api/flows/${ids.flowId}/schedules`,
+    scoped: true
+  },
+  {
+    name: 'get schedule',
+    method: 'GET',
+    url: ids => `/api/schedules/${ids.scheduleId}`,
+    scoped: true
+  },
+  {
+    name: 'patch schedule',
+    method: 'PATCH',
+    url: ids => `/api/schedules/${ids.scheduleId}`,
+    payload: () => ({ paused: true }),
+    scoped: true
+  },
+  {
+    name: 'delete schedule',
+    method: 'DELETE',
+    url: ids => `/api/schedules/${ids.scheduleId}`,
+    scoped: true
+  },
+  {
+    name: 'preview schedule',
+    method: 'POST',
+    url: () => '/api/schedules/preview',
+    payload: () => ({ schedule: { kind: 'interval', every: 10 } }),
+    scoped: false
+  },
+  {
+    name: 'overlap policy',
+    method: 'PATCH',
+    url: ids => `/api/flows/${ids.flowId}/overlap`,
+    payload: () => ({ overlap: 'skip' }),
+    scoped: true
+  },
   { name: 'events', method: 'GET', url: () => '/api/events', scoped: false },
   {
     name: 'events of a flow',
@@ -151,7 +198,15 @@ async function tenantWithRun(): Promise<Tenant & Ids> {
   });
   const runId = run.json().run.id as string;
   await db.store.saveExecutedNotebook(runId, etlNotebook());
-  return { ...tenant, flowId, runId };
+  // A paused schedule: it exists for the schedule routes, and plans no runs.
+  const schedule = await t.app.inject({
+    method: 'POST',
+    url: `/api/flows/${flowId}/schedules`,
+    headers: tenant.headers,
+    payload: { kind: 'interval', every: 3600, paused: true }
+  });
+  const scheduleId = schedule.json().schedule.id as string;
+  return { ...tenant, flowId, runId, scheduleId };
 }
 
 function request(route: RouteCase, ids: Ids, headers: Record<string, string>) {
@@ -172,7 +227,11 @@ describe('the route list', () => {
       ([path, ops]) =>
         Object.keys(ops).map(method => `${method.toUpperCase()} ${path}`)
     );
-    const ids = { flowId: '{flowId}', runId: '{runId}' };
+    const ids = {
+      flowId: '{flowId}',
+      runId: '{runId}',
+      scheduleId: '{scheduleId}'
+    };
     const listed = new Set(
       ROUTES.map(r => `${r.method} ${r.url(ids).split('?')[0]}`)
     );

@@ -51,7 +51,9 @@ describe('GET /api/openapi.json', () => {
       '/api/events',
       '/api/flows',
       '/api/flows/{flowId}',
+      '/api/flows/{flowId}/overlap',
       '/api/flows/{flowId}/runs',
+      '/api/flows/{flowId}/schedules',
       '/api/health',
       '/api/me',
       '/api/openapi.json',
@@ -60,7 +62,9 @@ describe('GET /api/openapi.json', () => {
       '/api/runs/{runId}/cancel',
       '/api/runs/{runId}/logs',
       '/api/runs/{runId}/notebook',
-      '/api/runs/{runId}/retry'
+      '/api/runs/{runId}/retry',
+      '/api/schedules/preview',
+      '/api/schedules/{scheduleId}'
     ]);
     const deploy = doc.paths['/api/flows'].post;
     const body = deploy.requestBody.content['application/json'].schema;
