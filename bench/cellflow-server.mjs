@@ -1,0 +1,142 @@
+// A real Cellflow server for a benchmark: `cellflow server` on a free port with a fresh data directory
+// (embedded PGlite), an API key from `cellflow keys create`, the HTTP API and the live event stream,
+// as a user reaches them. Needs `npm run build:server` first.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { ROOT } from './lib.mjs';
+
+const CLI = join(ROOT, 'server', 'bin', 'cellflow.js');
+
+export const ENDED_RUN = new Set([
+  'Completed',
+  'Failed',
+  'Crashed',
+  'Cancelled',
+  'Skipped'
+]);
+
+/** Starts the server; `extraArgs` go to `cellflow server`. Kernels come from the project's .venv. */
+export async function startServer(extraArgs = []) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cellflow-bench-'));
+  const env = {
+    ...process.env,
+    PATH: `${join(ROOT, '.venv', 'bin')}:${process.env.PATH}`
+  };
+  const proc = spawn(
+    process.execPath,
+    [CLI, 'server', '--port', '0', '--data-dir', dataDir, ...extraArgs],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] }
+  );
+  let stderr = '';
+  proc.stderr.on('data', chunk => (stderr += chunk));
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', chunk => {
+      out += chunk;
+      const found = /listening on (http\S+)/.exec(out);
+      if (found) {
+        resolve(found[1]);
+      }
+    });
+    proc.once('exit', code =>
+      reject(new Error(`cellflow server exited (${code}) at start: ${stderr}`))
+    );
+  });
+  // The key command reaches the running server through its admin socket; the key is its last line.
+  const key = execFileSync(
+    process.execPath,
+    [
+      CLI,
+      'keys',
+      'create',
+      '--workspace',
+      'bench',
+      '--name',
+      'bench',
+      '--data-dir',
+      dataDir
+    ],
+    { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] }
+  )
+    .trim()
+    .split('\n')
+    .pop();
+
+  async function api(method, path, body) {
+    const response = await fetch(url + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body ? { 'content-type': 'application/json' } : {})
+      },
+      body: body ? JSON.stringify(body) : undefined
+    });
+    const text = await response.text();
+    if (!response.ok) {
+      throw new Error(`Cellflow ${method} ${path}: ${response.status} ${text}`);
+    }
+    return text ? JSON.parse(text) : undefined;
+  }
+
+  /**
+   * Reads GET /api/events (of one flow, or of the workspace when `flowId` is null) live, calling
+   * `onEvent(event)` for each one, until `onEvent` returns true (resolves) or the stream ends (rejects).
+   */
+  async function events(flowId, onEvent) {
+    const controller = new AbortController();
+    const response = await fetch(
+      `${url}/api/events${flowId ? `?flowId=${encodeURIComponent(flowId)}` : ''}`,
+      {
+        headers: {
+          authorization: `Bearer ${key}`,
+          accept: 'text/event-stream'
+        },
+        signal: controller.signal
+      }
+    );
+    if (!response.ok) {
+      throw new Error(`Cellflow event stream: ${response.status}`);
+    }
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of response.body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = block
+            .split('\n')
+            .filter(line => line.startsWith('data: '))
+            .map(line => line.slice(6))
+            .join('\n');
+          if (data && onEvent(JSON.parse(data))) {
+            controller.abort();
+            return;
+          }
+        }
+      }
+    } catch (error) {
+      if (controller.signal.aborted) {
+        return;
+      }
+      throw error;
+    }
+    throw new Error('Cellflow event stream ended early');
+  }
+
+  async function close() {
+    if (proc.exitCode === null) {
+      const exited = new Promise(resolve => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  return { url, key, dataDir, api, events, close };
+}
