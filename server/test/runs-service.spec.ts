@@ -406,7 +406,8 @@ describe('RunService', () => {
       `%%task load\nimport os\nif not os.path.exists(${JSON.stringify(flag)}):\n    raise RuntimeError("target down")\nprint("loaded", len(rows))`
     ]);
     const { run: failed, flow } = await flowRun([], {}, { nb });
-    service();
+    // No kept kernel: the retry replays (continuing in the kept kernel: runs-retry.spec.ts).
+    service({ retryGraceMs: 0 });
     expect(await endOf(failed)).toBe('Failed');
     await writeFile(flag, '');
     // As the API links them: the retry run, then an event naming the run it retries.

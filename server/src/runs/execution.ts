@@ -1,12 +1,25 @@
 /**
  * One claimed run, from its task runs to its end state: start a kernel, run the flow with the one run
  * loop (runFlow), record everything it reports, keep the executed notebook, end the run, stop the kernel.
+ *
+ * Retry in the same kernel: a retry whose retried run's kernel is still kept (takeKeptKernel) runs in
+ * that kernel from the failed task on, the completed tasks kept (runFlow's resume). A run that ends
+ * Failed offers its kernel to keepKernel instead of stopping it, when the kernel is fit to continue in:
+ * alive, responsive, and the failure came from a task or its setup (not the parameters, whose state
+ * would have to be rebuilt anyway, nor the teardown, which runs only after every task completed).
+ * Crashed runs (dead or unresponsive kernel, store failure, server stopping) and Cancelled runs never
+ * keep theirs: a cancel is a deliberate stop, often of a run that hangs, and its kernel was interrupted
+ * at an arbitrary point.
  */
 import {
   parameterInjectionCode,
   validateParameterValues
 } from '../../../src/flow/parameters.js';
-import { runFlow, type RunResult } from '../../../src/flow/runner.js';
+import {
+  runFlow,
+  type ResumeFrom,
+  type RunResult
+} from '../../../src/flow/runner.js';
 import type { FlowSpec } from '../../../src/flow/spec.js';
 import { startKernel, type ZmqKernel } from '../executor/index.js';
 import type {
@@ -15,11 +28,14 @@ import type {
   FlowRunState,
   Store
 } from '../store/store.js';
+import type { KeptKernel } from './kept-kernels.js';
 import { buildExecutedNotebook } from './notebook.js';
 import { CellOutputs, RunRecorder, type Notifier } from './recorder.js';
 import {
+  keptReasons,
   replayReasons,
   retryOfFromEvents,
+  sameParameterValues,
   splitRunParameters
 } from './retry.js';
 import { kernelWorkdir } from './workdir.js';
@@ -36,6 +52,10 @@ export interface RunExecutionOptions {
   interruptGraceMs?: number;
   /** Called with the kernel's pid once it runs (tests, diagnostics). */
   onKernel?: (kernel: ZmqKernel) => void;
+  /** Hands over the kept kernel of the run with this id, if any (it is then this run's to stop). */
+  takeKeptKernel?: (runId: string) => KeptKernel | null;
+  /** Offered the kernel of a run that ended Failed; true when it took it (it is then not stopped here). */
+  keepKernel?: (kept: KeptKernel) => boolean;
 }
 
 interface RunEnd {
@@ -49,6 +69,8 @@ export class RunExecution {
   /** Why the run was stopped from outside: a user's cancel, or the server stopping. */
   private stop: { reason: string; as: 'Cancelled' | 'Crashed' } | null = null;
   private storeFailure: unknown = null;
+  /** The kernel of a run that may end Failed, held until the end state is known (keepKernel). */
+  private held: KeptKernel | null = null;
 
   constructor(private readonly options: RunExecutionOptions) {}
 
@@ -75,6 +97,8 @@ export class RunExecution {
         error: message(error)
       };
     }
+    // Before the Failed state is written: a retry created once the run shows Failed finds the kernel.
+    await this.releaseKernel(end);
     try {
       const ended = await store.transitionRun(run.id, end.state, {
         from: 'Running',
@@ -120,12 +144,19 @@ export class RunExecution {
         original = await store.getRun(run.workspaceId, retryOf);
       }
     }
+    const checked = validateParameterValues(spec.parameters, parameters.values);
+    const stoppedEarly = this.abort.signal.aborted && this.stop !== null;
+    // Taken only by a run that is going to start: a kept kernel is shut down once taken.
+    const kept =
+      checked.ok && !stoppedEarly && original
+        ? this.takeKeptKernel(original, run, checked.values)
+        : null;
     const recorder = new RunRecorder({
       store,
       hub: this.options.hub,
       run,
       taskRuns,
-      replayReasons: replayReasons(original, spec),
+      replayReasons: kept ? undefined : replayReasons(original, spec),
       outputCapBytes: this.options.outputCapBytes,
       onFailure: error => {
         this.storeFailure ??= error;
@@ -133,7 +164,6 @@ export class RunExecution {
       }
     });
 
-    const checked = validateParameterValues(spec.parameters, parameters.values);
     if (!checked.ok) {
       const error = `invalid parameters: ${checked.errors.join('; ')}`;
       await recorder.closeOpenTasks(
@@ -142,22 +172,24 @@ export class RunExecution {
       return { state: 'Failed', reason: 'invalid parameters', error };
     }
 
-    if (this.abort.signal.aborted && this.stop) {
+    if (stoppedEarly && this.stop) {
       // Stopped while it was being set up: no kernel to start for nothing.
       await recorder.closeOpenTasks(this.stop.reason);
       return { state: this.stop.as, reason: this.stop.reason };
     }
     let kernel: ZmqKernel;
     try {
-      kernel = await startKernel({
-        python: this.options.kernelPython,
-        cwd: await kernelWorkdir({
-          rootDir: this.options.rootDir,
-          dataDir: this.options.dataDir,
-          flowId: run.flowId,
-          notebook: version.notebook
-        })
-      });
+      kernel =
+        kept?.kernel ??
+        (await startKernel({
+          python: this.options.kernelPython,
+          cwd: await kernelWorkdir({
+            rootDir: this.options.rootDir,
+            dataDir: this.options.dataDir,
+            flowId: run.flowId,
+            notebook: version.notebook
+          })
+        }));
     } catch (error) {
       await recorder.closeOpenTasks('the kernel did not start');
       return {
@@ -169,6 +201,14 @@ export class RunExecution {
     this.options.onKernel?.(kernel);
 
     const cells = new CellOutputs(this.options.outputCapBytes);
+    let resume: ResumeFrom | undefined;
+    if (kept) {
+      resume = {
+        completed: keptReasons(kept.runId, kept.completed),
+        setupDone: new Set(kept.setupDone)
+      };
+      seedKeptOutputs(cells, kept, spec);
+    }
     let result: RunResult | null = null;
     try {
       result = await runFlow(spec, kernel, {
@@ -178,6 +218,7 @@ export class RunExecution {
             : undefined,
         signal: this.abort.signal,
         interruptGraceMs: this.options.interruptGraceMs,
+        resume,
         onEvent: event => {
           if (event.type === 'output') {
             cells.add(event);
@@ -189,7 +230,24 @@ export class RunExecution {
         }
       });
     } finally {
-      await (kernel.dead ? kernel.exited : kernel.shutdown(2000));
+      if (result && keepable(result) && !kernel.dead) {
+        this.held = {
+          runId: run.id,
+          flowId: run.flowId,
+          flowVersion: run.flowVersion,
+          parameters: checked.values,
+          kernel,
+          completed: result.tasks
+            .filter(t => t.state === 'Completed')
+            .map(t => t.name),
+          setupDone: result.tasks
+            .filter(t => t.state === 'Failed' && t.error?.source !== 'setup')
+            .map(t => t.name),
+          outputs: cells
+        };
+      } else {
+        await (kernel.dead ? kernel.exited : kernel.shutdown(2000));
+      }
       await recorder.drain();
     }
 
@@ -231,11 +289,92 @@ export class RunExecution {
     };
   }
 
+  /**
+   * The kept kernel of the retried run, when this retry can continue in it: same flow version, same
+   * parameters. One it cannot continue in is shut down (a retry supersedes it either way).
+   */
+  private takeKeptKernel(
+    original: FlowRunDetail,
+    run: FlowRun,
+    parameters: Record<string, unknown>
+  ): KeptKernel | null {
+    const kept = this.options.takeKeptKernel?.(original.id) ?? null;
+    if (!kept) {
+      return null;
+    }
+    if (
+      kept.flowId === run.flowId &&
+      kept.flowVersion === run.flowVersion &&
+      sameParameterValues(kept.parameters, parameters)
+    ) {
+      return kept;
+    }
+    void kept.kernel.shutdown(2000).catch(() => undefined);
+    return null;
+  }
+
+  /** Keeps the held kernel when the run ends Failed and the service takes it; else stops it. */
+  private async releaseKernel(end: RunEnd): Promise<void> {
+    const held = this.held;
+    this.held = null;
+    if (!held) {
+      return;
+    }
+    const keep =
+      end.state === 'Failed' &&
+      this.stop === null &&
+      !held.kernel.dead &&
+      (this.options.keepKernel?.(held) ?? false);
+    if (!keep) {
+      await (held.kernel.dead
+        ? held.kernel.exited
+        : held.kernel.shutdown(2000));
+    }
+  }
+
   private notify(): void {
     try {
       this.options.hub?.notify(this.options.run.workspaceId);
     } catch {
       // A broken listener must not break the run.
+    }
+  }
+}
+
+/** A Failed run whose kernel a retry can continue in (see the decisions at the top). */
+function keepable(result: RunResult): boolean {
+  const source = result.error?.source;
+  return (
+    result.state === 'Failed' &&
+    !result.kernelUnresponsive &&
+    (source === 'task' || source === 'setup')
+  );
+}
+
+/** The retried run's outputs on the cells this run does not execute, for its executed notebook. */
+function seedKeptOutputs(
+  cells: CellOutputs,
+  kept: KeptKernel,
+  spec: FlowSpec
+): void {
+  const ids: string[] = [];
+  if (spec.parametersCell) {
+    ids.push(spec.parametersCell.cellId);
+  }
+  const completed = new Set(kept.completed);
+  const setupDone = new Set(kept.setupDone);
+  for (const task of spec.tasks) {
+    if (completed.has(task.name)) {
+      ids.push(task.cellId);
+    }
+    if (completed.has(task.name) || setupDone.has(task.name)) {
+      ids.push(...task.setup.map(cell => cell.cellId));
+    }
+  }
+  for (const id of ids) {
+    const outputs = kept.outputs.get(id);
+    if (outputs) {
+      cells.seed(id, outputs);
     }
   }
 }

@@ -19,7 +19,10 @@ import type {
   TaskRun,
   TaskRunState
 } from '../store/store.js';
-import { isTerminalTaskRunState } from '../store/states.js';
+import {
+  canTransitionTaskRun,
+  isTerminalTaskRunState
+} from '../store/states.js';
 import {
   LineSplitter,
   OutputCollector,
@@ -155,6 +158,10 @@ export class RunRecorder {
     if (!slot || event.state === 'Pending') {
       return;
     }
+    if (event.kept) {
+      this.keep(slot, event.reason ?? null);
+      return;
+    }
     const replay = this.options.replayReasons?.get(event.task);
     switch (event.state) {
       case 'Running':
@@ -199,6 +206,26 @@ export class RunRecorder {
         return;
       }
     }
+  }
+
+  /**
+   * A task kept from the retried run (same kernel): it did not execute here. Straight from Pending to
+   * Completed, with no attempt, where the state rules allow it; where they do not (states.ts has no
+   * Pending → Completed yet), through one empty attempt, so the rules are still the only gate.
+   */
+  private keep(slot: TaskSlot, reason: string | null): void {
+    if (canTransitionTaskRun('Pending', 'Completed')) {
+      this.transition(slot, 'Completed', { reason });
+      return;
+    }
+    this.transition(slot, 'Running', { reason }, true);
+    this.transition(
+      slot,
+      'Completed',
+      { reason },
+      false,
+      new OutputCollector(this.options.outputCapBytes)
+    );
   }
 
   private transition(
@@ -332,6 +359,18 @@ export class CellOutputs {
   >();
 
   constructor(private readonly capBytes?: number) {}
+
+  /**
+   * Outputs an earlier run left on a cell this run does not execute (a task kept from the retried
+   * run). Any output this run produces for the cell replaces them.
+   */
+  seed(cellId: string, outputs: readonly KernelOutput[]): void {
+    const collector = new OutputCollector(this.capBytes);
+    for (const output of outputs) {
+      collector.add(output);
+    }
+    this.cells.set(cellId, { attempt: -1, outputs: collector });
+  }
 
   add(event: OutputEvent): void {
     if (event.cellId === null) {

@@ -1,7 +1,9 @@
 /**
- * Retry of a failed run: a new run (trigger 'retry') that names the run it retries. The failed run's
- * kernel is gone, so the tasks that completed there are replayed first, to rebuild the kernel's state,
- * and shown as replayed; the run then goes on from the task that failed.
+ * Retry of a failed run: a new run (trigger 'retry') that names the run it retries. While the run
+ * service still keeps the failed run's kernel (kept-kernels.ts, for the retry grace period), the retry
+ * continues in it: the tasks that completed there are shown Completed, "kept", without running again.
+ * Once that kernel is gone, the tasks that completed are replayed first, to rebuild the kernel's state,
+ * and shown as replayed. Either way the run then goes on from the task that failed.
  */
 import type { FlowSpec } from '../../../src/flow/spec.js';
 import type { FlowRun, FlowRunDetail, Store } from '../store/store.js';
@@ -83,4 +85,35 @@ export function replayReasons(
     }
   }
   return reasons;
+}
+
+/** Task name → the reason shown on a task kept from the retried run, whose kernel this run continues in. */
+export function keptReasons(
+  retriedRunId: string,
+  completed: readonly string[]
+): Map<string, string> {
+  return new Map(
+    completed.map(name => [name, `kept from run ${retriedRunId} (same kernel)`])
+  );
+}
+
+/** Whether two runs' parameter values are the same (JSON values: the order of keys does not matter). */
+export function sameParameterValues(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>
+): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(canonicalJson).join(',')}]`;
+  }
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }

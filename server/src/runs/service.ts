@@ -1,7 +1,9 @@
 /**
  * The run service: claims Pending runs under a lease, up to a bound, and executes each in its own
  * kernel (RunExecution). Woken by wake() when the API writes a Pending run; a slow re-check catches
- * runs written by other processes (scheduler, another server on the same PostgreSQL).
+ * runs written by other processes (scheduler, another server on the same PostgreSQL). The kernel of a
+ * run that ended Failed is kept for the retry grace period (KeptKernels), so a retry claimed here
+ * meanwhile continues in it.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -10,6 +12,7 @@ import { defaultPython, type ZmqKernel } from '../executor/index.js';
 import type { FlowRun, FlowRunState, Store } from '../store/store.js';
 import type { RunController } from './controller.js';
 import { RunExecution } from './execution.js';
+import { KeptKernels } from './kept-kernels.js';
 import type { Notifier } from './recorder.js';
 
 export interface RunServiceOptions {
@@ -31,7 +34,14 @@ export interface RunServiceOptions {
   recheckMs?: number;
   outputCapBytes?: number;
   interruptGraceMs?: number;
-  /** Told each run's kernel once it runs (tests). */
+  /**
+   * How long the kernel of a run that ended Failed is kept alive for a retry to continue in
+   * (default 5 minutes; 0 keeps none).
+   */
+  retryGraceMs?: number;
+  /** At most this many such kernels are kept; the oldest is shut down first (default 4). */
+  maxKeptKernels?: number;
+  /** Told each run's kernel once it runs, also a kept kernel a retry continues in (tests). */
   onKernel?: (runId: string, kernel: ZmqKernel) => void;
   /** Told each run's end state (tests, metrics). */
   onRunEnded?: (run: FlowRun, state: FlowRunState) => void;
@@ -39,6 +49,8 @@ export interface RunServiceOptions {
 
 /** The reason a user's cancel leaves on the run (the same words the API writes for a run not yet started). */
 export const CANCEL_REASON = 'Cancelled by user';
+
+export const DEFAULT_RETRY_GRACE_MS = 300_000;
 
 export const LEASE_EXPIRED_REASON =
   'the process running it stopped renewing its lease (it died or lost the store)';
@@ -50,6 +62,7 @@ export class RunService implements RunController {
   private readonly kernelPython: string;
   private readonly executions = new Map<string, RunExecution>();
   private readonly finished = new Set<Promise<void>>();
+  private readonly kept: KeptKernels;
   private pumping = false;
   private pumpAgain = false;
   private started = false;
@@ -64,6 +77,10 @@ export class RunService implements RunController {
       );
     }
     this.leaseMs = options.leaseMs ?? 60_000;
+    this.kept = new KeptKernels({
+      graceMs: options.retryGraceMs ?? DEFAULT_RETRY_GRACE_MS,
+      max: options.maxKeptKernels
+    });
     // Resolved from the server's folder: a kernel's own folder (a notebook's, a flow's) has no .venv.
     this.kernelPython = options.kernelPython ?? defaultPython();
     this.ownerId =
@@ -112,7 +129,7 @@ export class RunService implements RunController {
 
   /**
    * Stops claiming, stops the runs executing here (they end Crashed with the reason, their kernels
-   * shut down) and waits for them to be written.
+   * shut down), waits for them to be written, and shuts down the kernels kept for retries.
    */
   async close(
     reason = 'the server stopped while the run was running'
@@ -121,12 +138,15 @@ export class RunService implements RunController {
     if (this.recheck) {
       clearInterval(this.recheck);
     }
+    // From now on nothing is kept: a run ending meanwhile stops its own kernel.
+    const keptClosed = this.kept.close();
     for (const execution of this.executions.values()) {
       execution.interrupt(reason, 'Crashed');
     }
     while (this.finished.size > 0 || this.pumping) {
       await Promise.race([...this.finished, new Promise(r => setImmediate(r))]);
     }
+    await keptClosed;
   }
 
   /**
@@ -195,7 +215,9 @@ export class RunService implements RunController {
       kernelPython: this.kernelPython,
       outputCapBytes: this.options.outputCapBytes,
       interruptGraceMs: this.options.interruptGraceMs,
-      onKernel: kernel => this.options.onKernel?.(run.id, kernel)
+      onKernel: kernel => this.options.onKernel?.(run.id, kernel),
+      takeKeptKernel: runId => this.kept.take(runId),
+      keepKernel: kept => this.kept.keep(kept)
     });
     this.executions.set(run.id, execution);
     if (this.closed) {
