@@ -222,6 +222,25 @@ describe('listing, changing, pausing and deleting', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.json().field).toBe('overlap');
   });
+  it("shows the flow's next run time in the flow listing, and none once paused", async () => {
+    const { flow, call } = await flowWithKey();
+    const listed = async () =>
+      (
+        (await call('GET', '/api/flows')).json().flows as {
+          id: string;
+          nextRunAt: string | null;
+        }[]
+      ).find(f => f.id === flow.id)!.nextRunAt;
+    expect(await listed()).toBeNull();
+    const created = await call('POST', `/api/flows/${flow.id}/schedules`, {
+      kind: 'interval',
+      every: 3600
+    });
+    const schedule = created.json().schedule;
+    expect(await listed()).toBe(schedule.nextRuns[0]);
+    await call('PATCH', `/api/schedules/${schedule.id}`, { paused: true });
+    expect(await listed()).toBeNull();
+  });
 });
 
 describe('POST /api/schedules/preview', () => {

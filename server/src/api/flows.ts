@@ -20,6 +20,7 @@ import {
   flowVersionSchema,
   idParam
 } from './schemas.js';
+import { nextRunTimes } from '../scheduler/next-runs.js';
 
 export const DEFAULT_KERNEL_NAME = 'python3';
 
@@ -161,7 +162,13 @@ export function registerFlowRoutes(
     async request => {
       const { workspace } = principalOf(request);
       const flows = await store.listFlows(workspace.id);
-      return { flows: flows.map(flowJson) };
+      const next = await nextRunTimes(store, workspace.id);
+      return {
+        flows: flows.map(flow => ({
+          ...flowJson(flow),
+          nextRunAt: flow.paused ? null : (next.get(flow.id) ?? null)
+        }))
+      };
     }
   );
 

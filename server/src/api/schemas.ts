@@ -29,6 +29,8 @@ export const flowSchema = {
     name: { type: 'string' },
     paused: { type: 'boolean' },
     latestVersion: { type: 'integer' },
+    /** When the flow's schedules next start a run (listings only); null when nothing is scheduled. */
+    nextRunAt: nullableDateTime,
     createdAt: dateTime,
     updatedAt: dateTime
   },
