@@ -31,6 +31,8 @@ export interface CellflowServerOptions {
   /** PostgreSQL instead of the embedded store (default: DATABASE_URL). */
   databaseUrl?: string;
   maxConcurrentRuns?: number;
+  /** How long a failed run's kernel is kept for a retry to continue in (RunService; 0 keeps none). */
+  retryGraceMs?: number;
   kernelPython?: string;
   leaseMs?: number;
   logger?: boolean;
@@ -101,6 +103,7 @@ export async function startCellflowServer(
       rootDir: options.rootDir ? resolve(options.rootDir) : undefined,
       kernelPython: options.kernelPython,
       maxConcurrentRuns: options.maxConcurrentRuns,
+      retryGraceMs: options.retryGraceMs,
       leaseMs: options.leaseMs
     });
 

@@ -4,9 +4,11 @@
  * kept, not executed); without it, or once the grace is over, the completed tasks are replayed on a new
  * kernel. Kept kernels are shut down on close() and bounded in number.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -368,5 +370,19 @@ describe('retry from failed', () => {
     const retryB = await retryOf(b.failed);
     expect(await endOf(retryB)).toBe('Completed');
     expect(kernel(retryB)).toBe(kernel(b.failed));
+  });
+
+  it('cellflow server --retry-grace refuses a bad number of seconds, naming the option', () => {
+    const bin = fileURLToPath(new URL('../bin/cellflow.js', import.meta.url));
+    const result = spawnSync(
+      process.execPath,
+      [bin, 'server', '--retry-grace', '-5'],
+      { encoding: 'utf8', env: { ...process.env, CELLFLOW_DATA_DIR: dataDir } }
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      '--retry-grace must be a number of seconds of at least 0, got "-5"'
+    );
+    expect(result.stderr).not.toMatch(/at .*\.js:\d+/);
   });
 });

@@ -8,6 +8,7 @@ interface ServerCommandOptions {
   dataDir?: string;
   rootDir?: string;
   maxConcurrentRuns?: number;
+  retryGrace?: number;
 }
 
 export function registerServerCommand(program: Command): void {
@@ -34,13 +35,20 @@ export function registerServerCommand(program: Command): void {
       'how many runs execute at once (default 4)',
       value => parseCount(value)
     )
+    .option(
+      '--retry-grace <seconds>',
+      "how long a failed run's kernel is kept so a retry continues in it with the upstream state (default 300; 0: never, a retry replays the completed tasks)",
+      value => parseSeconds(value)
+    )
     .action(async (opts: ServerCommandOptions) => {
       const server = await startCellflowServer({
         host: opts.host,
         port: opts.port,
         dataDir: opts.dataDir,
         rootDir: opts.rootDir,
-        maxConcurrentRuns: opts.maxConcurrentRuns
+        maxConcurrentRuns: opts.maxConcurrentRuns,
+        retryGraceMs:
+          opts.retryGrace === undefined ? undefined : opts.retryGrace * 1000
       });
       if (server.crashedAtStart.length > 0) {
         process.stdout.write(
@@ -78,6 +86,16 @@ function parsePort(value: string): number {
     );
   }
   return port;
+}
+
+function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
+    throw new Error(
+      `--retry-grace must be a number of seconds of at least 0, got "${value}"`
+    );
+  }
+  return seconds;
 }
 
 function parseCount(value: string): number {
