@@ -130,7 +130,10 @@ function withNotebookPath(json: unknown, path: string): unknown {
   const notebook = (json ?? {}) as { metadata?: Record<string, unknown> };
   const metadata = notebook.metadata ?? {};
   const cellflow = (metadata.cellflow ?? {}) as Record<string, unknown>;
-  return { ...notebook, metadata: { ...metadata, cellflow: { ...cellflow, path } } };
+  return {
+    ...notebook,
+    metadata: { ...metadata, cellflow: { ...cellflow, path } }
+  };
 }
 
 export namespace CellflowPanel {

@@ -89,7 +89,7 @@ describe('verifyApiKey', () => {
     for (const presented of [unknown, 'cf_short', secret + 'x', '', null]) {
       const error = await rejection(presented);
       messages.add(error.message);
-      if (presented)
+      if (presented) {
         expect(
           JSON.stringify({
             ...error,
@@ -97,6 +97,7 @@ describe('verifyApiKey', () => {
             stack: error.stack
           })
         ).not.toContain(presented);
+      }
     }
     expect(await store.revokeApiKey(ws.id, key.id)).toBe(true);
     const revoked = await rejection(secret);

@@ -48,7 +48,9 @@ function pgliteBackend(): Backend {
     open: migrations => openPgliteStore(join(dir, 'data'), { migrations }),
     openDefault: () => openStore({ dataDir: join(dir, 'data') }, {}),
     teardown: async () => {
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      if (dir) {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
   };
 }
@@ -111,7 +113,9 @@ describe.each([pgliteBackend(), postgresBackend()])(
         trigger: 'manual',
         state: 'Scheduled'
       });
-      for (const to of path) run = await store.transitionRun(run.id, to);
+      for (const to of path) {
+        run = await store.transitionRun(run.id, to);
+      }
       return run;
     }
 
@@ -481,7 +485,7 @@ describe.each([pgliteBackend(), postgresBackend()])(
         trigger: 'manual'
       });
       const aRuns: FlowRun[] = [];
-      for (let i = 0; i < 5; i++)
+      for (let i = 0; i < 5; i++) {
         aRuns.push(
           await store.createRun({
             workspaceId: ws.id,
@@ -489,6 +493,7 @@ describe.each([pgliteBackend(), postgresBackend()])(
             trigger: 'manual'
           })
         );
+      }
       const bRuns = [
         await store.createRun({
           workspaceId: ws.id,
@@ -552,12 +557,13 @@ describe.each([pgliteBackend(), postgresBackend()])(
         pages.push(ids(page.runs));
         cursor = page.nextCursor ?? undefined;
         // A run created meanwhile is newer than the cursor, so it never shifts later pages.
-        if (pages.length === 1)
+        if (pages.length === 1) {
           await store.createRun({
             workspaceId: ws.id,
             flowId: a.id,
             trigger: 'manual'
           });
+        }
       } while (cursor);
       expect(pages.map(p => p.length)).toEqual([3, 3, 1]);
       expect(pages.flat()).toEqual(newestFirst([...aRuns, ...bRuns]));
@@ -779,7 +785,7 @@ describe.each([pgliteBackend(), postgresBackend()])(
       const ws = await workspace();
       const { flow } = await deployed(ws.id);
       const created: FlowRun[] = [];
-      for (let i = 0; i < 4; i++)
+      for (let i = 0; i < 4; i++) {
         created.push(
           await store.createRun({
             workspaceId: ws.id,
@@ -787,6 +793,7 @@ describe.each([pgliteBackend(), postgresBackend()])(
             trigger: 'manual'
           })
         );
+      }
       await store.createRun({
         workspaceId: ws.id,
         flowId: flow.id,
@@ -956,7 +963,7 @@ describe.each([pgliteBackend(), postgresBackend()])(
         const ws = await workspace();
         const { flow } = await deployed(ws.id);
         const created: string[] = [];
-        for (let i = 0; i < 8; i++)
+        for (let i = 0; i < 8; i++) {
           created.push(
             (
               await store.createRun({
@@ -966,6 +973,7 @@ describe.each([pgliteBackend(), postgresBackend()])(
               })
             ).id
           );
+        }
         const claims = await Promise.all(
           created.map((_, i) =>
             store.claimNextPendingRun({

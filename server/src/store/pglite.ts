@@ -24,7 +24,9 @@ export async function openPgliteStore(
   dataDir?: string,
   options: PgliteStoreOptions = {}
 ): Promise<Store> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  if (dataDir) {
+    mkdirSync(dataDir, { recursive: true });
+  }
   const client = await PGlite.create(dataDir ? { dataDir } : {});
   const mutex = new Mutex();
   try {
@@ -57,7 +59,9 @@ export async function openPgliteStore(
     run: fn => mutex.run(() => fn(db)),
     close: () =>
       mutex.run(async () => {
-        if (closed) return;
+        if (closed) {
+          return;
+        }
         closed = true;
         await client.close();
       })

@@ -66,7 +66,9 @@ export async function openPostgresStore(
     tx: fn => db.transaction(tx => fn(tx as unknown as Db)),
     run: fn => fn(db),
     close: async () => {
-      if (closed) return;
+      if (closed) {
+        return;
+      }
       closed = true;
       await pool.end();
     }

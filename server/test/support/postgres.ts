@@ -61,7 +61,9 @@ function freePort(): Promise<number> {
 }
 
 function postgresUid(): { uid: number; gid: number } | null {
-  if (process.getuid?.() !== 0) return null;
+  if (process.getuid?.() !== 0) {
+    return null;
+  }
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
     .find(l => l.startsWith('postgres:'));
@@ -103,7 +105,9 @@ export async function startPostgres(): Promise<TestPostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'cellflow-pg-'));
   const dataDir = join(dir, 'data');
   const logFile = join(dir, 'server.log');
-  if (owner) chownSync(dir, owner.uid, owner.gid);
+  if (owner) {
+    chownSync(dir, owner.uid, owner.gid);
+  }
   const asPostgres = owner !== null;
   const pgCtl = join(bin, 'pg_ctl');
   try {
@@ -145,7 +149,9 @@ export async function startPostgres(): Promise<TestPostgres> {
       const stopArgs = ['-D', dataDir, '-m', 'immediate', '-w', 'stop'];
       // If the test process ends without teardown (a hung hook, an interrupt), still stop the cluster.
       const onExit = () => {
-        if (stopped) return;
+        if (stopped) {
+          return;
+        }
         stopped = true;
         const [file, argv] = asPostgres
           ? ['runuser', ['-u', 'postgres', '--', pgCtl, ...stopArgs]]
@@ -160,7 +166,9 @@ export async function startPostgres(): Promise<TestPostgres> {
       return {
         url: `postgres://postgres@127.0.0.1:${port}/postgres`,
         stop: async () => {
-          if (stopped) return;
+          if (stopped) {
+            return;
+          }
           stopped = true;
           process.off('exit', onExit);
           try {

@@ -35,7 +35,9 @@ export function clampLimit(
   fallback: number,
   max: number
 ): number {
-  if (limit === undefined) return fallback;
+  if (limit === undefined) {
+    return fallback;
+  }
   if (!Number.isInteger(limit) || limit < 1) {
     throw new Error(`limit must be a positive whole number, got ${limit}`);
   }
@@ -50,7 +52,9 @@ export async function requireWorkspace(
     .select({ id: workspaces.id })
     .from(workspaces)
     .where(eq(workspaces.id, workspaceId));
-  if (!row) throw new NotFoundError('Workspace', workspaceId);
+  if (!row) {
+    throw new NotFoundError('Workspace', workspaceId);
+  }
 }
 
 export async function requireRun(
@@ -62,5 +66,7 @@ export async function requireRun(
     .select({ id: flowRuns.id })
     .from(flowRuns)
     .where(and(eq(flowRuns.id, runId), eq(flowRuns.workspaceId, workspaceId)));
-  if (!row) throw new NotFoundError('Flow run', runId);
+  if (!row) {
+    throw new NotFoundError('Flow run', runId);
+  }
 }

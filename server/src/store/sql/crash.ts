@@ -26,8 +26,9 @@ export async function crashRunningRuns(
   requireText('Crash reason', reason);
   assertFlowRunTransition('(crash)', 'Running', 'Crashed');
   const conditions: SQL[] = [eq(flowRuns.state, 'Running')];
-  if (filter.leaseOwner !== undefined)
+  if (filter.leaseOwner !== undefined) {
     conditions.push(eq(flowRuns.leaseOwner, filter.leaseOwner));
+  }
   if (filter.leaseExpiredBefore !== undefined) {
     conditions.push(lte(flowRuns.leaseExpiresAt, filter.leaseExpiredBefore));
   }
@@ -43,9 +44,12 @@ export async function crashRunningRuns(
     })
     .where(and(...conditions))
     .returning();
-  for (const run of crashed)
+  for (const run of crashed) {
     await insertRunStateEvent(db, run, 'Running', { reason });
-  if (crashed.length > 0) await endOpenTasks(db, crashed, reason, now);
+  }
+  if (crashed.length > 0) {
+    await endOpenTasks(db, crashed, reason, now);
+  }
   return crashed.map(asRun);
 }
 
@@ -81,7 +85,9 @@ async function endOpenTasks(
       .set({ state: to, endedAt: now, error: to === 'Crashed' ? reason : null })
       .where(and(eq(taskRuns.id, task.id), eq(taskRuns.state, task.state)))
       .returning();
-    if (!updated) continue;
+    if (!updated) {
+      continue;
+    }
     if (isActiveTaskRunState(task.state as TaskRunState)) {
       await db
         .update(taskAttempts)

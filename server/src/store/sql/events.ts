@@ -63,11 +63,15 @@ export async function listEvents(
     // yet commit a lower id, and a client resuming after our last id would never see it.
     sql`"events"."tx_id" < pg_snapshot_xmin(pg_current_snapshot())`
   ];
-  if (query.afterId) conditions.push(gt(events.id, query.afterId));
-  if (query.flowId !== undefined)
+  if (query.afterId) {
+    conditions.push(gt(events.id, query.afterId));
+  }
+  if (query.flowId !== undefined) {
     conditions.push(eq(events.flowId, query.flowId));
-  if (query.flowRunId !== undefined)
+  }
+  if (query.flowRunId !== undefined) {
     conditions.push(eq(events.flowRunId, query.flowRunId));
+  }
   return db
     .select()
     .from(events)

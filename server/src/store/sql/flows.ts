@@ -117,7 +117,9 @@ export async function setFlowPaused(
     .set({ paused, updatedAt: new Date() })
     .where(and(eq(flows.id, flowId), eq(flows.workspaceId, workspaceId)))
     .returning();
-  if (!flow) throw new NotFoundError('Flow', flowId);
+  if (!flow) {
+    throw new NotFoundError('Flow', flowId);
+  }
   await insertEvent(db, {
     workspaceId,
     flowId,
@@ -136,7 +138,9 @@ export async function deleteFlow(
     .delete(flows)
     .where(and(eq(flows.id, flowId), eq(flows.workspaceId, workspaceId)))
     .returning({ name: flows.name });
-  if (rows.length === 0) return false;
+  if (rows.length === 0) {
+    return false;
+  }
   await insertEvent(db, {
     workspaceId,
     flowId,

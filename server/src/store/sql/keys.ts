@@ -105,7 +105,9 @@ export async function revokeApiKey(
       )
     )
     .returning({ id: apiKeys.id });
-  if (rows.length === 0) return false;
+  if (rows.length === 0) {
+    return false;
+  }
   await insertEvent(db, {
     workspaceId,
     type: 'api_key.revoked',

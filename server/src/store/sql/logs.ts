@@ -11,7 +11,9 @@ export async function appendLogLines(
   db: Db,
   lines: NewLogLine[]
 ): Promise<LogLine[]> {
-  if (lines.length === 0) return [];
+  if (lines.length === 0) {
+    return [];
+  }
   return db
     .insert(logLines)
     .values(
@@ -36,10 +38,12 @@ export async function listLogLines(
   const limit = clampLimit(query.limit, MAX_LOG_PAGE, MAX_LOG_PAGE);
   await requireRun(db, workspaceId, flowRunId);
   const conditions: SQL[] = [eq(logLines.flowRunId, flowRunId)];
-  if (query.taskName !== undefined)
+  if (query.taskName !== undefined) {
     conditions.push(eq(logLines.taskName, query.taskName));
-  if (query.afterId !== undefined)
+  }
+  if (query.afterId !== undefined) {
     conditions.push(gt(logLines.id, query.afterId));
+  }
   return db
     .select()
     .from(logLines)

@@ -48,7 +48,9 @@ export async function insertRun(
     .where(
       and(eq(flows.id, input.flowId), eq(flows.workspaceId, input.workspaceId))
     );
-  if (!flow) throw new NotFoundError('Flow', input.flowId);
+  if (!flow) {
+    throw new NotFoundError('Flow', input.flowId);
+  }
   const version = input.flowVersion ?? flow.latestVersion;
   if (
     !Number.isInteger(version) ||
@@ -77,7 +79,9 @@ export async function insertRun(
         })
         .returning()
     : await insert.returning();
-  if (!run) return null;
+  if (!run) {
+    return null;
+  }
   await insertEvent(db, {
     workspaceId: run.workspaceId,
     flowId: run.flowId,
@@ -102,7 +106,9 @@ export async function getRun(
     .select()
     .from(flowRuns)
     .where(and(eq(flowRuns.id, runId), eq(flowRuns.workspaceId, workspaceId)));
-  if (!run) return null;
+  if (!run) {
+    return null;
+  }
   const tasks = await db
     .select()
     .from(taskRuns)
@@ -154,16 +160,20 @@ export async function listRuns(db: Db, query: ListRunsQuery): Promise<RunPage> {
     throw new Error(`offset must be a whole number ≥ 0, got ${offset}`);
   }
   const conditions: SQL[] = [eq(flowRuns.workspaceId, query.workspaceId)];
-  if (query.flowId !== undefined)
+  if (query.flowId !== undefined) {
     conditions.push(eq(flowRuns.flowId, query.flowId));
+  }
   if (query.state !== undefined) {
     const states = Array.isArray(query.state) ? query.state : [query.state];
-    if (states.length === 0) return { runs: [], nextCursor: null };
+    if (states.length === 0) {
+      return { runs: [], nextCursor: null };
+    }
     conditions.push(inArray(flowRuns.state, states));
   }
   // The cursor is the last row's insertion number: keyset paging, stable while new runs arrive.
-  if (query.cursor !== undefined)
+  if (query.cursor !== undefined) {
     conditions.push(lt(flowRuns.seq, parseCursor(query.cursor)));
+  }
   const rows = await db
     .select()
     .from(flowRuns)
@@ -235,12 +245,14 @@ export async function claimNextPendingRun(
   options: ClaimOptions
 ): Promise<FlowRun | null> {
   requireText('Lease owner', options.owner);
-  if (!(options.leaseMs > 0))
+  if (!(options.leaseMs > 0)) {
     throw new Error(`leaseMs must be positive, got ${options.leaseMs}`);
+  }
   assertFlowRunTransition('(claim)', 'Pending', 'Running');
   const conditions: SQL[] = [eq(flowRuns.state, 'Pending')];
-  if (options.workspaceId !== undefined)
+  if (options.workspaceId !== undefined) {
     conditions.push(eq(flowRuns.workspaceId, options.workspaceId));
+  }
   // SKIP LOCKED: a run another worker is claiming right now is passed over, not waited for.
   const [candidate] = await db
     .select({ id: flowRuns.id })
@@ -249,7 +261,9 @@ export async function claimNextPendingRun(
     .orderBy(asc(flowRuns.seq))
     .limit(1)
     .for('update', { skipLocked: true });
-  if (!candidate) return null;
+  if (!candidate) {
+    return null;
+  }
   const now = new Date();
   const [run] = await db
     .update(flowRuns)
@@ -262,7 +276,9 @@ export async function claimNextPendingRun(
     })
     .where(and(eq(flowRuns.id, candidate.id), eq(flowRuns.state, 'Pending')))
     .returning();
-  if (!run) return null;
+  if (!run) {
+    return null;
+  }
   await insertRunStateEvent(db, run, 'Pending', { reason: null });
   return asRun(run);
 }

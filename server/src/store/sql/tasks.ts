@@ -50,8 +50,12 @@ export async function createTaskRuns(
     .select()
     .from(flowRuns)
     .where(eq(flowRuns.id, flowRunId));
-  if (!run) throw new NotFoundError('Flow run', flowRunId);
-  if (taskNames.length === 0) return [];
+  if (!run) {
+    throw new NotFoundError('Flow run', flowRunId);
+  }
+  if (taskNames.length === 0) {
+    return [];
+  }
   // New tasks go after any the run already has, so the run lists them in the order they were added.
   const [{ last }] = await db
     .select({
@@ -217,5 +221,7 @@ export async function saveAttemptOutputs(
     .set({ outputs, outputsTruncated: truncated })
     .where(eq(taskAttempts.id, attemptId))
     .returning({ id: taskAttempts.id });
-  if (rows.length === 0) throw new NotFoundError('Task attempt', attemptId);
+  if (rows.length === 0) {
+    throw new NotFoundError('Task attempt', attemptId);
+  }
 }
