@@ -242,6 +242,31 @@ describe('retry from failed', () => {
     expect(text(3)).toBe(`${used}\n`);
   });
 
+  it("runs the failed task's setup again from the setup cell that failed, not the ones before it", async () => {
+    const flag = join(dataDir, `setup-fixed-${++flows}`);
+    const nb = notebook([
+      '%%task make\nimport random\ntoken = random.random()',
+      's1_runs = globals().get("s1_runs", 0) + 1',
+      `import os\nif not os.path.exists(${JSON.stringify(flag)}):\n    raise RuntimeError("setup target down")\ns2_runs = globals().get("s2_runs", 0) + 1`,
+      '%%task use\nprint("s1", s1_runs, "s2", s2_runs)'
+    ]);
+    const { flow } = await deploy(store, workspaceId, `setup-${flows}`, nb);
+    const failed = await store.createRun({
+      workspaceId,
+      flowId: flow.id,
+      trigger: 'manual'
+    });
+    service({ retryGraceMs: 600_000 });
+    expect(await endOf(failed)).toBe('Failed');
+    expect((await detail(failed.id)).error).toContain('setup target down');
+
+    await writeFile(flag, '');
+    const retry = await retryOf(failed);
+    expect(await endOf(retry)).toBe('Completed');
+    expect(kernel(retry)).toBe(kernel(failed));
+    expect(await logText(retry.id, 'use')).toEqual(['s1 1 s2 1']);
+  });
+
   it('continues in the kernel again when the retry fails too (a retry of the retry)', async () => {
     const { flag, failed } = await failingFlow();
     service({ retryGraceMs: 600_000 });

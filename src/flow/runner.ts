@@ -21,8 +21,9 @@
  *   of the tasks that completed there and the parameters, so neither runs again. Those tasks are
  *   reported Completed at once (attempt 0, `kept`), before anything executes; the parameters cell and
  *   the injection are skipped, since re-running them would overwrite what upstream tasks may have
- *   changed. A task's setup cells that already ran in that kernel are not run again either (they set
- *   up state the kernel still holds; running them twice could, say, open a second connection).
+ *   changed. Setup cells that already ran in that kernel are not run again either (they set up state
+ *   the kernel still holds; running them twice could, say, open a second connection); the others of
+ *   the task's setup run as usual, from the one that failed, if one did.
  */
 import { retryDelayMs } from './backoff.js';
 import {
@@ -168,8 +169,11 @@ export interface ResumeFrom {
    * reason (attempt 0, `kept`) and not executed.
    */
   completed: ReadonlyMap<string, string>;
-  /** Tasks whose setup cells already ran in this kernel: their setup is not run again. */
-  setupDone?: ReadonlySet<string>;
+  /**
+   * Setup cells (by cell id) that already ran in this kernel: not run again. The rest of a task's
+   * setup still runs, e.g. from the setup cell that failed on.
+   */
+  setupCellsDone?: ReadonlySet<string>;
 }
 
 export interface RunOptions {
@@ -270,7 +274,7 @@ class FlowRun {
   private stopped: 'cancel' | 'crash' | null = null;
   private failed = false;
   private readonly kept: ReadonlyMap<string, string>;
-  private readonly setupDone: ReadonlySet<string>;
+  private readonly setupCellsDone: ReadonlySet<string>;
 
   constructor(
     private readonly spec: FlowSpec,
@@ -287,12 +291,22 @@ class FlowRun {
         ? parameterInjectionCode(options.parameters)
         : null);
     this.kept = options.resume?.completed ?? new Map();
-    this.setupDone = options.resume?.setupDone ?? new Set();
-    const known = new Set(spec.tasks.map(t => t.name));
-    for (const name of [...this.kept.keys(), ...this.setupDone]) {
-      if (!known.has(name)) {
+    this.setupCellsDone = options.resume?.setupCellsDone ?? new Set();
+    const tasks = new Set(spec.tasks.map(t => t.name));
+    for (const name of this.kept.keys()) {
+      if (!tasks.has(name)) {
         throw new Error(
           `Cannot resume flow '${spec.name}': it has no task '${name}'`
+        );
+      }
+    }
+    const setupCells = new Set(
+      spec.tasks.flatMap(t => t.setup.map(c => c.cellId))
+    );
+    for (const id of this.setupCellsDone) {
+      if (!setupCells.has(id)) {
+        throw new Error(
+          `Cannot resume flow '${spec.name}': it has no setup cell '${id}'`
         );
       }
     }
@@ -471,10 +485,7 @@ class FlowRun {
     record.startedAt = this.now();
     this.emitTask(task, 'Running', 1);
 
-    if (
-      !this.setupDone.has(task.name) &&
-      !(await this.runSetup(task, record))
-    ) {
+    if (!(await this.runSetup(task, record))) {
       return;
     }
 
@@ -593,6 +604,9 @@ class FlowRun {
   private async runSetup(task: TaskSpec, record: TaskRecord): Promise<boolean> {
     const startedAt = this.now();
     for (const cell of task.setup) {
+      if (this.setupCellsDone.has(cell.cellId)) {
+        continue;
+      }
       const outcome = await this.guardedExecute(
         cell.code,
         {

@@ -205,7 +205,7 @@ export class RunExecution {
     if (kept) {
       resume = {
         completed: keptReasons(kept.runId, kept.completed),
-        setupDone: new Set(kept.setupDone)
+        setupCellsDone: new Set(kept.setupCellsDone)
       };
       seedKeptOutputs(cells, kept, spec);
     }
@@ -240,9 +240,7 @@ export class RunExecution {
           completed: result.tasks
             .filter(t => t.state === 'Completed')
             .map(t => t.name),
-          setupDone: result.tasks
-            .filter(t => t.state === 'Failed' && t.error?.source !== 'setup')
-            .map(t => t.name),
+          setupCellsDone: setupCellsRun(spec, result),
           outputs: cells
         };
       } else {
@@ -351,6 +349,28 @@ function keepable(result: RunResult): boolean {
   );
 }
 
+/**
+ * The setup cells that ran in the kernel, of the tasks that did not complete (a completed task is kept
+ * whole): all of a task that failed in its own code; those before the failing one of a task that
+ * failed in its setup (none when that cell is unknown: running setup again is the safer mistake).
+ */
+function setupCellsRun(spec: FlowSpec, result: RunResult): string[] {
+  const records = new Map(result.tasks.map(t => [t.name, t]));
+  return spec.tasks.flatMap(task => {
+    const record = records.get(task.name);
+    if (record?.state !== 'Failed') {
+      return [];
+    }
+    if (record.error?.source !== 'setup') {
+      return task.setup.map(cell => cell.cellId);
+    }
+    const failedAt = task.setup.findIndex(
+      cell => cell.cellId === record.error?.cellId
+    );
+    return task.setup.slice(0, Math.max(0, failedAt)).map(cell => cell.cellId);
+  });
+}
+
 /** The retried run's outputs on the cells this run does not execute, for its executed notebook. */
 function seedKeptOutputs(
   cells: CellOutputs,
@@ -362,15 +382,12 @@ function seedKeptOutputs(
     ids.push(spec.parametersCell.cellId);
   }
   const completed = new Set(kept.completed);
-  const setupDone = new Set(kept.setupDone);
   for (const task of spec.tasks) {
     if (completed.has(task.name)) {
-      ids.push(task.cellId);
-    }
-    if (completed.has(task.name) || setupDone.has(task.name)) {
-      ids.push(...task.setup.map(cell => cell.cellId));
+      ids.push(task.cellId, ...task.setup.map(cell => cell.cellId));
     }
   }
+  ids.push(...kept.setupCellsDone);
   for (const id of ids) {
     const outputs = kept.outputs.get(id);
     if (outputs) {

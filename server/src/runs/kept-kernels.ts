@@ -23,8 +23,8 @@ export interface KeptKernel {
   kernel: ZmqKernel;
   /** Tasks whose results the kernel holds (they completed in it). */
   completed: string[];
-  /** Tasks whose setup cells all ran in it. */
-  setupDone: string[];
+  /** Setup cells (by cell id) that ran in it, of the tasks that did not complete. */
+  setupCellsDone: string[];
   /** The failed run's cell outputs, for the retry's executed notebook (cells it does not run). */
   outputs: CellOutputs;
 }

@@ -359,7 +359,7 @@ describe("runFlow resume (a retry in the failed run's kernel)", () => {
       parametersCode: 'n = 5',
       resume: {
         completed: new Map([['a', 'kept from run r1 (same kernel)']]),
-        setupDone: new Set(['a', 'b'])
+        setupCellsDone: new Set(['sa', 'sb'])
       }
     });
 
@@ -442,11 +442,39 @@ describe("runFlow resume (a retry in the failed run's kernel)", () => {
     expect(cancelled.state).toBe('Cancelled');
   });
 
+  it("runs a task's setup from the setup cell it failed on", async () => {
+    const h = harness({});
+    const spec = flow([
+      task('a'),
+      task('b', {
+        upstream: ['a'],
+        setup: [cell('s1', 'one()'), cell('s2', 'two()'), cell('s3', 'three()')]
+      })
+    ]);
+    const result = await h.run(spec, {
+      resume: {
+        completed: new Map([['a', 'kept']]),
+        setupCellsDone: new Set(['s1'])
+      }
+    });
+    expect(h.kernel.calls.map(c => c.code)).toEqual([
+      'two()',
+      'three()',
+      'b()'
+    ]);
+    expect(result.state).toBe('Completed');
+  });
+
   it('rejects a resume naming a task the flow does not have', async () => {
     const h = harness({});
     await expect(
       h.run(spec(), { resume: { completed: new Map([['zz', 'kept']]) } })
     ).rejects.toThrow("Cannot resume flow 'test': it has no task 'zz'");
+    await expect(
+      h.run(spec(), {
+        resume: { completed: new Map(), setupCellsDone: new Set(['b']) }
+      })
+    ).rejects.toThrow("Cannot resume flow 'test': it has no setup cell 'b'");
     expect(h.kernel.calls).toEqual([]);
   });
 });
