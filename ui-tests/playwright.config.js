@@ -54,6 +54,16 @@ module.exports = {
   globalSetup: require.resolve('./tests/helpers/global-setup.js'),
   webServer: [
     {
+      // The tutorial's users API (examples/users-api), with its failure switch, for tutorial.spec.ts.
+      command: `${venvBin}/python ../examples/users-api/server.py --port 8766`,
+      url: 'http://127.0.0.1:8766/health',
+      timeout: 30000,
+      // It keeps no state but its failure switch, which the tutorial test resets first.
+      reuseExistingServer: true,
+      stdout: 'ignore',
+      stderr: process.env.CELLFLOW_DEBUG ? 'pipe' : 'ignore'
+    },
+    {
       // The Cellflow server, on its embedded store, as the start command runs it.
       command: `rm -rf ${dataDir} ${configDir} && mkdir -p ${dataDir} ${configDir} && node ../server/bin/cellflow.js server --host 127.0.0.1 --port ${serverPort} --data-dir ${dataDir}`,
       url: `http://127.0.0.1:${serverPort}/api/health`,
