@@ -5,7 +5,6 @@
  */
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,6 +12,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { startCellflowServer, type CellflowServer } from '../src/start.js';
 import { notebook, python } from './runs-helpers.js';
+import { adminRequest as admin, apiRequest } from './support/http.js';
+
+/** The API of an in-process server. */
+const api = (
+  server: CellflowServer,
+  key: string,
+  method: string,
+  path: string,
+  body?: unknown
+) => apiRequest(server.address, key, method, path, body);
 
 const dirs: string[] = [];
 const servers: CellflowServer[] = [];
@@ -37,59 +46,6 @@ async function start(dataDir: string): Promise<CellflowServer> {
   });
   servers.push(server);
   return server;
-}
-
-function admin(
-  socketPath: string,
-  method: string,
-  path: string,
-  body?: unknown
-): Promise<{ status: number; body: any }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        socketPath,
-        method,
-        path,
-        headers: payload ? { 'content-type': 'application/json' } : {}
-      },
-      res => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', c => (text += c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body: text ? JSON.parse(text) : null
-          })
-        );
-      }
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-async function api(
-  server: CellflowServer,
-  key: string,
-  method: string,
-  path: string,
-  body?: unknown
-) {
-  const res = await fetch(`${server.address}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' })
-    },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  });
-  return {
-    status: res.status,
-    body: (await res.json().catch(() => null)) as any
-  };
 }
 
 describe('startCellflowServer', () => {

@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { openPgliteStore } from '../src/store/index.js';
 import { notebook } from './runs-helpers.js';
+import { adminRequest, apiRequest } from './support/http.js';
 
 const bin = fileURLToPath(new URL('../bin/cellflow.js', import.meta.url));
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -73,56 +73,6 @@ async function startServer(dir: string) {
 }
 
 /** One request over the admin unix socket. */
-function admin(
-  dir: string,
-  method: string,
-  path: string,
-  body?: unknown
-): Promise<{ status: number; body: any }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        socketPath: join(dir, 'cellflow-admin.sock'),
-        method,
-        path,
-        headers: payload ? { 'content-type': 'application/json' } : {}
-      },
-      res => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', c => (text += c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body: text ? JSON.parse(text) : null
-          })
-        );
-      }
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-async function api(
-  address: string,
-  key: string,
-  method: string,
-  path: string,
-  body?: unknown
-) {
-  const res = await fetch(`${address}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' })
-    },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
 
 /** The ipykernel processes whose parent is `pid`. */
 function kernelChildren(pid: number): number[] {
@@ -180,10 +130,15 @@ describe('restart safety', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'cellflow-restart-'));
     const first = await startServer(dataDir);
 
-    const created = await admin(dataDir, 'POST', '/admin/keys', {
-      workspace: 'restart',
-      name: 'test'
-    });
+    const created = await adminRequest(
+      join(dataDir, 'cellflow-admin.sock'),
+      'POST',
+      '/admin/keys',
+      {
+        workspace: 'restart',
+        name: 'test'
+      }
+    );
     expect(created.status).toBe(201);
     const key: string = created.body.secret;
 
@@ -192,12 +147,18 @@ describe('restart safety', () => {
       '%%task long\nimport time\nprint("long started", flush=True)\ntime.sleep(600)',
       '%%task after\nprint("never")'
     ]);
-    const deployed = await api(first.address, key, 'POST', '/api/flows', {
-      name: 'restart',
-      notebook: nb
-    });
+    const deployed = await apiRequest(
+      first.address,
+      key,
+      'POST',
+      '/api/flows',
+      {
+        name: 'restart',
+        notebook: nb
+      }
+    );
     expect(deployed.status).toBe(201);
-    const started = await api(
+    const started = await apiRequest(
       first.address,
       key,
       'POST',
@@ -208,7 +169,7 @@ describe('restart safety', () => {
     const runId: string = started.body.run.id;
 
     await waitFor('the long task to run', async () => {
-      const { body } = await api(
+      const { body } = await apiRequest(
         first.address,
         key,
         'GET',
@@ -235,7 +196,7 @@ describe('restart safety', () => {
     expect(second.output()).toContain(
       'Marked 1 run(s) left Running by a previous server as Crashed'
     );
-    const { body } = await api(
+    const { body } = await apiRequest(
       second.address,
       key,
       'GET',
@@ -264,7 +225,7 @@ describe('restart safety', () => {
     ]);
 
     // The new server runs flows as before.
-    const again = await api(
+    const again = await apiRequest(
       second.address,
       key,
       'POST',
