@@ -119,14 +119,17 @@ async function failingFlow() {
 }
 
 /** As the API does it: a run with the same version and parameters, then the event naming the retried run. */
-async function retryOf(failed: FlowRun): Promise<FlowRun> {
+async function retryOf(
+  failed: FlowRun,
+  parameters = failed.parameters
+): Promise<FlowRun> {
   const retry = await store.createRun({
     workspaceId,
     flowId: failed.flowId,
     flowVersion: failed.flowVersion,
     trigger: 'retry',
     state: 'Pending',
-    parameters: failed.parameters
+    parameters
   });
   await store.appendEvent({
     workspaceId,
@@ -330,6 +333,23 @@ describe('retry from failed', () => {
     const retry = await retryOf(failed);
     expect(await endOf(retry)).toBe('Completed');
     expect(kernel(retry)).not.toBe(kernel(failed));
+    expect((await reasons(retry.id, 'make'))[0]).toEqual([
+      'Running',
+      `replayed: completed in run ${failed.id}`
+    ]);
+  });
+
+  it('replays, and shuts the kept kernel down, when the retry does not have the same parameters', async () => {
+    const { flag, failed } = await failingFlow();
+    service({ retryGraceMs: 600_000 });
+    expect(await endOf(failed)).toBe('Failed');
+    await writeFile(flag, '');
+    // The API copies the parameters; a run written otherwise cannot continue in that kernel.
+    const retry = await retryOf(failed, { label: 'y' });
+    expect(await endOf(retry)).toBe('Completed');
+    expect(kernel(retry)).not.toBe(kernel(failed));
+    expect(kernel(failed).dead).toBe(true);
+    expect((await logText(retry.id, 'use'))[0]).toMatch(/ label y!$/);
     expect((await reasons(retry.id, 'make'))[0]).toEqual([
       'Running',
       `replayed: completed in run ${failed.id}`

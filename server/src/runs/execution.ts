@@ -149,7 +149,7 @@ export class RunExecution {
     // Taken only by a run that is going to start: a kept kernel is shut down once taken.
     const kept =
       checked.ok && !stoppedEarly && original
-        ? this.takeKeptKernel(original, run, checked.values)
+        ? await this.takeKeptKernel(original, run, checked.values)
         : null;
     const recorder = new RunRecorder({
       store,
@@ -291,11 +291,11 @@ export class RunExecution {
    * The kept kernel of the retried run, when this retry can continue in it: same flow version, same
    * parameters. One it cannot continue in is shut down (a retry supersedes it either way).
    */
-  private takeKeptKernel(
+  private async takeKeptKernel(
     original: FlowRunDetail,
     run: FlowRun,
     parameters: Record<string, unknown>
-  ): KeptKernel | null {
+  ): Promise<KeptKernel | null> {
     const kept = this.options.takeKeptKernel?.(original.id) ?? null;
     if (!kept) {
       return null;
@@ -307,7 +307,7 @@ export class RunExecution {
     ) {
       return kept;
     }
-    void kept.kernel.shutdown(2000).catch(() => undefined);
+    await kept.kernel.shutdown(2000).catch(() => undefined);
     return null;
   }
 
