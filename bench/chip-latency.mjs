@@ -132,6 +132,8 @@ function collect(server) {
   const events = [];
   const waiters = [];
   const done = server.events(null, event => {
+    // When a client of the server's own stream (no lab in between) has it: the server's share.
+    event.receivedAt = Date.now();
     events.push(event);
     for (const waiter of [...waiters]) {
       if (waiter.test(event)) {
@@ -250,6 +252,7 @@ try {
 
   const latency = [];
   const toFrame = [];
+  const direct = [];
   const perState = new Map();
   let missing = 0;
   for (let round = 0; round < WARMUP + RUNS; round++) {
@@ -296,6 +299,7 @@ try {
       const at = Date.parse(event.at);
       latency.push(seen.dom - at);
       toFrame.push(seen.frame - at);
+      direct.push(event.receivedAt - at);
       const list = perState.get(event.payload.to) ?? [];
       list.push(seen.dom - at);
       perState.set(event.payload.to, list);
@@ -322,6 +326,10 @@ try {
       row(`… of which ${state}`, values)
     ),
     row('next animation frame after it', toFrame),
+    row(
+      'for comparison: a Node client of `/api/events` (no lab) has it',
+      direct
+    ),
     '',
     `Task state changes never shown on the chip (overwritten before the page rendered them): ${missing}.`
   ].join('\n');
