@@ -12,6 +12,7 @@ import { buildServer } from './app.js';
 import { defaultDataDir } from './data-dir.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createEventHub, type EventHub } from './events/hub.js';
+import { PostgresEventHub } from './events/postgres-hub.js';
 import { RunService } from './runs/service.js';
 import { startScheduler, type Scheduler } from './scheduler/index.js';
 import { openStore } from './store/index.js';
@@ -91,7 +92,15 @@ export async function startCellflowServer(
       store.kind === 'pglite' ? {} : { leaseExpiredBefore: new Date() }
     );
 
-    const hub = createEventHub();
+    // On PostgreSQL, servers and workers share their events' signal through LISTEN/NOTIFY.
+    let hub: EventHub;
+    if (databaseUrl) {
+      const shared = await PostgresEventHub.open(databaseUrl);
+      cleanups.push(() => shared.close());
+      hub = shared;
+    } else {
+      hub = createEventHub();
+    }
     for (const run of crashed) {
       hub.notify(run.workspaceId);
     }
