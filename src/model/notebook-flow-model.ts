@@ -6,6 +6,11 @@ import type { RunEvent, RunState } from '../flow/runner.js';
 import type { CompileResult, FlowProblem } from '../flow/spec.js';
 import { applyTaskEvent, IChipView, ITaskLiveState } from './chip-state.js';
 
+/** What changed live: one task's state (its chip alone needs redrawing), or everything (task null). */
+export interface ILiveChange {
+  task: string | null;
+}
+
 /** A notebook cell as the model reads it: nbformat JSON, loosely. */
 export interface ICellJSON {
   id?: string;
@@ -26,7 +31,7 @@ export class NotebookFlowModel {
   private _runState: RunState | string | null = null;
   private _selectedTask: string | null = null;
   private _changed = new Signal<this, void>(this);
-  private _liveChanged = new Signal<this, void>(this);
+  private _liveChanged = new Signal<this, ILiveChange>(this);
   private _isDisposed = false;
 
   /** Emitted when the cells, the tasks or the compiled flow changed. */
@@ -35,7 +40,7 @@ export class NotebookFlowModel {
   }
 
   /** Emitted when a task's live state or the run's state changed. */
-  get liveChanged(): ISignal<this, void> {
+  get liveChanged(): ISignal<this, ILiveChange> {
     return this._liveChanged;
   }
 
@@ -129,7 +134,7 @@ export class NotebookFlowModel {
   resetLive(): void {
     this._live.clear();
     this._runState = null;
-    this._liveChanged.emit();
+    this._liveChanged.emit({ task: null });
   }
 
   /** Fold an event of the run loop into the live states. */
@@ -139,10 +144,10 @@ export class NotebookFlowModel {
         event.task,
         applyTaskEvent(this._live.get(event.task) ?? null, event)
       );
-      this._liveChanged.emit();
+      this._liveChanged.emit({ task: event.task });
     } else if (event.type === 'run-state') {
       this._runState = event.state;
-      this._liveChanged.emit();
+      this._liveChanged.emit({ task: null });
     }
   }
 
@@ -160,13 +165,23 @@ export class NotebookFlowModel {
         since: at
       });
     }
-    this._liveChanged.emit();
+    this._liveChanged.emit({ task: null });
   }
 
   /** Set the run's overall state (shown in the notebook's toolbar). */
   setRunState(state: RunState | string | null): void {
     this._runState = state;
-    this._liveChanged.emit();
+    this._liveChanged.emit({ task: null });
+  }
+
+  /** The cell id of a task, for finding its chip. */
+  cellOfTask(task: string): string | null {
+    for (const [cellId, effective] of this._tasks) {
+      if (effective.name === task) {
+        return cellId;
+      }
+    }
+    return null;
   }
 
   liveState(task: string): ITaskLiveState | null {

@@ -14,7 +14,11 @@ import {
 } from '../flow/magic.js';
 import { parameterInjectionCode } from '../flow/parameters.js';
 import { runFlow, RunEvent, RunResult } from '../flow/runner.js';
-import { ICellJSON, NotebookFlowModel } from '../model/notebook-flow-model.js';
+import {
+  ICellJSON,
+  ILiveChange,
+  NotebookFlowModel
+} from '../model/notebook-flow-model.js';
 import { TaskChip } from '../widgets/task-chip.js';
 import { LabFlowKernel } from './lab-kernel.js';
 import { registerTaskMagic } from './magic-registration.js';
@@ -37,7 +41,7 @@ export class NotebookFlow implements IDisposable {
     const notebook = panel.content;
     notebook.modelContentChanged.connect(this.scheduleRefresh, this);
     this.model.changed.connect(this.renderChips, this);
-    this.model.liveChanged.connect(this.renderChips, this);
+    this.model.liveChanged.connect(this.onLiveChanged, this);
     panel.sessionContext.statusChanged.connect(this.onKernelStatus, this);
     panel.sessionContext.kernelChanged.connect(this.onKernelChanged, this);
     void panel.context.ready.then(() => {
@@ -222,6 +226,21 @@ export class NotebookFlow implements IDisposable {
       if (cell.type === 'code') {
         yield cell as ICodeCellModel;
       }
+    }
+  }
+
+  /**
+   * One task's state changed: redraw its chip alone, at once (a burst of events must not redraw every
+   * chip each time); anything else redraws all chips.
+   */
+  private onLiveChanged(_: NotebookFlowModel, change: ILiveChange): void {
+    const cellId = change.task ? this.model.cellOfTask(change.task) : null;
+    const chip = cellId ? this._chips.get(cellId) : undefined;
+    const view = cellId ? this.model.chipView(cellId) : null;
+    if (chip && !chip.isDisposed && view) {
+      chip.view = view;
+    } else {
+      this.renderChips();
     }
   }
 

@@ -22,6 +22,9 @@ export class FlowSection extends Widget {
   }
 
   dispose(): void {
+    if (this._frame !== null) {
+      cancelAnimationFrame(this._frame);
+    }
     this.follow(this.notebooks, null);
     this.notebooks.currentChanged.disconnect(this.follow, this);
     super.dispose();
@@ -30,17 +33,31 @@ export class FlowSection extends Widget {
   private follow(_: unknown, flow: NotebookFlow | null): void {
     if (this._flow) {
       this._flow.model.changed.disconnect(this.render, this);
-      this._flow.model.liveChanged.disconnect(this.render, this);
+      this._flow.model.liveChanged.disconnect(this.renderSoon, this);
     }
     this._flow = flow && !flow.isDisposed ? flow : null;
     if (this._flow) {
       this._flow.model.changed.connect(this.render, this);
-      this._flow.model.liveChanged.connect(this.render, this);
+      this._flow.model.liveChanged.connect(this.renderSoon, this);
     }
     this.render();
   }
 
+  /** Live states arrive in bursts: redraw the section once per frame, not once per event. */
+  private renderSoon(): void {
+    if (this._frame === null) {
+      this._frame = requestAnimationFrame(() => {
+        this._frame = null;
+        this.render();
+      });
+    }
+  }
+
   private render(): void {
+    if (this._frame !== null) {
+      cancelAnimationFrame(this._frame);
+      this._frame = null;
+    }
     const trans = this.trans;
     const tr = (text: string, ...args: string[]) => trans.__(text, ...args);
     const node = this.node;
@@ -164,6 +181,7 @@ export class FlowSection extends Widget {
   }
 
   private _flow: NotebookFlow | null = null;
+  private _frame: number | null = null;
 }
 
 const SVG = 'http://www.w3.org/2000/svg';
