@@ -34,6 +34,7 @@ const FLOW_ALLOWED = [
 const TASK_ALLOWED = [
   'Pending>Running',
   'Pending>Cancelled',
+  'Pending>Completed',
   'Running>Completed',
   'Running>Failed',
   'Running>Crashed',

@@ -45,7 +45,8 @@ const FLOW_RUN_NEXT: Record<FlowRunState, readonly FlowRunState[]> = {
 
 const TASK_RUN_NEXT: Record<TaskRunState, readonly TaskRunState[]> = {
   // Pending → Cancelled: the run stopped (or an upstream task failed) before this task began.
-  Pending: ['Running', 'Cancelled'],
+  // Pending → Completed: a retry in the failed run's kernel keeps this task's result without running it.
+  Pending: ['Running', 'Cancelled', 'Completed'],
   Running: ['Completed', 'Failed', 'Crashed', 'Cancelled', 'AwaitingRetry'],
   // Waiting out the retry delay: the next attempt starts, or the run ends under it.
   AwaitingRetry: ['Retrying', 'Cancelled', 'Crashed'],
