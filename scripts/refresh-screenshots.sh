@@ -23,7 +23,12 @@ fi
 # Old images must not pass for new ones: start from an empty artifacts folder.
 mkdir -p artifacts
 rm -f artifacts/*.png
-npx playwright test "${specs[@]}"
+# One Playwright run per spec: each starts from a fresh server, store and lab profile, so a screenshot
+# never depends on what another spec left behind (a login, say).
+for spec in "${specs[@]}"; do
+  echo "refresh-screenshots: $spec"
+  npx playwright test "$spec"
+done
 
 shopt -s nullglob
 pngs=(artifacts/*.png)
