@@ -40,6 +40,7 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
   }) => {
     const cellflow = new CellflowPage(page);
     await cellflow.openPanelFromSidebar();
+    await cellflow.ensureLoggedOut();
     const { url, key } = CellflowPage.server();
     await cellflow.login(url, 'cf_wrong-key-0000000000000000000000000000000');
     await expect(cellflow.panel.locator('.jp-CellflowError')).toContainText(

@@ -129,14 +129,30 @@ export class CellflowPage {
     await form.locator('button[type="submit"]').click();
   }
 
+  /** Wait until the panel knows whether it is logged in; true when it is. */
+  async isLoggedIn(): Promise<boolean> {
+    const form = this.panel.locator('.jp-CellflowConnection-form');
+    const who = this.panel.locator('.jp-CellflowConnection-who');
+    await expect(form.or(who)).toBeVisible();
+    return who.isVisible();
+  }
+
+  /** Log out when a previous test left the lab logged in, so the login form shows. */
+  async ensureLoggedOut(): Promise<void> {
+    if (await this.isLoggedIn()) {
+      await this.panel.getByRole('button', { name: 'Log out' }).click();
+    }
+    await expect(
+      this.panel.locator('.jp-CellflowConnection-form')
+    ).toBeVisible();
+  }
+
   /** Log in with the test server's key, and wait until the panel says who we are. */
   async loginToTestServer(): Promise<void> {
-    const logout = this.panel.getByRole('button', { name: 'Log out' });
-    if (await logout.isVisible()) {
-      return;
+    if (!(await this.isLoggedIn())) {
+      const { url, key } = CellflowPage.server();
+      await this.login(url, key);
     }
-    const { url, key } = CellflowPage.server();
-    await this.login(url, key);
     await expect(
       this.panel.locator('.jp-CellflowConnection-status')
     ).toContainText('Workspace ui-tests');
