@@ -66,7 +66,11 @@ export function fromServerTaskEvent(
     at: Date.parse(at),
     task: String(payload.taskName ?? ''),
     cellId: '',
-    state: String(payload.to) as TaskStateEvent['state'],
+    // The store has no NotRun state: a task that never started because an upstream task did not
+    // complete is stored Cancelled with that reason; the chip says what happened.
+    state: (payload.to === 'Cancelled' && reason?.startsWith('upstream task')
+      ? 'NotRun'
+      : String(payload.to)) as TaskStateEvent['state'],
     previous: (payload.from as TaskStateEvent['state']) ?? null,
     attempt,
     maxAttempts: maxRetries + 1,

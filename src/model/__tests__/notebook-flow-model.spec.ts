@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 
 import type { TaskStateEvent } from '../../flow/runner.js';
-import { describeLiveState, formatDuration } from '../chip-state.js';
+import {
+  describeLiveState,
+  formatDuration,
+  fromServerTaskEvent
+} from '../chip-state.js';
 import { NotebookFlowModel } from '../notebook-flow-model.js';
 
 const cell = (id: string, source: string, metadata = {}) => ({
@@ -135,5 +139,47 @@ describe('NotebookFlowModel', () => {
     expect(formatDuration(420)).toBe('0.4 s');
     expect(formatDuration(12_400)).toBe('12 s');
     expect(formatDuration(125_000)).toBe('2 min 5 s');
+  });
+
+  it("reads the server's task events: retries from the spec, and a task skipped for its upstream as Not run", () => {
+    const retrying = fromServerTaskEvent(
+      {
+        taskName: 'extract',
+        from: 'AwaitingRetry',
+        to: 'Retrying',
+        attempt: 2
+      },
+      '2026-11-24T10:00:00.000Z',
+      3
+    );
+    expect(retrying).toMatchObject({
+      task: 'extract',
+      state: 'Retrying',
+      attempt: 2,
+      maxAttempts: 4,
+      retry: 1
+    });
+    const skipped = fromServerTaskEvent(
+      {
+        taskName: 'load',
+        from: 'Pending',
+        to: 'Cancelled',
+        reason: "upstream task 'extract' is Failed"
+      },
+      '2026-11-24T10:00:01.000Z',
+      0
+    );
+    expect(skipped.state).toBe('NotRun');
+    const cancelled = fromServerTaskEvent(
+      {
+        taskName: 'load',
+        from: 'Running',
+        to: 'Cancelled',
+        reason: 'Cancelled by user'
+      },
+      '2026-11-24T10:00:01.000Z',
+      0
+    );
+    expect(cancelled.state).toBe('Cancelled');
   });
 });
