@@ -21,8 +21,18 @@ const { values: options } = parseArgs({
     'keep-readme': { type: 'boolean', default: false }
   }
 });
-const ROUNDS = Number(options.rounds);
-const TASKS = Number(options.tasks);
+function count(name) {
+  const value = Number(options[name]);
+  if (!Number.isInteger(value) || value < 2) {
+    console.error(
+      `--${name} must be a whole number of 2 or more, got "${options[name]}"`
+    );
+    process.exit(2);
+  }
+  return value;
+}
+const ROUNDS = count('rounds');
+const TASKS = count('tasks');
 /** Workload 4's lengths, as issue 11 asks: 3 minutes of a 10-second interval, 5 of a 1-minute cron. */
 const INTERVAL_SECONDS = 180;
 const CRON_SECONDS = 5 * 60 + 30; // the fifth minute's run has finished 30 s after it

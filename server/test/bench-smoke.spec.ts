@@ -75,4 +75,10 @@ describe('npm run bench:peers', () => {
     expect(code).not.toBe(0);
     expect(stderr).toContain('--no-such-option');
   });
+
+  it('refuses a count that is not a whole number, naming the option', async () => {
+    const { code, stderr } = await runScript(['--dry-run', '--rounds', 'ten']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--rounds must be a whole number');
+  });
 });
