@@ -131,10 +131,7 @@ function RunHistory(props: {
         <thead>
           <tr>
             <th>{trans.__('State')}</th>
-            <th>{trans.__('Trigger')}</th>
-            <th>{trans.__('Scheduled')}</th>
-            <th>{trans.__('Started')}</th>
-            <th>{trans.__('Duration')}</th>
+            <th>{trans.__('When')}</th>
             <th>{trans.__('Parameters')}</th>
           </tr>
         </thead>
@@ -146,6 +143,7 @@ function RunHistory(props: {
               data-run={run.id}
               data-state={run.state}
               tabIndex={0}
+              aria-label={trans.__('Run %1, %2', run.id.slice(0, 8), run.state)}
               onClick={() => props.onOpen(run.id)}
               onKeyDown={e => {
                 if (e.key === 'Enter') {
@@ -153,11 +151,25 @@ function RunHistory(props: {
                 }
               }}
             >
-              <td className="jp-CellflowRuns-state">{run.state}</td>
-              <td>{run.trigger}</td>
-              <td>{time(run.scheduledAt)}</td>
-              <td>{time(run.startedAt)}</td>
-              <td>{durationOf(run)}</td>
+              <td>
+                <span className="jp-CellflowRuns-state">{run.state}</span>
+                <span className="jp-CellflowRuns-trigger">{run.trigger}</span>
+              </td>
+              <td className="jp-CellflowRuns-when">
+                {run.scheduledAt && (
+                  <span title={trans.__('scheduled')}>
+                    ⏲ {time(run.scheduledAt)}
+                  </span>
+                )}
+                {run.startedAt && (
+                  <span title={trans.__('started')}>
+                    ▶ {time(run.startedAt)}
+                  </span>
+                )}
+                {run.startedAt && (
+                  <span title={trans.__('duration')}>{durationOf(run)}</span>
+                )}
+              </td>
               <td className="jp-CellflowRuns-parameters">
                 {Object.keys(run.parameters ?? {}).length
                   ? JSON.stringify(run.parameters)
