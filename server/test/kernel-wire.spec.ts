@@ -9,7 +9,7 @@ import {
   makeHeader,
   serialize
 } from '../src/executor/wire.js';
-import { toOutput } from '../src/executor/zmq-kernel.js';
+import { iopubToOutput as toOutput } from '../../src/flow/kernel.js';
 
 describe('Jupyter wire format', () => {
   const signer = new Signer('0123456789abcdef');

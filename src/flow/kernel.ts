@@ -49,3 +49,47 @@ export class KernelDiedError extends Error {
     this.name = 'KernelDiedError';
   }
 }
+
+/**
+ * An iopub message (its type and content) as an nbformat 4 output, or null for types that are not
+ * outputs. Shared by the server's ZeroMQ kernel and the lab's kernel connection.
+ */
+export function iopubToOutput(
+  type: string,
+  content: Record<string, unknown>
+): KernelOutput | null {
+  switch (type) {
+    case 'stream':
+      return { output_type: 'stream', name: content.name, text: content.text };
+    case 'display_data':
+      return {
+        output_type: 'display_data',
+        data: content.data,
+        metadata: content.metadata ?? {}
+      };
+    case 'update_display_data':
+      // Not an nbformat output: kept with its transient display_id so a consumer can update in place.
+      return {
+        output_type: 'update_display_data',
+        data: content.data,
+        metadata: content.metadata ?? {},
+        transient: content.transient ?? {}
+      };
+    case 'execute_result':
+      return {
+        output_type: 'execute_result',
+        execution_count: content.execution_count ?? null,
+        data: content.data,
+        metadata: content.metadata ?? {}
+      };
+    case 'error':
+      return {
+        output_type: 'error',
+        ename: content.ename,
+        evalue: content.evalue,
+        traceback: content.traceback
+      };
+    default:
+      return null;
+  }
+}

@@ -5,8 +5,8 @@ import {
   ExecuteOptions,
   ExecuteResult,
   FlowKernel,
-  KernelDiedError,
-  KernelOutput
+  iopubToOutput,
+  KernelDiedError
 } from '../flow/kernel.js';
 
 /**
@@ -35,7 +35,10 @@ export class LabFlowKernel implements FlowKernel {
       true
     );
     future.onIOPub = msg => {
-      const output = toOutput(msg);
+      const output = iopubToOutput(
+        msg.header.msg_type,
+        msg.content as Record<string, unknown>
+      );
       if (output) {
         options.onOutput?.(output);
       }
@@ -87,38 +90,5 @@ export class LabFlowKernel implements FlowKernel {
 
   async interrupt(): Promise<void> {
     await this.kernel.interrupt();
-  }
-}
-
-/** An iopub message as an nbformat output, or null when it is not an output (status, input...). */
-function toOutput(msg: KernelMessage.IIOPubMessage): KernelOutput | null {
-  const content = msg.content as Record<string, unknown>;
-  switch (msg.header.msg_type) {
-    case 'stream':
-      return { output_type: 'stream', name: content.name, text: content.text };
-    case 'display_data':
-    case 'update_display_data':
-      return {
-        output_type: msg.header.msg_type,
-        data: content.data,
-        metadata: content.metadata ?? {},
-        ...(content.transient ? { transient: content.transient } : {})
-      };
-    case 'execute_result':
-      return {
-        output_type: 'execute_result',
-        data: content.data,
-        metadata: content.metadata ?? {},
-        execution_count: content.execution_count
-      };
-    case 'error':
-      return {
-        output_type: 'error',
-        ename: content.ename,
-        evalue: content.evalue,
-        traceback: content.traceback
-      };
-    default:
-      return null;
   }
 }

@@ -10,6 +10,7 @@ import {
   ExecuteOptions,
   ExecuteResult,
   FlowKernel,
+  iopubToOutput,
   KernelDiedError,
   KernelOutput
 } from '../../../src/flow/kernel.js';
@@ -322,7 +323,7 @@ export class ZmqKernel implements FlowKernel {
       }
       return;
     }
-    const output = toOutput(type, content);
+    const output = iopubToOutput(type, content);
     if (output) {
       execution.onOutput?.(output);
     }
@@ -389,46 +390,5 @@ export class ZmqKernel implements FlowKernel {
       `The kernel (pid ${this.pid}) ${how}` +
         (stderr ? `; its stderr ends with:\n${stderr}` : '')
     );
-  }
-}
-
-/** An iopub message as an nbformat 4 output, or null for message types that are not outputs. */
-export function toOutput(
-  type: string,
-  content: Record<string, unknown>
-): KernelOutput | null {
-  switch (type) {
-    case 'stream':
-      return { output_type: 'stream', name: content.name, text: content.text };
-    case 'display_data':
-      return {
-        output_type: 'display_data',
-        data: content.data,
-        metadata: content.metadata ?? {}
-      };
-    case 'update_display_data':
-      // Not an nbformat output: kept with its transient display_id so a consumer can update in place.
-      return {
-        output_type: 'update_display_data',
-        data: content.data,
-        metadata: content.metadata ?? {},
-        transient: content.transient ?? {}
-      };
-    case 'execute_result':
-      return {
-        output_type: 'execute_result',
-        execution_count: content.execution_count ?? null,
-        data: content.data,
-        metadata: content.metadata ?? {}
-      };
-    case 'error':
-      return {
-        output_type: 'error',
-        ename: content.ename,
-        evalue: content.evalue,
-        traceback: content.traceback
-      };
-    default:
-      return null;
   }
 }
