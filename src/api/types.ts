@@ -17,16 +17,8 @@ export interface IFlowVersion {
   createdAt: string;
 }
 
-export type FlowRunState =
-  | 'Scheduled'
-  | 'Late'
-  | 'Pending'
-  | 'Running'
-  | 'Completed'
-  | 'Failed'
-  | 'Crashed'
-  | 'Cancelled'
-  | 'Skipped';
+export type { FlowRunState } from '../flow/run-states.js';
+import type { FlowRunState } from '../flow/run-states.js';
 
 export interface IFlowRun {
   id: string;

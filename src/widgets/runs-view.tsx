@@ -4,23 +4,12 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import React, { useEffect, useState } from 'react';
 
 import type { ICellflowEvent } from '../api/event-stream.js';
+import { ENDED_FLOW_RUN_STATES, FLOW_RUN_STATES } from '../flow/run-states.js';
 import type { IFlowRun, IFlowRunDetail, ILogLine } from '../api/types.js';
 import { formatDuration } from '../model/chip-state.js';
 import { RemoteFlowModel } from '../model/remote-flow.js';
 import { DataPreviewSlot } from '../preview/data-preview-slot.js';
 import { OutputView } from './output-view.js';
-
-const RUN_STATES = [
-  'Scheduled',
-  'Late',
-  'Pending',
-  'Running',
-  'Completed',
-  'Failed',
-  'Crashed',
-  'Cancelled',
-  'Skipped'
-];
 
 /** Run history of the active notebook's deployed flow, and the view of one run. */
 export class RunsView extends ReactWidget {
@@ -120,7 +109,7 @@ function RunHistory(props: {
           onChange={e => void remote.filterRuns(e.target.value)}
         >
           <option value="">{trans.__('all')}</option>
-          {RUN_STATES.map(state => (
+          {FLOW_RUN_STATES.map(state => (
             <option key={state} value={state}>
               {state}
             </option>
@@ -244,13 +233,7 @@ function RunDetail(props: {
       <p className="jp-CellflowHint">{error ?? trans.__('Loading the run…')}</p>
     );
   }
-  const ended = [
-    'Completed',
-    'Failed',
-    'Crashed',
-    'Cancelled',
-    'Skipped'
-  ].includes(run.state);
+  const ended = ENDED_FLOW_RUN_STATES.includes(run.state);
   const retryable = ['Failed', 'Crashed', 'Cancelled'].includes(run.state);
   const tasks = props.focusTask
     ? run.taskRuns.filter(t => t.taskName === props.focusTask)

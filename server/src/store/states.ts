@@ -3,30 +3,16 @@
  * Pure (no I/O) so the store, the API and tests all ask the same question the same way.
  */
 
-export const FLOW_RUN_STATES = [
-  'Scheduled',
-  'Late',
-  'Pending',
-  'Running',
-  'Completed',
-  'Failed',
-  'Crashed',
-  'Cancelled',
-  'Skipped'
-] as const;
-export type FlowRunState = (typeof FLOW_RUN_STATES)[number];
+import {
+  FLOW_RUN_STATES,
+  TASK_RUN_STATES,
+  type FlowRunState,
+  type TaskRunState
+} from '../../../src/flow/run-states.js';
 
-export const TASK_RUN_STATES = [
-  'Pending',
-  'Running',
-  'AwaitingRetry',
-  'Retrying',
-  'Completed',
-  'Failed',
-  'Crashed',
-  'Cancelled'
-] as const;
-export type TaskRunState = (typeof TASK_RUN_STATES)[number];
+// The state lists are shared with the lab's panel; the rules about them live here.
+export { FLOW_RUN_STATES, TASK_RUN_STATES };
+export type { FlowRunState, TaskRunState };
 
 export type RunKind = 'flow_run' | 'task_run';
 

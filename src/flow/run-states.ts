@@ -1,0 +1,38 @@
+/**
+ * The states a stored flow run and task run can be in: one list for the server's state machine
+ * (server/src/store/states.ts), the API's schemas and the panel's filters.
+ */
+
+export const FLOW_RUN_STATES = [
+  'Scheduled',
+  'Late',
+  'Pending',
+  'Running',
+  'Completed',
+  'Failed',
+  'Crashed',
+  'Cancelled',
+  'Skipped'
+] as const;
+export type FlowRunState = (typeof FLOW_RUN_STATES)[number];
+
+export const TASK_RUN_STATES = [
+  'Pending',
+  'Running',
+  'AwaitingRetry',
+  'Retrying',
+  'Completed',
+  'Failed',
+  'Crashed',
+  'Cancelled'
+] as const;
+export type TaskRunState = (typeof TASK_RUN_STATES)[number];
+
+/** States a flow run never leaves. */
+export const ENDED_FLOW_RUN_STATES: readonly FlowRunState[] = [
+  'Completed',
+  'Failed',
+  'Crashed',
+  'Cancelled',
+  'Skipped'
+];
