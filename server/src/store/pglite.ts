@@ -3,7 +3,11 @@
  * PGlite is ONE connection: a statement issued while another caller's transaction is open would run
  * inside that transaction. So every store call, transaction or not, takes a turn through one mutex.
  */
-import { mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+import { join } from 'node:path';
 
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
@@ -19,6 +23,39 @@ export interface PgliteStoreOptions {
   migrations?: Migration[];
 }
 
+/**
+ * A PGlite database in `dataDir`. Creating a new cluster runs initdb inside the WebAssembly instance,
+ * which then holds ~550 MB that neither closing it nor a GC gives back to the system (measured: 850 MB
+ * resident after a fresh open, ~300 MB after a reopen). So a new directory is created by a short-lived
+ * child process, and this process only ever reopens.
+ */
+async function openPglite(dataDir?: string): Promise<PGlite> {
+  if (dataDir && !existsSync(join(dataDir, 'PG_VERSION'))) {
+    const entry = createRequire(import.meta.url).resolve(
+      '@electric-sql/pglite'
+    );
+    const script =
+      'const { PGlite } = require(process.argv[1]);' +
+      'PGlite.create({ dataDir: process.argv[2] }).then(db => db.close())' +
+      '.catch(e => { console.error(e && e.message ? e.message : e); process.exit(1); });';
+    await new Promise<void>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['-e', script, entry, dataDir],
+        (error, _out, stderr) =>
+          error
+            ? reject(
+                new Error(
+                  `Could not create the embedded store in ${dataDir}: ${stderr.trim() || error.message}`
+                )
+              )
+            : resolve()
+      );
+    });
+  }
+  return PGlite.create(dataDir ? { dataDir } : {});
+}
+
 /** Opens (creating if needed) the store in `dataDir`, or in memory when dataDir is undefined. */
 export async function openPgliteStore(
   dataDir?: string,
@@ -27,7 +64,7 @@ export async function openPgliteStore(
   if (dataDir) {
     mkdirSync(dataDir, { recursive: true });
   }
-  const client = await PGlite.create(dataDir ? { dataDir } : {});
+  const client = await openPglite(dataDir);
   const mutex = new Mutex();
   try {
     await mutex.run(() =>
