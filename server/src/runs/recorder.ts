@@ -254,6 +254,9 @@ export class RunRecorder {
       ) {
         // The attempt just ended: its outputs are complete (execute resolves after iopub idle).
         slot.attemptId = null;
+        if (endedOutputs.outputs().length === 0 && !endedOutputs.truncated) {
+          return; // an attempt is stored with no outputs: one write fewer per silent task
+        }
         await this.options.store.saveAttemptOutputs(
           result.attempt.id,
           endedOutputs.outputs(),
