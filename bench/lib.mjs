@@ -53,6 +53,19 @@ export function noopNotebook(count, { tasks = true } = {}) {
   };
 }
 
+/** The peers, pinned (issue 11), in one environment shared by every benchmark. */
+export const PEER_REQUIREMENTS = [
+  'prefect==3.9.1',
+  'papermill==2.7.0',
+  'nbclient==0.11.0',
+  'ipykernel==7.4.0',
+  'nbformat==5.10.4',
+  'jupyter-scheduler==2.12.1',
+  'jupyterlab==4.6.6',
+  'pandas==3.1.1',
+  'requests==2.34.2'
+];
+
 /** A virtual environment of its own for the peers (never the project's .venv), pinned. */
 export function ensurePeersVenv(requirements) {
   const python = join(PEERS_VENV, 'bin', 'python');

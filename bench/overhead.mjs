@@ -77,11 +77,7 @@ for (let round = 0; round < Math.min(ROUNDS, 5); round++) {
 }
 
 // The peer, in its own environment.
-const python = ensurePeersVenv([
-  'nbclient==0.11.0',
-  'ipykernel==7.4.0',
-  'nbformat==5.10.4'
-]);
+const python = ensurePeersVenv(PEER_REQUIREMENTS);
 const peer = JSON.parse(
   execFileSync(
     python,

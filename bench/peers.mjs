@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { BENCH_DIR, machine, writeReadmeSection } from './lib.mjs';
+import {
+  BENCH_DIR,
+  machine,
+  writeReadmeSection,
+  PEER_REQUIREMENTS
+} from './lib.mjs';
 
 const { values: options } = parseArgs({
   options: {
@@ -37,17 +42,7 @@ const TASKS = count('tasks');
 const INTERVAL_SECONDS = 180;
 const CRON_SECONDS = 5 * 60 + 30; // the fifth minute's run has finished 30 s after it
 
-export const REQUIREMENTS = [
-  'prefect==3.9.1',
-  'papermill==2.7.0',
-  'nbclient==0.11.0',
-  'ipykernel==7.4.0',
-  'nbformat==5.10.4',
-  'jupyter-scheduler==2.12.1',
-  'jupyterlab==4.6.6',
-  'pandas==3.1.1',
-  'requests==2.34.2'
-];
+export const REQUIREMENTS = PEER_REQUIREMENTS;
 
 const WORKLOADS = [
   `1. ${TASKS} no-op tasks in sequence: Cellflow (through its server; cold = the whole run with a new kernel, warm = per task), Prefect 3 (@flow calling ${TASKS} @task), papermill (the same ${TASKS}-cell notebook)`,
