@@ -10,6 +10,7 @@ import { runFlow } from '../server/lib/src/flow/runner.js';
 import { startKernel } from '../server/lib/server/src/executor/index.js';
 import {
   ensurePeersVenv,
+  PEER_REQUIREMENTS,
   machine,
   ms,
   noopNotebook,
