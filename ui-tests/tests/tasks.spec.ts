@@ -55,9 +55,25 @@ test.describe('Cells as tasks', () => {
       cellflow.chip(0).locator('.jp-CellflowChip-settings')
     ).toHaveText('retries 2');
 
-    // The %%task cell runs interactively, as its body would.
+    // The %%task cell runs interactively, as its body would (its last expression is its output).
     await page.notebook.runCell(0);
-    expect((await page.notebook.getCellTextOutput(0))?.join('')).toContain('3');
+    expect((await page.notebook.getCellTextOutput(0))?.join('').trim()).toBe(
+      '3'
+    );
+
+    // A restarted kernel learns the magic again. (The command resolves only once its dialog is
+    // answered, so it is not awaited in the page.)
+    await page.evaluate(() => {
+      void (window as any).jupyterapp.commands.execute(
+        'notebook:restart-kernel'
+      );
+    });
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
+    await cellflow.waitForKernelIdle();
+    await page.notebook.runCell(0);
+    expect((await page.notebook.getCellTextOutput(0))?.join('').trim()).toBe(
+      '3'
+    );
 
     // After save, the .ipynb on disk holds the task in the cell's metadata.
     await page.notebook.save();
