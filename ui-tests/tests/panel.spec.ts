@@ -278,4 +278,32 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
       schedule.locator('.jp-CellflowSchedule-description')
     ).toContainText('paused');
   });
+
+  test('a key revoked mid-session asks to log in again, keeping the server URL', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/panel_revoked.ipynb`,
+      notebook([codeCell('%%task only\nprint(1)')])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.ensureLoggedOut();
+    const { url } = CellflowPage.server();
+    const temporary = CellflowPage.createKey('about-to-be-revoked');
+    await cellflow.login(url, temporary.key);
+    await expect(
+      cellflow.panel.locator('.jp-CellflowConnection-status')
+    ).toContainText('key “about-to-be-revoked”');
+
+    CellflowPage.revokeKey(temporary.id);
+    await cellflow.panelButton('Deploy');
+    await expect(
+      cellflow.panel.locator('.jp-CellflowError').first()
+    ).toContainText('revoked API key');
+    await expect(
+      cellflow.panel.locator('.jp-CellflowConnection-form input[name="url"]')
+    ).toHaveValue(url);
+  });
 });

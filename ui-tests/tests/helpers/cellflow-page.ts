@@ -1,7 +1,26 @@
 import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
 import { expect, Locator } from '@playwright/test';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+
+/** Run the `cellflow` CLI against the test server's data directory. */
+function cellflowCli(args: string[]): string {
+  const bin = path.resolve(
+    __dirname,
+    '..',
+    '..',
+    '..',
+    'server',
+    'bin',
+    'cellflow.js'
+  );
+  return execFileSync(
+    process.execPath,
+    [bin, ...args, '--data-dir', process.env.CELLFLOW_TEST_DATA_DIR!],
+    { encoding: 'utf8' }
+  );
+}
 
 /** Where screenshots are kept as test artifacts. */
 export const ARTIFACTS = path.resolve(__dirname, '..', '..', 'artifacts');
@@ -119,6 +138,28 @@ export class CellflowPage {
       )
     );
     return { url: process.env.CELLFLOW_TEST_SERVER_URL!, key: keys.main };
+  }
+
+  /** Create another key of the test workspace, as an operator would (through the admin socket). */
+  static createKey(name: string): { key: string; id: string } {
+    const out = cellflowCli([
+      'keys',
+      'create',
+      '--workspace',
+      'ui-tests',
+      '--name',
+      name
+    ]);
+    const key = out.trim().split('\n').pop()!;
+    const listed = cellflowCli(['keys', 'list', '--workspace', 'ui-tests']);
+    const row = listed
+      .split('\n')
+      .find(line => line.includes(key.slice(0, 8)))!;
+    return { key, id: row.split(/\s+/)[0] };
+  }
+
+  static revokeKey(id: string): void {
+    cellflowCli(['keys', 'revoke', id, '--workspace', 'ui-tests']);
   }
 
   /** Fill the panel's login form and submit it. */
