@@ -25,6 +25,7 @@ export async function startServer(extraArgs = []) {
     ...process.env,
     PATH: `${join(ROOT, '.venv', 'bin')}:${process.env.PATH}`
   };
+  const spawnedAt = performance.now();
   const proc = spawn(
     process.execPath,
     [CLI, 'server', '--port', '0', '--data-dir', dataDir, ...extraArgs],
@@ -45,6 +46,8 @@ export async function startServer(extraArgs = []) {
       reject(new Error(`cellflow server exited (${code}) at start: ${stderr}`))
     );
   });
+  /** From spawning the process to the server listening (store opened, migrations applied). */
+  const startMs = performance.now() - spawnedAt;
   // The key command reaches the running server through its admin socket; the key is its last line.
   const key = execFileSync(
     process.execPath,
@@ -138,5 +141,5 @@ export async function startServer(extraArgs = []) {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  return { url, key, dataDir, api, events, close };
+  return { url, key, dataDir, pid: proc.pid, startMs, api, events, close };
 }
