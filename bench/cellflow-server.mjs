@@ -18,6 +18,50 @@ export const ENDED_RUN = new Set([
   'Skipped'
 ]);
 
+/**
+ * A key for the workspace `bench`, made as an operator does (`cellflow keys create`, which reaches a
+ * running server through its admin socket); the key is the command's last line.
+ */
+export function createKey(dataDir, env = process.env) {
+  return execFileSync(
+    process.execPath,
+    [
+      CLI,
+      'keys',
+      'create',
+      '--workspace',
+      'bench',
+      '--name',
+      'bench',
+      '--data-dir',
+      dataDir
+    ],
+    { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] }
+  )
+    .trim()
+    .split('\n')
+    .pop();
+}
+
+/** `api(method, path, body?)`: a JSON call of the Cellflow API with the key; throws on an error status. */
+export function apiClient(url, key) {
+  return async function api(method, path, body) {
+    const response = await fetch(url + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body ? { 'content-type': 'application/json' } : {})
+      },
+      body: body ? JSON.stringify(body) : undefined
+    });
+    const text = await response.text();
+    if (!response.ok) {
+      throw new Error(`Cellflow ${method} ${path}: ${response.status} ${text}`);
+    }
+    return text ? JSON.parse(text) : undefined;
+  };
+}
+
 /** Starts the server; `extraArgs` go to `cellflow server`. Kernels come from the project's .venv. */
 export async function startServer(extraArgs = []) {
   const dataDir = mkdtempSync(join(tmpdir(), 'cellflow-bench-'));
@@ -48,41 +92,8 @@ export async function startServer(extraArgs = []) {
   });
   /** From spawning the process to the server listening (store opened, migrations applied). */
   const startMs = performance.now() - spawnedAt;
-  // The key command reaches the running server through its admin socket; the key is its last line.
-  const key = execFileSync(
-    process.execPath,
-    [
-      CLI,
-      'keys',
-      'create',
-      '--workspace',
-      'bench',
-      '--name',
-      'bench',
-      '--data-dir',
-      dataDir
-    ],
-    { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] }
-  )
-    .trim()
-    .split('\n')
-    .pop();
-
-  async function api(method, path, body) {
-    const response = await fetch(url + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(body ? { 'content-type': 'application/json' } : {})
-      },
-      body: body ? JSON.stringify(body) : undefined
-    });
-    const text = await response.text();
-    if (!response.ok) {
-      throw new Error(`Cellflow ${method} ${path}: ${response.status} ${text}`);
-    }
-    return text ? JSON.parse(text) : undefined;
-  }
+  const key = createKey(dataDir, env);
+  const api = apiClient(url, key);
 
   /**
    * Reads GET /api/events (of one flow, or of the workspace when `flowId` is null) live, calling

@@ -2,9 +2,9 @@
 // fresh data directory), an API key from `cellflow keys create`, and flows deployed and run through
 // the HTTP API, as a user does. Kernels come from the peers' environment, so Cellflow and papermill
 // run the very same Python and ipykernel.
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
+import { apiClient, createKey } from '../cellflow-server.mjs';
 import { PEERS_VENV, ROOT } from '../lib.mjs';
 import { sleep, start, stop, waitForLine } from './procs.mjs';
 
@@ -30,40 +30,7 @@ export async function startCellflow(workDir) {
     { env, logFile: join(workDir, 'cellflow-server.log') }
   );
   const [, url] = await waitForLine(proc, /listening on (http\S+)/);
-  const key = execFileSync(
-    process.execPath,
-    [
-      CLI,
-      'keys',
-      'create',
-      '--workspace',
-      'bench',
-      '--name',
-      'bench',
-      '--data-dir',
-      dataDir
-    ],
-    { encoding: 'utf8', env: { ...process.env, ...env } }
-  )
-    .trim()
-    .split('\n')
-    .pop();
-
-  async function api(method, path, body) {
-    const response = await fetch(url + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(body ? { 'content-type': 'application/json' } : {})
-      },
-      body: body ? JSON.stringify(body) : undefined
-    });
-    const text = await response.text();
-    if (!response.ok) {
-      throw new Error(`Cellflow ${method} ${path}: ${response.status} ${text}`);
-    }
-    return text ? JSON.parse(text) : undefined;
-  }
+  const api = apiClient(url, createKey(dataDir, { ...process.env, ...env }));
 
   /** Deploy a notebook; returns the flow's id. */
   async function deploy(name, notebook) {
