@@ -7,6 +7,8 @@ import { RemoteFlowModel } from '../model/remote-flow.js';
 import { previewSchedule } from '../flow/schedule-describe.js';
 import type { ScheduleSpec } from '../flow/schedule-types.js';
 import { validateSchedule } from '../flow/schedule-validate.js';
+import { validateParameterValues } from '../flow/parameters.js';
+import type { ParameterSpec } from '../flow/spec.js';
 import { userTimeZone } from '../flow/schedule-zone.js';
 
 /** A schedule as the API returns it. */
@@ -150,6 +152,7 @@ function Schedules(props: {
       </ul>
       <ScheduleForm
         trans={trans}
+        parameters={remote.version?.spec.parameters ?? []}
         onAdd={spec =>
           act(() =>
             api.api(`flows/${flowId}/schedules`, {
@@ -172,9 +175,12 @@ function Schedules(props: {
 /** A new schedule: typed, validated and previewed as typed, added only when valid. */
 function ScheduleForm(props: {
   trans: TranslationBundle;
+  /** The deployed flow's parameters: a schedule may give its runs values of its own. */
+  parameters: ParameterSpec[];
   onAdd: (spec: ScheduleSpec) => Promise<void>;
 }): JSX.Element {
   const { trans } = props;
+  const [parameterText, setParameterText] = useState('');
   const [kind, setKind] = useState<'interval' | 'cron'>('interval');
   const [every, setEvery] = useState('10s');
   const [expression, setExpression] = useState('*/1 * * * *');
@@ -184,7 +190,25 @@ function ScheduleForm(props: {
     kind === 'interval'
       ? { kind, every, timezone, missedPolicy }
       : { kind, expression, timezone, missedPolicy };
-  const checked = validateSchedule(input);
+  // Values for this schedule's runs, as JSON; checked against the deployed flow's parameters.
+  let parameterValues: Record<string, unknown> | undefined;
+  let parameterError: string | null = null;
+  if (parameterText.trim()) {
+    try {
+      const parsed = JSON.parse(parameterText);
+      const valid = validateParameterValues(props.parameters, parsed);
+      if (valid.ok) {
+        parameterValues = parsed;
+      } else {
+        parameterError = valid.errors.join('; ');
+      }
+    } catch (error) {
+      parameterError = trans.__('not JSON: %1', String(error));
+    }
+  }
+  const checked = validateSchedule(
+    parameterValues ? { ...input, parameters: parameterValues } : input
+  );
   const preview = checked.ok
     ? previewSchedule(checked.schedule, { count: 5 })
     : null;
@@ -283,10 +307,25 @@ function ScheduleForm(props: {
           </ol>
         </div>
       )}
+      {props.parameters.length > 0 && (
+        <label>
+          {trans.__(
+            'Parameter values for its runs (JSON, optional), e.g. {"%1": …}',
+            props.parameters[0].name
+          )}
+          <textarea
+            className="jp-mod-styled"
+            name="parameters"
+            value={parameterText}
+            onChange={e => setParameterText(e.target.value)}
+          />
+          <FieldProblem message={parameterError} />
+        </label>
+      )}
       <button
         type="submit"
         className="jp-mod-styled jp-mod-accept"
-        disabled={!checked.ok}
+        disabled={!checked.ok || parameterError !== null}
       >
         {trans.__('Add schedule')}
       </button>

@@ -222,7 +222,10 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     const cellflow = new CellflowPage(page);
     await cellflow.openNotebook(
       `${tmpPath}/panel_scheduled.ipynb`,
-      notebook([codeCell('%%task tick\nprint("tick")')])
+      notebook([
+        codeCell('who = "world"  # whom to greet', { tags: ['parameters'] }),
+        codeCell('%%task tick\nprint("hello", who)')
+      ])
     );
     await cellflow.openPanelFromSidebar();
     await cellflow.loginToTestServer();
@@ -250,6 +253,14 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     await expect(
       form.locator('.jp-CellflowSchedulePreview-runs li')
     ).toHaveCount(5);
+    // The schedule's runs get parameter values of their own, checked against the flow's parameters.
+    const values = form.locator('textarea[name="parameters"]');
+    await values.fill('{"whom": "x"}');
+    await expect(form.locator('.jp-CellflowError')).toContainText('whom');
+    await expect(
+      form.getByRole('button', { name: 'Add schedule' })
+    ).toBeDisabled();
+    await values.fill('{"who": "cellflow"}');
     await form.getByRole('button', { name: 'Add schedule' }).click();
     const schedule = cellflow.panel.locator('.jp-CellflowSchedule');
     await expect(
@@ -268,7 +279,8 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
       }
     );
     await expect(scheduled.first()).toBeVisible({ timeout: 30000 });
-    await expect(cellflow.chipState(0)).toContainText('Completed', {
+    await expect(scheduled.first()).toContainText('"who":"cellflow"');
+    await expect(cellflow.chipState(1)).toContainText('Completed', {
       timeout: 30000
     });
 
