@@ -34,6 +34,8 @@ export interface CellflowServerOptions {
   maxConcurrentRuns?: number;
   /** How long a failed run's kernel is kept for a retry to continue in (RunService; 0 keeps none). */
   retryGraceMs?: number;
+  /** Kernels started ahead of runs (RunService's warmKernels). */
+  warmKernels?: number;
   kernelPython?: string;
   leaseMs?: number;
   logger?: boolean;
@@ -113,6 +115,7 @@ export async function startCellflowServer(
       kernelPython: options.kernelPython,
       maxConcurrentRuns: options.maxConcurrentRuns,
       retryGraceMs: options.retryGraceMs,
+      warmKernels: options.warmKernels,
       leaseMs: options.leaseMs
     });
 

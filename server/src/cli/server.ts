@@ -9,6 +9,7 @@ interface ServerCommandOptions {
   rootDir?: string;
   maxConcurrentRuns?: number;
   retryGrace?: number;
+  warmKernels?: number;
 }
 
 export function registerServerCommand(program: Command): void {
@@ -40,6 +41,11 @@ export function registerServerCommand(program: Command): void {
       "how long a failed run's kernel is kept so a retry continues in it with the upstream state (default 300; 0: never, a retry replays the completed tasks)",
       value => parseSeconds(value)
     )
+    .option(
+      '--warm-kernels <n>',
+      'kernels started ahead of runs, so a run does not wait for one to start (default 1; 0: none)',
+      value => parseCount(value, 0, '--warm-kernels')
+    )
     .action(async (opts: ServerCommandOptions) => {
       const server = await startCellflowServer({
         host: opts.host,
@@ -48,7 +54,8 @@ export function registerServerCommand(program: Command): void {
         rootDir: opts.rootDir,
         maxConcurrentRuns: opts.maxConcurrentRuns,
         retryGraceMs:
-          opts.retryGrace === undefined ? undefined : opts.retryGrace * 1000
+          opts.retryGrace === undefined ? undefined : opts.retryGrace * 1000,
+        warmKernels: opts.warmKernels
       });
       if (server.crashedAtStart.length > 0) {
         process.stdout.write(
@@ -98,11 +105,15 @@ function parseSeconds(value: string): number {
   return seconds;
 }
 
-function parseCount(value: string): number {
+function parseCount(
+  value: string,
+  min = 1,
+  option = '--max-concurrent-runs'
+): number {
   const count = Number(value);
-  if (!Number.isInteger(count) || count < 1) {
+  if (!Number.isInteger(count) || count < min) {
     throw new Error(
-      `--max-concurrent-runs must be a whole number of at least 1, got "${value}"`
+      `${option} must be a whole number of at least ${min}, got "${value}"`
     );
   }
   return count;

@@ -52,6 +52,8 @@ export interface RunExecutionOptions {
   interruptGraceMs?: number;
   /** Called with the kernel's pid once it runs (tests, diagnostics). */
   onKernel?: (kernel: ZmqKernel) => void;
+  /** A kernel started ahead, moved to this folder, if one is ready (it is then this run's to stop). */
+  takeWarmKernel?: (cwd: string) => Promise<ZmqKernel | null>;
   /** Hands over the kept kernel of the run with this id, if any (it is then this run's to stop). */
   takeKeptKernel?: (runId: string) => KeptKernel | null;
   /** Offered the kernel of a run that ended Failed; true when it took it (it is then not stopped here). */
@@ -179,17 +181,19 @@ export class RunExecution {
     }
     let kernel: ZmqKernel;
     try {
-      kernel =
-        kept?.kernel ??
-        (await startKernel({
-          python: this.options.kernelPython,
-          cwd: await kernelWorkdir({
-            rootDir: this.options.rootDir,
-            dataDir: this.options.dataDir,
-            flowId: run.flowId,
-            notebook: version.notebook
-          })
-        }));
+      if (kept) {
+        kernel = kept.kernel;
+      } else {
+        const cwd = await kernelWorkdir({
+          rootDir: this.options.rootDir,
+          dataDir: this.options.dataDir,
+          flowId: run.flowId,
+          notebook: version.notebook
+        });
+        kernel =
+          (await this.options.takeWarmKernel?.(cwd)) ??
+          (await startKernel({ python: this.options.kernelPython, cwd }));
+      }
     } catch (error) {
       await recorder.closeOpenTasks('the kernel did not start');
       return {

@@ -8,11 +8,16 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import { defaultPython, type ZmqKernel } from '../executor/index.js';
+import {
+  defaultPython,
+  startKernel,
+  type ZmqKernel
+} from '../executor/index.js';
 import type { FlowRun, FlowRunState, Store } from '../store/store.js';
 import type { RunController } from './controller.js';
 import { RunExecution } from './execution.js';
 import { KeptKernels } from './kept-kernels.js';
+import { WarmKernels } from './warm-kernels.js';
 import type { Notifier } from './recorder.js';
 
 export interface RunServiceOptions {
@@ -41,6 +46,11 @@ export interface RunServiceOptions {
   retryGraceMs?: number;
   /** At most this many such kernels are kept; the oldest is shut down first (default 4). */
   maxKeptKernels?: number;
+  /**
+   * Kernels kept started ahead of runs, so a run does not wait for one to start (default 1; 0 starts
+   * each run's kernel when the run starts).
+   */
+  warmKernels?: number;
   /** Told each run's kernel once it runs, also a kept kernel a retry continues in (tests). */
   onKernel?: (runId: string, kernel: ZmqKernel) => void;
   /** Told each run's end state (tests, metrics). */
@@ -51,6 +61,8 @@ export interface RunServiceOptions {
 export const CANCEL_REASON = 'Cancelled by user';
 
 export const DEFAULT_RETRY_GRACE_MS = 300_000;
+/** One kernel started ahead: a run's start no longer waits for a Python process (~300 ms here). */
+export const DEFAULT_WARM_KERNELS = 1;
 
 export const LEASE_EXPIRED_REASON =
   'the process running it stopped renewing its lease (it died or lost the store)';
@@ -63,6 +75,7 @@ export class RunService implements RunController {
   private readonly executions = new Map<string, RunExecution>();
   private readonly finished = new Set<Promise<void>>();
   private readonly kept: KeptKernels;
+  private readonly warm: WarmKernels;
   private pumping = false;
   private pumpAgain = false;
   private started = false;
@@ -83,6 +96,18 @@ export class RunService implements RunController {
     });
     // Resolved from the server's folder: a kernel's own folder (a notebook's, a flow's) has no .venv.
     this.kernelPython = options.kernelPython ?? defaultPython();
+    const warmKernels = options.warmKernels ?? DEFAULT_WARM_KERNELS;
+    if (!Number.isInteger(warmKernels) || warmKernels < 0) {
+      throw new RangeError(
+        `warmKernels must be a whole number of at least 0, got ${options.warmKernels}`
+      );
+    }
+    this.warm = new WarmKernels(
+      () => startKernel({ python: this.kernelPython, cwd: options.dataDir }),
+      warmKernels,
+      error =>
+        console.warn(`cellflow: a warm kernel did not start: ${message(error)}`)
+    );
     this.ownerId =
       options.ownerId ??
       `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -94,6 +119,7 @@ export class RunService implements RunController {
       return;
     }
     this.started = true;
+    this.warm.fill();
     const every = this.options.recheckMs ?? 5000;
     this.recheck = setInterval(() => {
       void this.sweepExpiredLeases().then(() => this.wake());
@@ -139,7 +165,7 @@ export class RunService implements RunController {
       clearInterval(this.recheck);
     }
     // From now on nothing is kept: a run ending meanwhile stops its own kernel.
-    const keptClosed = this.kept.close();
+    const keptClosed = Promise.all([this.kept.close(), this.warm.close()]);
     for (const execution of this.executions.values()) {
       execution.interrupt(reason, 'Crashed');
     }
@@ -217,6 +243,7 @@ export class RunService implements RunController {
       interruptGraceMs: this.options.interruptGraceMs,
       onKernel: kernel => this.options.onKernel?.(run.id, kernel),
       takeKeptKernel: runId => this.kept.take(runId),
+      takeWarmKernel: cwd => this.warm.take(cwd),
       keepKernel: kept => this.kept.keep(kept)
     });
     this.executions.set(run.id, execution);
