@@ -9,7 +9,9 @@ import { startServer } from './cellflow-server.mjs';
 import { machine, summary, writeReadmeSection } from './lib.mjs';
 import { peakRss, sleep, treeRss } from './peers/procs.mjs';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '3' } }
+});
 const ROUNDS = Number(values.rounds);
 const CONCURRENT = 10;
 const MB = bytes => `${Math.round(bytes / 2 ** 20)} MB`;
@@ -18,7 +20,13 @@ const MB = bytes => `${Math.round(bytes / 2 ** 20)} MB`;
 const sleeper = {
   nbformat: 4,
   nbformat_minor: 5,
-  metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+  metadata: {
+    kernelspec: {
+      name: 'python3',
+      display_name: 'Python 3',
+      language: 'python'
+    }
+  },
   cells: [
     {
       cell_type: 'code',
@@ -36,12 +44,18 @@ const idleServer = [];
 const peakAll = [];
 const peakServer = [];
 for (let round = 0; round < ROUNDS; round++) {
-  const server = await startServer(['--max-concurrent-runs', String(CONCURRENT)]);
+  const server = await startServer([
+    '--max-concurrent-runs',
+    String(CONCURRENT)
+  ]);
   try {
     starts.push(server.startMs);
     await sleep(3000);
     idleServer.push(serverOnlyRss(server.pid));
-    const { flow } = await server.api('POST', '/api/flows', { name: 'sleeper', notebook: sleeper });
+    const { flow } = await server.api('POST', '/api/flows', {
+      name: 'sleeper',
+      notebook: sleeper
+    });
     const serverPeak = { value: 0 };
     const sampler = setInterval(() => {
       // The server process alone: its own memory while it drives 10 kernels.
@@ -50,12 +64,16 @@ for (let round = 0; round < ROUNDS; round++) {
     const all = peakRss(server.pid);
     const runs = [];
     for (let i = 0; i < CONCURRENT; i++) {
-      runs.push((await server.api('POST', `/api/flows/${flow.id}/runs`, {})).run.id);
+      runs.push(
+        (await server.api('POST', `/api/flows/${flow.id}/runs`, {})).run.id
+      );
     }
     for (const id of runs) {
       for (;;) {
         const { run } = await server.api('GET', `/api/runs/${id}`);
-        if (['Completed', 'Failed', 'Crashed', 'Cancelled'].includes(run.state)) {
+        if (
+          ['Completed', 'Failed', 'Crashed', 'Cancelled'].includes(run.state)
+        ) {
           break;
         }
         await sleep(250);
@@ -82,7 +100,9 @@ function serverOnlyRss(pid) {
   } catch {
     // no children file: count none
   }
-  return treeRss(pid) - children.reduce((sum, child) => sum + treeRss(child), 0);
+  return (
+    treeRss(pid) - children.reduce((sum, child) => sum + treeRss(child), 0)
+  );
 }
 
 const s = list => summary(list);
