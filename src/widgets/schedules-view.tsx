@@ -241,38 +241,29 @@ function ScheduleForm(props: {
         </select>
       </label>
       {kind === 'interval' ? (
-        <label>
-          {trans.__('Every (e.g. 10s, 5m, 1h)')}
-          <input
-            className="jp-mod-styled"
-            name="every"
-            value={every}
-            onChange={e => setEvery(e.target.value)}
-          />
-          <FieldProblem message={problem('every')} />
-        </label>
-      ) : (
-        <label>
-          {trans.__('Cron expression (5 or 6 fields)')}
-          <input
-            className="jp-mod-styled"
-            name="expression"
-            value={expression}
-            onChange={e => setExpression(e.target.value)}
-          />
-          <FieldProblem message={problem('expression')} />
-        </label>
-      )}
-      <label>
-        {trans.__('Time zone')}
-        <input
-          className="jp-mod-styled"
-          name="timezone"
-          value={timezone}
-          onChange={e => setTimezone(e.target.value)}
+        <TextField
+          label={trans.__('Every (e.g. 10s, 5m, 1h)')}
+          name="every"
+          value={every}
+          onChange={setEvery}
+          problem={problem('every')}
         />
-        <FieldProblem message={problem('timezone')} />
-      </label>
+      ) : (
+        <TextField
+          label={trans.__('Cron expression (5 or 6 fields)')}
+          name="expression"
+          value={expression}
+          onChange={setExpression}
+          problem={problem('expression')}
+        />
+      )}
+      <TextField
+        label={trans.__('Time zone')}
+        name="timezone"
+        value={timezone}
+        onChange={setTimezone}
+        problem={problem('timezone')}
+      />
       <label>
         {trans.__('Runs missed while the server was down')}
         <select
@@ -330,6 +321,28 @@ function ScheduleForm(props: {
         {trans.__('Add schedule')}
       </button>
     </form>
+  );
+}
+
+/** A labelled text field of the schedule form, with the problem the validation names for it. */
+function TextField(props: {
+  label: string;
+  name: string;
+  value: string;
+  onChange: (value: string) => void;
+  problem: string | null;
+}): JSX.Element {
+  return (
+    <label>
+      {props.label}
+      <input
+        className="jp-mod-styled"
+        name={props.name}
+        value={props.value}
+        onChange={e => props.onChange(e.target.value)}
+      />
+      <FieldProblem message={props.problem} />
+    </label>
   );
 }
 
