@@ -1135,6 +1135,98 @@ describe.each([pgliteBackend(), postgresBackend()])(
       expect(await store.listEvents({ workspaceId: other.id })).toEqual([]);
     });
 
+    it('finds a workspace by name without creating one', async () => {
+      const ws = await workspace();
+      expect(await store.findWorkspaceByName(ws.name)).toEqual(ws);
+      const missing = `ws-${randomUUID()}`;
+      expect(await store.findWorkspaceByName(missing)).toBeNull();
+      expect(await store.findWorkspaceByName(missing)).toBeNull();
+    });
+
+    it('puts, lists, reads and deletes secrets per workspace, listing no ciphertext', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const first = await store.putSecret(ws.id, 'TOKEN', 'v1:a:b:c');
+      expect(first).toEqual({
+        name: 'TOKEN',
+        createdAt: expect.any(Date),
+        updatedAt: expect.any(Date),
+        created: true
+      });
+      expect(first.updatedAt).toEqual(first.createdAt);
+      const replaced = await store.putSecret(ws.id, 'TOKEN', 'v1:d:e:f');
+      expect(replaced.created).toBe(false);
+      expect(replaced.createdAt).toEqual(first.createdAt);
+      expect(replaced.updatedAt.getTime()).toBeGreaterThan(
+        first.updatedAt.getTime()
+      );
+      // Byte order: upper case before underscore before lower case, on both back ends.
+      for (const name of ['b_key', 'API_KEY', 'a', '_X', 'Z']) {
+        expect((await store.putSecret(ws.id, name, `v1:${name}`)).created).toBe(
+          true
+        );
+      }
+      const listed = await store.listSecrets(ws.id);
+      expect(listed.map(s => s.name)).toEqual([
+        'API_KEY',
+        'TOKEN',
+        'Z',
+        '_X',
+        'a',
+        'b_key'
+      ]);
+      expect(listed[1]).toEqual({
+        name: 'TOKEN',
+        createdAt: first.createdAt,
+        updatedAt: replaced.updatedAt
+      });
+      expect(JSON.stringify(listed)).not.toContain('v1:');
+      expect(await store.getSecretCiphertexts(ws.id)).toEqual([
+        { name: 'API_KEY', ciphertext: 'v1:API_KEY' },
+        { name: 'TOKEN', ciphertext: 'v1:d:e:f' },
+        { name: 'Z', ciphertext: 'v1:Z' },
+        { name: '_X', ciphertext: 'v1:_X' },
+        { name: 'a', ciphertext: 'v1:a' },
+        { name: 'b_key', ciphertext: 'v1:b_key' }
+      ]);
+
+      // Workspace B never sees, replaces or deletes A's secrets; its own of the same name is its own.
+      expect(await store.listSecrets(other.id)).toEqual([]);
+      expect(await store.getSecretCiphertexts(other.id)).toEqual([]);
+      expect(await store.deleteSecret(other.id, 'TOKEN')).toBe(false);
+      expect(
+        (await store.putSecret(other.id, 'TOKEN', 'v1:other')).created
+      ).toBe(true);
+      expect(await store.getSecretCiphertexts(other.id)).toEqual([
+        { name: 'TOKEN', ciphertext: 'v1:other' }
+      ]);
+      expect(
+        (await store.getSecretCiphertexts(ws.id)).find(s => s.name === 'TOKEN')
+      ).toEqual({ name: 'TOKEN', ciphertext: 'v1:d:e:f' });
+
+      expect(await store.deleteSecret(ws.id, 'TOKEN')).toBe(true);
+      expect(await store.deleteSecret(ws.id, 'TOKEN')).toBe(false);
+      expect((await store.listSecrets(ws.id)).map(s => s.name)).not.toContain(
+        'TOKEN'
+      );
+      expect((await store.listSecrets(other.id)).map(s => s.name)).toEqual([
+        'TOKEN'
+      ]);
+      await expect(
+        store.putSecret(randomUUID(), 'TOKEN', 'v1:x')
+      ).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('gives one of two concurrent first puts of a secret created, the other replaced', async () => {
+      const ws = await workspace();
+      const results = await Promise.all([
+        store.putSecret(ws.id, 'RACE', 'v1:one'),
+        store.putSecret(ws.id, 'RACE', 'v1:two')
+      ]);
+      expect(results.map(r => r.created).sort()).toEqual([false, true]);
+      expect(await store.listSecrets(ws.id)).toHaveLength(1);
+    });
+
     // Last: it closes and reopens the shared store.
     it('re-applies nothing on reopen, keeps the data, and refuses a database newer than the code', async () => {
       const ws = await workspace();

@@ -14,6 +14,7 @@ import * as keysSql from './sql/keys.js';
 import * as logsSql from './sql/logs.js';
 import * as runsSql from './sql/runs.js';
 import * as schedulesSql from './sql/schedules.js';
+import * as secretsSql from './sql/secrets.js';
 import * as tasksSql from './sql/tasks.js';
 import type { FlowRunState, TaskRunState } from './states.js';
 import type {
@@ -69,6 +70,9 @@ export class DrizzleStore implements Store {
   getWorkspace(id: string) {
     return this.db.run(db => keysSql.getWorkspace(db, id));
   }
+  findWorkspaceByName(name: string) {
+    return this.db.run(db => secretsSql.findWorkspaceByName(db, name));
+  }
   createApiKey(workspaceId: string, name: string) {
     return this.db.tx(db => keysSql.createApiKey(db, workspaceId, name));
   }
@@ -83,6 +87,21 @@ export class DrizzleStore implements Store {
   }
   touchApiKey(keyId: string, at: Date = new Date()) {
     return this.db.run(db => keysSql.touchApiKey(db, keyId, at));
+  }
+
+  putSecret(workspaceId: string, name: string, ciphertext: string) {
+    return this.db.tx(db =>
+      secretsSql.putSecret(db, workspaceId, name, ciphertext)
+    );
+  }
+  listSecrets(workspaceId: string) {
+    return this.db.run(db => secretsSql.listSecrets(db, workspaceId));
+  }
+  getSecretCiphertexts(workspaceId: string) {
+    return this.db.run(db => secretsSql.getSecretCiphertexts(db, workspaceId));
+  }
+  deleteSecret(workspaceId: string, name: string) {
+    return this.db.run(db => secretsSql.deleteSecret(db, workspaceId, name));
   }
 
   deployFlow(input: DeployInput) {

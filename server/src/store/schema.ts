@@ -209,6 +209,21 @@ export const executedNotebooks = pgTable('executed_notebooks', {
   savedAt: ts('saved_at').notNull().defaultNow()
 });
 
+/** Workspace secrets: only their ciphertext (see server/src/secrets/secret-box.ts), never a value. */
+export const secrets = pgTable(
+  'secrets',
+  {
+    workspaceId: text('workspace_id')
+      .notNull()
+      .references(() => workspaces.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    ciphertext: text('ciphertext').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow()
+  },
+  t => [primaryKey({ columns: [t.workspaceId, t.name] })]
+);
+
 export const schema = {
   workspaces,
   apiKeys,
@@ -220,6 +235,7 @@ export const schema = {
   taskAttempts,
   logLines,
   events,
-  executedNotebooks
+  executedNotebooks,
+  secrets
 };
 export type Schema = typeof schema;

@@ -13,6 +13,7 @@ import type {
   flowVersions,
   logLines,
   schedules,
+  secrets,
   taskAttempts,
   taskRuns,
   workspaces
@@ -41,6 +42,15 @@ export type LogLine = typeof logLines.$inferSelect;
 export type CellflowEvent = typeof events.$inferSelect;
 export type ExecutedNotebook = typeof executedNotebooks.$inferSelect;
 export type RunTrigger = 'manual' | 'scheduled' | 'retry';
+/** A workspace secret as listed: its name and times, never its value or ciphertext. */
+export type SecretInfo = Pick<
+  typeof secrets.$inferSelect,
+  'name' | 'createdAt' | 'updatedAt'
+>;
+export interface SecretCiphertext {
+  name: string;
+  ciphertext: string;
+}
 
 export type OverlapPolicy = 'queue' | 'skip' | 'parallel';
 
@@ -240,6 +250,8 @@ export interface Store {
   // Workspaces
   ensureWorkspace(name: string): Promise<Workspace>;
   getWorkspace(id: string): Promise<Workspace | null>;
+  /** Looks a workspace up by name without creating it (ensureWorkspace creates). */
+  findWorkspaceByName(name: string): Promise<Workspace | null>;
 
   // API keys
   createApiKey(workspaceId: string, name: string): Promise<CreatedApiKey>;
@@ -249,6 +261,20 @@ export interface Store {
   /** Revoked keys are returned too (with revokedAt): the caller decides. */
   findApiKeyByHash(hash: string): Promise<ApiKeyMatch | null>;
   touchApiKey(keyId: string, at?: Date): Promise<void>;
+
+  // Secrets (ciphertext only: encrypting is the caller's, see server/src/secrets)
+  /** Inserts or replaces the secret; `created` says which. A replace advances updatedAt. */
+  putSecret(
+    workspaceId: string,
+    name: string,
+    ciphertext: string
+  ): Promise<SecretInfo & { created: boolean }>;
+  /** By name (byte order, the same on both back ends); never the ciphertext. */
+  listSecrets(workspaceId: string): Promise<SecretInfo[]>;
+  /** For decrypting the workspace's secrets into a kernel's environment; by name. */
+  getSecretCiphertexts(workspaceId: string): Promise<SecretCiphertext[]>;
+  /** False if the workspace had no secret of that name. */
+  deleteSecret(workspaceId: string, name: string): Promise<boolean>;
 
   // Flows
   /** Creates the flow on its first deploy, else adds the next immutable version. */
