@@ -6,10 +6,18 @@ user's profile file (shared with the `cellflow` CLI, mode 0600) and in this proc
     POST   /cellflow/session        {url, key}: check the key, then store the profile
     DELETE /cellflow/session        log out (the profile is removed)
     *      /cellflow/api/<path>     proxied to <url>/api/<path> with the key; event streams stream
+
+Only the API's own paths are forwarded: a path that could step out of /api on the Cellflow server
+(`..`, encoded slashes, `?`, `#`, NUL, backslashes) is refused with 400 and an unknown first segment with
+404, both without a request upstream. Every method needs an authenticated user whom the server's
+Authorizer allows on the resource "cellflow" (read for GET, write for the rest), so a lab with
+restricted roles does not lend the owner's key to everyone. The key is never written to a response.
 """
 import json
-from urllib.parse import parse_qsl, urlencode, urlparse
+import re
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlparse
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -65,13 +73,73 @@ class _Unreachable:
         self.error = error
 
 
+AUTH_RESOURCE = "cellflow"
+
+# The first segment of every path the Cellflow API serves; anything else is not forwarded.
+API_ROOTS = frozenset(
+    {
+        "me",
+        "flows",
+        "runs",
+        "schedules",
+        "events",
+        "secrets",
+        "openapi.json",
+        "health",
+        "workspaces",
+        "keys",
+        "notifications",
+    }
+)
+
+# In the raw (still percent-encoded) path: encoded slash, backslash, `?`, `#` and NUL, a raw backslash,
+# `#` or NUL, and a dot segment spelt with any mix of `.` and `%2e`.
+_RAW_FORBIDDEN = re.compile(r"%(2f|5c|3f|23|00)|[\\#\x00]|(^|/)(\.|%2e){2}(/|$)", re.IGNORECASE)
+# In the decoded path: `..` anywhere, a `.` segment, and characters that only an encoding could bring
+# (and that the Cellflow server would read differently): `?`, `#`, backslash, `%` (a double encoding), controls.
+_DECODED_FORBIDDEN = re.compile(r"\.\.|(^|/)\.(/|$)|[?#\\%\x00-\x1f\x7f]")
+
+
+class BadPath(Exception):
+    pass
+
+
+def api_path(raw, decoded):
+    """Check a proxied path, raw (as sent) and decoded (as Tornado's route group gives it); returns the
+    path to append to <url>/api/, re-encoded segment by segment. Raises BadPath for a path that could
+    leave the API, KeyError for one outside the API's first segments."""
+    if _RAW_FORBIDDEN.search(raw) or _DECODED_FORBIDDEN.search(decoded) or _DECODED_FORBIDDEN.search(unquote(raw)):
+        raise BadPath(raw)
+    segments = decoded.split("/")
+    if segments[0] not in API_ROOTS:
+        raise KeyError(segments[0])
+    return "/".join(quote(segment, safe="!$&'()*+,;=:@") for segment in segments)
+
+
+def _scrub(data, key):
+    """Remove the key from text or bytes about to be sent to the browser."""
+    if not key:
+        return data
+    if isinstance(data, bytes):
+        return data.replace(key.encode("utf-8"), b"[redacted]")
+    return str(data).replace(key, "[redacted]")
+
+
+def _valid_key(key):
+    # It goes into an HTTP header: printable ASCII, no spaces.
+    return bool(re.fullmatch(r"[\x21-\x7e]+", key))
+
+
 def _valid_server_url(url):
     parsed = urlparse(url)
     return parsed.scheme in ("http", "https") and bool(parsed.netloc) and not parsed.query
 
 
 class SessionHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
     @web.authenticated
+    @authorized
     async def get(self):
         profile = read_profile()
         if profile is None:
@@ -92,11 +160,12 @@ class SessionHandler(APIHandler):
                 "loggedIn": True,
                 "reachable": False,
                 "url": profile["url"],
-                "error": error or f"The Cellflow server answered {code}",
+                "error": _scrub(error, profile["key"]) if error else f"The Cellflow server answered {code}",
             }
         )
 
     @web.authenticated
+    @authorized
     async def post(self):
         try:
             data = json.loads(self.request.body or b"{}")
@@ -110,10 +179,13 @@ class SessionHandler(APIHandler):
         if not key:
             self.set_status(400)
             return self.finish({"error": "missing-key", "message": "Enter an API key"})
+        if not _valid_key(key):
+            self.set_status(400)
+            return self.finish({"error": "bad-key", "message": "An API key has no spaces or control characters"})
         code, body, error = await _fetch_me(url, key)
         if code == 599:
             self.set_status(502)
-            return self.finish({"error": "unreachable", "message": error})
+            return self.finish({"error": "unreachable", "message": _scrub(error, key)})
         if code == 401:
             self.set_status(401)
             return self.finish(
@@ -128,6 +200,7 @@ class SessionHandler(APIHandler):
         self.finish({"loggedIn": True, "reachable": True, "url": url, "me": body})
 
     @web.authenticated
+    @authorized
     def delete(self):
         delete_profile()
         self.set_status(204)
@@ -137,16 +210,38 @@ class SessionHandler(APIHandler):
 class ProxyHandler(APIHandler):
     """Forwards a request to the Cellflow server with the stored key."""
 
+    auth_resource = AUTH_RESOURCE
     _closed = False
 
     def on_connection_close(self):
         self._closed = True
 
+    def _raw_path(self):
+        """The proxied part of the request's path as it was sent, before Tornado's decoding."""
+        raw = self.request.uri.split("?", 1)[0]
+        prefix = url_path_join(self.base_url, "cellflow", "api") + "/"
+        for candidate in (prefix, quote(prefix, safe="/")):
+            if raw.startswith(candidate):
+                return raw[len(candidate) :]
+        # The route matched, so the prefix is there in some spelling: check the whole path then.
+        marker = "/cellflow/api/"
+        return raw[raw.index(marker) + len(marker) :] if marker in raw else raw
+
     async def _proxy(self, path):
+        raw = self._raw_path()
+        try:
+            path = api_path(raw, path)
+        except BadPath:
+            self.set_status(400)
+            return self.finish({"error": "bad-path", "message": f'"{raw}" is not a Cellflow API path'})
+        except KeyError:
+            self.set_status(404)
+            return self.finish({"error": "not-found", "message": f'"{raw}" is not a Cellflow API path'})
         profile = read_profile()
         if profile is None:
             self.set_status(401)
             return self.finish({"error": "not-logged-in", "message": "Log in to a Cellflow server first"})
+        self._key = profile["key"]
         target = profile["url"].rstrip("/") + "/api/" + path
         # JupyterLab's ServerConnection adds a bare timestamp (`?1795525017011`) to GETs against caches;
         # the Cellflow API refuses fields it does not know, so that one stays here.
@@ -180,14 +275,15 @@ class ProxyHandler(APIHandler):
         response = await _fetch(request)
         if response.code == 599:
             self.set_status(502)
-            return self.finish({"error": "unreachable", "message": _describe_unreachable(profile["url"], response.error)})
+            message = _describe_unreachable(profile["url"], response.error)
+            return self.finish({"error": "unreachable", "message": _scrub(message, self._key)})
         self.set_status(response.code)
         for name in ("Content-Type", "Content-Disposition"):
             if name in response.headers:
                 self.set_header(name, response.headers[name])
         if response.code == 204:
             return self.finish()
-        self.finish(response.body)
+        self.finish(_scrub(response.body or b"", self._key))
 
     async def _stream(self, target, headers):
         self.set_header("Content-Type", "text/event-stream")
@@ -203,7 +299,7 @@ class ProxyHandler(APIHandler):
             if self._closed:
                 # The browser went away: raising here ends the upstream request too.
                 raise ConnectionAbortedError("client closed the event stream")
-            self.write(chunk)
+            self.write(_scrub(chunk, self._key))
             self.flush()
 
         request = HTTPRequest(
@@ -218,11 +314,16 @@ class ProxyHandler(APIHandler):
         if response.code == 599 and not self._closed and not self._headers_written:
             self.set_status(502)
             self.set_header("Content-Type", "application/json")
-            return self.finish({"error": "unreachable", "message": str(response.error)})
+            return self.finish({"error": "unreachable", "message": _scrub(str(response.error), self._key)})
         if not self._closed:
             self.finish()
 
-    get = post = patch = delete = put = web.authenticated(_proxy)
+    # One wrapper per method: `authorized` settles its action (read/write) on its first call.
+    get = web.authenticated(authorized(_proxy))
+    post = web.authenticated(authorized(_proxy))
+    patch = web.authenticated(authorized(_proxy))
+    delete = web.authenticated(authorized(_proxy))
+    put = web.authenticated(authorized(_proxy))
 
 
 def setup_handlers(web_app):
