@@ -11,8 +11,10 @@ import { registerMeRoutes } from './api/me.js';
 import { collectRoutes, registerOpenApiRoute } from './api/openapi.js';
 import { registerRunRoutes } from './api/runs.js';
 import { registerScheduleRoutes } from './api/schedules.js';
+import { registerSecretRoutes } from './api/secrets.js';
 import { createEventHub, type EventHub } from './events/hub.js';
 import type { RunController } from './runs/controller.js';
+import type { WorkspaceSecrets } from './secrets/workspace-secrets.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
 
@@ -35,6 +37,11 @@ export interface ServerOptions {
   hub?: EventHub;
   /** The run service of this process, told about new runs and cancels; absent in API-only servers. */
   runs?: RunController;
+  /**
+   * Workspace secrets (openWorkspaceSecrets: the store plus the secrets key). Without it the
+   * /api/secrets routes answer 503, as every route does without a store.
+   */
+  secrets?: WorkspaceSecrets;
   /** Fastify's logger; off by default so tests stay quiet. Never logs headers (no API keys in logs). */
   logger?: boolean;
   /** Where log lines go when `logger` is on (stdout otherwise); tests capture them here. */
@@ -107,6 +114,9 @@ export async function buildServer(
 ): Promise<FastifyInstance> {
   const app = Fastify({
     logger: loggerOptions(options),
+    // Fastify answers 414 to a longer path parameter; this lets the schemas (ids up to 200, secret
+    // names up to 128 characters) refuse long ones with a 400 naming the field.
+    maxParamLength: 1000,
     schemaController: {
       compilersFactory: { buildValidator: buildValidator() as never }
     }
@@ -115,7 +125,7 @@ export async function buildServer(
   registerErrorHandlers(app);
   await app.register(cors, {
     origin: options.allowedOrigins ?? DEFAULT_ALLOWED_ORIGINS,
-    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     allowedHeaders: [
       'Authorization',
       'Content-Type',
@@ -164,6 +174,7 @@ export async function buildServer(
     registerRunRoutes(app, ctx);
     registerScheduleRoutes(app, ctx);
     registerEventRoutes(app, ctx);
+    registerSecretRoutes(app, options.secrets);
   }
 
   return app;

@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { buildServer } from '../src/app.js';
+import { SecretBox } from '../src/secrets/secret-box.js';
+import { WorkspaceSecrets } from '../src/secrets/workspace-secrets.js';
 import {
   etlNotebook,
   newTenant,
@@ -22,14 +24,16 @@ interface Ids {
   flowId: string;
   runId: string;
   scheduleId: string;
+  /** A secret of the owner's workspace. */
+  secretName: string;
 }
 
 interface RouteCase {
   name: string;
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: (ids: Ids) => string;
   payload?: (ids: Ids) => unknown;
-  /** Whether the route names a flow or run, so another workspace's ids must give 404. */
+  /** Whether the route names a flow, run or secret, so another workspace's ids must give 404. */
   scoped: boolean;
 }
 
@@ -165,15 +169,39 @@ const ROUTES: RouteCase[] = [
     method: 'GET',
     url: ids => `/api/events?runId=${ids.runId}`,
     scoped: true
+  },
+  {
+    name: 'list secrets',
+    method: 'GET',
+    url: () => '/api/secrets',
+    scoped: false
+  },
+  {
+    name: 'set secret',
+    method: 'PUT',
+    url: ids => `/api/secrets/${ids.secretName}`,
+    payload: () => ({ value: 'the stranger value' }),
+    // Another workspace setting the same name makes its own secret, leaving the owner's alone.
+    scoped: false
+  },
+  {
+    name: 'delete secret',
+    method: 'DELETE',
+    url: ids => `/api/secrets/${ids.secretName}`,
+    scoped: true
   }
 ];
 
+const SECRET_VALUE = `owner-secret-${randomBytes(12).toString('hex')}`;
+
 let db: TestStore;
 let t: TestApp;
+let secrets: WorkspaceSecrets;
 
 beforeAll(async () => {
   db = await openTestStore();
-  t = await testApp(db.store);
+  secrets = new WorkspaceSecrets(db.store, new SecretBox(randomBytes(32)));
+  t = await testApp(db.store, { secrets });
 });
 afterAll(async () => {
   await t.app.close();
@@ -206,7 +234,16 @@ async function tenantWithRun(): Promise<Tenant & Ids> {
     payload: { kind: 'interval', every: 3600, paused: true }
   });
   const scheduleId = schedule.json().schedule.id as string;
-  return { ...tenant, flowId, runId, scheduleId };
+  const secretName = `OWNER_${randomBytes(6).toString('hex').toUpperCase()}`;
+  await secrets.set(tenant.workspace.id, secretName, SECRET_VALUE);
+  return { ...tenant, flowId, runId, scheduleId, secretName };
+}
+
+/** The owner's secret is as it was set. */
+async function ownerSecretUntouched(owner: Tenant & Ids): Promise<void> {
+  expect(await secrets.envFor(owner.workspace.id)).toEqual({
+    [owner.secretName]: SECRET_VALUE
+  });
 }
 
 function request(route: RouteCase, ids: Ids, headers: Record<string, string>) {
@@ -230,7 +267,8 @@ describe('the route list', () => {
     const ids = {
       flowId: '{flowId}',
       runId: '{runId}',
-      scheduleId: '{scheduleId}'
+      scheduleId: '{scheduleId}',
+      secretName: '{name}'
     };
     const listed = new Set(
       ROUTES.map(r => `${r.method} ${r.url(ids).split('?')[0]}`)
@@ -273,6 +311,7 @@ describe.each(ROUTES)('$method $name', route => {
     const flow = await db.store.getFlow(owner.workspace.id, owner.flowId);
     expect(flow?.paused).toBe(false);
     expect((await db.store.getRunById(owner.runId))?.state).toBe('Pending');
+    await ownerSecretUntouched(owner);
   });
 
   it.runIf(route.scoped)(
@@ -287,6 +326,8 @@ describe.each(ROUTES)('$method $name', route => {
         (await db.store.getFlow(owner.workspace.id, owner.flowId))?.paused
       ).toBe(false);
       expect((await db.store.getRunById(owner.runId))?.state).toBe('Pending');
+      expect(res.body).not.toContain(SECRET_VALUE);
+      await ownerSecretUntouched(owner);
     }
   );
 
@@ -300,6 +341,11 @@ describe.each(ROUTES)('$method $name', route => {
       expect(res.body).not.toContain(owner.flowId);
       expect(res.body).not.toContain(owner.runId);
       expect(res.body).not.toContain(owner.workspace.id);
+      expect(res.body).not.toContain(SECRET_VALUE);
+      if (!route.url(owner).includes(owner.secretName)) {
+        expect(res.body).not.toContain(owner.secretName);
+      }
+      await ownerSecretUntouched(owner);
     }
   );
 

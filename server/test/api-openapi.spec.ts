@@ -64,7 +64,9 @@ describe('GET /api/openapi.json', () => {
       '/api/runs/{runId}/notebook',
       '/api/runs/{runId}/retry',
       '/api/schedules/preview',
-      '/api/schedules/{scheduleId}'
+      '/api/schedules/{scheduleId}',
+      '/api/secrets',
+      '/api/secrets/{name}'
     ]);
     const deploy = doc.paths['/api/flows'].post;
     const body = deploy.requestBody.content['application/json'].schema;
