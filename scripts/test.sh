@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run every Cellflow test suite: lint, unit + server (vitest), UI (galata in chromium, against the lab
-# from .venv), and the wheel install check. Ends with one line "N passed, N failed" summed over all suites,
-# and exits non-zero when any suite failed or when no test ran.
+# Run every Cellflow test suite: lint, unit + server (vitest), the lab's server extension (pytest), UI
+# (galata in chromium, against the lab from .venv), and the wheel install check. Ends with one line
+# "N passed, N failed" summed over all suites, and exits non-zero when any suite failed or when no test ran.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
@@ -20,6 +20,13 @@ else echo '{"passed":0,"failed":1}' >"$RESULTS/lint.json"; status=1; fi
 
 banner "unit and server tests (vitest)"
 npx vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest.json" || status=1
+
+banner "lab server extension tests (pytest, jupyterlab_cellflow/tests)"
+# pytest writes JUnit XML; one that stopped before writing it (a broken conftest) counts as one failure.
+.venv/bin/python -m pytest jupyterlab_cellflow/tests -q --junitxml="$RESULTS/pytest.xml" || {
+  status=1
+  [ -s "$RESULTS/pytest.xml" ] || { rm -f "$RESULTS/pytest.xml"; echo '{"passed":0,"failed":1}' >"$RESULTS/pytest.json"; }
+}
 
 banner "UI tests (galata, JupyterLab from .venv, Debian chromium)"
 (cd ui-tests && CELLFLOW_PW_REPORT="$RESULTS/ui.json" npx playwright test) || status=1
