@@ -4,11 +4,12 @@ API key that never reaches a response."""
 import asyncio
 import json
 from http.cookies import SimpleCookie
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
+from jupyterlab_cellflow.handlers import BadPath, api_path
 from jupyterlab_cellflow.profile import profile_path, read_profile, write_profile
 
 from .conftest import KEY, ME
@@ -252,7 +253,8 @@ async def test_path_tricks_other_methods(raw_fetch, logged_in, method):
 async def test_raw_nul_and_hash_are_400_and_not_forwarded(
     jp_serverapp, http_server_client, jp_base_url, jp_auth_header, logged_in, raw
 ):
-    # An HTTP client would refuse to send these, so write the request line by hand.
+    # An HTTP client would refuse to send these, so write the request line by hand. (Tornado's own parser
+    # already refuses the raw NUL with a bare 400; test_api_path_refuses covers the handler's check.)
     port = http_server_client.get_http_port()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = (
@@ -267,6 +269,18 @@ async def test_raw_nul_and_hash_are_400_and_not_forwarded(
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert KEY.encode() not in answer
     assert logged_in.requests == []
+
+
+@pytest.mark.parametrize("raw", ["runs/r-1\x00", "flows/a#b", "flows\\x", *PATH_TRICKS])
+def test_api_path_refuses(raw):
+    with pytest.raises(BadPath):
+        api_path(raw, unquote(raw))
+
+
+def test_api_path_re_encodes_segments():
+    assert api_path("flows/f-1/runs", "flows/f-1/runs") == "flows/f-1/runs"
+    assert api_path("flows/a%20b", "flows/a b") == "flows/a%20b"
+    assert api_path("openapi.json", "openapi.json") == "openapi.json"
 
 
 @pytest.mark.parametrize("path", ["admin", "api/flows", "", "Flows", "me2", "openapi.yaml", "%66lows%2e"])
