@@ -1,6 +1,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import type { ISecret } from './types.js';
+
 /**
  * The lab's client of the Cellflow server. Every call goes through the Jupyter server's
  * `/cellflow/...` handlers (jupyterlab_cellflow/handlers.py), which add the API key: the browser
@@ -65,6 +67,32 @@ export class CellflowClient {
   /** A call of the Cellflow API (`path` after `/api/`), e.g. `api('flows', {method: 'POST', body})`. */
   api<T>(path: string, init: RequestInit = {}): Promise<T> {
     return this.request<T>(`cellflow/api/${path}`, init);
+  }
+
+  /** The workspace's secrets: names and times, never values. */
+  async listSecrets(): Promise<ISecret[]> {
+    const answer = await this.api<{ secrets: ISecret[] }>('secrets', {
+      method: 'GET'
+    });
+    return answer.secrets;
+  }
+
+  /**
+   * Create or replace a secret of the workspace. The value is sent once, in this request's body; the
+   * answer (201 new, 200 replaced) carries the name and times only.
+   */
+  setSecret(name: string, value: string): Promise<ISecret> {
+    return this.api<ISecret>(`secrets/${encodeURIComponent(name)}`, {
+      method: 'PUT',
+      body: JSON.stringify({ value })
+    });
+  }
+
+  /** Delete a secret (404 when it is not there); kernels started afterwards no longer get it. */
+  async deleteSecret(name: string): Promise<void> {
+    await this.api(`secrets/${encodeURIComponent(name)}`, {
+      method: 'DELETE'
+    });
   }
 
   /** Open the live event stream; the Response's body is read by the caller (see EventStream). */

@@ -73,3 +73,13 @@ export interface ILogLine {
   text: string;
   at: string;
 }
+
+/**
+ * A workspace secret as the API lists it: its name and times, never its value (the wire shape of
+ * SecretJson in server/src/api/secrets.ts).
+ */
+export interface ISecret {
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}

@@ -1,0 +1,227 @@
+/**
+ * A fake of what the panel's client talks to: the lab's `/cellflow/session` handlers and its proxy of
+ * the Cellflow API, in memory, behind `ServerConnection.ISettings.fetch`. The real CellflowClient runs
+ * on top of it, so tests see the requests (method, path, body) the panel would send.
+ */
+import { ServerConnection } from '@jupyterlab/services';
+
+import { CellflowClient } from '../../api/client.js';
+import type { ISecret } from '../../api/types.js';
+import { checkSecretName } from '../secrets-model.js';
+
+export const LAB_URL = 'http://lab.test/';
+
+export interface IRecordedRequest {
+  method: string;
+  /** The path after the lab's base URL, with its query, e.g. `cellflow/api/secrets/API_TOKEN`. */
+  path: string;
+  body: string | null;
+}
+
+interface IAnswer {
+  status: number;
+  body?: unknown;
+}
+
+/** A workspace of the fake server, reached with its API key. */
+interface IWorkspace {
+  id: string;
+  name: string;
+  secrets: Map<string, ISecret & { value: string }>;
+}
+
+export class FakeTransport {
+  readonly requests: IRecordedRequest[] = [];
+  /** The fake clock of the server's times. */
+  now = Date.parse('2026-01-01T12:00:00Z');
+  /** Set to hold the next answers on their way back until `release()`. */
+  holding = false;
+
+  constructor() {
+    this.workspaces.set('cf_main', {
+      id: 'w1',
+      name: 'main',
+      secrets: new Map()
+    });
+    this.workspaces.set('cf_other', {
+      id: 'w2',
+      name: 'other',
+      secrets: new Map()
+    });
+  }
+
+  /** A client whose every request goes to this fake. */
+  client(): CellflowClient {
+    return new CellflowClient(
+      ServerConnection.makeSettings({
+        baseUrl: LAB_URL,
+        wsUrl: 'ws://lab.test/',
+        fetch: (input, init) => this.fetch(input, init)
+      })
+    );
+  }
+
+  /** A workspace's stored secrets (values included: the server's side). */
+  workspace(key: 'cf_main' | 'cf_other'): IWorkspace {
+    return this.workspaces.get(key)!;
+  }
+
+  /** The key the lab's profile holds now (null: logged out). */
+  loggedInKey: string | null = null;
+  /** Revoke the logged-in key: the API answers 401 from now on. */
+  revoked = false;
+
+  /** Let the held requests answer, in the order they came. */
+  release(): void {
+    this.holding = false;
+    for (const go of this.held.splice(0)) {
+      go();
+    }
+  }
+
+  requestsTo(prefix: string): IRecordedRequest[] {
+    return this.requests.filter(r => r.path.startsWith(prefix));
+  }
+
+  private async fetch(
+    input: RequestInfo,
+    init?: RequestInit
+  ): Promise<Response> {
+    const request = new Request(input, init);
+    const body = request.method === 'GET' ? null : await request.text();
+    // Without the cache-busting timestamp ServerConnection adds to every URL.
+    const path = request.url.slice(LAB_URL.length).replace(/[?&]\d+$/, '');
+    this.requests.push({ method: request.method, path, body: body || null });
+    const answer = this.answer(request.method, path, body);
+    if (this.holding) {
+      // Answered already, still on its way back.
+      await new Promise<void>(resolve => this.held.push(resolve));
+    }
+    return new Response(
+      answer.status === 204 || answer.body === undefined
+        ? null
+        : JSON.stringify(answer.body),
+      {
+        status: answer.status,
+        headers: { 'Content-Type': 'application/json' }
+      }
+    );
+  }
+
+  private answer(method: string, path: string, body: string | null): IAnswer {
+    if (path === 'cellflow/session') {
+      return this.session(method, body);
+    }
+    const workspace = this.loggedInKey
+      ? this.workspaces.get(this.loggedInKey)
+      : undefined;
+    if (!workspace) {
+      return error(401, 'unauthorized', 'Log in to a Cellflow server first');
+    }
+    if (this.revoked) {
+      return error(401, 'unauthorized', 'This API key was revoked');
+    }
+    const match = /^cellflow\/api\/secrets(?:\/([^/?]+))?$/.exec(path);
+    if (!match) {
+      return error(404, 'not-found', `No route ${method} ${path}`);
+    }
+    const name = match[1] === undefined ? null : decodeURIComponent(match[1]);
+    if (name === null) {
+      return method === 'GET'
+        ? {
+            status: 200,
+            body: {
+              secrets: [...workspace.secrets.values()].map(publicPart)
+            }
+          }
+        : error(404, 'not-found', `No route ${method} ${path}`);
+    }
+    const problem = checkSecretName(name);
+    if (problem) {
+      return error(400, 'bad-request', problem, 'name');
+    }
+    if (method === 'PUT') {
+      const value = (JSON.parse(body ?? '{}') as { value?: unknown }).value;
+      if (typeof value !== 'string' || value === '' || value.includes('\0')) {
+        return error(
+          400,
+          'bad-request',
+          'A secret value must be a non-empty string without NUL',
+          'value'
+        );
+      }
+      const at = new Date(this.now).toISOString();
+      const before = workspace.secrets.get(name);
+      workspace.secrets.set(name, {
+        name,
+        value,
+        createdAt: before?.createdAt ?? at,
+        updatedAt: at
+      });
+      return {
+        status: before ? 200 : 201,
+        body: publicPart(workspace.secrets.get(name)!)
+      };
+    }
+    if (method === 'DELETE') {
+      return workspace.secrets.delete(name)
+        ? { status: 204 }
+        : error(404, 'not-found', `Secret ${name} not found`);
+    }
+    return error(404, 'not-found', `No route ${method} ${path}`);
+  }
+
+  private session(method: string, body: string | null): IAnswer {
+    if (method === 'POST') {
+      const { key } = JSON.parse(body ?? '{}') as { url: string; key: string };
+      if (!this.workspaces.has(key)) {
+        return error(401, 'unauthorized', 'The server refused this API key');
+      }
+      this.loggedInKey = key;
+      this.revoked = false;
+    } else if (method === 'DELETE') {
+      this.loggedInKey = null;
+      return { status: 204 };
+    }
+    const workspace = this.loggedInKey
+      ? this.workspaces.get(this.loggedInKey)!
+      : null;
+    return {
+      status: 200,
+      body: workspace
+        ? {
+            loggedIn: true,
+            reachable: true,
+            url: 'http://cellflow.test',
+            me: {
+              workspace: { id: workspace.id, name: workspace.name },
+              key: { id: 'k1', name: 'test', prefix: 'cf_' }
+            }
+          }
+        : { loggedIn: false }
+    };
+  }
+
+  private workspaces = new Map<string, IWorkspace>();
+  private held: (() => void)[] = [];
+}
+
+function publicPart(secret: ISecret): ISecret {
+  return {
+    name: secret.name,
+    createdAt: secret.createdAt,
+    updatedAt: secret.updatedAt
+  };
+}
+
+function error(
+  status: number,
+  code: string,
+  message: string,
+  field?: string
+): IAnswer {
+  return {
+    status,
+    body: field ? { error: code, message, field } : { error: code, message }
+  };
+}
