@@ -7,6 +7,7 @@ import { CellflowClient } from './api/client';
 import { cellflowIcon } from './icons';
 import { ConnectionModel } from './model/connection-model';
 import { RemoteFlowModel } from './model/remote-flow';
+import { SecretsModel } from './model/secrets-model';
 import type { NotebookFlow } from './notebook/notebook-flow';
 import { ICellflowNotebooks, PANEL_ID } from './tokens';
 import { ConnectionView } from './widgets/connection-view';
@@ -14,13 +15,16 @@ import { FlowActionsView } from './widgets/flow-actions';
 import { FlowSection } from './widgets/flow-section';
 import { RunsView } from './widgets/runs-view';
 import { SchedulesView } from './widgets/schedules-view';
+import { SecretsView } from './widgets/secrets-view';
 
 /**
- * The Cellflow side panel: the connection, the active notebook's flow (tasks and problems), deploy and
- * run with parameters, the selected task's settings, and the run history with a run view.
+ * The Cellflow side panel: the connection and the workspace's secrets, the active notebook's flow
+ * (tasks and problems), deploy and run with parameters, the selected task's settings, and the run
+ * history with a run view.
  */
 export class CellflowPanel extends Panel {
   readonly connection: ConnectionModel;
+  readonly secrets: SecretsModel;
 
   constructor(options: CellflowPanel.IOptions) {
     super();
@@ -49,6 +53,9 @@ export class CellflowPanel extends Panel {
       options.client ?? new CellflowClient()
     );
     this.addWidget(new ConnectionView(this.connection, trans));
+    // The workspace's secrets, under the login they belong to (one line until opened).
+    this.secrets = new SecretsModel(this.connection);
+    this.addWidget(new SecretsView(this.secrets, this.connection, trans));
     this.addWidget(new FlowSection(options.notebooks, trans));
     this._actions = new FlowActionsView(
       this.connection,
@@ -104,6 +111,7 @@ export class CellflowPanel extends Panel {
       remote.dispose();
     }
     this._remotes.clear();
+    this.secrets.dispose();
     super.dispose();
   }
 
