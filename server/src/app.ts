@@ -116,7 +116,7 @@ export async function buildServer(
     logger: loggerOptions(options),
     // Fastify answers 414 to a longer path parameter; this lets the schemas (ids up to 200, secret
     // names up to 128 characters) refuse long ones with a 400 naming the field.
-    maxParamLength: 1000,
+    routerOptions: { maxParamLength: 1000 },
     schemaController: {
       compilersFactory: { buildValidator: buildValidator() as never }
     }

@@ -7,9 +7,14 @@ import { connect } from 'node:net';
 import { chmod, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 
-import type { Store } from '../store/store.js';
+import {
+  checkSecretName,
+  checkSecretValue,
+  type WorkspaceSecrets
+} from '../secrets/workspace-secrets.js';
+import type { SecretInfo, Store } from '../store/store.js';
 
 export const ADMIN_SOCKET_FILE = 'cellflow-admin.sock';
 
@@ -30,7 +35,21 @@ function text(value: unknown): string | null {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
 }
 
-export function buildAdminApp(store: Store): FastifyInstance {
+export interface AdminOptions {
+  /** Workspace secrets for `cellflow secrets ... --workspace`; without it those routes answer 503. */
+  secrets?: WorkspaceSecrets;
+}
+
+const secretJson = (s: SecretInfo) => ({
+  name: s.name,
+  createdAt: s.createdAt,
+  updatedAt: s.updatedAt
+});
+
+export function buildAdminApp(
+  store: Store,
+  options: AdminOptions = {}
+): FastifyInstance {
   const app = Fastify({ logger: false });
 
   app.post('/admin/keys', async (request, reply) => {
@@ -86,6 +105,8 @@ export function buildAdminApp(store: Store): FastifyInstance {
     return { revoked: await store.revokeApiKey(ws.id, id) };
   });
 
+  registerSecretRoutes(app, store, options.secrets);
+
   app.setErrorHandler((error, _request, reply) => {
     const status = (error as { statusCode?: number }).statusCode ?? 500;
     void reply.code(status).send({
@@ -94,6 +115,105 @@ export function buildAdminApp(store: Store): FastifyInstance {
     });
   });
   return app;
+}
+
+/**
+ * Secrets by workspace name, for the server's machine: PUT {workspace, name, value}, GET ?workspace=,
+ * DELETE ?workspace=&name=. The workspace must exist (404 otherwise: nothing is created). Answers never
+ * carry a value.
+ */
+function registerSecretRoutes(
+  app: FastifyInstance,
+  store: Store,
+  secrets: WorkspaceSecrets | undefined
+): void {
+  type Answer = { statusCode: number; body: Record<string, unknown> };
+  const refuse = (reply: FastifyReply, answer: Answer) =>
+    reply.code(answer.statusCode).send(answer.body);
+
+  /** The service and the workspace's id, or the refusal to send. */
+  async function resolve(
+    workspaceName: unknown
+  ): Promise<{ secrets: WorkspaceSecrets; workspaceId: string } | Answer> {
+    if (!secrets) {
+      return {
+        statusCode: 503,
+        body: {
+          error: 'unavailable',
+          message:
+            'this server was started without workspace secrets (no secrets key)'
+        }
+      };
+    }
+    const name = text(workspaceName);
+    if (!name) {
+      return badRequest(
+        'workspace',
+        'workspace (a workspace name) is required for secrets'
+      );
+    }
+    const workspace = await store.findWorkspaceByName(name);
+    if (!workspace) {
+      return {
+        statusCode: 404,
+        body: { error: 'not-found', message: `no workspace named ${name}` }
+      };
+    }
+    return { secrets, workspaceId: workspace.id };
+  }
+  const isAnswer = (x: object): x is Answer => 'statusCode' in x;
+  const invalid = (field: 'name' | 'value', problem: string | null) =>
+    problem ? badRequest(field, problem) : null;
+
+  app.put('/admin/secrets', async (request, reply) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const target = await resolve(body.workspace);
+    if (isAnswer(target)) {
+      return refuse(reply, target);
+    }
+    const bad =
+      invalid('name', checkSecretName(body.name)) ??
+      invalid('value', checkSecretValue(body.value));
+    if (bad) {
+      return refuse(reply, bad);
+    }
+    const secret = await target.secrets.set(
+      target.workspaceId,
+      body.name as string,
+      body.value as string
+    );
+    return reply
+      .code(secret.created ? 201 : 200)
+      .send({ secret: secretJson(secret), created: secret.created });
+  });
+
+  app.get('/admin/secrets', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const target = await resolve(query.workspace);
+    if (isAnswer(target)) {
+      return refuse(reply, target);
+    }
+    const list = await target.secrets.list(target.workspaceId);
+    return { secrets: list.map(secretJson) };
+  });
+
+  app.delete('/admin/secrets', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const target = await resolve(query.workspace);
+    if (isAnswer(target)) {
+      return refuse(reply, target);
+    }
+    const bad = invalid('name', checkSecretName(query.name));
+    if (bad) {
+      return refuse(reply, bad);
+    }
+    return {
+      deleted: await target.secrets.delete(
+        target.workspaceId,
+        query.name as string
+      )
+    };
+  });
 }
 
 /** True when something answers on the socket (another live server). */
@@ -110,7 +230,8 @@ function answers(path: string): Promise<boolean> {
 
 export async function startAdminChannel(
   store: Store,
-  dataDir: string
+  dataDir: string,
+  options: AdminOptions = {}
 ): Promise<AdminChannel> {
   const path = adminSocketFile(dataDir);
   const existing = await stat(path).catch(() => null);
@@ -123,7 +244,7 @@ export async function startAdminChannel(
     // Left by a server that was killed: nobody listens, so it is safe to replace.
     await rm(path, { force: true });
   }
-  const app = buildAdminApp(store);
+  const app = buildAdminApp(store, options);
   // Bind with a umask that gives the socket mode 0600 from its first moment, then make sure of it.
   const umask = process.umask(0o177);
   try {

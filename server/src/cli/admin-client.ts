@@ -25,6 +25,13 @@ export interface AdminKey {
   revokedAt: string | null;
 }
 
+/** A secret as the admin socket lists it: never its value. */
+export interface AdminSecret {
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** Nobody listens on the socket (no server, or a stale file left by a killed one). */
 export class AdminUnavailableError extends Error {
   constructor(
@@ -64,6 +71,32 @@ export class AdminClient {
       { workspace }
     );
     return body.revoked;
+  }
+
+  /** Sets a secret of an existing workspace (the server refuses an unknown one). */
+  putSecret(
+    workspace: string,
+    name: string,
+    value: string
+  ): Promise<{ secret: AdminSecret; created: boolean }> {
+    return this.call('PUT', '/admin/secrets', { workspace, name, value });
+  }
+
+  async listSecrets(workspace: string): Promise<AdminSecret[]> {
+    const body = await this.call<{ secrets: AdminSecret[] }>(
+      'GET',
+      `/admin/secrets?workspace=${encodeURIComponent(workspace)}`
+    );
+    return body.secrets;
+  }
+
+  /** False when the workspace has no secret of that name. */
+  async deleteSecret(workspace: string, name: string): Promise<boolean> {
+    const body = await this.call<{ deleted: boolean }>(
+      'DELETE',
+      `/admin/secrets?workspace=${encodeURIComponent(workspace)}&name=${encodeURIComponent(name)}`
+    );
+    return body.deleted;
   }
 
   /** One request; AdminUnavailableError when nothing listens, CliError when the server refuses. */

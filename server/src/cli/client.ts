@@ -6,6 +6,10 @@
 import type { Command } from 'commander';
 
 import type { FlowProblem } from '../../../src/flow/spec.js';
+import type { SecretJson } from '../api/secrets.js';
+
+/** A workspace secret as the API lists it (never its value). */
+export type SecretInfo = SecretJson;
 
 /** An error meant for the user: the top-level handler prints `cellflow: <message>` and exits. */
 export class CliError extends Error {
@@ -274,6 +278,41 @@ export class ApiClient {
         })
     );
     return body.lines;
+  }
+
+  async listSecrets(): Promise<SecretInfo[]> {
+    const body = await this.request<{ secrets: SecretInfo[] }>(
+      'GET',
+      '/api/secrets'
+    );
+    return body.secrets;
+  }
+
+  /** Sets the secret of the key's workspace; `created` is false when it replaced one. */
+  async setSecret(
+    name: string,
+    value: string
+  ): Promise<SecretInfo & { created: boolean }> {
+    const path = `/api/secrets/${encodeURIComponent(name)}`;
+    const response = await this.send(
+      'PUT',
+      path,
+      { value },
+      { accept: 'application/json' }
+    );
+    if (!response.ok) {
+      throw await this.errorFrom('PUT', path, response);
+    }
+    const secret = (await response.json()) as SecretInfo;
+    return { ...secret, created: response.status === 201 };
+  }
+
+  /** ApiError with status 404 when the workspace has no secret of that name. */
+  async deleteSecret(name: string): Promise<void> {
+    await this.request<void>(
+      'DELETE',
+      `/api/secrets/${encodeURIComponent(name)}`
+    );
   }
 
   /**

@@ -132,12 +132,12 @@ export function registerKeysCommand(program: Command): void {
 
 /**
  * Runs `viaAdmin` against a server listening on the data directory's admin socket, or, when none
- * answers, `viaStore` on the store opened here (closed afterwards).
+ * answers, `viaStore` on the store opened here (closed afterwards), given the resolved data directory.
  */
-async function withKeys<T>(
+export async function withKeys<T>(
   opts: DataOptions,
   viaAdmin: (admin: AdminClient) => Promise<T>,
-  viaStore: (store: Store) => Promise<T>
+  viaStore: (store: Store, dataDir: string) => Promise<T>
 ): Promise<T> {
   const dataDir = resolve(opts.dataDir ?? defaultDataDir());
   try {
@@ -171,7 +171,7 @@ async function withKeys<T>(
       );
     }
     try {
-      return await viaStore(store);
+      return await viaStore(store, dataDir);
     } finally {
       await store.close();
     }

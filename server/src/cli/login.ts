@@ -57,13 +57,19 @@ export function registerLoginCommand(program: Command): void {
   );
 }
 
+/** All of stdin as text, for input that is piped in (a key, a secret's value). */
+export async function readStdin(): Promise<string> {
+  let text = '';
+  process.stdin.setEncoding('utf8');
+  for await (const chunk of process.stdin) {
+    text += chunk;
+  }
+  return text;
+}
+
 async function readKey(): Promise<string> {
   if (!process.stdin.isTTY) {
-    let text = '';
-    process.stdin.setEncoding('utf8');
-    for await (const chunk of process.stdin) {
-      text += chunk;
-    }
+    const text = await readStdin();
     // Take the last non-empty line, so `keys create ... | cellflow login URL` works as is.
     const lines = text.split(/\r?\n/).filter(line => line.trim() !== '');
     return lines.at(-1) ?? '';
@@ -72,7 +78,7 @@ async function readKey(): Promise<string> {
 }
 
 /** Reads one line from the terminal in raw mode, echoing nothing. */
-function promptHidden(question: string): Promise<string> {
+export function promptHidden(question: string): Promise<string> {
   const stdin = process.stdin;
   process.stderr.write(question);
   return new Promise((resolve, reject) => {
