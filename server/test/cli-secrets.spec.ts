@@ -13,7 +13,11 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { startAdminChannel, type AdminChannel } from '../src/admin/socket.js';
+import {
+  buildAdminApp,
+  startAdminChannel,
+  type AdminChannel
+} from '../src/admin/socket.js';
 import { buildServer } from '../src/app.js';
 import {
   openWorkspaceSecrets,
@@ -331,6 +335,29 @@ describe('cellflow secrets --workspace, on the server machine', () => {
       status: 200,
       body: { deleted: false }
     });
+  });
+
+  it('answers 503 on the admin secrets routes of a server started without the secrets service', async () => {
+    const bare = buildAdminApp(store);
+    try {
+      for (const [method, url] of [
+        ['PUT', '/admin/secrets'],
+        ['GET', '/admin/secrets?workspace=team'],
+        ['DELETE', '/admin/secrets?workspace=team&name=TOKEN']
+      ] as const) {
+        const res = await bare.inject({
+          method,
+          url,
+          ...(method === 'PUT'
+            ? { payload: { workspace: 'team', name: 'TOKEN', value: 'x' } }
+            : {})
+        });
+        expect(res.statusCode, url).toBe(503);
+        expect(res.json()).toMatchObject({ error: 'unavailable' });
+      }
+    } finally {
+      await bare.close();
+    }
   });
 
   it('without a running server opens the store and makes the secrets key (0600) in the data dir', async () => {
