@@ -21,7 +21,7 @@ cells = [
     ),
     new_markdown_cell(
         "## Parameters\n\nEach line is `name = value  # description`. A deployed flow can run with other "
-        "values (`cellflow run etl -p out_dir=/tmp/users`)."
+        "values (`cellflow run etl -p out_dir=output/nightly`)."
     ),
     new_code_cell(
         'url = "http://127.0.0.1:8765/users"  # the users API (examples/users-api)\n'

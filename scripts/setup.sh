@@ -12,10 +12,12 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$(sha256sum "$2" | cut -d' ' -f1)" ]; }
 stamp_write() { sha256sum "$2" | cut -d' ' -f1 >"$1"; }
 
-# --- Debian packages: the browser for UI tests and PostgreSQL for the store tests ---
+# --- Debian packages: the browser for UI tests, PostgreSQL for the store tests, bubblewrap for kernels ---
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# bubblewrap is the sandbox local kernels run in (the server's default isolation on Linux)
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -2,7 +2,7 @@
  * The Cellflow server process, composed: the store, the event hub, the HTTP API, the admin socket, the
  * run service and the scheduler, started in that order and stopped in the reverse one.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import type { FastifyInstance } from 'fastify';
@@ -10,11 +10,19 @@ import type { FastifyInstance } from 'fastify';
 import { startAdminChannel, type AdminChannel } from './admin/socket.js';
 import { buildServer } from './app.js';
 import { defaultDataDir } from './data-dir.js';
+import { securePermissions, usePrivateUmask } from './data-dir-permissions.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createEventHub, type EventHub } from './events/hub.js';
 import { PostgresEventHub } from './events/postgres-hub.js';
+import { defaultPython } from './executor/index.js';
+import type { IsolationMode } from './executor/sandbox.js';
+import { resolveIsolation, type KernelIsolation } from './runs/isolation.js';
+import { kernelsDirOf } from './runs/kernel-launcher.js';
+import { KernelUsers } from './runs/kernel-users.js';
 import { RunService } from './runs/service.js';
 import { startScheduler, type Scheduler } from './scheduler/index.js';
+import { secretKeyFile } from './secrets/secret-box.js';
+import { openWorkspaceSecrets } from './secrets/workspace-secrets.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/store.js';
 
@@ -42,6 +50,26 @@ export interface CellflowServerOptions {
   allowedOrigins?: string[];
   allowedHosts?: string[];
   env?: NodeJS.ProcessEnv;
+  /** How local kernels are isolated (default 'auto': the sandbox wherever bubblewrap works). */
+  isolation?: IsolationMode | 'auto';
+  /** The secrets key file (default: CELLFLOW_SECRETS_KEY_FILE, else `<dataDir>/secrets.key`). */
+  secretsKeyFile?: string;
+  /** Each workspace's kernels as an OS user of its own (needs root). */
+  kernelUser?: boolean;
+  /** Allow kernels without isolation on a non-loopback address (refused otherwise). */
+  allowUnisolatedKernels?: boolean;
+  /** Told what start had to say (isolation warnings, permissions fixed); default: stderr. */
+  onNotice?: (message: string) => void;
+}
+
+/** Loopback addresses: a server listening only there is reached from its own machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return (
+    host === 'localhost' ||
+    host === '::1' ||
+    host === '[::1]' ||
+    /^127(\.\d{1,3}){3}$/.test(host)
+  );
 }
 
 export interface CellflowServer {
@@ -54,6 +82,8 @@ export interface CellflowServer {
   readonly runs: RunService;
   readonly scheduler: Scheduler;
   readonly admin: AdminChannel;
+  /** How this server's kernels are isolated. */
+  readonly isolation: KernelIsolation;
   /** Runs found Running at start (left by a previous process) and marked Crashed. */
   readonly crashedAtStart: string[];
   close(): Promise<void>;
@@ -63,8 +93,50 @@ export async function startCellflowServer(
   options: CellflowServerOptions = {}
 ): Promise<CellflowServer> {
   const env = options.env ?? process.env;
+  const notice =
+    options.onNotice ??
+    ((text: string) => process.stderr.write(`Cellflow: ${text}\n`));
   const dataDir = resolve(options.dataDir ?? defaultDataDir(env));
+  const host = options.host ?? '127.0.0.1';
+  const rootDir = options.rootDir ? resolve(options.rootDir) : undefined;
+  const kernelPython = options.kernelPython ?? defaultPython();
+  // Decided before anything is opened: a refusal leaves nothing behind.
+  const keyFile = secretKeyFile({
+    dataDir,
+    env,
+    keyFile: options.secretsKeyFile
+  });
+  const isolation = resolveIsolation({
+    mode: options.isolation,
+    python: kernelPython,
+    dataDir,
+    rootDir,
+    // Wherever the secrets key is kept, no kernel sees it.
+    hidden: [keyFile],
+    env
+  });
+  if (
+    isolation.mode === 'none' &&
+    !isLoopbackHost(host) &&
+    !options.allowUnisolatedKernels
+  ) {
+    throw new Error(
+      `refusing to listen on ${host} with kernels that are not isolated (${isolation.warning}); ` +
+        'install bubblewrap, or pass --allow-unisolated-kernels if every key holder may read everything this server can'
+    );
+  }
+  if (isolation.warning) {
+    notice(`warning: ${isolation.warning}`);
+  }
+  const kernelUsers = options.kernelUser ? new KernelUsers() : undefined;
+  usePrivateUmask();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const fixed = securePermissions(dataDir);
+  if (fixed > 0) {
+    notice(
+      `made ${fixed} file(s) and folder(s) in the data dir ${dataDir} private to this user (0600 files, 0700 folders)`
+    );
+  }
   const cleanups: (() => Promise<void> | void)[] = [];
   const unwind = async () => {
     for (const cleanup of cleanups.reverse()) {
@@ -81,6 +153,8 @@ export async function startCellflowServer(
   try {
     const lock: DataDirLock = lockDataDir(dataDir);
     cleanups.push(() => lock.release());
+    // Kernel folders left by a killed predecessor (the lock says none of ours is alive).
+    rmSync(kernelsDirOf(dataDir), { recursive: true, force: true });
 
     const databaseUrl = options.databaseUrl ?? (env.DATABASE_URL || undefined);
     const store = await openStore({ dataDir, databaseUrl }, env);
@@ -107,12 +181,22 @@ export async function startCellflowServer(
       hub.notify(run.workspaceId);
     }
 
+    const secrets = await openWorkspaceSecrets({
+      store,
+      dataDir,
+      env,
+      keyFile: options.secretsKeyFile
+    });
+
     const runs = new RunService({
       store,
       hub,
       dataDir,
-      rootDir: options.rootDir ? resolve(options.rootDir) : undefined,
-      kernelPython: options.kernelPython,
+      rootDir,
+      kernelPython,
+      isolation,
+      kernelUsers,
+      secrets,
       maxConcurrentRuns: options.maxConcurrentRuns,
       retryGraceMs: options.retryGraceMs,
       warmKernels: options.warmKernels,
@@ -124,6 +208,7 @@ export async function startCellflowServer(
       store,
       hub,
       runs,
+      secrets,
       logger: options.logger ?? false,
       allowedOrigins: options.allowedOrigins,
       allowedHosts: options.allowedHosts
@@ -134,11 +219,11 @@ export async function startCellflowServer(
       await Promise.all([app.close(), runs.close()]);
     });
 
-    const admin = await startAdminChannel(store, dataDir);
+    const admin = await startAdminChannel(store, dataDir, { secrets });
     cleanups.push(() => admin.close());
 
     const address = await app.listen({
-      host: options.host ?? '127.0.0.1',
+      host,
       port: options.port ?? 8787
     });
     runs.start();
@@ -156,6 +241,7 @@ export async function startCellflowServer(
       runs,
       scheduler,
       admin,
+      isolation,
       crashedAtStart: crashed.map(r => r.id),
       close() {
         closing ??= unwind();

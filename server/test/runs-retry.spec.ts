@@ -100,14 +100,16 @@ function kernel(run: FlowRun): ZmqKernel {
  */
 let flows = 0;
 async function failingFlow() {
-  const flag = join(dataDir, `fixed-${++flows}`);
+  ++flows;
   const nb = notebook([
     { source: 'label = "default"', tags: ['parameters'] },
     '%%task make\nimport random\ntoken = random.random()\nmake_runs = globals().get("make_runs", 0) + 1\nlabel = label + "!"\nprint("token", token)',
     'setup_runs = globals().get("setup_runs", 0) + 1',
-    `%%task use\nimport os\nif not os.path.exists(${JSON.stringify(flag)}):\n    raise RuntimeError("target down")\nprint("token", token, "make_runs", make_runs, "setup_runs", setup_runs, "label", label)`
+    `%%task use\nimport os\nif not os.path.exists("fixed"):\n    raise RuntimeError("target down")\nprint("token", token, "make_runs", make_runs, "setup_runs", setup_runs, "label", label)`
   ]);
   const { flow } = await deploy(store, workspaceId, `retry-${flows}`, nb);
+  // In the kernel's own folder: the sandbox shows a kernel its run's folder, not the data dir.
+  const flag = join(dataDir, 'flows', flow.id, 'fixed');
   const parameters = { label: 'x' };
   const failed = await store.createRun({
     workspaceId,
@@ -246,11 +248,11 @@ describe('retry from failed', () => {
   });
 
   it("runs the failed task's setup again from the setup cell that failed, not the ones before it", async () => {
-    const flag = join(dataDir, `setup-fixed-${++flows}`);
+    ++flows;
     const nb = notebook([
       '%%task make\nimport random\ntoken = random.random()',
       's1_runs = globals().get("s1_runs", 0) + 1',
-      `import os\nif not os.path.exists(${JSON.stringify(flag)}):\n    raise RuntimeError("setup target down")\ns2_runs = globals().get("s2_runs", 0) + 1`,
+      `import os\nif not os.path.exists("setup-fixed"):\n    raise RuntimeError("setup target down")\ns2_runs = globals().get("s2_runs", 0) + 1`,
       '%%task use\nprint("s1", s1_runs, "s2", s2_runs)'
     ]);
     const { flow } = await deploy(store, workspaceId, `setup-${flows}`, nb);
@@ -263,7 +265,7 @@ describe('retry from failed', () => {
     expect(await endOf(failed)).toBe('Failed');
     expect((await detail(failed.id)).error).toContain('setup target down');
 
-    await writeFile(flag, '');
+    await writeFile(join(dataDir, 'flows', flow.id, 'setup-fixed'), '');
     const retry = await retryOf(failed);
     expect(await endOf(retry)).toBe('Completed');
     expect(kernel(retry)).toBe(kernel(failed));
@@ -357,9 +359,8 @@ describe('retry from failed', () => {
   });
 
   it('does not keep the kernel of a cancelled run', async () => {
-    const gate = join(dataDir, `gate-${Date.now()}`);
     const nb = notebook([
-      `%%task wait\nimport os, time\nprint("waiting", flush=True)\nwhile not os.path.exists(${JSON.stringify(gate)}):\n    time.sleep(0.02)`
+      `%%task wait\nimport os, time\nprint("waiting", flush=True)\nwhile not os.path.exists("gate"):\n    time.sleep(0.02)`
     ]);
     const { flow } = await deploy(store, workspaceId, `cancel-${++flows}`, nb);
     const run = await store.createRun({

@@ -376,12 +376,20 @@ describe('RunService', () => {
   });
 
   it('runs at most maxConcurrentRuns at once: the next run waits Pending', async () => {
-    const gate = join(dataDir, `gate-${Date.now()}`);
+    // In the kernel's own folder: the sandbox shows a kernel its run's folder, not the data dir.
     const cells = [
-      `%%task hold\nimport os, time\nprint("holding", flush=True)\nwhile not os.path.exists(${JSON.stringify(gate)}):\n    time.sleep(0.01)`
+      `%%task hold\nimport os, time\nprint("holding", flush=True)\nwhile not os.path.exists("gate"):\n    time.sleep(0.01)`
     ];
     const first = await flowRun(cells);
     const second = await flowRun(cells);
+    const openGates = () =>
+      Promise.all(
+        [first, second].map(async ({ flow }) => {
+          const folder = join(dataDir, 'flows', flow.id);
+          await mkdir(folder, { recursive: true });
+          await writeFile(join(folder, 'gate'), '');
+        })
+      );
     service({ maxConcurrentRuns: 1 });
     await hub.until('the first run to hold', async () =>
       (await store.listLogLines(workspaceId, first.run.id)).some(
@@ -389,7 +397,7 @@ describe('RunService', () => {
       )
     );
     expect((await store.getRunById(second.run.id))?.state).toBe('Pending');
-    await writeFile(gate, '');
+    await openGates();
     expect(await endOf(first.run)).toBe('Completed');
     expect(await endOf(second.run)).toBe('Completed');
     const a = await store.getRunById(first.run.id);
@@ -400,12 +408,13 @@ describe('RunService', () => {
   });
 
   it('retries a failed run from the failed task, replaying the tasks that completed', async () => {
-    const flag = join(dataDir, `fixed-${Date.now()}`);
     const nb = notebook([
       '%%task extract\nrows = [1, 2]\nprint("extract ran")',
-      `%%task load\nimport os\nif not os.path.exists(${JSON.stringify(flag)}):\n    raise RuntimeError("target down")\nprint("loaded", len(rows))`
+      `%%task load\nimport os\nif not os.path.exists("fixed"):\n    raise RuntimeError("target down")\nprint("loaded", len(rows))`
     ]);
     const { run: failed, flow } = await flowRun([], {}, { nb });
+    // In the kernel's own folder (the sandbox shows it that one).
+    const flag = join(dataDir, 'flows', flow.id, 'fixed');
     // No kept kernel: the retry replays (continuing in the kept kernel: runs-retry.spec.ts).
     service({ retryGraceMs: 0 });
     expect(await endOf(failed)).toBe('Failed');

@@ -30,49 +30,93 @@ async function printed(kernel: ZmqKernel, code: string): Promise<string> {
   return text.trim();
 }
 
+interface Profile {
+  key: string;
+  cwd: string;
+}
+
+async function folder(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cellflow-warm-'));
+  dirs.push(dir);
+  return dir;
+}
+
 describe('WarmKernels', () => {
-  it('hands out a kernel started ahead, moved to the run folder, and starts the next one', async () => {
-    const neutral = await mkdtemp(join(tmpdir(), 'cellflow-warm-'));
-    const runDir = await mkdtemp(join(tmpdir(), 'cellflow-warm-run-'));
-    dirs.push(neutral, runDir);
+  it("hands out a kernel started ahead in its profile's folder, and starts the next one", async () => {
+    const a: Profile = { key: 'a', cwd: await folder() };
     let started = 0;
-    const pool = new WarmKernels(() => {
+    const pool = new WarmKernels<Profile>(profile => {
       started++;
-      return startKernel({ python, cwd: neutral });
+      return startKernel({ python, cwd: profile.cwd });
     }, 1);
     pools.push(pool);
-    pool.fill();
+    pool.prepare(a);
     await pool.whenSettled();
     expect(pool.readyCount).toBe(1);
 
-    const kernel = await pool.take(runDir);
+    const kernel = await pool.take(a);
     expect(kernel).not.toBeNull();
     taken.push(kernel!);
-    expect(await printed(kernel!, 'import os; print(os.getcwd())')).toBe(
-      runDir
-    );
-    // The move left nothing behind in the user's namespace or history.
-    expect(await printed(kernel!, "print('_cf_os' in dir())")).toBe('False');
+    expect(await printed(kernel!, 'import os; print(os.getcwd())')).toBe(a.cwd);
 
-    // Taking one starts its replacement.
+    // Taking one starts its replacement, for the same profile.
     await pool.whenSettled();
     expect(started).toBe(2);
     expect(pool.readyCount).toBe(1);
+    const next = await pool.take(a);
+    expect(next).not.toBeNull();
+    taken.push(next!);
+    expect(next!.pid).not.toBe(kernel!.pid);
   });
 
-  it('answers null when no kernel is ready, and drops a kernel that died while waiting', async () => {
-    const neutral = await mkdtemp(join(tmpdir(), 'cellflow-warm-'));
-    dirs.push(neutral);
-    const pool = new WarmKernels(
-      () => startKernel({ python, cwd: neutral }),
+  it("never hands out another profile's kernel; the least recently used one makes room", async () => {
+    const a: Profile = { key: 'a', cwd: await folder() };
+    const b: Profile = { key: 'b', cwd: await folder() };
+    const pool = new WarmKernels<Profile>(
+      profile => startKernel({ python, cwd: profile.cwd }),
       1
     );
     pools.push(pool);
-    expect(await pool.take(neutral)).toBeNull(); // nothing started yet: the caller starts its own
+    pool.prepare(a);
+    await pool.whenSettled();
+    const [warmA] = (pool as unknown as { ready: { kernel: ZmqKernel }[] })
+      .ready;
+    expect(await pool.take(b)).toBeNull(); // the caller starts its own
+    await warmA.kernel.exited; // shut down to make room for b's
     await pool.whenSettled();
     expect(pool.readyCount).toBe(1);
-    const [victim] = (pool as unknown as { ready: ZmqKernel[] }).ready;
-    await victim.kill();
-    expect(await pool.take(neutral)).toBeNull();
+    const kernel = await pool.take(b);
+    expect(kernel).not.toBeNull();
+    taken.push(kernel!);
+    expect(await printed(kernel!, 'import os; print(os.getcwd())')).toBe(b.cwd);
+  });
+
+  it('answers null when no kernel is ready, and drops a kernel that died while waiting', async () => {
+    const a: Profile = { key: 'a', cwd: await folder() };
+    const pool = new WarmKernels<Profile>(
+      profile => startKernel({ python, cwd: profile.cwd }),
+      1
+    );
+    pools.push(pool);
+    expect(await pool.take(a)).toBeNull(); // nothing started yet: the caller starts its own
+    await pool.whenSettled();
+    expect(pool.readyCount).toBe(1);
+    const [victim] = (pool as unknown as { ready: { kernel: ZmqKernel }[] })
+      .ready;
+    await victim.kernel.kill();
+    expect(await pool.take(a)).toBeNull();
+  });
+
+  it('keeps none with size 0', async () => {
+    const a: Profile = { key: 'a', cwd: await folder() };
+    let started = 0;
+    const pool = new WarmKernels<Profile>(() => {
+      started++;
+      return startKernel({ python, cwd: a.cwd });
+    }, 0);
+    pools.push(pool);
+    expect(await pool.take(a)).toBeNull();
+    await pool.whenSettled();
+    expect(started).toBe(0);
   });
 });

@@ -94,7 +94,8 @@ afterAll(async () => {
 });
 
 it('deploy examples/etl.ipynb --every 10s: scheduled runs complete, their logs tell, and each wrote its own CSV of 10 users', async () => {
-  const outDir = join(dir, 'out');
+  // Relative, as the notebook's default: a sandboxed kernel writes in its run's folder only (here the
+  // flow's own folder in the data dir), and its /tmp is its own.
   const deployed = await cellflow(
     [
       'deploy',
@@ -104,7 +105,7 @@ it('deploy examples/etl.ipynb --every 10s: scheduled runs complete, their logs t
       '-p',
       `url=${usersUrl}`,
       '-p',
-      `out_dir=${outDir}`
+      'out_dir=output'
     ],
     env
   );
@@ -153,9 +154,13 @@ it('deploy examples/etl.ipynb --every 10s: scheduled runs complete, their logs t
   }
   expect(written.size).toBe(completed.length);
 
+  const flowFolders = await readdir(join(dir, 'server-data', 'flows'));
+  expect(flowFolders).toHaveLength(1);
+  const flowDir = join(dir, 'server-data', 'flows', flowFolders[0]);
+  const outDir = join(flowDir, 'output');
   const files = (await readdir(outDir)).filter(name => name.endsWith('.csv'));
   expect(files.map(file => join(outDir, file))).toEqual(
-    expect.arrayContaining([...written])
+    expect.arrayContaining([...written].map(path => join(flowDir, path)))
   );
   for (const file of files) {
     const text = await readFile(join(outDir, file), 'utf8');

@@ -1,7 +1,19 @@
 import { Command } from 'commander';
 
+import { ISOLATION_MODES, type IsolationMode } from '../executor/sandbox.js';
 import { startCellflowServer } from '../start.js';
 
+const ISOLATION_HELP = `how notebook code is kept from the server and from other workspaces:
+  sandbox  each kernel in a bubblewrap sandbox (Linux; the default wherever bwrap works): the system
+           read-only, a private /tmp, its own PID namespace (no view of the server's processes), only
+           its run's folder writable; the data dir (store, admin socket, secrets key, other flows'
+           folders), the lab's root dir, home folders and login profiles invisible; an environment of
+           its own (never the server's variables), plus its workspace's secrets.
+           It does not limit the network (kernels reach what this host reaches), CPU or memory.
+  none     a plain child process with an environment of its own: notebook code can read everything this
+           server's user can (the store, the admin socket, other workspaces). Warned about at start;
+           refused on a non-loopback --host unless --allow-unisolated-kernels.
+  (default: sandbox when bubblewrap works here, else none with a warning)`;
 interface ServerCommandOptions {
   host: string;
   port: number;
@@ -10,6 +22,10 @@ interface ServerCommandOptions {
   maxConcurrentRuns?: number;
   retryGrace?: number;
   warmKernels?: number;
+  isolation?: IsolationMode;
+  allowUnisolatedKernels?: boolean;
+  kernelUser?: boolean;
+  secretsKeyFile?: string;
 }
 
 export function registerServerCommand(program: Command): void {
@@ -43,8 +59,23 @@ export function registerServerCommand(program: Command): void {
     )
     .option(
       '--warm-kernels <n>',
-      'kernels started ahead of runs, so a run does not wait for one to start (default 1; 0: none)',
+      'kernels started ahead of runs, so a run does not wait for one to start: one for each of the most recently run (workspace, folder), inside its sandbox (default 1; 0: none)',
       value => parseCount(value, 0, '--warm-kernels')
+    )
+    .option('--isolation <mode>', ISOLATION_HELP, value =>
+      parseIsolation(value)
+    )
+    .option(
+      '--secrets-key-file <file>',
+      'the key that encrypts workspace secrets in the store, kept apart from it (default: $CELLFLOW_SECRETS_KEY_FILE, else <data-dir>/secrets.key, made on first start, 0600; or the key itself, base64, in $CELLFLOW_SECRETS_KEY). Servers sharing one PostgreSQL need the same key'
+    )
+    .option(
+      '--kernel-user',
+      "run each workspace's kernels as an OS user of its own (cf-<hash>, made on first use; the server must run as root; a notebook's folder under --root-dir must be writable by that user)"
+    )
+    .option(
+      '--allow-unisolated-kernels',
+      'allow --isolation none (or a machine without bubblewrap) on a non-loopback --host'
     )
     .action(async (opts: ServerCommandOptions) => {
       const server = await startCellflowServer({
@@ -55,8 +86,17 @@ export function registerServerCommand(program: Command): void {
         maxConcurrentRuns: opts.maxConcurrentRuns,
         retryGraceMs:
           opts.retryGrace === undefined ? undefined : opts.retryGrace * 1000,
-        warmKernels: opts.warmKernels
+        warmKernels: opts.warmKernels,
+        isolation: opts.isolation,
+        allowUnisolatedKernels: opts.allowUnisolatedKernels,
+        kernelUser: opts.kernelUser,
+        secretsKeyFile: opts.secretsKeyFile
       });
+      process.stdout.write(
+        server.isolation.mode === 'sandbox'
+          ? 'Kernels run in a bubblewrap sandbox (--isolation sandbox)\n'
+          : 'Kernels run WITHOUT isolation (--isolation none)\n'
+      );
       if (server.crashedAtStart.length > 0) {
         process.stdout.write(
           `Marked ${server.crashedAtStart.length} run(s) left Running by a previous server as Crashed\n`
@@ -83,6 +123,15 @@ export function registerServerCommand(program: Command): void {
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
+}
+
+function parseIsolation(value: string): IsolationMode {
+  if (!(ISOLATION_MODES as readonly string[]).includes(value)) {
+    throw new Error(
+      `--isolation must be one of ${ISOLATION_MODES.join(', ')}, got "${value}"`
+    );
+  }
+  return value as IsolationMode;
 }
 
 function parsePort(value: string): number {

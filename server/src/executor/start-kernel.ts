@@ -1,20 +1,44 @@
 /**
- * Starts an ipykernel process with a connection file of ours and returns it once ready.
+ * Starts an ipykernel process with a connection file of ours and returns it once ready: with an
+ * environment of its own (kernel-env.ts), and inside the sandbox when one is given (sandbox.ts).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { makeConnectionInfo } from './connection.js';
+import { kernelEnvironment } from './kernel-env.js';
+import {
+  SANDBOX_KERNEL_DIR,
+  bwrapArguments,
+  type SandboxOptions
+} from './sandbox.js';
 import { ZmqKernel } from './zmq-kernel.js';
+
+export interface KernelUser {
+  uid: number;
+  gid: number;
+}
 
 export interface StartKernelOptions {
   /** The Python with ipykernel; default: $VIRTUAL_ENV's, else the nearest `.venv`, else `python3`. */
   python?: string;
   cwd?: string;
-  /** Added to the server's environment. */
+  /**
+   * The kernel's own variables (its workspace's secrets), on top of the allow-list of kernel-env.ts.
+   * The server's environment is never passed on.
+   */
   env?: Record<string, string>;
+  /** Run the kernel in this sandbox (absent: a plain child process, `--isolation none`). */
+  sandbox?: SandboxOptions;
+  /** Where the kernel's own folder is made (default: the OS temp folder). */
+  kernelsDir?: string;
+  /**
+   * Run the kernel as this OS user (its workspace's, `--kernel-user`); the server must be root. Its
+   * own folder is given to the user; the run's folder must be writable by it.
+   */
+  user?: KernelUser;
   /** How long the kernel may take to become ready (default 60 s: a cold start on a busy machine). */
   readyTimeoutMs?: number;
 }
@@ -40,36 +64,78 @@ export async function startKernel(
   options: StartKernelOptions = {}
 ): Promise<ZmqKernel> {
   const python = options.python ?? defaultPython(options.cwd);
-  const dir = await mkdtemp(join(tmpdir(), 'cellflow-kernel-'));
+  const kernelsDir = options.kernelsDir ?? tmpdir();
+  await mkdir(kernelsDir, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(kernelsDir, 'cellflow-kernel-'));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   let kernel: ZmqKernel;
   try {
     const info = await makeConnectionInfo();
     const connectionFile = join(dir, 'kernel.json');
     const ipythonDir = join(dir, 'ipython');
-    await mkdir(ipythonDir);
+    const home = join(dir, 'home');
+    const ownTmp = join(dir, 'tmp');
+    await Promise.all([ipythonDir, home, ownTmp].map(d => mkdir(d)));
     await writeFile(connectionFile, JSON.stringify(info), { mode: 0o600 });
-    const child = spawn(
+    if (options.user) {
+      const { uid, gid } = options.user;
+      await Promise.all(
+        [dir, ipythonDir, home, ownTmp, connectionFile].map(p =>
+          chown(p, uid, gid)
+        )
+      );
+    }
+    const cwd = resolve(options.cwd ?? process.cwd());
+    // The kernel's own folder as the kernel sees it: at SANDBOX_KERNEL_DIR in the sandbox.
+    const seen = (path: string) =>
+      options.sandbox ? join(SANDBOX_KERNEL_DIR, relative(dir, path)) : path;
+    const env = kernelEnvironment({
       python,
-      [
-        '-m',
-        'ipykernel_launcher',
-        '-f',
-        connectionFile,
-        '--IPKernelApp.log_level=ERROR'
-      ],
-      {
-        cwd: options.cwd,
-        env: {
-          ...process.env,
-          ...options.env,
-          // The kernel polls this pid and exits when the server is gone.
-          JPY_PARENT_PID: String(process.pid),
-          IPYTHONDIR: ipythonDir
-        },
-        stdio: ['ignore', 'ignore', 'pipe']
-      }
-    );
+      home: seen(home),
+      // Inside the sandbox /tmp is the kernel's own already.
+      tmpdir: options.sandbox ? '/tmp' : ownTmp,
+      workspace: options.env
+    });
+    env.IPYTHONDIR = seen(ipythonDir);
+    if (!options.sandbox) {
+      // The kernel polls this pid and exits when the server is gone (in the sandbox, bwrap's
+      // --die-with-parent does it: the server's pid means nothing in the kernel's PID namespace).
+      env.JPY_PARENT_PID = String(process.pid);
+    }
+    // The server keeps its own files private (umask 077); what notebooks write is the user's and
+    // keeps the usual modes.
+    const command = [
+      // In the sandbox bwrap runs as root to mount, and setpriv then drops to the user for good.
+      ...(options.sandbox && options.user ? dropTo(options.user) : []),
+      '/bin/sh',
+      '-c',
+      'umask 022 && exec "$0" "$@"',
+      python,
+      '-m',
+      'ipykernel_launcher',
+      '-f',
+      seen(connectionFile),
+      '--IPKernelApp.log_level=ERROR'
+    ];
+    const [file, ...args] = options.sandbox
+      ? [
+          options.sandbox.bwrap,
+          ...bwrapArguments(
+            options.sandbox,
+            { cwd, kernelDir: dir, command },
+            // setpriv needs its capabilities to change user; it drops them all itself.
+            { keepCapabilities: options.user !== undefined }
+          )
+        ]
+      : command;
+    const child = spawn(file, args, {
+      cwd,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(options.user && !options.sandbox
+        ? { uid: options.user.uid, gid: options.user.gid }
+        : {})
+    });
     kernel = new ZmqKernel(child, info, dir);
   } catch (error) {
     await cleanup();
@@ -94,4 +160,18 @@ export async function startKernel(
   // ipykernel has read the file and bound its ports: the key need not sit on disk any longer.
   await rm(join(dir, 'kernel.json'), { force: true });
   return kernel;
+}
+
+/** setpriv's arguments that make the rest of the command run as `user`, with no way back. */
+function dropTo(user: KernelUser): string[] {
+  return [
+    'setpriv',
+    `--reuid=${user.uid}`,
+    `--regid=${user.gid}`,
+    '--clear-groups',
+    '--no-new-privs',
+    '--bounding-set=-all',
+    '--inh-caps=-all',
+    '--'
+  ];
 }

@@ -21,7 +21,7 @@ import {
   type RunResult
 } from '../../../src/flow/runner.js';
 import type { FlowSpec } from '../../../src/flow/spec.js';
-import { startKernel, type ZmqKernel } from '../executor/index.js';
+import type { ZmqKernel } from '../executor/index.js';
 import type {
   FlowRun,
   FlowRunDetail,
@@ -29,6 +29,8 @@ import type {
   Store
 } from '../store/store.js';
 import type { KeptKernel } from './kept-kernels.js';
+import type { KernelLauncher } from './kernel-launcher.js';
+import { makeMasker, type Masker } from './mask.js';
 import { buildExecutedNotebook } from './notebook.js';
 import { CellOutputs, RunRecorder, type Notifier } from './recorder.js';
 import {
@@ -46,14 +48,13 @@ export interface RunExecutionOptions {
   run: FlowRun;
   dataDir: string;
   rootDir?: string;
-  kernelPython?: string;
+  /** Starts the run's kernel: its environment, its sandbox, warm kernels (KernelLauncher). */
+  kernels: KernelLauncher;
   outputCapBytes?: number;
   /** How long a kernel gets to stop after an interrupt before it is given up on (runFlow's option). */
   interruptGraceMs?: number;
   /** Called with the kernel's pid once it runs (tests, diagnostics). */
   onKernel?: (kernel: ZmqKernel) => void;
-  /** A kernel started ahead, moved to this folder, if one is ready (it is then this run's to stop). */
-  takeWarmKernel?: (cwd: string) => Promise<ZmqKernel | null>;
   /** Hands over the kept kernel of the run with this id, if any (it is then this run's to stop). */
   takeKeptKernel?: (runId: string) => KeptKernel | null;
   /** Offered the kernel of a run that ended Failed; true when it took it (it is then not stopped here). */
@@ -180,20 +181,18 @@ export class RunExecution {
       return { state: this.stop.as, reason: this.stop.reason };
     }
     let kernel: ZmqKernel;
+    // The workspace's secrets are in its kernels' environment: whatever the run reports is masked.
+    let mask: Masker;
     try {
-      if (kept) {
-        kernel = kept.kernel;
-      } else {
-        const cwd = await kernelWorkdir({
-          rootDir: this.options.rootDir,
-          dataDir: this.options.dataDir,
-          flowId: run.flowId,
-          notebook: version.notebook
-        });
-        kernel =
-          (await this.options.takeWarmKernel?.(cwd)) ??
-          (await startKernel({ python: this.options.kernelPython, cwd }));
-      }
+      const cwd = await kernelWorkdir({
+        rootDir: this.options.rootDir,
+        dataDir: this.options.dataDir,
+        flowId: run.flowId,
+        notebook: version.notebook
+      });
+      const profile = await this.options.kernels.profile(run.workspaceId, cwd);
+      mask = makeMasker(Object.values(profile.env));
+      kernel = kept ? kept.kernel : await this.options.kernels.start(profile);
     } catch (error) {
       await recorder.closeOpenTasks('the kernel did not start');
       return {
@@ -215,7 +214,7 @@ export class RunExecution {
     }
     let result: RunResult | null = null;
     try {
-      result = await runFlow(spec, kernel, {
+      const unmasked = await runFlow(spec, kernel, {
         parametersCode:
           Object.keys(checked.values).length > 0
             ? parameterInjectionCode(checked.values)
@@ -223,7 +222,8 @@ export class RunExecution {
         signal: this.abort.signal,
         interruptGraceMs: this.options.interruptGraceMs,
         resume,
-        onEvent: event => {
+        onEvent: reported => {
+          const event = mask(reported);
           if (event.type === 'output') {
             cells.add(event);
           }
@@ -233,6 +233,8 @@ export class RunExecution {
           await kernel.kill();
         }
       });
+      // Its errors and outputs end up in the run's record and executed notebook.
+      result = mask(unmasked);
     } finally {
       if (result && keepable(result) && !kernel.dead) {
         this.held = {

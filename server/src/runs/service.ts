@@ -7,17 +7,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 
-import {
-  defaultPython,
-  startKernel,
-  type ZmqKernel
-} from '../executor/index.js';
+import { defaultPython, type ZmqKernel } from '../executor/index.js';
+import type { IsolationMode } from '../executor/sandbox.js';
 import type { FlowRun, FlowRunState, Store } from '../store/store.js';
 import type { RunController } from './controller.js';
 import { RunExecution } from './execution.js';
+import { resolveIsolation, type KernelIsolation } from './isolation.js';
 import { KeptKernels } from './kept-kernels.js';
-import { WarmKernels } from './warm-kernels.js';
+import {
+  KernelLauncher,
+  kernelsDirOf,
+  type WorkspaceEnvSource
+} from './kernel-launcher.js';
+import type { KernelUsers } from './kernel-users.js';
 import type { Notifier } from './recorder.js';
 
 export interface RunServiceOptions {
@@ -51,6 +55,15 @@ export interface RunServiceOptions {
    * each run's kernel when the run starts).
    */
   warmKernels?: number;
+  /**
+   * How local kernels are isolated: resolved (start.ts does it once, to say so at start), or a mode
+   * to resolve here (default 'auto': the sandbox wherever bubblewrap works).
+   */
+  isolation?: KernelIsolation | IsolationMode | 'auto';
+  /** The workspaces' variables and secrets, put in their kernels' environment. */
+  secrets?: WorkspaceEnvSource;
+  /** Each workspace's kernels as an OS user of its own (`--kernel-user`). */
+  kernelUsers?: KernelUsers;
   /** Told each run's kernel once it runs, also a kept kernel a retry continues in (tests). */
   onKernel?: (runId: string, kernel: ZmqKernel) => void;
   /** Told each run's end state (tests, metrics). */
@@ -75,7 +88,7 @@ export class RunService implements RunController {
   private readonly executions = new Map<string, RunExecution>();
   private readonly finished = new Set<Promise<void>>();
   private readonly kept: KeptKernels;
-  private readonly warm: WarmKernels;
+  private readonly kernels: KernelLauncher;
   private pumping = false;
   private pumpAgain = false;
   private started = false;
@@ -102,12 +115,26 @@ export class RunService implements RunController {
         `warmKernels must be a whole number of at least 0, got ${options.warmKernels}`
       );
     }
-    this.warm = new WarmKernels(
-      () => startKernel({ python: this.kernelPython, cwd: options.dataDir }),
+    const isolation =
+      typeof options.isolation === 'object'
+        ? options.isolation
+        : resolveIsolation({
+            mode: options.isolation,
+            python: this.kernelPython,
+            dataDir: options.dataDir,
+            rootDir: options.rootDir
+          });
+    this.kernels = new KernelLauncher({
+      python: this.kernelPython,
+      isolation,
+      kernelsDir: kernelsDirOf(options.dataDir),
+      secrets: options.secrets,
+      users: options.kernelUsers,
+      flowsDir: join(options.dataDir, 'flows'),
       warmKernels,
-      error =>
+      onWarmError: error =>
         console.warn(`cellflow: a warm kernel did not start: ${message(error)}`)
-    );
+    });
     this.ownerId =
       options.ownerId ??
       `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -119,13 +146,22 @@ export class RunService implements RunController {
       return;
     }
     this.started = true;
-    this.warm.fill();
     const every = this.options.recheckMs ?? 5000;
     this.recheck = setInterval(() => {
       void this.sweepExpiredLeases().then(() => this.wake());
     }, every);
     this.recheck.unref();
     this.wake();
+  }
+
+  /** How this service's kernels are isolated. */
+  get isolation(): KernelIsolation {
+    return this.kernels.isolation;
+  }
+
+  /** The kernel launcher (warm kernels; tests and benchmarks). */
+  get launcher(): KernelLauncher {
+    return this.kernels;
   }
 
   /** The ids of the runs executing here now. */
@@ -165,7 +201,7 @@ export class RunService implements RunController {
       clearInterval(this.recheck);
     }
     // From now on nothing is kept: a run ending meanwhile stops its own kernel.
-    const keptClosed = Promise.all([this.kept.close(), this.warm.close()]);
+    const keptClosed = Promise.all([this.kept.close(), this.kernels.close()]);
     for (const execution of this.executions.values()) {
       execution.interrupt(reason, 'Crashed');
     }
@@ -238,12 +274,11 @@ export class RunService implements RunController {
       run,
       dataDir: this.options.dataDir,
       rootDir: this.options.rootDir,
-      kernelPython: this.kernelPython,
+      kernels: this.kernels,
       outputCapBytes: this.options.outputCapBytes,
       interruptGraceMs: this.options.interruptGraceMs,
       onKernel: kernel => this.options.onKernel?.(run.id, kernel),
       takeKeptKernel: runId => this.kept.take(runId),
-      takeWarmKernel: cwd => this.warm.take(cwd),
       keepKernel: kept => this.kept.keep(kept)
     });
     this.executions.set(run.id, execution);

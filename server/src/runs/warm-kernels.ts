@@ -3,88 +3,98 @@
  * wait for a Python process to start: most of a run's start lateness was its kernel's start.
  *
  * Decisions:
- * - A warm kernel starts in a neutral folder; taking it moves it to the run's working folder
- *   (os.chdir, silently, out of history) before the run's first cell, so relative paths mean what they
- *   mean in a kernel started there.
- * - The pool refills in the background after each take; a kernel that died while waiting is dropped.
- * - Only kernels of the server's default Python are kept warm; size 0 keeps none.
+ * - A kernel is started for a profile: its workspace, its working folder and its environment (the
+ *   workspace's secrets). A sandbox's mounts are fixed when it starts, and a kernel must never hold
+ *   another workspace's secrets, so a warm kernel serves only runs of the same profile.
+ * - Which profiles: the most recently used. Each take (a hit or a miss) starts a kernel ahead for that
+ *   profile's next run; a scheduled flow's runs are then all warm but its first. At most `size` kernels
+ *   are ready or starting; the least recently used profile's kernel makes room.
+ * - A kernel that died while waiting is dropped; size 0 keeps none.
  */
 import type { ZmqKernel } from '../executor/index.js';
 
-export class WarmKernels {
-  private readonly ready: ZmqKernel[] = [];
-  private starting = 0;
+export interface KernelProfile {
+  /** Same key, same kernel: workspace, folder, environment (see KernelLauncher). */
+  readonly key: string;
+}
+
+interface Ready<P> {
+  profile: P;
+  kernel: ZmqKernel;
+}
+
+export class WarmKernels<P extends KernelProfile = KernelProfile> {
+  /** Least recently used first. */
+  private ready: Ready<P>[] = [];
+  private readonly starting = new Map<string, number>();
   private closed = false;
   private waiters: (() => void)[] = [];
 
   constructor(
-    private readonly start: () => Promise<ZmqKernel>,
+    private readonly start: (profile: P) => Promise<ZmqKernel>,
     private readonly size: number,
     private readonly onError: (error: unknown) => void = () => undefined
   ) {}
 
-  /** Start kernels until `size` are ready or starting. */
-  fill(): void {
-    while (!this.closed && this.ready.length + this.starting < this.size) {
-      this.starting++;
-      this.start().then(
-        kernel => {
-          this.starting--;
-          if (this.closed) {
-            void kernel.shutdown();
-          } else {
-            this.ready.push(kernel);
-            this.settle();
-          }
-        },
-        error => {
-          this.starting--;
-          this.settle();
-          // No retry loop: the next take() refills, and a run starts its own kernel meanwhile.
-          this.onError(error);
-        }
-      );
+  /** A ready kernel of this profile (it is then the caller's), or null; starts its next one ahead. */
+  async take(profile: P): Promise<ZmqKernel | null> {
+    let found: ZmqKernel | null = null;
+    for (const entry of this.ready.filter(r => r.profile.key === profile.key)) {
+      this.ready = this.ready.filter(r => r !== entry);
+      if (!entry.kernel.dead) {
+        found = entry.kernel;
+        break;
+      }
     }
+    this.prepare(profile);
+    return found;
   }
 
-  /** A ready kernel moved to `cwd`, or null when none is ready (the caller starts one). */
-  async take(cwd: string): Promise<ZmqKernel | null> {
-    let kernel: ZmqKernel | undefined;
-    while ((kernel = this.ready.shift()) !== undefined) {
-      if (kernel.dead) {
-        continue;
-      }
-      this.fill();
-      try {
-        const moved = await kernel.execute(
-          `import os as _cf_os\n_cf_os.chdir(${JSON.stringify(cwd)})\ndel _cf_os`,
-          { silent: true, storeHistory: false }
-        );
-        if (moved.status === 'ok') {
-          return kernel;
-        }
-      } catch {
-        // It died between the check and the request: try the next one.
-      }
-      void kernel.shutdown();
+  /** Starts a kernel ahead for this profile unless one is ready or starting. */
+  prepare(profile: P): void {
+    if (this.closed || this.size === 0) {
+      return;
     }
-    this.fill();
-    return null;
+    const mine = this.ready.filter(r => r.profile.key === profile.key);
+    // Most recently used: moved to the end.
+    this.ready = [
+      ...this.ready.filter(r => r.profile.key !== profile.key),
+      ...mine
+    ];
+    if (mine.length > 0 || (this.starting.get(profile.key) ?? 0) > 0) {
+      return;
+    }
+    while (this.ready.length > 0 && this.count() >= this.size) {
+      void this.ready.shift()!.kernel.shutdown();
+    }
+    if (this.count() >= this.size) {
+      return;
+    }
+    this.starting.set(profile.key, (this.starting.get(profile.key) ?? 0) + 1);
+    this.start(profile).then(
+      kernel => {
+        this.started(profile.key);
+        if (this.closed) {
+          void kernel.shutdown();
+        } else {
+          this.ready.push({ profile, kernel });
+        }
+        this.settle();
+      },
+      error => {
+        this.started(profile.key);
+        this.settle();
+        // No retry loop: the next take() tries again, and a run starts its own kernel meanwhile.
+        this.onError(error);
+      }
+    );
   }
 
   /** Resolves once no kernel is starting any more (all ready, or failed): for tests and benchmarks. */
   whenSettled(): Promise<void> {
-    return this.starting === 0
+    return this.startingCount() === 0
       ? Promise.resolve()
       : new Promise(resolve => this.waiters.push(resolve));
-  }
-
-  private settle(): void {
-    if (this.starting === 0) {
-      for (const resolve of this.waiters.splice(0)) {
-        resolve();
-      }
-    }
   }
 
   get readyCount(): number {
@@ -94,7 +104,36 @@ export class WarmKernels {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled(
-      this.ready.splice(0).map(kernel => kernel.shutdown())
+      this.ready.splice(0).map(entry => entry.kernel.shutdown())
     );
+  }
+
+  private count(): number {
+    return this.ready.length + this.startingCount();
+  }
+
+  private startingCount(): number {
+    let total = 0;
+    for (const n of this.starting.values()) {
+      total += n;
+    }
+    return total;
+  }
+
+  private started(key: string): void {
+    const left = (this.starting.get(key) ?? 1) - 1;
+    if (left > 0) {
+      this.starting.set(key, left);
+    } else {
+      this.starting.delete(key);
+    }
+  }
+
+  private settle(): void {
+    if (this.startingCount() === 0) {
+      for (const resolve of this.waiters.splice(0)) {
+        resolve();
+      }
+    }
   }
 }

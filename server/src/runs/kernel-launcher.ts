@@ -1,0 +1,111 @@
+/**
+ * Starts the kernel a run executes in: the server's Python, the run's working folder, the run's
+ * workspace's variables and secrets as its environment (nothing of the server's), in this server's
+ * isolation (isolation.ts), from the warm pool when a kernel of the same profile was started ahead.
+ */
+import { createHash } from 'node:crypto';
+import { chown } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { startKernel, type ZmqKernel } from '../executor/index.js';
+import { isInside } from '../executor/sandbox.js';
+import type { KernelUser } from '../executor/start-kernel.js';
+import type { KernelIsolation } from './isolation.js';
+import type { KernelUsers } from './kernel-users.js';
+import { WarmKernels, type KernelProfile } from './warm-kernels.js';
+
+/** Where a workspace's variables and secrets come from (WorkspaceSecrets). */
+export interface WorkspaceEnvSource {
+  envFor(workspaceId: string): Promise<Record<string, string>>;
+}
+
+export interface LaunchProfile extends KernelProfile {
+  readonly workspaceId: string;
+  readonly cwd: string;
+  readonly env: Record<string, string>;
+  /** The workspace's OS user, with `--kernel-user`. */
+  readonly user?: KernelUser;
+}
+
+export interface KernelLauncherOptions {
+  python: string;
+  isolation: KernelIsolation;
+  /** Kernel folders (connection file, IPYTHONDIR, HOME) are made here: `<dataDir>/kernels`. */
+  kernelsDir: string;
+  secrets?: WorkspaceEnvSource;
+  /** Each workspace's kernels as an OS user of its own (`--kernel-user`). */
+  users?: KernelUsers;
+  /** Folders the server made for flows (`<dataDir>/flows`): given to the workspace's user. */
+  flowsDir?: string;
+  /** Kernels kept started ahead (see WarmKernels). */
+  warmKernels: number;
+  onWarmError?: (error: unknown) => void;
+}
+
+export class KernelLauncher {
+  private readonly warm: WarmKernels<LaunchProfile>;
+
+  constructor(private readonly options: KernelLauncherOptions) {
+    this.warm = new WarmKernels<LaunchProfile>(
+      profile => this.startCold(profile),
+      options.warmKernels,
+      options.onWarmError
+    );
+  }
+
+  get isolation(): KernelIsolation {
+    return this.options.isolation;
+  }
+
+  /** The profile of a run of this workspace in this folder (its secrets read now). */
+  async profile(workspaceId: string, cwd: string): Promise<LaunchProfile> {
+    const env = (await this.options.secrets?.envFor(workspaceId)) ?? {};
+    const key = createHash('sha256')
+      .update(JSON.stringify([workspaceId, cwd, Object.entries(env).sort()]))
+      .digest('hex');
+    const user = this.options.users?.userFor(workspaceId);
+    return { key, workspaceId, cwd, env, user };
+  }
+
+  /** A kernel for the run: a warm one of its profile, else one started now. */
+  async start(profile: LaunchProfile): Promise<ZmqKernel> {
+    return (await this.warm.take(profile)) ?? this.startCold(profile);
+  }
+
+  /** Starts a kernel ahead for this profile's next run. */
+  prepare(profile: LaunchProfile): void {
+    this.warm.prepare(profile);
+  }
+
+  get warmReady(): number {
+    return this.warm.readyCount;
+  }
+
+  whenWarmSettled(): Promise<void> {
+    return this.warm.whenSettled();
+  }
+
+  close(): Promise<void> {
+    return this.warm.close();
+  }
+
+  private async startCold(profile: LaunchProfile): Promise<ZmqKernel> {
+    const { flowsDir } = this.options;
+    if (profile.user && flowsDir && isInside(flowsDir, profile.cwd)) {
+      // A flow's own folder is its workspace's (a notebook's folder in the lab's tree stays its owner's).
+      await chown(profile.cwd, profile.user.uid, profile.user.gid);
+    }
+    return startKernel({
+      user: profile.user,
+      python: this.options.python,
+      cwd: profile.cwd,
+      env: profile.env,
+      sandbox: this.options.isolation.sandbox,
+      kernelsDir: this.options.kernelsDir
+    });
+  }
+}
+
+export function kernelsDirOf(dataDir: string): string {
+  return join(dataDir, 'kernels');
+}
