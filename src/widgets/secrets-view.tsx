@@ -110,7 +110,7 @@ function Secrets(props: {
           'Available to this workspace’s flows as environment variables (os.environ); masked as *** in logs.'
         )}
       </p>
-      {model.secrets.length === 0 && !model.loading && (
+      {model.secrets.length === 0 && !model.loading && !otherProblem && (
         <p className="jp-CellflowHint">{trans.__('No secret yet.')}</p>
       )}
       <ul className="jp-CellflowSecrets-list">

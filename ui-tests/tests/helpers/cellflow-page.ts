@@ -204,6 +204,45 @@ export class CellflowPage {
     await this.panel.getByRole('button', { name, exact: true }).click();
   }
 
+  /** The panel's Secrets section of the logged-in workspace (folded until opened). */
+  get secrets(): Locator {
+    return this.panel.locator('.jp-CellflowSecrets');
+  }
+
+  /** The row of a secret in the Secrets section. */
+  secretRow(name: string): Locator {
+    return this.secrets.locator(`.jp-CellflowSecret[data-secret="${name}"]`);
+  }
+
+  /** Unfold the Secrets section by clicking its title, unless it is open already. */
+  async openSecrets(): Promise<void> {
+    const form = this.secrets.locator('.jp-CellflowSecrets-form');
+    if (!(await form.isVisible())) {
+      await this.secrets.locator('summary').click();
+    }
+    await expect(form).toBeVisible();
+  }
+
+  /** Type a secret's name and value into the Secrets form and press its button (Add or Replace). */
+  async addSecret(name: string, value: string): Promise<void> {
+    await this.openSecrets();
+    const form = this.secrets.locator('.jp-CellflowSecrets-form');
+    await form.locator('input[name="secret-name"]').fill(name);
+    await form.locator('input[name="secret-value"]').fill(value);
+    await form.locator('button[type="submit"]').click();
+  }
+
+  /** Click a secret's Delete button; accept (or cancel) the confirmation dialog. */
+  async deleteSecret(name: string, accept = true): Promise<void> {
+    await this.secretRow(name).getByRole('button', { name: 'Delete' }).click();
+    const dialog = this.page.locator('.jp-Dialog');
+    await expect(dialog).toContainText(`Delete the secret ${name}?`);
+    await dialog
+      .getByRole('button', { name: accept ? 'Delete' : 'Cancel' })
+      .click();
+    await expect(dialog).toBeHidden();
+  }
+
   /** The status text on the chip of the task cell at `index`. */
   chipState(index: number): Locator {
     return this.chip(index).locator('.jp-CellflowChip-state');
