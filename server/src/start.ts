@@ -137,6 +137,11 @@ export async function startCellflowServer(
       `made ${fixed} file(s) and folder(s) in the data dir ${dataDir} private to this user (0600 files, 0700 folders)`
     );
   }
+  // The embedded store sets its own files' modes (0666, whatever the umask): made private again once
+  // it is open and when it closes; the data dir's own 0700 keeps them out of reach meanwhile.
+  const secureStoreFiles = () => {
+    securePermissions(dataDir);
+  };
   const cleanups: (() => Promise<void> | void)[] = [];
   const unwind = async () => {
     for (const cleanup of cleanups.reverse()) {
@@ -158,7 +163,11 @@ export async function startCellflowServer(
 
     const databaseUrl = options.databaseUrl ?? (env.DATABASE_URL || undefined);
     const store = await openStore({ dataDir, databaseUrl }, env);
-    cleanups.push(() => store.close());
+    cleanups.push(async () => {
+      await store.close();
+      secureStoreFiles();
+    });
+    secureStoreFiles();
 
     // Nothing can still be executing a run this store lists as Running: with the embedded store this
     // process is the only one. On PostgreSQL other servers may be running theirs, so only runs whose
