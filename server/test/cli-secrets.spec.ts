@@ -4,7 +4,6 @@
  * The value comes from stdin and never shows in stdout or stderr; with --workspace and no server the
  * command opens the store and the data directory's secrets key itself.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,35 +25,15 @@ import {
 import { openPgliteStore } from '../src/store/index.js';
 import type { Store, Workspace } from '../src/store/store.js';
 import { adminRequest } from './support/http.js';
-import { BIN, ROOT, type Result } from './support/cli-child.js';
+import {
+  ROOT,
+  cellflow as runCellflow,
+  type Result
+} from './support/cli-child.js';
 
 /** The built command with `input` piped to its stdin; only `env` of CELLFLOW_* reaches it. */
-function cellflow(
-  args: string[],
-  env: Record<string, string>,
-  input = ''
-): Promise<Result> {
-  const full: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !name.startsWith('CELLFLOW_')) {
-      full[name] = value;
-    }
-  }
-  Object.assign(full, env);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env: full
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', chunk => (stdout += chunk));
-    child.stderr.on('data', chunk => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', code => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const cellflow = (args: string[], env: Record<string, string>, input = '') =>
+  runCellflow(args, env, ROOT, input);
 
 const distinctive = () => `s3cr3t-${randomUUID()}`;
 

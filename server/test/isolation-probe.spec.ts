@@ -70,6 +70,7 @@ def read_any_data_file():
 attempt("admin socket", admin_socket)
 attempt("data dir listing", data_dir_files)
 attempt("data dir files", read_any_data_file)
+attempt("secrets key", lambda: open(os.path.join(data_dir, "secrets.key"), "rb").read())
 attempt("profile", lambda: open(os.path.join(config_dir, "profile.json")).read())
 attempt("server environ", lambda: open("/proc/%d/environ" % server_pid, "rb").read())
 attempt("server cmdline", lambda: open("/proc/%d/cmdline" % server_pid, "rb").read())
@@ -250,7 +251,7 @@ describe('notebook code of one workspace', () => {
     const result = await probe(w);
     expect(result.own).toEqual({ csv: true, label: 'from beta', pandas: true });
     expect(Object.entries(result.reached).filter(([, got]) => got)).toEqual([]);
-    expect(Object.keys(result.reached)).toHaveLength(11);
+    expect(Object.keys(result.reached)).toHaveLength(12);
     // And alpha got no key from beta's code.
     const alpha = await w.server.store.ensureWorkspace('alpha');
     const keys = await w.server.store.listApiKeys(alpha.id);
@@ -265,6 +266,7 @@ describe('notebook code of one workspace', () => {
       'admin socket': true,
       'data dir listing': true,
       'data dir files': true,
+      'secrets key': true,
       profile: true,
       'server environ': true,
       'server cmdline': true,

@@ -149,6 +149,34 @@ describe('a sandboxed kernel', () => {
     expect(existsSync('/tmp/x')).toBe(false);
   });
 
+  it("shows a notebook's own folder of the lab's tree, and nothing else of it", async () => {
+    const lab = await folder('lab');
+    await mkdir(join(lab, 'team-a'));
+    await mkdir(join(lab, 'team-b'));
+    await writeFile(join(lab, 'team-a', 'input.csv'), 'a\n');
+    await writeFile(join(lab, 'team-b', 'private.csv'), 'b\n');
+    await writeFile(join(lab, 'top.txt'), 'top\n');
+    const data = await folder('data');
+    kernel = await startKernel({
+      python,
+      cwd: join(lab, 'team-a'),
+      sandbox: sandbox([lab, data]),
+      kernelsDir: join(data, 'kernels')
+    });
+    const seen = JSON.parse(
+      await run(
+        [
+          'import json, os',
+          `lab = ${JSON.stringify(lab)}`,
+          'print(json.dumps({"own": open("input.csv").read(), "lab": sorted(os.listdir(lab)),',
+          '  "b": os.path.exists(os.path.join(lab, "team-b", "private.csv")),',
+          '  "top": os.path.exists(os.path.join(lab, "top.txt"))}))'
+        ].join('\n')
+      )
+    );
+    expect(seen).toEqual({ own: 'a\n', lab: ['team-a'], b: false, top: false });
+  });
+
   it('mounts a hidden folder again over a working folder that contains it', async () => {
     const lab = await folder('lab');
     const inner = join(lab, '.cellflow-data');

@@ -4,7 +4,6 @@
  * outputs, error and executed notebook, absent from another workspace's kernels, and never in clear in
  * the store's files.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -12,8 +11,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { notebook } from './runs-helpers.js';
 import {
-  BIN,
   ROOT,
+  cellflow,
   createKey,
   startServer,
   stopChild,
@@ -27,30 +26,6 @@ let dir: string;
 let server: ServerChild;
 let alphaKey: string;
 let betaKey: string;
-
-/** `cellflow ARGS` with `stdin` piped in, as a user would pipe a secret's value. */
-function cellflowWithStdin(
-  args: string[],
-  stdin: string
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env: Record<string, string> = {};
-    for (const [name, value] of Object.entries(process.env)) {
-      if (value !== undefined && !name.startsWith('CELLFLOW_')) {
-        env[name] = value;
-      }
-    }
-    env.CELLFLOW_CONFIG_DIR = join(dir, 'config');
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', chunk => (stdout += chunk));
-    child.stderr.on('data', chunk => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', code => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
 
 async function call(
   key: string,
@@ -115,7 +90,7 @@ afterAll(async () => {
 });
 
 it("reaches its own workspace's tasks through os.environ, masked everywhere the run shows it, and nowhere else", async () => {
-  const set = await cellflowWithStdin(
+  const set = await cellflow(
     [
       'secrets',
       'set',
@@ -125,6 +100,8 @@ it("reaches its own workspace's tasks through os.environ, masked everywhere the 
       '--data-dir',
       server.dataDir
     ],
+    { CELLFLOW_CONFIG_DIR: join(dir, 'config') },
+    ROOT,
     `${VALUE}\n`
   );
   expect(set.code, set.stderr).toBe(0);

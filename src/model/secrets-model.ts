@@ -5,54 +5,10 @@ import { CellflowError } from '../api/client.js';
 import type { ISecret } from '../api/types.js';
 import { ConnectionModel, messageOf } from './connection-model.js';
 
-/** The rule of the server (server/src/secrets/workspace-secrets.ts): an environment variable name. */
-export const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+import { checkSecretName } from '../flow/secret-names.js';
 
-/** Names the kernel's environment needs for itself (compared without regard to case). */
-const RESERVED_NAMES = [
-  'PATH',
-  'HOME',
-  'TMPDIR',
-  'TMP',
-  'TEMP',
-  'PWD',
-  'SHELL',
-  'USER',
-  'LOGNAME',
-  'LANG',
-  'TZ',
-  'IPYTHONDIR'
-];
-const RESERVED_PREFIXES = [
-  'LC_',
-  'CELLFLOW_',
-  'JPY_',
-  'LD_',
-  'PYTHON',
-  'BASH_FUNC'
-];
-
-/**
- * Why `name` cannot name a secret, or null when it can: the server's check and messages, so the form
- * says so as the name is typed, before any request.
- */
-export function checkSecretName(name: string): string | null {
-  if (!SECRET_NAME_PATTERN.test(name)) {
-    return (
-      'A secret name is an environment variable name: a letter or _, then letters, digits or _ ' +
-      '(at most 128 characters)'
-    );
-  }
-  const upper = name.toUpperCase();
-  if (RESERVED_NAMES.includes(upper)) {
-    return `${name} is reserved: the kernel's environment needs it`;
-  }
-  const prefix = RESERVED_PREFIXES.find(p => upper.startsWith(p));
-  if (prefix) {
-    return `${name} is reserved: names starting ${prefix} are left to Cellflow, Jupyter and the system`;
-  }
-  return null;
-}
+// The server's rule and messages, so the form says so as the name is typed, before any request.
+export { SECRET_NAME_PATTERN, checkSecretName } from '../flow/secret-names.js';
 
 /** A problem to show, and the form field it is about (`name`, `value`), if any. */
 export interface ISecretsError {

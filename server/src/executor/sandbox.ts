@@ -186,7 +186,10 @@ export function bwrapArguments(
       args.push('--ro-bind', '/dev/null', path);
     }
   };
-  hidden.forEach(hide);
+  // One inside another is hidden with it (and a file hidden again would leave its name there).
+  hidden
+    .filter(path => !hidden.some(h => h !== path && isInside(h, path)))
+    .forEach(hide);
   const coveredBy = [...hidden, '/tmp'];
   const isCovered = (path: string) =>
     coveredBy.some(root => isInside(root, path));

@@ -3,6 +3,7 @@
  * paste tokens into notebooks. Values are checked here, sealed with the SecretBox, and only their
  * ciphertext reaches the store; listings give names and times, never values.
  */
+import { checkSecretName } from '../../../src/flow/secret-names.js';
 import type { SecretInfo, Store } from '../store/store.js';
 import {
   SecretBox,
@@ -10,54 +11,17 @@ import {
   type LoadSecretKeyOptions
 } from './secret-box.js';
 
-export const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+export {
+  SECRET_NAME_PATTERN,
+  RESERVED_SECRET_NAMES,
+  RESERVED_SECRET_PREFIXES,
+  checkSecretName
+} from '../../../src/flow/secret-names.js';
+
 export const MAX_SECRET_VALUE_BYTES = 65_536;
 // Half a UTF-16 pair: it has no UTF-8 form, so it would not come back as it was set.
 const LONE_SURROGATE =
   /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** Names the kernel's environment needs for itself (compared without regard to case). */
-export const RESERVED_SECRET_NAMES: readonly string[] = [
-  'PATH',
-  'HOME',
-  'TMPDIR',
-  'TMP',
-  'TEMP',
-  'PWD',
-  'SHELL',
-  'USER',
-  'LOGNAME',
-  'LANG',
-  'TZ',
-  'IPYTHONDIR'
-];
-export const RESERVED_SECRET_PREFIXES: readonly string[] = [
-  'LC_',
-  'CELLFLOW_',
-  'JPY_',
-  'LD_',
-  'PYTHON',
-  'BASH_FUNC'
-];
-
-/** Why `name` cannot name a secret, or null when it can. */
-export function checkSecretName(name: unknown): string | null {
-  if (typeof name !== 'string' || !SECRET_NAME_PATTERN.test(name)) {
-    return (
-      'A secret name is an environment variable name: a letter or _, then letters, digits or _ ' +
-      '(at most 128 characters)'
-    );
-  }
-  const upper = name.toUpperCase();
-  if (RESERVED_SECRET_NAMES.includes(upper)) {
-    return `${name} is reserved: the kernel's environment needs it`;
-  }
-  const prefix = RESERVED_SECRET_PREFIXES.find(p => upper.startsWith(p));
-  if (prefix) {
-    return `${name} is reserved: names starting ${prefix} are left to Cellflow, Jupyter and the system`;
-  }
-  return null;
-}
 
 /** Why `value` cannot be a secret's value, or null when it can. Never repeats the value. */
 export function checkSecretValue(value: unknown): string | null {

@@ -18,13 +18,14 @@ export interface Result {
 }
 
 /**
- * Runs the built command to its exit. The caller's CELLFLOW_* settings never leak in: only `env`
- * (the API URL and key, a config dir) reaches it.
+ * Runs the built command to its exit, with `input` on its stdin. The caller's CELLFLOW_* settings never
+ * leak in: only `env` (the API URL and key, a config dir) reaches it.
  */
 export function cellflow(
   args: string[],
   env: Record<string, string>,
-  cwd: string = ROOT
+  cwd: string = ROOT,
+  input = ''
 ): Promise<Result> {
   const full: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
@@ -41,7 +42,7 @@ export function cellflow(
     child.stderr.on('data', chunk => (stderr += chunk));
     child.on('error', reject);
     child.on('close', code => resolve({ code, stdout, stderr }));
-    child.stdin.end('');
+    child.stdin.end(input);
   });
 }
 
