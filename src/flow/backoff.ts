@@ -1,7 +1,9 @@
 /**
  * Retry delays: retryDelay * backoff^(n-1) seconds before retry n, with optional jitter so that many
- * runs failing on the same outage do not all come back at the same instant.
+ * runs failing on the same outage do not all come back at the same instant. No wait is longer than
+ * MAX_RETRY_WAIT_SECONDS (one day, limits.ts), which keeps it inside what a Node timer honours.
  */
+import { MAX_RETRY_WAIT_SECONDS } from './limits.js';
 
 export interface BackoffSettings {
   /** Seconds before the first retry. */
@@ -29,7 +31,8 @@ export function retryDelayMs(
   if (!Number.isInteger(retry) || retry < 1) {
     throw new RangeError(`retry number must be an integer >= 1, got ${retry}`);
   }
-  const base = Math.max(0, settings.retryDelay);
+  // NaN (a spec from elsewhere) counts as no delay and no backoff.
+  const base = settings.retryDelay > 0 ? settings.retryDelay : 0;
   const factor = settings.backoff > 0 ? settings.backoff : 1;
   let seconds = base * Math.pow(factor, retry - 1);
   const jitter = Math.min(1, Math.max(0, options.jitter ?? 0));
@@ -37,5 +40,8 @@ export function retryDelayMs(
     const random = options.random ?? Math.random;
     seconds *= 1 + jitter * (2 * random() - 1);
   }
-  return Math.max(0, Math.round(seconds * 1000));
+  if (!(seconds > 0)) {
+    return 0;
+  }
+  return Math.round(Math.min(seconds, MAX_RETRY_WAIT_SECONDS) * 1000);
 }

@@ -11,3 +11,4 @@ export * from './validate-notebook.js';
 export * from './python-literal.js';
 export * from './runner.js';
 export * from './backoff.js';
+export * from './limits.js';

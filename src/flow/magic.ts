@@ -2,6 +2,7 @@
  * The `%%task` first line and the task settings in cell metadata (`metadata.cellflow`): parsing,
  * rendering back, and merging the two, so the panel, the chip and the compiler read a cell the same way.
  */
+import { LIMITS, type NumberLimit } from './limits.js';
 import type { TaskSettings } from './spec.js';
 import { describeValue, identifierProblem } from './validate.js';
 
@@ -227,6 +228,14 @@ function parseOptionValue(
   const number = (rule.whole ? WHOLE : DECIMAL).test(value)
     ? Number(value)
     : NaN;
+  // 1e400 reads as Infinity: too large, like 1e30.
+  if (
+    number === Infinity ||
+    (rule.accepts(number) && number > rule.limit.max)
+  ) {
+    const message = `${flag} ${tooLarge(rule.limit)}, got "${value}"`;
+    return { problems: [{ code: `invalid-${kebab(option)}`, message }] };
+  }
   if (Number.isFinite(number) && rule.accepts(number)) {
     return { value: number, problems: [] };
   }
@@ -234,7 +243,14 @@ function parseOptionValue(
   return { problems: [{ code: `invalid-${kebab(option)}`, message }] };
 }
 
+/** "must be at most 100", "must be at most 86400 seconds": the upper bound in limits.ts. */
+function tooLarge(limit: NumberLimit): string {
+  return `must be at most ${limit.max}${limit.unit ? ` ${limit.unit}` : ''}`;
+}
+
 interface NumberRule {
+  /** The bounds (limits.ts); `accepts` checks the lower one with the historical wording. */
+  limit: NumberLimit;
   whole: boolean;
   accepts: (n: number) => boolean;
   /** Completes "<field> ..." in messages. */
@@ -243,21 +259,25 @@ interface NumberRule {
 
 const NUMBER_RULES: Record<Exclude<TaskOption, 'after'>, NumberRule> = {
   retries: {
+    limit: LIMITS.retries,
     whole: true,
     accepts: n => n >= 0,
     expected: 'must be a whole number ≥ 0'
   },
   retryDelay: {
+    limit: LIMITS.retryDelay,
     whole: false,
     accepts: n => n >= 0,
     expected: 'must be a number of seconds ≥ 0'
   },
   backoff: {
+    limit: LIMITS.backoff,
     whole: false,
     accepts: n => n >= 1,
     expected: 'must be a number ≥ 1'
   },
   timeout: {
+    limit: LIMITS.timeout,
     whole: false,
     accepts: n => n > 0,
     expected: 'must be a number of seconds > 0'
@@ -493,7 +513,12 @@ export function readCellflowMetadata(metadata: unknown): ReadMetadata {
       Number.isFinite(value) &&
       (!rule.whole || Number.isInteger(value)) &&
       rule.accepts(value);
-    if (ok) {
+    if (ok && (value as number) > rule.limit.max) {
+      problem(
+        `invalid-${kebab(option)}`,
+        `metadata.cellflow.task.${option} ${tooLarge(rule.limit)}, got ${describeValue(value)}`
+      );
+    } else if (ok) {
       result.task.settings[option] = value as number;
     } else {
       problem(

@@ -26,6 +26,7 @@
  *   the task's setup run as usual, from the one that failed, if one did.
  */
 import { retryDelayMs } from './backoff.js';
+import { timerMs } from './limits.js';
 import {
   ExecuteResult,
   FlowKernel,
@@ -226,20 +227,35 @@ export function errorSummary(ename: string, evalue: string): string {
   return value ? `${ename}: ${value.trim()}` : ename;
 }
 
+/**
+ * Waits `ms` (or until `signal` aborts). Node fires a timer longer than 2^31-1 ms at once, so a
+ * longer wait is made of timers of at most MAX_TIMER_MS.
+ */
 export function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise(resolve => {
     if (signal.aborted) {
       resolve();
       return;
     }
+    let remaining = Number.isNaN(ms) ? 0 : Math.max(0, ms);
+    let timer: ReturnType<typeof setTimeout>;
     const onAbort = () => {
       clearTimeout(timer);
       resolve();
     };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
+    const next = () => {
+      const step = timerMs(remaining);
+      remaining -= step;
+      timer = setTimeout(() => {
+        if (remaining > 0 && Number.isFinite(remaining)) {
+          next();
+          return;
+        }
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, step);
+    };
+    next();
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -282,7 +298,9 @@ class FlowRun {
     private readonly options: RunOptions
   ) {
     this.now = options.now ?? Date.now;
-    this.sleep = options.sleep ?? defaultSleep;
+    const sleep = options.sleep ?? defaultSleep;
+    // A spec stored before the bounds of limits.ts may ask for more than a timer holds.
+    this.sleep = (ms, signal) => sleep(timerMs(ms), signal);
     this.graceMs = options.interruptGraceMs ?? DEFAULT_INTERRUPT_GRACE_MS;
     // Built before anything runs: a parameter name that is not an identifier is the caller's bug.
     this.injectionCode =

@@ -1,13 +1,18 @@
 /**
  * Interval schedules: durations ("10s", "5m"), the run times anchor + k × every, and their wording.
  */
+import { LIMITS } from './limits.js';
 import { formatClock, formatInZone, wallClock } from './schedule-zone.js';
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
+/** The largest time a Date holds, in ms either side of the epoch. */
+const MAX_DATE_MS = 8.64e15;
+
 /**
  * Seconds in a duration: "10s", "5m", "2h", "1d", or a bare number of seconds ("90"). Throws an
- * Error naming the text when it is not a whole number of at least one second.
+ * Error naming the text when it is not a whole number of at least one second, or is longer than
+ * LIMITS.every.max (366 days).
  */
 export function parseEvery(text: string | number): number {
   const result = tryParseEvery(text);
@@ -23,6 +28,9 @@ export function tryParseEvery(text: string | number): number | string {
     if (!Number.isInteger(text) || text < 1) {
       return `every must be a whole number of seconds, at least 1; got ${text}`;
     }
+    if (text > LIMITS.every.max) {
+      return `every must be at most 366 days (${LIMITS.every.max} seconds); got ${text}`;
+    }
     return text;
   }
   if (typeof text !== 'string') {
@@ -36,8 +44,8 @@ export function tryParseEvery(text: string | number): number | string {
   if (seconds < 1) {
     return `'${text}' is zero: an interval must be at least 1 second`;
   }
-  if (!Number.isSafeInteger(seconds)) {
-    return `'${text}' is too long an interval`;
+  if (!Number.isSafeInteger(seconds) || seconds > LIMITS.every.max) {
+    return `'${text}' is too long an interval: every must be at most 366 days (${LIMITS.every.max} seconds)`;
   }
   return seconds;
 }
@@ -55,6 +63,10 @@ export function intervalRuns(
   latest = false
 ): number[] {
   const every = everySeconds * 1000;
+  if (!(every > 0) || !Number.isFinite(every) || !Number.isFinite(anchorMs)) {
+    // A stored value past the bounds (or no number at all) has no run times.
+    return [];
+  }
   const kLo = Math.ceil((loMs - anchorMs) / every);
   const kHi = Number.isFinite(hiMs)
     ? Math.floor((hiMs - anchorMs) / every)
@@ -63,7 +75,11 @@ export function intervalRuns(
   const first = latest ? kHi - n + 1 : kLo;
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(anchorMs + (first + i) * every);
+    const at = anchorMs + (first + i) * every;
+    // Past what a Date holds (±8.64e15 ms) there is no run time to give.
+    if (Math.abs(at) <= MAX_DATE_MS) {
+      out.push(at);
+    }
   }
   return out;
 }

@@ -215,7 +215,8 @@ describe('formatTaskMagic', () => {
       retries: 4,
       retryDelay: 0.5,
       backoff: 1.5,
-      timeout: 1e21,
+      // Written in exponent notation (1e-7), read back the same; within the bounds of limits.ts.
+      timeout: 1e-7,
       after: ['x']
     };
     const line = formatTaskMagic('round', settings);
