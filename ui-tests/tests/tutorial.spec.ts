@@ -4,9 +4,8 @@
  * fails, and a clear failure when the API is not there at all.
  */
 import { expect, test } from '@jupyterlab/galata';
-import type { APIRequestContext } from '@playwright/test';
+import type { APIRequestContext, Page } from '@playwright/test';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 
 import { CellflowPage } from './helpers/cellflow-page';
@@ -104,6 +103,18 @@ function csvFiles(folder: string): Map<string, string> {
   return files;
 }
 
+/** The flow's own folder on the server's machine (its runs' working folder): looked up by name. */
+async function flowFolder(page: Page, name: string): Promise<string> {
+  const answer = await page.request.get('/cellflow/api/flows');
+  expect(answer.ok()).toBe(true);
+  const { flows } = (await answer.json()) as {
+    flows: { id: string; name: string }[];
+  };
+  const flow = flows.find(f => f.name === name);
+  expect(flow, JSON.stringify(flows)).toBeDefined();
+  return path.join(process.env.CELLFLOW_TEST_DATA_DIR!, 'flows', flow!.id);
+}
+
 test.describe('The tutorial', () => {
   test.use({ kernels: null });
 
@@ -112,7 +123,9 @@ test.describe('The tutorial', () => {
     tmpPath
   }) => {
     test.setTimeout(300000);
-    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cellflow-tutorial-'));
+    // Relative, as the notebook's default: a sandboxed kernel writes in its run's folder only (here the
+    // flow's own folder in the server's data dir; its /tmp is its own).
+    const outName = 'output';
     // A users API left running by an earlier run is reused: its failure switch starts off.
     expect((await page.request.post(`${USERS_API}/fail?count=0`)).ok()).toBe(
       true
@@ -120,7 +133,7 @@ test.describe('The tutorial', () => {
     const cellflow = new CellflowPage(page);
     await cellflow.openNotebook(
       `${tmpPath}/etl.ipynb`,
-      tutorialNotebook(outDir)
+      tutorialNotebook(outName)
     );
     await cellflow.openPanelFromSidebar();
     await cellflow.loginToTestServer();
@@ -157,6 +170,7 @@ test.describe('The tutorial', () => {
     await cellflow.chip(EXTRACT).scrollIntoViewIfNeeded();
     await runs().first().scrollIntoViewIfNeeded();
     await cellflow.screenshot('tutorial-scheduled-runs');
+    const outDir = path.join(await flowFolder(page, 'etl'), outName);
     const firstFiles = csvFiles(outDir);
     expect(firstFiles.size).toBeGreaterThanOrEqual(3);
     for (const [name, text] of firstFiles) {
@@ -230,6 +244,5 @@ test.describe('The tutorial', () => {
 
     // The earlier runs' files are untouched, and the failed run wrote none.
     expect(csvFiles(outDir)).toEqual(before);
-    fs.rmSync(outDir, { recursive: true, force: true });
   });
 });
