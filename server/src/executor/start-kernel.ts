@@ -7,7 +7,11 @@ import { existsSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { makeConnectionInfo } from './connection.js';
+import {
+  makeConnectionInfo,
+  releasePorts,
+  type ConnectionInfo
+} from './connection.js';
 import { kernelEnvironment } from './kernel-env.js';
 import {
   SANDBOX_KERNEL_DIR,
@@ -41,7 +45,29 @@ export interface StartKernelOptions {
   user?: KernelUser;
   /** How long the kernel may take to become ready (default 60 s: a cold start on a busy machine). */
   readyTimeoutMs?: number;
+  /**
+   * How many times to start the kernel, each on new ports, when its ports were taken before it bound
+   * them (Address already in use): default START_TRIES.
+   */
+  startTries?: number;
+  /** The connection info of each try (default makeConnectionInfo: new free ports); tests. */
+  connectionInfo?: (attempt: number) => Promise<ConnectionInfo>;
+  /** Told a kernel that started only after a retry (default: console.warn). */
+  onWarning?: (line: string) => void;
 }
+
+/** Tries of a kernel start whose ports were taken meanwhile (see connection.ts). */
+export const START_TRIES = 5;
+
+/** A kernel that exited before it was ready because a port of its was taken: worth a try on new ports. */
+export class PortsTakenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PortsTakenError';
+  }
+}
+
+const ADDRESS_IN_USE = /Address already in use|EADDRINUSE/i;
 
 /** $VIRTUAL_ENV's python, else `.venv/bin/python` in `from` or a parent folder, else `python3`. */
 export function defaultPython(from: string = process.cwd()): string {
@@ -60,17 +86,55 @@ export function defaultPython(from: string = process.cwd()): string {
   }
 }
 
+/**
+ * Starts the kernel; when its ports were taken between our pick and its bind (another process, or
+ * a port picked by two starts), starts it again on new ports, up to `startTries` times in all.
+ */
 export async function startKernel(
   options: StartKernelOptions = {}
 ): Promise<ZmqKernel> {
   const python = options.python ?? defaultPython(options.cwd);
+  const tries = Math.max(1, options.startTries ?? START_TRIES);
+  for (let attempt = 1; ; attempt++) {
+    const info = await (options.connectionInfo ?? (() => makeConnectionInfo()))(
+      attempt
+    );
+    try {
+      const kernel = await startOnce(options, python, info);
+      if (attempt > 1) {
+        (options.onWarning ?? (line => console.warn(line)))(
+          `cellflow: the kernel (${python}) started at try ${attempt} of ${tries}: ` +
+            `the ports of the earlier ${attempt === 2 ? 'try were' : `${attempt - 1} tries were`} taken (Address already in use)`
+        );
+      }
+      return kernel;
+    } catch (error) {
+      if (!(error instanceof PortsTakenError)) {
+        throw error;
+      }
+      if (attempt >= tries) {
+        throw new Error(
+          `${error.message}\n(${tries} tries, each on new ports: their ports were taken each time)`
+        );
+      }
+    } finally {
+      // Bound by the kernel now, or never going to be.
+      releasePorts(info);
+    }
+  }
+}
+
+async function startOnce(
+  options: StartKernelOptions,
+  python: string,
+  info: ConnectionInfo
+): Promise<ZmqKernel> {
   const kernelsDir = options.kernelsDir ?? tmpdir();
   await mkdir(kernelsDir, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(join(kernelsDir, 'cellflow-kernel-'));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   let kernel: ZmqKernel;
   try {
-    const info = await makeConnectionInfo();
     const connectionFile = join(dir, 'kernel.json');
     const ipythonDir = join(dir, 'ipython');
     const home = join(dir, 'home');
@@ -155,6 +219,12 @@ export async function startKernel(
     ]);
   } catch (error) {
     await kernel.kill();
+    // Its exit may come first as a failed request (KernelDiedError): its stderr says why either way.
+    if (ADDRESS_IN_USE.test(kernel.stderr)) {
+      throw new PortsTakenError(
+        error instanceof Error ? error.message : String(error)
+      );
+    }
     throw error;
   }
   // ipykernel has read the file and bound its ports: the key need not sit on disk any longer.
