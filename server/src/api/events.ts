@@ -9,7 +9,7 @@ import { EventStream } from '../events/sse.js';
 import { principalOf } from './auth.js';
 import type { ApiContext } from './context.js';
 import { badRequest, notFound } from './errors.js';
-import { errorResponses, eventSchema } from './schemas.js';
+import { MAX_EVENT_ID, errorResponses, eventSchema } from './schemas.js';
 
 interface EventsQuery {
   flowId?: string;
@@ -58,7 +58,7 @@ export function registerEventRoutes(
           properties: {
             flowId: { type: 'string', minLength: 1 },
             runId: { type: 'string', minLength: 1 },
-            after: { type: 'integer', minimum: 0 },
+            after: { type: 'integer', minimum: 0, maximum: MAX_EVENT_ID },
             limit: { type: 'integer', minimum: 1, maximum: 1000 }
           },
           additionalProperties: false

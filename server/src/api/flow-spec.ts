@@ -12,6 +12,7 @@ import {
   type FlowProblem,
   type FlowSpec
 } from '../../../src/flow/index.js';
+import { LIMITS, limitSchema } from '../../../src/flow/limits.js';
 
 const setupCellSchema = {
   type: 'object',
@@ -54,10 +55,14 @@ export const flowSpecSchema = {
           code: { type: 'string' },
           setup: { type: 'array', items: setupCellSchema },
           upstream: { type: 'array', items: { type: 'string' } },
-          retries: { type: 'integer', minimum: 0 },
-          retryDelay: { type: 'number', minimum: 0 },
-          backoff: { type: 'number', minimum: 1 },
-          timeout: { type: ['number', 'null'], exclusiveMinimum: 0 }
+          // The bounds of src/flow/limits.ts, as the compiler checks them in a notebook.
+          retries: limitSchema(LIMITS.retries),
+          retryDelay: limitSchema(LIMITS.retryDelay),
+          backoff: limitSchema(LIMITS.backoff),
+          timeout: {
+            ...limitSchema(LIMITS.timeout),
+            type: ['number', 'null']
+          }
         },
         required: [
           'name',

@@ -24,7 +24,8 @@ import {
   flowRunDetailSchema,
   flowRunSchema,
   idParam,
-  logLineSchema
+  logLineSchema,
+  MAX_EVENT_ID
 } from './schemas.js';
 
 /** The event linking a retry to the run it retries (flow runs have no metadata column). */
@@ -336,7 +337,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           type: 'object',
           properties: {
             task: { type: 'string', minLength: 1 },
-            after: { type: 'integer', minimum: 0 },
+            after: { type: 'integer', minimum: 0, maximum: MAX_EVENT_ID },
             limit: { type: 'integer', minimum: 1, maximum: 5000 }
           },
           additionalProperties: false

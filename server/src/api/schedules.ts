@@ -10,11 +10,13 @@ import {
   validateParameterValues,
   type FlowSpec
 } from '../../../src/flow/index.js';
+import { LIMITS } from '../../../src/flow/limits.js';
 import {
   canonicalTimeZone,
   describeSchedule,
   nextRuns,
-  previewSchedule
+  previewSchedule,
+  validateSchedule
 } from '../../../src/flow/schedule.js';
 import { schedulesChanged } from '../scheduler/signal.js';
 import {
@@ -54,6 +56,18 @@ export const scheduleSchema = {
       items: dateTime,
       description: 'the next run times (UTC); empty while paused'
     },
+    /** Only on a stored schedule that cannot run (a value from before a bound): what is wrong. */
+    problems: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          field: { type: 'string' },
+          message: { type: 'string' }
+        },
+        required: ['field', 'message']
+      }
+    },
     revision: { type: 'integer' },
     createdAt: dateTime,
     updatedAt: dateTime
@@ -77,7 +91,11 @@ const overlapSchema = {
   type: 'object',
   properties: {
     overlap: { type: 'string', enum: ['queue', 'skip', 'parallel'] },
-    maxConcurrent: { type: ['integer', 'null'], minimum: 1 }
+    maxConcurrent: {
+      type: ['integer', 'null'],
+      minimum: LIMITS.maxConcurrent.min,
+      maximum: LIMITS.maxConcurrent.max
+    }
   },
   required: ['overlap', 'maxConcurrent']
 } as const;
@@ -88,7 +106,16 @@ const scheduleInputSchema = {
   properties: {
     kind: { type: 'string', enum: ['interval', 'cron'] },
     // Seconds, or a duration such as "10s" (validateSchedule reads both and names a bad one).
-    every: { anyOf: [{ type: 'integer' }, { type: 'string' }] },
+    every: {
+      anyOf: [
+        {
+          type: 'integer',
+          minimum: LIMITS.every.min,
+          maximum: LIMITS.every.max
+        },
+        { type: 'string', maxLength: 64 }
+      ]
+    },
     anchor: { type: 'string' },
     expression: { type: 'string' },
     timezone: { type: 'string' },
@@ -107,20 +134,50 @@ const scheduleResponse = {
   required: ['schedule']
 } as const;
 
+/**
+ * A stored schedule as the API shows it. Never throws: a row the checks of today refuse (written
+ * before a bound existed, or by hand) is shown with its bad fields left out, no next runs and
+ * `problems` naming them, so one bad row cannot break a listing.
+ */
 export function scheduleJson(schedule: Schedule, now: Date = new Date()) {
+  const checked = validateSchedule({ ...schedule.spec });
+  const problems = checked.ok ? [] : checked.problems;
+  const bad = new Set(problems.map(p => p.field));
+  const timing = Object.fromEntries(
+    Object.entries(schedule.spec as unknown as Record<string, unknown>).filter(
+      ([key]) => !bad.has(key)
+    )
+  );
+  let description = `a ${String(schedule.spec.kind)} schedule that cannot run: ${problems.map(p => p.message).join('; ')}`;
+  let runs: string[] = [];
+  if (checked.ok) {
+    try {
+      description = describeSchedule(schedule.spec);
+      runs = schedule.paused
+        ? []
+        : nextRuns(schedule.spec, { after: now, count: NEXT_RUNS })
+            .filter(d => Number.isFinite(d.getTime()))
+            .map(d => d.toISOString());
+    } catch (error) {
+      problems.push({
+        field: 'schedule',
+        message: `its run times cannot be computed: ${(error as Error).message}`
+      });
+      description = `a ${schedule.spec.kind} schedule whose run times cannot be computed`;
+      runs = [];
+    }
+  }
   return {
     id: schedule.id,
     flowId: schedule.flowId,
-    ...schedule.spec,
+    ...timing,
+    kind: schedule.spec.kind === 'cron' ? 'cron' : 'interval',
     paused: schedule.paused,
     parameters: schedule.parameters,
     missedPolicy: schedule.missedPolicy,
-    description: describeSchedule(schedule.spec),
-    nextRuns: schedule.paused
-      ? []
-      : nextRuns(schedule.spec, { after: now, count: NEXT_RUNS }).map(d =>
-          d.toISOString()
-        ),
+    description,
+    nextRuns: runs,
+    ...(problems.length > 0 && { problems }),
     revision: schedule.revision,
     createdAt: schedule.createdAt,
     updatedAt: schedule.updatedAt

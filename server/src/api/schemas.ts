@@ -11,6 +11,12 @@ const nullableDateTime = {
   format: 'date-time'
 } as const;
 const nullableString = { type: ['string', 'null'] } as const;
+/**
+ * The largest event or log line id a query may ask after: ids are bigint columns, read as JS numbers,
+ * so the largest safe integer (a larger one is a database error, not a page).
+ */
+export const MAX_EVENT_ID = Number.MAX_SAFE_INTEGER;
+
 /** Any JSON (a flow spec, a notebook, outputs). */
 const anyJson = {} as const;
 

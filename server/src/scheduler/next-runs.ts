@@ -16,7 +16,16 @@ export async function nextRunTimes(
     if (schedule.paused) {
       continue;
     }
-    const [at] = nextRuns(schedule.spec, { after: now, count: 1 });
+    let at: Date | undefined;
+    try {
+      [at] = nextRuns(schedule.spec, { after: now, count: 1 });
+    } catch {
+      // A stored schedule the maths cannot read (a value from before a bound) has no next run.
+      continue;
+    }
+    if (at && !Number.isFinite(at.getTime())) {
+      continue;
+    }
     const known = next.get(schedule.flowId);
     if (at && (!known || at < known)) {
       next.set(schedule.flowId, at);

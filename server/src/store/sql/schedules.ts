@@ -24,6 +24,7 @@ import {
   type ScheduleProblem,
   type ScheduleSpec
 } from '../../../../src/flow/schedule.js';
+import { LIMITS, withinLimit } from '../../../../src/flow/limits.js';
 import { NotFoundError } from '../errors.js';
 import { flowRuns, flows, schedules } from '../schema.js';
 import type {
@@ -327,10 +328,10 @@ export async function setFlowOverlap(
   }
   if (
     maxConcurrent !== null &&
-    (!Number.isInteger(maxConcurrent) || maxConcurrent < 1)
+    !withinLimit(maxConcurrent, LIMITS.maxConcurrent)
   ) {
     throw new Error(
-      `maxConcurrent must be a whole number of at least 1, got ${maxConcurrent}`
+      `maxConcurrent must be a whole number of at least 1 and at most ${LIMITS.maxConcurrent.max}, got ${maxConcurrent}`
     );
   }
   const [flow] = await db
