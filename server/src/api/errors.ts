@@ -14,7 +14,9 @@ import { UnauthorizedError } from '../auth/keys.js';
 import {
   NotFoundError,
   TransitionConflictError,
-  TransitionRefusedError
+  TransitionRefusedError,
+  describeStoreError,
+  isStoreUnavailable
 } from '../store/errors.js';
 
 export type ApiErrorCode =
@@ -26,7 +28,12 @@ export type ApiErrorCode =
   | 'conflict'
   | 'unsupported-media-type'
   | 'unavailable'
+  | 'too-many-requests'
+  | 'database-unavailable'
   | 'internal';
+
+/** Seconds a client is told to wait (Retry-After) while the database is unreachable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 /** An error a route throws on purpose: its status, code and message go to the client unchanged. */
 export class ApiError extends Error {
@@ -110,6 +117,14 @@ function send(
   return reply.code(status).send({ error: code, message, ...extra });
 }
 
+/** Where an error was thrown, without its message (which the stack's first line repeats). */
+function stackFrames(error: Error): string | undefined {
+  return error.stack
+    ?.split('\n')
+    .filter(line => line.startsWith('    at '))
+    .join('\n');
+}
+
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler(
     (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -146,7 +161,24 @@ export function registerErrorHandlers(app: FastifyInstance): void {
         // Fastify's own client errors: malformed JSON, empty JSON body, body too large, ...
         return send(reply, status, 'bad-request', error.message);
       }
-      request.log.error({ err: error }, 'request failed');
+      if (isStoreUnavailable(error)) {
+        request.log.warn(
+          { error: describeStoreError(error) },
+          'database unavailable'
+        );
+        reply.header('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+        return send(
+          reply,
+          503,
+          'database-unavailable',
+          'The database is unavailable (restarting or unreachable): try again in a few seconds'
+        );
+      }
+      // Not `{ err: error }`: a store error's message and fields hold the query's parameters.
+      request.log.error(
+        { error: describeStoreError(error), stack: stackFrames(error) },
+        'request failed'
+      );
       return send(
         reply,
         500,

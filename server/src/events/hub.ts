@@ -30,6 +30,13 @@ export class LocalEventHub implements EventHub {
     }
   }
 
+  /** Notifies every workspace that has listeners (after a gap in which notifies may have been lost). */
+  notifyAll(): void {
+    for (const workspaceId of [...this.listeners.keys()]) {
+      this.notify(workspaceId);
+    }
+  }
+
   subscribe(workspaceId: string, listener: EventListener): () => void {
     let set = this.listeners.get(workspaceId);
     if (!set) {

@@ -22,6 +22,11 @@ import {
 } from '../../../src/flow/runner.js';
 import type { FlowSpec } from '../../../src/flow/spec.js';
 import type { ZmqKernel } from '../executor/index.js';
+import {
+  TransitionConflictError,
+  describeStoreError,
+  isStoreUnavailable
+} from '../store/errors.js';
 import type {
   FlowRun,
   FlowRunDetail,
@@ -59,7 +64,11 @@ export interface RunExecutionOptions {
   takeKeptKernel?: (runId: string) => KeptKernel | null;
   /** Offered the kernel of a run that ended Failed; true when it took it (it is then not stopped here). */
   keepKernel?: (kept: KeptKernel) => boolean;
+  /** How long the end write is retried while the database is unreachable (default 60 s). */
+  endRetryMs?: number;
 }
+
+export const DEFAULT_END_RETRY_MS = 60_000;
 
 interface RunEnd {
   state: FlowRunState;
@@ -72,6 +81,8 @@ export class RunExecution {
   /** Why the run was stopped from outside: a user's cancel, or the server stopping. */
   private stop: { reason: string; as: 'Cancelled' | 'Crashed' } | null = null;
   private storeFailure: unknown = null;
+  /** The run's recorder, once its task runs exist: the end's retries close the tasks it left open. */
+  private recorder: RunRecorder | null = null;
   /** The kernel of a run that may end Failed, held until the end state is known (keepKernel). */
   private held: KeptKernel | null = null;
 
@@ -89,7 +100,6 @@ export class RunExecution {
 
   /** Never rejects: every failure ends in the run's state (or, when the store itself fails, is logged). */
   async execute(): Promise<FlowRunState> {
-    const { store, run } = this.options;
     let end: RunEnd;
     try {
       end = await this.executeInner();
@@ -97,24 +107,63 @@ export class RunExecution {
       end = {
         state: 'Crashed',
         reason: 'the run service failed while running the run',
-        error: message(error)
+        error: describeStoreError(error)
       };
     }
     // Before the Failed state is written: a retry created once the run shows Failed finds the kernel.
     await this.releaseKernel(end);
-    try {
-      const ended = await store.transitionRun(run.id, end.state, {
-        from: 'Running',
-        reason: end.reason ?? null,
-        error: end.error ?? null
-      });
-      this.notify();
-      return ended.state;
-    } catch (error) {
-      console.error(
-        `Cellflow: could not end run ${run.id} as ${end.state}: ${message(error)}`
-      );
-      return end.state;
+    return this.writeEnd(end);
+  }
+
+  /**
+   * Writes the run's end. While the database is unreachable (restarting, a network cut) the write is
+   * retried with backoff for up to endRetryMs, so the run does not stay Running until its lease runs out;
+   * the task runs a failed store write left open are ended again on each try.
+   */
+  private async writeEnd(end: RunEnd): Promise<FlowRunState> {
+    const { store, run } = this.options;
+    const deadline =
+      Date.now() + (this.options.endRetryMs ?? DEFAULT_END_RETRY_MS);
+    let delay = 200;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (attempt > 0) {
+          await this.recorder?.closeOpenTasks(
+            end.reason ?? 'the run ended before this task did'
+          );
+        }
+        const ended = await store.transitionRun(run.id, end.state, {
+          from: 'Running',
+          reason: end.reason ?? null,
+          error: end.error ?? null
+        });
+        this.notify();
+        return ended.state;
+      } catch (error) {
+        if (
+          attempt > 0 &&
+          error instanceof TransitionConflictError &&
+          error.actual === end.state
+        ) {
+          // An earlier try was committed, its answer lost with the connection.
+          this.notify();
+          return end.state;
+        }
+        if (isStoreUnavailable(error) && Date.now() + delay <= deadline) {
+          if (attempt === 0) {
+            console.warn(
+              `Cellflow: could not end run ${run.id} as ${end.state} (${describeStoreError(error)}): retrying until the database is back`
+            );
+          }
+          await new Promise(resolve => setTimeout(resolve, delay));
+          delay = Math.min(delay * 2, 5000);
+          continue;
+        }
+        console.error(
+          `Cellflow: could not end run ${run.id} as ${end.state}: ${describeStoreError(error)}`
+        );
+        return end.state;
+      }
     }
   }
 
@@ -154,7 +203,7 @@ export class RunExecution {
       checked.ok && !stoppedEarly && original
         ? await this.takeKeptKernel(original, run, checked.values)
         : null;
-    const recorder = new RunRecorder({
+    const recorder = (this.recorder = new RunRecorder({
       store,
       hub: this.options.hub,
       run,
@@ -165,7 +214,7 @@ export class RunExecution {
         this.storeFailure ??= error;
         this.abort.abort();
       }
-    });
+    }));
 
     if (!checked.ok) {
       const error = `invalid parameters: ${checked.errors.join('; ')}`;
@@ -272,9 +321,11 @@ export class RunExecution {
       }
     }
     if (this.storeFailure !== null) {
-      const reason = `a store write failed: ${message(this.storeFailure)}`;
+      // Not the error's message: a store error's quotes the write's parameters (the run's outputs).
+      const failure = describeStoreError(this.storeFailure);
+      const reason = `a store write failed: ${failure}`;
       await recorder.closeOpenTasks(reason);
-      return { state: 'Crashed', reason, error: message(this.storeFailure) };
+      return { state: 'Crashed', reason, error: failure };
     }
     // The loop ends every task it began; this only guards against a task left open by a bug.
     await recorder.closeOpenTasks('the run ended before this task did');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 
 import { defaultPython, type ZmqKernel } from '../executor/index.js';
 import type { IsolationMode } from '../executor/sandbox.js';
+import { describeStoreError } from '../store/errors.js';
 import type { FlowRun, FlowRunState, Store } from '../store/store.js';
 import type { RunController } from './controller.js';
 import { RunExecution } from './execution.js';
@@ -232,7 +233,7 @@ export class RunService implements RunController {
       }
     } catch (error) {
       console.error(
-        `Cellflow: crashing runs with expired leases failed: ${message(error)}`
+        `Cellflow: crashing runs with expired leases failed: ${describeStoreError(error)}`
       );
     }
   }
@@ -251,7 +252,7 @@ export class RunService implements RunController {
             });
           } catch (error) {
             console.error(
-              `Cellflow: claiming a pending run failed: ${message(error)}`
+              `Cellflow: claiming a pending run failed: ${describeStoreError(error)}`
             );
             break;
           }
@@ -312,7 +313,7 @@ export class RunService implements RunController {
           },
           error =>
             console.error(
-              `Cellflow: renewing the lease of run ${run.id} failed: ${message(error)}`
+              `Cellflow: renewing the lease of run ${run.id} failed: ${describeStoreError(error)}`
             )
         );
       },

@@ -18,7 +18,10 @@ import {
 } from '../../../src/flow/index.js';
 import type { EventHub } from '../events/hub.js';
 import type { RunController } from '../runs/controller.js';
-import { TransitionConflictError } from '../store/errors.js';
+import {
+  TransitionConflictError,
+  describeStoreError
+} from '../store/errors.js';
 import type { ActiveSchedule, PlannedTick, Store } from '../store/store.js';
 import { decideMissed, type MissedTick } from './missed.js';
 import { onSchedulesChanged } from './signal.js';
@@ -532,8 +535,9 @@ function positive(
   return v;
 }
 
+/** One bounded line, and for a store error never the query's parameters. */
 function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return describeStoreError(error);
 }
 
 function defaultOnError(error: unknown): void {

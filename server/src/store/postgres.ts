@@ -26,6 +26,11 @@ export async function openPostgresStore(
   // An idle client losing its connection (database restart) must not crash the process; the next query
   // gets a fresh connection or a clear error.
   pool.on('error', () => undefined);
+  // A client checked out (a transaction between two statements) that loses its connection emits 'error'
+  // too, where the pool listens no more: its next statement fails instead, and it is not reused.
+  pool.on('connect', client => {
+    client.on('error', () => undefined);
+  });
   try {
     await migrate(async fn => {
       const client = await pool.connect().catch((error: Error) => {

@@ -2,7 +2,8 @@
  * A throwaway PostgreSQL cluster for tests: initdb in a temp directory, started on a free loopback port
  * with fsync off, stopped and deleted by stop(). Uses Debian's server binaries
  * (/usr/lib/postgresql/<version>/bin) or CELLFLOW_PG_BIN. As root, the server runs as the `postgres` user
- * (PostgreSQL refuses to run as root).
+ * (PostgreSQL refuses to run as root). pause()/resume()/restart() take the server away and back (outage
+ * tests).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import {
@@ -19,7 +20,14 @@ import { join } from 'node:path';
 
 export interface TestPostgres {
   url: string;
+  /** Stops the cluster for good and deletes it. */
   stop(): Promise<void>;
+  /** Stops the server (`pg_ctl stop -m fast`), keeping its data: a database outage. */
+  pause(): Promise<void>;
+  /** Starts the paused server again, on the same port with the same data. */
+  resume(): Promise<void>;
+  /** `pg_ctl restart -m fast`. */
+  restart(): Promise<void>;
 }
 
 export function findPostgresBin(): string {
@@ -126,19 +134,19 @@ export async function startPostgres(): Promise<TestPostgres> {
     for (let tries = 0; tries < 3; tries++) {
       const port = await freePort();
       const serverOptions = `-p ${port} -h 127.0.0.1 -k ${dir} -F -c max_connections=50`;
+      const startArgs = [
+        '-D',
+        dataDir,
+        '-o',
+        serverOptions,
+        '-l',
+        logFile,
+        '-w',
+        '-t',
+        '60'
+      ];
       try {
-        await run(asPostgres, pgCtl, [
-          '-D',
-          dataDir,
-          '-o',
-          serverOptions,
-          '-l',
-          logFile,
-          '-w',
-          '-t',
-          '60',
-          'start'
-        ]);
+        await run(asPostgres, pgCtl, [...startArgs, 'start']);
       } catch (error) {
         lastError = new Error(
           `${(error as Error).message}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`
@@ -146,6 +154,7 @@ export async function startPostgres(): Promise<TestPostgres> {
         continue;
       }
       let stopped = false;
+      let paused = false;
       const stopArgs = ['-D', dataDir, '-m', 'immediate', '-w', 'stop'];
       // If the test process ends without teardown (a hung hook, an interrupt), still stop the cluster.
       const onExit = () => {
@@ -157,7 +166,11 @@ export async function startPostgres(): Promise<TestPostgres> {
           ? ['runuser', ['-u', 'postgres', '--', pgCtl, ...stopArgs]]
           : [pgCtl, stopArgs];
         try {
-          execFileSync(file, argv, { stdio: 'ignore', timeout: 30_000 });
+          if (!paused) {
+            execFileSync(file, argv, { stdio: 'ignore', timeout: 30_000 });
+          }
+        } catch {
+          // Already down.
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
@@ -172,17 +185,30 @@ export async function startPostgres(): Promise<TestPostgres> {
           stopped = true;
           process.off('exit', onExit);
           try {
-            await run(asPostgres, pgCtl, [
-              '-D',
-              dataDir,
-              '-m',
-              'immediate',
-              '-w',
-              'stop'
-            ]);
+            if (!paused) {
+              await run(asPostgres, pgCtl, stopArgs);
+            }
           } finally {
             rmSync(dir, { recursive: true, force: true });
           }
+        },
+        pause: async () => {
+          await run(asPostgres, pgCtl, [
+            '-D',
+            dataDir,
+            '-m',
+            'fast',
+            '-w',
+            'stop'
+          ]);
+          paused = true;
+        },
+        resume: async () => {
+          await run(asPostgres, pgCtl, [...startArgs, 'start']);
+          paused = false;
+        },
+        restart: async () => {
+          await run(asPostgres, pgCtl, [...startArgs, '-m', 'fast', 'restart']);
         }
       };
     }
