@@ -3,8 +3,10 @@ import cors from '@fastify/cors';
 import Fastify, { FastifyInstance, FastifyServerOptions } from 'fastify';
 
 import { registerAuth } from './api/auth.js';
+import type { FailedAuthLimit } from './api/failed-auth-limit.js';
 import type { ApiContext } from './api/context.js';
 import { registerErrorHandlers } from './api/errors.js';
+import { frameworkErrors } from './api/input-guard.js';
 import { registerEventRoutes } from './api/events.js';
 import { registerFlowRoutes } from './api/flows.js';
 import { registerMeRoutes } from './api/me.js';
@@ -53,6 +55,8 @@ export interface ServerOptions {
    * and [::1] on any port. Anything else gets 403 (DNS rebinding).
    */
   allowedHosts?: string[];
+  /** Failed authentications allowed per client address before 429 (default 20 a minute). */
+  failedAuthLimit?: FailedAuthLimit;
   /** Milliseconds between heartbeat comments on event streams. */
   heartbeatMs?: number;
 }
@@ -117,6 +121,8 @@ export async function buildServer(
     // Fastify answers 414 to a longer path parameter; this lets the schemas (ids up to 200, secret
     // names up to 128 characters) refuse long ones with a 400 naming the field.
     routerOptions: { maxParamLength: 1000 },
+    // A path that is not UTF-8, or a parameter past maxParamLength: 400 in the project's error shape.
+    frameworkErrors,
     schemaController: {
       compilersFactory: { buildValidator: buildValidator() as never }
     }
@@ -137,7 +143,8 @@ export async function buildServer(
   });
   registerAuth(app, {
     store: options.store,
-    allowedHosts: options.allowedHosts
+    allowedHosts: options.allowedHosts,
+    failedAuthLimit: options.failedAuthLimit
   });
 
   app.get(

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 
 import { startAdminChannel, type AdminChannel } from './admin/socket.js';
+import { FailedAuthLimit } from './api/failed-auth-limit.js';
 import { buildServer } from './app.js';
 import { defaultDataDir } from './data-dir.js';
 import { securePermissions, usePrivateUmask } from './data-dir-permissions.js';
@@ -54,6 +55,8 @@ export interface CellflowServerOptions {
   isolation?: IsolationMode | 'auto';
   /** The secrets key file (default: CELLFLOW_SECRETS_KEY_FILE, else `<dataDir>/secrets.key`). */
   secretsKeyFile?: string;
+  /** Failed authentications allowed per client address and minute before 429 (default 20). */
+  failedAuthLimit?: number;
   /** Each workspace's kernels as an OS user of its own (needs root). */
   kernelUser?: boolean;
   /** Allow kernels without isolation on a non-loopback address (refused otherwise). */
@@ -220,7 +223,8 @@ export async function startCellflowServer(
       secrets,
       logger: options.logger ?? false,
       allowedOrigins: options.allowedOrigins,
-      allowedHosts: options.allowedHosts
+      allowedHosts: options.allowedHosts,
+      failedAuthLimit: new FailedAuthLimit({ max: options.failedAuthLimit })
     };
     const app = await buildServer(apiOptions);
     // Together: a long-lived event stream may hold the HTTP close up, and must not hold up the runs'.

@@ -13,6 +13,7 @@ import {
 } from '../auth/keys.js';
 import type { Store } from '../store/store.js';
 import { ApiError } from './errors.js';
+import { FailedAuthLimit } from './failed-auth-limit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -74,9 +75,12 @@ export function principalOf(request: FastifyRequest): Principal {
 export interface AuthOptions {
   store: Store | undefined;
   allowedHosts?: string[];
+  /** Failed authentications allowed per client address (default: FailedAuthLimit's). */
+  failedAuthLimit?: FailedAuthLimit;
 }
 
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
+  const limit = options.failedAuthLimit ?? new FailedAuthLimit();
   app.addHook('onRequest', async request => {
     if (!isHostAllowed(request.headers.host, options.allowedHosts)) {
       throw new ApiError(
@@ -86,7 +90,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
       );
     }
   });
-  app.addHook('onRequest', async request => {
+  app.addHook('onRequest', async (request, reply) => {
     // CORS preflights carry no credentials by design; the cors plugin answers them.
     if (request.method === 'OPTIONS') {
       return;
@@ -101,9 +105,25 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
         'This server was started without a store: only /api/health is served'
       );
     }
-    request.principal = await verifyApiKey(
-      options.store,
-      bearerToken(request.headers.authorization)
-    );
+    const wait = limit.retryAfterSeconds(request.ip);
+    if (wait > 0) {
+      reply.header('Retry-After', String(wait));
+      throw new ApiError(
+        429,
+        'too-many-requests',
+        `Too many failed authentications from this address: try again in ${wait} s`
+      );
+    }
+    try {
+      request.principal = await verifyApiKey(
+        options.store,
+        bearerToken(request.headers.authorization)
+      );
+    } catch (error) {
+      if (error instanceof UnauthorizedError) {
+        limit.recordFailure(request.ip);
+      }
+      throw error;
+    }
   });
 }

@@ -26,6 +26,7 @@ interface ServerCommandOptions {
   allowUnisolatedKernels?: boolean;
   kernelUser?: boolean;
   secretsKeyFile?: string;
+  failedAuthLimit?: number;
 }
 
 export function registerServerCommand(program: Command): void {
@@ -70,6 +71,11 @@ export function registerServerCommand(program: Command): void {
       'the key that encrypts workspace secrets in the store, kept apart from it (default: $CELLFLOW_SECRETS_KEY_FILE, else <data-dir>/secrets.key, made on first start, 0600; or the key itself, base64, in $CELLFLOW_SECRETS_KEY). Servers sharing one PostgreSQL need the same key'
     )
     .option(
+      '--failed-auth-limit <n>',
+      'failed authentications allowed per client address and minute; then 429 with Retry-After until the minute has passed (default 20)',
+      value => parseCount(value, 1, '--failed-auth-limit')
+    )
+    .option(
       '--kernel-user',
       "run each workspace's kernels as an OS user of its own (cf-<hash>, made on first use; the server must run as root; a notebook's folder under --root-dir must be writable by that user)"
     )
@@ -90,7 +96,8 @@ export function registerServerCommand(program: Command): void {
         isolation: opts.isolation,
         allowUnisolatedKernels: opts.allowUnisolatedKernels,
         kernelUser: opts.kernelUser,
-        secretsKeyFile: opts.secretsKeyFile
+        secretsKeyFile: opts.secretsKeyFile,
+        failedAuthLimit: opts.failedAuthLimit
       });
       process.stdout.write(
         server.isolation.mode === 'sandbox'
