@@ -3,14 +3,28 @@
  * unhandled 'error' event from a pool or the LISTEN connection), the event hub re-LISTENs and tells its
  * listeners once, and the API answers 503 with Retry-After meanwhile, then 200 again without a restart.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  it,
+  vi
+} from 'vitest';
 
 import type { FastifyInstance } from 'fastify';
 
 import { buildServer } from '../src/app.js';
 import { PostgresEventHub } from '../src/events/postgres-hub.js';
+import { RunService } from '../src/runs/service.js';
 import { openPostgresStore } from '../src/store/index.js';
 import type { Store } from '../src/store/store.js';
+import { KernelLog, deploy, notebook, python } from './runs-helpers.js';
 import { newTenant } from './support/api-fixture.js';
 import { startPostgres, type TestPostgres } from './support/postgres.js';
 
@@ -28,6 +42,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   uncaught.length = 0;
+  vi.restoreAllMocks();
   for (const cleanup of cleanups.splice(0).reverse()) {
     await cleanup().catch(() => undefined);
   }
@@ -165,4 +180,83 @@ describe('database outage', () => {
     await deliveredBetween(other, hub, 'ws-back');
     expect(uncaught).toEqual([]);
   });
+
+  it('a run executing when the database goes away ends once it is back, not left Running until its lease runs out', async () => {
+    const store: Store = await openPostgresStore(pg.url, { max: 4 });
+    cleanups.push(() => store.close());
+    const dataDir = mkdtempSync(join(tmpdir(), 'cellflow-outage-'));
+    cleanups.push(async () =>
+      rmSync(dataDir, { recursive: true, force: true })
+    );
+    const kernels = new KernelLog();
+    cleanups.push(() => kernels.killAll());
+    const logged: string[] = [];
+    const capture = (...args: unknown[]) => void logged.push(args.join(' '));
+    vi.spyOn(console, 'warn').mockImplementation(capture);
+    vi.spyOn(console, 'error').mockImplementation(capture);
+
+    const workspaceId = (await store.ensureWorkspace('outage')).id;
+    const { flow } = await deploy(
+      store,
+      workspaceId,
+      'sleeper',
+      notebook(['%%task first\nimport time', '%%task sleep\ntime.sleep(3)'])
+    );
+    const service = new RunService({
+      store,
+      dataDir,
+      kernelPython: python,
+      warmKernels: 0,
+      isolation: 'none',
+      recheckMs: 60_000,
+      // The default lease (60 s): the run must end long before a sweep would crash it.
+      onKernel: kernels.add
+    });
+    cleanups.push(() => service.close());
+    const run = await store.createRun({
+      workspaceId,
+      flowId: flow.id,
+      trigger: 'manual',
+      parameters: {}
+    });
+    service.start();
+    await until('the sleeping task to run', async () => {
+      const now = await store.getRun(workspaceId, run.id);
+      return now?.taskRuns[1]?.state === 'Running';
+    });
+
+    await pg.pause();
+    try {
+      // The task ends while the database is away: its write fails, and so does the run's end.
+      await until(
+        "the run's end write to fail",
+        () => logged.some(line => /could not end run/.test(line)),
+        { limitMs: 15_000 }
+      );
+    } finally {
+      await pg.resume();
+    }
+
+    let ended: Awaited<ReturnType<Store['getRun']>> = null;
+    await until(
+      'the run to end once the database is back',
+      async () => {
+        ended = await store.getRun(workspaceId, run.id).catch(() => null);
+        return ended !== null && ended.state !== 'Running';
+      },
+      { limitMs: 20_000 }
+    );
+    expect(ended).toMatchObject({
+      state: 'Crashed',
+      stateReason: expect.stringMatching(/^a store write failed/)
+    });
+    expect(
+      ended!.taskRuns
+        .map(t => [t.taskName, t.state])
+        .filter(
+          ([, state]) => !['Completed', 'Crashed', 'Cancelled'].includes(state)
+        )
+    ).toEqual([]);
+    expect(uncaught).toEqual([]);
+  }, 60_000);
 });
