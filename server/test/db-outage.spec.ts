@@ -141,6 +141,21 @@ describe('database outage', () => {
     expect(uncaught).toEqual([]);
   });
 
+  it('survives pg_ctl restart -m fast, and re-LISTENs', async () => {
+    const [a, b] = [await openHub(), await openHub()];
+    await deliveredBetween(a, b, 'ws-up-1');
+    await deliveredBetween(b, a, 'ws-up-2');
+    const resync = heard(a, 'ws-live');
+    await pg.restart();
+    await until(
+      'the hub to re-LISTEN after the restart',
+      () => resync.count() > 0
+    );
+    await deliveredBetween(b, a, 'ws-again-1');
+    await deliveredBetween(a, b, 'ws-again-2');
+    expect(uncaught).toEqual([]);
+  });
+
   it('answers 503 with Retry-After while PostgreSQL is stopped, and 200 again once it is back', async () => {
     const store: Store = await openPostgresStore(pg.url, { max: 4 });
     cleanups.push(() => store.close());
