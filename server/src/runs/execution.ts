@@ -37,6 +37,7 @@ import type { KeptKernel } from './kept-kernels.js';
 import type { KernelLauncher } from './kernel-launcher.js';
 import { makeMasker, type Masker } from './mask.js';
 import { buildExecutedNotebook } from './notebook.js';
+import { storable, storableText } from './outputs.js';
 import { CellOutputs, RunRecorder, type Notifier } from './recorder.js';
 import {
   keptReasons,
@@ -134,8 +135,8 @@ export class RunExecution {
         }
         const ended = await store.transitionRun(run.id, end.state, {
           from: 'Running',
-          reason: end.reason ?? null,
-          error: end.error ?? null
+          reason: storableText(end.reason ?? null),
+          error: storableText(end.error ?? null)
         });
         this.notify();
         return ended.state;
@@ -240,7 +241,9 @@ export class RunExecution {
         notebook: version.notebook
       });
       const profile = await this.options.kernels.profile(run.workspaceId, cwd);
-      mask = makeMasker(Object.values(profile.env));
+      // And made storable (outputs.ts): a NUL or a lone surrogate must not fail the store's writes.
+      const masker = makeMasker(Object.values(profile.env));
+      mask = value => storable(masker(value));
       kernel = kept ? kept.kernel : await this.options.kernels.start(profile);
     } catch (error) {
       await recorder.closeOpenTasks('the kernel did not start');

@@ -95,3 +95,59 @@ export class LineSplitter {
 function stripCr(line: string): string {
   return line.endsWith('\r') ? line.slice(0, -1) : line;
 }
+
+/**
+ * What PostgreSQL cannot store of a kernel's text, replaced with U+FFFD (the replacement character):
+ * the NUL character (text columns and jsonb refuse it) and lone UTF-16 surrogates (no UTF-8 for them:
+ * jsonb refuses their escapes, text would get them mangled). Everything else stays as it is.
+ */
+const UNSTORABLE =
+  // eslint-disable-next-line no-control-regex
+  /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+export const REPLACEMENT_CHARACTER = '\uFFFD';
+
+export function storableText(text: string): string;
+export function storableText(text: string | null): string | null;
+export function storableText(text: string | null): string | null {
+  return text === null ? null : text.replace(UNSTORABLE, REPLACEMENT_CHARACTER);
+}
+
+/**
+ * `value` with storableText applied to every string in it, object keys included: the one way all a
+ * run reports (outputs, log text, errors, reasons; the executed notebook built from them) reaches the
+ * store. Values that need nothing are returned as they are.
+ */
+export function storable<T>(value: T): T {
+  return walkStorable(value, 0) as T;
+}
+
+function walkStorable(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') {
+    return storableText(value);
+  }
+  if (depth > 64 || value === null || typeof value !== 'object') {
+    return value;
+  }
+  if (Array.isArray(value)) {
+    let changed = false;
+    const out = value.map(v => {
+      const w = walkStorable(v, depth + 1);
+      changed ||= w !== v;
+      return w;
+    });
+    return changed ? out : value;
+  }
+  if (value instanceof Date || ArrayBuffer.isView(value)) {
+    return value;
+  }
+  let changed = false;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    const k = storableText(key);
+    const w = walkStorable(v, depth + 1);
+    changed ||= k !== key || w !== v;
+    out[k] = w;
+  }
+  return changed ? out : value;
+}
