@@ -18,6 +18,7 @@ import {
   describeStoreError,
   isStoreUnavailable
 } from '../store/errors.js';
+import { registerInputGuard } from './input-guard.js';
 
 export type ApiErrorCode =
   | 'bad-request'
@@ -26,6 +27,7 @@ export type ApiErrorCode =
   | 'forbidden'
   | 'not-found'
   | 'conflict'
+  | 'method-not-allowed'
   | 'unsupported-media-type'
   | 'unavailable'
   | 'too-many-requests'
@@ -125,7 +127,68 @@ function stackFrames(error: Error): string | undefined {
     .join('\n');
 }
 
+/**
+ * PostgreSQL errors a client's value causes (SQLSTATE class 22, data exception: a byte sequence or
+ * character the encoding cannot hold, a number out of range, text that is not of the column's type,
+ * a value too long), and 54001 (a statement nested too deep). The input guard and the schemas refuse
+ * these first; this is the net under them.
+ */
+const INPUT_SQLSTATES = new Set([
+  '22021',
+  '22P05',
+  '22003',
+  '22P02',
+  '22001',
+  '22007',
+  '22008',
+  '54001'
+]);
+
+/** The SQLSTATE of a database error, looking through wrappers (drizzle puts it in `cause`). */
+function sqlState(error: unknown): string | undefined {
+  for (let e = error, i = 0; e && typeof e === 'object' && i < 5; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
+      return code;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** A route pattern (`/api/flows/:flowId`) as a matcher of concrete paths. */
+function pathMatcher(url: string): RegExp {
+  const pattern = url
+    .split('/')
+    .map(part =>
+      part.startsWith(':')
+        ? '[^/]+'
+        : part === '*'
+          ? '.*'
+          : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    )
+    .join('/');
+  return new RegExp(`^${pattern}/?$`);
+}
+
 export function registerErrorHandlers(app: FastifyInstance): void {
+  registerInputGuard(app);
+  // Every route's methods by path, so a known path asked with another method gets 405 and `Allow`.
+  const routes: { match: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', route => {
+    if (route.url === '*' || route.url === '/*') {
+      return; // CORS preflights answer OPTIONS on any path
+    }
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const known = routes.find(
+      r => r.match.source === pathMatcher(route.url).source
+    );
+    if (known) {
+      known.methods.push(...methods.filter(m => !known.methods.includes(m)));
+    } else {
+      routes.push({ match: pathMatcher(route.url), methods: [...methods] });
+    }
+  });
   app.setErrorHandler(
     (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       if (error instanceof ApiError) {
@@ -161,6 +224,18 @@ export function registerErrorHandlers(app: FastifyInstance): void {
         // Fastify's own client errors: malformed JSON, empty JSON body, body too large, ...
         return send(reply, status, 'bad-request', error.message);
       }
+      if (INPUT_SQLSTATES.has(sqlState(error) ?? '')) {
+        request.log.warn(
+          { error: describeStoreError(error) },
+          'request refused by the database'
+        );
+        return send(
+          reply,
+          400,
+          'bad-request',
+          `The database cannot store a value of this request (SQLSTATE ${sqlState(error)}): check the text and numbers sent`
+        );
+      }
       if (isStoreUnavailable(error)) {
         request.log.warn(
           { error: describeStoreError(error) },
@@ -187,12 +262,21 @@ export function registerErrorHandlers(app: FastifyInstance): void {
       );
     }
   );
-  app.setNotFoundHandler((request, reply) =>
-    send(
-      reply,
-      404,
-      'not-found',
-      `No route ${request.method} ${request.url.split('?')[0]}`
-    )
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    const allowed = routes
+      .filter(r => r.match.test(path))
+      .flatMap(r => r.methods);
+    if (allowed.length > 0) {
+      const allow = [...new Set(allowed)].sort().join(', ');
+      reply.header('Allow', allow);
+      return send(
+        reply,
+        405,
+        'method-not-allowed',
+        `${request.method} is not allowed on ${path}: use ${allow}`
+      );
+    }
+    return send(reply, 404, 'not-found', `No route ${request.method} ${path}`);
+  });
 }

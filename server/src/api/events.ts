@@ -21,10 +21,11 @@ interface EventsQuery {
 function lastEventId(
   header: string | string[] | undefined
 ): number | undefined {
-  if (header === undefined) {
+  const text = Array.isArray(header) ? header[0] : header;
+  // An empty header (some clients send one before the first event) is no header.
+  if (text === undefined || text.trim() === '') {
     return undefined;
   }
-  const text = Array.isArray(header) ? header[0] : header;
   if (!/^\d{1,15}$/.test(text.trim())) {
     throw badRequest(
       `header "Last-Event-ID" must be an event id (a whole number), got ${JSON.stringify(text)}`,

@@ -103,6 +103,9 @@ export function registerFlowRoutes(
     async (request, reply) => {
       const { workspace } = principalOf(request);
       const body = request.body as DeployBody;
+      if (body.name.trim() === '') {
+        throw badRequest('body field "name" must not be blank', 'name');
+      }
       const hasNotebook = body.notebook !== undefined;
       const hasSpec = body.spec !== undefined;
       if (hasNotebook === hasSpec) {

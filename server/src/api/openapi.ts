@@ -52,8 +52,13 @@ export function collectRoutes(app: FastifyInstance): CollectedRoute[] {
 }
 
 /**
- * OpenAPI 3.0 has no `type: [a, 'null']`; it spells that `nullable: true`. Converts a JSON schema
- * (as Ajv takes it) to that dialect, recursively.
+ * The routes' schemas are JSON Schema draft 7 (what Ajv validates with); the document is OpenAPI
+ * 3.0.3, whose schema dialect differs. 3.0 rather than 3.1 because it is what most tools (code
+ * generators, Schemathesis, validators) read best, and the document has always said 3.0.3; so the
+ * draft-7 spellings are converted here, recursively:
+ * - `type: [a, 'null']` and `anyOf: [X, {type: 'null'}]` become `nullable: true`;
+ * - a number `exclusiveMinimum: n` becomes `minimum: n, exclusiveMinimum: true` (and likewise for
+ *   the maximum).
  */
 export function toOpenApiSchema(schema: unknown): unknown {
   if (Array.isArray(schema)) {
@@ -73,6 +78,24 @@ export function toOpenApiSchema(schema: unknown): unknown {
       }
       if (types.length < value.length) {
         out.nullable = true;
+      }
+    } else if (
+      (key === 'exclusiveMinimum' || key === 'exclusiveMaximum') &&
+      typeof value === 'number'
+    ) {
+      out[key === 'exclusiveMinimum' ? 'minimum' : 'maximum'] = value;
+      out[key] = true;
+    } else if ((key === 'anyOf' || key === 'oneOf') && Array.isArray(value)) {
+      const isNull = (s: unknown) =>
+        !!s && typeof s === 'object' && (s as JsonSchema).type === 'null';
+      const rest = value.filter(s => !isNull(s)).map(toOpenApiSchema);
+      if (rest.length < value.length) {
+        out.nullable = true;
+      }
+      if (rest.length === 1 && rest[0] && typeof rest[0] === 'object') {
+        Object.assign(out, rest[0]);
+      } else {
+        out[key] = rest;
       }
     } else if (key === 'properties' && value && typeof value === 'object') {
       out.properties = Object.fromEntries(
