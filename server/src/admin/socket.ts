@@ -83,7 +83,11 @@ export function buildAdminApp(
       );
       return reply.code(bad.statusCode).send(bad.body);
     }
-    const ws = await store.ensureWorkspace(workspace);
+    // Listing creates nothing: an unknown workspace is one with no keys to show, said as such.
+    const ws = await store.findWorkspaceByName(workspace);
+    if (!ws) {
+      return reply.code(404).send(noWorkspace(workspace));
+    }
     return { keys: await store.listApiKeys(ws.id) };
   });
 
@@ -101,7 +105,10 @@ export function buildAdminApp(
       );
       return reply.code(bad.statusCode).send(bad.body);
     }
-    const ws = await store.ensureWorkspace(workspace);
+    const ws = await store.findWorkspaceByName(workspace);
+    if (!ws) {
+      return reply.code(404).send(noWorkspace(workspace));
+    }
     return { revoked: await store.revokeApiKey(ws.id, id) };
   });
 
@@ -115,6 +122,10 @@ export function buildAdminApp(
     });
   });
   return app;
+}
+
+function noWorkspace(name: string) {
+  return { error: 'not-found', message: `no workspace named ${name}` };
 }
 
 /**
@@ -154,10 +165,7 @@ function registerSecretRoutes(
     }
     const workspace = await store.findWorkspaceByName(name);
     if (!workspace) {
-      return {
-        statusCode: 404,
-        body: { error: 'not-found', message: `no workspace named ${name}` }
-      };
+      return { statusCode: 404, body: noWorkspace(name) };
     }
     return { secrets, workspaceId: workspace.id };
   }

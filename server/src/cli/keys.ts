@@ -180,13 +180,14 @@ export async function withKeys<T>(
   }
 }
 
-/**
- * The Store finds a workspace by name only through ensureWorkspace, which creates a missing one (empty,
- * so harmless); a lookup without creating needs a Store method that does not exist yet.
- */
-function existingWorkspace(
+/** The workspace of that name; a CliError when there is none (listing or revoking creates nothing). */
+async function existingWorkspace(
   store: Store,
   name: string
 ): Promise<{ id: string }> {
-  return store.ensureWorkspace(name);
+  const workspace = await store.findWorkspaceByName(name);
+  if (!workspace) {
+    throw new CliError(`no workspace named ${name}`);
+  }
+  return workspace;
 }
