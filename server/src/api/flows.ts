@@ -249,6 +249,24 @@ export function registerFlowRoutes(
     async (request, reply) => {
       const { workspace } = principalOf(request);
       const { flowId } = request.params as { flowId: string };
+      // Its runs executing in this process are cancelled first, and their end written, so none goes on
+      // writing to rows deleted under it. Runs executing elsewhere find them gone (their end is lost).
+      const runs = ctx.runs;
+      if (runs) {
+        const { runs: running } = await store.listRuns({
+          workspaceId: workspace.id,
+          flowId,
+          state: 'Running',
+          limit: 500
+        });
+        await Promise.all(
+          running.map(async run => {
+            if (await runs.cancel(run.id)) {
+              await runs.whenEnded?.(run.id);
+            }
+          })
+        );
+      }
       if (!(await store.deleteFlow(workspace.id, flowId))) {
         throw notFound(`Flow ${flowId} not found`);
       }

@@ -12,4 +12,10 @@ export interface RunController {
    * process is not running it: the API then leaves the run to its owner or its lease.
    */
   cancel(runId: string): Promise<boolean>;
+  /**
+   * Resolves once the run executing in this process has ended and its end was written (at once when it
+   * is not executing here): a flow's deletion waits for its cancelled runs, so none writes to rows
+   * deleted under it.
+   */
+  whenEnded?(runId: string): Promise<void>;
 }

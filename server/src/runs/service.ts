@@ -88,6 +88,8 @@ export class RunService implements RunController {
   private readonly kernelPython: string;
   private readonly executions = new Map<string, RunExecution>();
   private readonly finished = new Set<Promise<void>>();
+  /** Each executing run's end (written, then told): see whenEnded. */
+  private readonly ending = new Map<string, Promise<void>>();
   private readonly kept: KeptKernels;
   private readonly kernels: KernelLauncher;
   private pumping = false;
@@ -188,6 +190,10 @@ export class RunService implements RunController {
     }
     execution.interrupt(CANCEL_REASON, 'Cancelled');
     return true;
+  }
+
+  whenEnded(runId: string): Promise<void> {
+    return this.ending.get(runId) ?? Promise.resolve();
   }
 
   /**
@@ -325,6 +331,7 @@ export class RunService implements RunController {
       state => {
         clearInterval(renew);
         this.executions.delete(run.id);
+        this.ending.delete(run.id);
         this.finished.delete(done);
         try {
           this.options.onRunEnded?.(run, state);
@@ -336,6 +343,7 @@ export class RunService implements RunController {
       () => undefined // execute() never rejects
     );
     this.finished.add(done);
+    this.ending.set(run.id, done);
   }
 
   private notify(workspaceId: string): void {
