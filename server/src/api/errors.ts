@@ -18,6 +18,7 @@ import {
   describeStoreError,
   isStoreUnavailable
 } from '../store/errors.js';
+import { DiskFullError } from '../store/disk-guard.js';
 import { registerInputGuard } from './input-guard.js';
 
 export type ApiErrorCode =
@@ -32,6 +33,7 @@ export type ApiErrorCode =
   | 'unavailable'
   | 'too-many-requests'
   | 'database-unavailable'
+  | 'insufficient-storage'
   | 'internal';
 
 /** Seconds a client is told to wait (Retry-After) while the database is unreachable. */
@@ -235,6 +237,10 @@ export function registerErrorHandlers(app: FastifyInstance): void {
           'bad-request',
           `The database cannot store a value of this request (SQLSTATE ${sqlState(error)}): check the text and numbers sent`
         );
+      }
+      if (error instanceof DiskFullError) {
+        request.log.warn({ error: error.message }, 'disk full');
+        return send(reply, 507, 'insufficient-storage', error.message);
       }
       if (isStoreUnavailable(error)) {
         request.log.warn(
