@@ -43,7 +43,23 @@ export interface RecorderOptions {
   /** Tasks re-executed only to rebuild the kernel's state (retry of a failed run) → the reason shown. */
   replayReasons?: Map<string, string>;
   outputCapBytes?: number;
+  /** Log text kept per task attempt (default DEFAULT_LOG_CAP_BYTES); the rest is counted, not kept. */
+  logCapBytes?: number;
   onFailure: (error: unknown) => void;
+}
+
+/**
+ * A task that prints without end must not fill the store (nor the event stream, which carries each
+ * line): 2 MB of log per attempt, the same order as its outputs' cap, and lines of at most 64 K
+ * characters. Past the cap, one line says so and the rest is dropped; the attempt's outputs keep their
+ * own cap and note.
+ */
+export const DEFAULT_LOG_CAP_BYTES = 2 * 1024 * 1024;
+export const MAX_LOG_LINE_CHARS = 64 * 1024;
+
+interface LogBudget {
+  bytes: number;
+  cut: boolean;
 }
 
 interface TaskSlot {
@@ -61,6 +77,7 @@ export class RunRecorder {
   private failure: unknown = null;
   private readonly tasks = new Map<string, TaskSlot>();
   private logBatch: NewLogLine[] | null = null;
+  private readonly logBudgets = new Map<string, LogBudget>();
   private readonly runStreams = new Map<string, LineSplitter>();
 
   constructor(private readonly options: RecorderOptions) {
@@ -284,7 +301,44 @@ export class RunRecorder {
   }
 
   /** Lines logged between two other writes go to the store as one batch (and one `log` event). */
-  private log(line: Omit<NewLogLine, 'flowRunId'>): void {
+  /** The line as it is kept (cut when too long), or null once its attempt's log passed the cap. */
+  private withinCap(
+    line: Omit<NewLogLine, 'flowRunId'>
+  ): Omit<NewLogLine, 'flowRunId'> | null {
+    const key = `${line.taskName ?? ''}\u0000${line.attempt ?? ''}`;
+    let budget = this.logBudgets.get(key);
+    if (!budget) {
+      budget = { bytes: 0, cut: false };
+      this.logBudgets.set(key, budget);
+    }
+    if (budget.cut) {
+      return null;
+    }
+    let text = line.text;
+    if (text.length > MAX_LOG_LINE_CHARS) {
+      text =
+        text.slice(0, MAX_LOG_LINE_CHARS) +
+        ` … [${text.length - MAX_LOG_LINE_CHARS} more characters not kept]`;
+    }
+    const cap = this.options.logCapBytes ?? DEFAULT_LOG_CAP_BYTES;
+    const size = Buffer.byteLength(text, 'utf8');
+    if (budget.bytes + size > cap) {
+      budget.cut = true;
+      return {
+        ...line,
+        stream: 'stderr',
+        text: `[cellflow] the log of this attempt passed ${Math.round(cap / 1024)} KB: the rest of it is not kept`
+      };
+    }
+    budget.bytes += size;
+    return text === line.text ? line : { ...line, text };
+  }
+
+  private log(input: Omit<NewLogLine, 'flowRunId'>): void {
+    const line = this.withinCap(input);
+    if (!line) {
+      return;
+    }
     const full: NewLogLine = {
       ...line,
       flowRunId: this.options.run.id,
