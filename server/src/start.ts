@@ -20,15 +20,19 @@ import type { IsolationMode } from './executor/sandbox.js';
 import { resolveIsolation, type KernelIsolation } from './runs/isolation.js';
 import { kernelsDirOf } from './runs/kernel-launcher.js';
 import { KernelUsers } from './runs/kernel-users.js';
+import { retryCrashedRuns } from './runs/crash-retry.js';
+import { instanceIdOf, predecessorOwners } from './runs/lease-owner.js';
 import { RunService } from './runs/service.js';
 import { startScheduler, type Scheduler } from './scheduler/index.js';
 import { secretKeyFile } from './secrets/secret-box.js';
 import { openWorkspaceSecrets } from './secrets/workspace-secrets.js';
 import { openStore } from './store/index.js';
-import type { Store } from './store/store.js';
+import type { FlowRun, Store } from './store/store.js';
 
 export const RESTART_CRASH_REASON =
   'server restarted while the run was running';
+export const DEAD_OWNER_CRASH_REASON =
+  'the process running it on this host is gone';
 
 export interface CellflowServerOptions {
   host?: string;
@@ -46,6 +50,7 @@ export interface CellflowServerOptions {
   /** Kernels started ahead of runs (RunService's warmKernels). */
   warmKernels?: number;
   kernelPython?: string;
+  /** Run leases (RunService's leaseMs, default 15 s; `--lease`). */
   leaseMs?: number;
   logger?: boolean;
   allowedOrigins?: string[];
@@ -174,11 +179,9 @@ export async function startCellflowServer(
 
     // Nothing can still be executing a run this store lists as Running: with the embedded store this
     // process is the only one. On PostgreSQL other servers may be running theirs, so only runs whose
-    // lease ran out are ours to crash.
-    const crashed = await store.crashRunningRuns(
-      RESTART_CRASH_REASON,
-      store.kind === 'pglite' ? {} : { leaseExpiredBefore: new Date() }
-    );
+    // lease ran out, and runs of this data dir's dead predecessors (lease-owner.ts), are ours to crash.
+    const instanceId = instanceIdOf(dataDir);
+    const crashed = await crashAtStart(store, instanceId);
 
     // On PostgreSQL, servers and workers share their events' signal through LISTEN/NOTIFY.
     let hub: EventHub;
@@ -192,6 +195,10 @@ export async function startCellflowServer(
     for (const run of crashed) {
       hub.notify(run.workspaceId);
     }
+    // Claimed once the run service starts.
+    await retryCrashedRuns(store, crashed, {
+      notify: workspaceId => hub.notify(workspaceId)
+    });
 
     const secrets = await openWorkspaceSecrets({
       store,
@@ -212,7 +219,8 @@ export async function startCellflowServer(
       maxConcurrentRuns: options.maxConcurrentRuns,
       retryGraceMs: options.retryGraceMs,
       warmKernels: options.warmKernels,
-      leaseMs: options.leaseMs
+      leaseMs: options.leaseMs,
+      instanceId
     });
 
     // A variable, not a literal: buildServer's options grow with the API (store, hub, runs, ...).
@@ -265,4 +273,29 @@ export async function startCellflowServer(
     await unwind();
     throw error;
   }
+}
+
+/** The runs a starting server marks Crashed: every Running one on PGlite; on PostgreSQL, its predecessors'. */
+async function crashAtStart(
+  store: Store,
+  instanceId: string
+): Promise<FlowRun[]> {
+  if (store.kind === 'pglite') {
+    return store.crashRunningRuns(RESTART_CRASH_REASON);
+  }
+  const { sameInstance, deadOnHost } = predecessorOwners(
+    await store.listRunningLeaseOwners(),
+    instanceId
+  );
+  return [
+    ...(await store.crashRunningRuns(RESTART_CRASH_REASON, {
+      leaseExpiredBefore: new Date()
+    })),
+    ...(await store.crashRunningRuns(RESTART_CRASH_REASON, {
+      leaseOwners: sameInstance
+    })),
+    ...(await store.crashRunningRuns(DEAD_OWNER_CRASH_REASON, {
+      leaseOwners: deadOnHost
+    }))
+  ];
 }

@@ -312,3 +312,52 @@ describe('GET, PATCH and DELETE /api/flows/:flowId', () => {
     expect(again.statusCode).toBe(404);
   });
 });
+
+describe('PATCH /api/flows/:flowId/settings', () => {
+  it("sets the flow's automatic retries of crashed runs, within bounds, 400 naming the field", async () => {
+    const tenant = await newTenant(db.store);
+    const deployed = await t.app.inject({
+      method: 'POST',
+      url: '/api/flows',
+      headers: tenant.headers,
+      payload: { name: 'etl', notebook: etlNotebook() }
+    });
+    const flowId = deployed.json().flow.id as string;
+    expect(deployed.json().flow).toMatchObject({ retries: 0, retryDelay: 0 });
+    const patch = (payload: unknown, id = flowId) =>
+      t.app.inject({
+        method: 'PATCH',
+        url: `/api/flows/${id}/settings`,
+        headers: tenant.headers,
+        payload: payload as Record<string, unknown>
+      });
+
+    const set = await patch({ retries: 2, retryDelay: 30 });
+    expect(set.statusCode).toBe(200);
+    expect(set.json().flow).toMatchObject({ retries: 2, retryDelay: 30 });
+    // An absent field stays as it is.
+    expect((await patch({ retries: 10 })).json().flow).toMatchObject({
+      retries: 10,
+      retryDelay: 30
+    });
+    const read = await t.app.inject({
+      method: 'GET',
+      url: `/api/flows/${flowId}`,
+      headers: tenant.headers
+    });
+    expect(read.json().flow).toMatchObject({ retries: 10, retryDelay: 30 });
+
+    for (const [payload, field] of [
+      [{ retries: 11 }, 'retries'],
+      [{ retries: -1 }, 'retries'],
+      [{ retries: 1.5 }, 'retries'],
+      [{ retryDelay: 3601 }, 'retryDelay'],
+      [{ retries: 1, other: 1 }, 'other']
+    ] as const) {
+      const res = await patch(payload);
+      expect(res.statusCode, JSON.stringify(payload)).toBe(400);
+      expect(res.json()).toMatchObject({ error: 'bad-request', field });
+    }
+    expect((await patch({ retries: 1 }, 'no-such-flow')).statusCode).toBe(404);
+  });
+});

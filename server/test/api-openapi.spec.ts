@@ -54,6 +54,7 @@ describe('GET /api/openapi.json', () => {
       '/api/flows/{flowId}/overlap',
       '/api/flows/{flowId}/runs',
       '/api/flows/{flowId}/schedules',
+      '/api/flows/{flowId}/settings',
       '/api/health',
       '/api/me',
       '/api/openapi.json',

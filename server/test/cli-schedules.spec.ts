@@ -273,6 +273,35 @@ describe('cellflow deploy with a schedule', () => {
   });
 });
 
+describe('cellflow deploy --flow-retries', () => {
+  it("sets the flow's automatic retries of crashed runs; out of bounds exits 2 before deploying", async () => {
+    const path = await greeter('retried.ipynb', 'retried');
+    const bad = await run(['deploy', path, '--flow-retries', '11']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      '--flow-retries must be a whole number from 0 to 10'
+    );
+    expect(await flowNamed('retried')).toBeUndefined();
+
+    const ok = await run([
+      'deploy',
+      path,
+      '--flow-retries',
+      '2',
+      '--flow-retry-delay',
+      '5'
+    ]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain(
+      'retried automatically up to 2 time(s), 5 s after the crash'
+    );
+    expect(await flowNamed('retried')).toMatchObject({
+      retries: 2,
+      retryDelay: 5
+    });
+  });
+});
+
 describe('cellflow runs --upcoming', () => {
   it('lists the planned runs of the schedules, soonest first, with their scheduled time', async () => {
     const path = await greeter('upcoming.ipynb', 'upcoming');

@@ -68,4 +68,20 @@ describe('cellflow server', () => {
     expect(stderr).toContain('"eighty"');
     expect(stderr).not.toMatch(/at .*\.js:\d+/);
   });
+
+  it('refuses a lease outside 3 to 600 seconds with a message that names it', () => {
+    for (const lease of ['2', '601', 'soon']) {
+      let stderr = '';
+      try {
+        execFileSync(process.execPath, [bin, 'server', '--lease', lease], {
+          stdio: 'pipe'
+        });
+      } catch (err) {
+        stderr = String((err as { stderr: Buffer }).stderr);
+      }
+      expect(stderr).toContain(
+        `--lease must be a number of seconds from 3 to 600, got "${lease}"`
+      );
+    }
+  });
 });

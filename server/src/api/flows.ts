@@ -9,7 +9,13 @@ import {
   type FlowProblem,
   type FlowSpec
 } from '../../../src/flow/index.js';
-import type { Flow, FlowVersion } from '../store/store.js';
+import {
+  FLOW_RETRIES_MAX,
+  FLOW_RETRY_DELAY_MAX,
+  type Flow,
+  type FlowRetrySettings,
+  type FlowVersion
+} from '../store/store.js';
 import { principalOf } from './auth.js';
 import type { ApiContext } from './context.js';
 import { ApiError, badRequest, notFound } from './errors.js';
@@ -233,6 +239,45 @@ export function registerFlowRoutes(
       if (!flow) {
         throw notFound(`Flow ${flowId} not found`);
       }
+      return { flow: flowJson(flow) };
+    }
+  );
+
+  app.patch(
+    '/api/flows/:flowId/settings',
+    {
+      schema: {
+        summary:
+          'Automatic retries of crashed runs (the process or the kernel died, not the code): at most `retries` per run, each `retryDelay` seconds after the crash',
+        params: idParam('flowId'),
+        body: {
+          type: 'object',
+          properties: {
+            retries: { type: 'integer', minimum: 0, maximum: FLOW_RETRIES_MAX },
+            retryDelay: {
+              type: 'integer',
+              minimum: 0,
+              maximum: FLOW_RETRY_DELAY_MAX
+            }
+          },
+          additionalProperties: false
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { flow: flowSchema },
+            required: ['flow']
+          },
+          ...errorResponses
+        }
+      }
+    },
+    async request => {
+      const { workspace } = principalOf(request);
+      const { flowId } = request.params as { flowId: string };
+      const body = (request.body ?? {}) as FlowRetrySettings;
+      const flow = await store.setFlowRetries(workspace.id, flowId, body);
+      ctx.hub.notify(workspace.id);
       return { flow: flowJson(flow) };
     }
   );

@@ -35,6 +35,9 @@ export const flowSchema = {
     name: { type: 'string' },
     paused: { type: 'boolean' },
     latestVersion: { type: 'integer' },
+    /** Automatic retries of a crashed run, and the seconds before each. */
+    retries: { type: 'integer' },
+    retryDelay: { type: 'integer' },
     /** When the flow's schedules next start a run (listings only); null when nothing is scheduled. */
     nextRunAt: nullableDateTime,
     createdAt: dateTime,

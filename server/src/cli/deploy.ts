@@ -9,6 +9,7 @@ import { basename, extname, resolve } from 'node:path';
 import { Command } from 'commander';
 
 import type { FlowProblem } from '../../../src/flow/spec.js';
+import { FLOW_RETRIES_MAX, FLOW_RETRY_DELAY_MAX } from '../store/store.js';
 import { ApiClient, ApiError, usageErrorsExit2 } from './client.js';
 import {
   ensureSchedule,
@@ -53,6 +54,14 @@ export function registerDeployCommand(program: Command): void {
         collectParameter,
         {} as Record<string, string>
       )
+      .option(
+        '--flow-retries <n>',
+        'retry a crashed run (its process or kernel died, not its code) automatically up to n times, 0 to 10 (default: as the flow has it, 0 for a new flow)'
+      )
+      .option(
+        '--flow-retry-delay <seconds>',
+        'wait this long before each such retry, 0 to 3600 (default: as the flow has it, 0 for a new flow)'
+      )
       .action(async (path: string, opts: DeployOptions) => {
         process.exitCode = await deploy(path, opts);
       })
@@ -62,6 +71,34 @@ export function registerDeployCommand(program: Command): void {
 interface DeployOptions extends DeployScheduleOptions {
   name?: string;
   kernel?: string;
+  flowRetries?: string;
+  flowRetryDelay?: string;
+}
+
+/** The flow settings asked for, or the message saying which option is wrong. */
+function retrySettings(
+  opts: DeployOptions
+): { retries?: number; retryDelay?: number } | string {
+  const settings: { retries?: number; retryDelay?: number } = {};
+  for (const [option, value, max, key] of [
+    ['--flow-retries', opts.flowRetries, FLOW_RETRIES_MAX, 'retries'],
+    [
+      '--flow-retry-delay',
+      opts.flowRetryDelay,
+      FLOW_RETRY_DELAY_MAX,
+      'retryDelay'
+    ]
+  ] as const) {
+    if (value === undefined) {
+      continue;
+    }
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > max) {
+      return `${option} must be a whole number from 0 to ${max}, got "${value}"`;
+    }
+    settings[key] = n;
+  }
+  return settings;
 }
 
 async function deploy(path: string, opts: DeployOptions): Promise<number> {
@@ -69,6 +106,11 @@ async function deploy(path: string, opts: DeployOptions): Promise<number> {
   const wanted = scheduleFromOptions(opts);
   if (!wanted.ok) {
     process.stderr.write(`cellflow deploy: ${wanted.message}\n`);
+    return DEPLOY_REFUSED;
+  }
+  const settings = retrySettings(opts);
+  if (typeof settings === 'string') {
+    process.stderr.write(`cellflow deploy: ${settings}\n`);
     return DEPLOY_REFUSED;
   }
   let text: string;
@@ -117,6 +159,14 @@ async function deploy(path: string, opts: DeployOptions): Promise<number> {
       ` on kernel ${version.kernelName}.\n`
   );
   process.stdout.write(`${flow.id} ${version.version}\n`);
+  if (Object.keys(settings).length > 0) {
+    const { flow: set } = await client.request<{
+      flow: { retries: number; retryDelay: number };
+    }>('PATCH', `/api/flows/${encodeURIComponent(flow.id)}/settings`, settings);
+    process.stderr.write(
+      `Crashed runs are retried automatically up to ${set.retries} time(s), ${set.retryDelay} s after the crash.\n`
+    );
+  }
   if (wanted.schedule) {
     const { schedule, added } = await ensureSchedule(
       client,

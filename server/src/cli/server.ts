@@ -27,6 +27,7 @@ interface ServerCommandOptions {
   kernelUser?: boolean;
   secretsKeyFile?: string;
   failedAuthLimit?: number;
+  lease?: number;
 }
 
 export function registerServerCommand(program: Command): void {
@@ -76,6 +77,11 @@ export function registerServerCommand(program: Command): void {
       value => parseCount(value, 1, '--failed-auth-limit')
     )
     .option(
+      '--lease <seconds>',
+      "how long a run's lease lasts, 3 to 600 (default 15): renewed every third of it; runs whose lease runs out (their process died without coming back) are marked Crashed",
+      value => parseLease(value)
+    )
+    .option(
       '--kernel-user',
       "run each workspace's kernels as an OS user of its own (cf-<hash>, made on first use; the server must run as root; a notebook's folder under --root-dir must be writable by that user)"
     )
@@ -97,7 +103,8 @@ export function registerServerCommand(program: Command): void {
         allowUnisolatedKernels: opts.allowUnisolatedKernels,
         kernelUser: opts.kernelUser,
         secretsKeyFile: opts.secretsKeyFile,
-        failedAuthLimit: opts.failedAuthLimit
+        failedAuthLimit: opts.failedAuthLimit,
+        leaseMs: opts.lease === undefined ? undefined : opts.lease * 1000
       });
       process.stdout.write(
         server.isolation.mode === 'sandbox'
@@ -156,6 +163,21 @@ function parseSeconds(value: string): number {
   if (value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
     throw new Error(
       `--retry-grace must be a number of seconds of at least 0, got "${value}"`
+    );
+  }
+  return seconds;
+}
+
+function parseLease(value: string): number {
+  const seconds = Number(value);
+  if (
+    value.trim() === '' ||
+    !Number.isFinite(seconds) ||
+    seconds < 3 ||
+    seconds > 600
+  ) {
+    throw new Error(
+      `--lease must be a number of seconds from 3 to 600, got "${value}"`
     );
   }
   return seconds;

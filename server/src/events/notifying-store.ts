@@ -30,6 +30,7 @@ const WRITES: Partial<Record<keyof Store, Affected>> = {
   revokeApiKey: (args, result) => (result ? [args[0] as string] : []),
   deployFlow: args => [(args[0] as { workspaceId: string }).workspaceId],
   setFlowPaused: byFirstArg,
+  setFlowRetries: byFirstArg,
   deleteFlow: (args, result) => (result ? [args[0] as string] : []),
   createRun: byRun,
   createScheduledRunIfAbsent: (args, result) =>

@@ -81,6 +81,8 @@ export class RunExecution {
   private readonly abort = new AbortController();
   /** Why the run was stopped from outside: a user's cancel, or the server stopping. */
   private stop: { reason: string; as: 'Cancelled' | 'Crashed' } | null = null;
+  /** Whether this execution wrote the run's end (not another process, such as a lease sweep). */
+  endWritten = false;
   private storeFailure: unknown = null;
   /** The run's recorder, once its task runs exist: the end's retries close the tasks it left open. */
   private recorder: RunRecorder | null = null;
@@ -138,6 +140,7 @@ export class RunExecution {
           reason: storableText(end.reason ?? null),
           error: storableText(end.error ?? null)
         });
+        this.endWritten = true;
         this.notify();
         return ended.state;
       } catch (error) {
@@ -147,6 +150,7 @@ export class RunExecution {
           error.actual === end.state
         ) {
           // An earlier try was committed, its answer lost with the connection.
+          this.endWritten = true;
           this.notify();
           return end.state;
         }

@@ -5,8 +5,6 @@
  * run that ended Failed is kept for the retry grace period (KeptKernels), so a retry claimed here
  * meanwhile continues in it.
  */
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 import { defaultPython, type ZmqKernel } from '../executor/index.js';
@@ -14,6 +12,7 @@ import type { IsolationMode } from '../executor/sandbox.js';
 import { describeStoreError } from '../store/errors.js';
 import type { FlowRun, FlowRunState, Store } from '../store/store.js';
 import type { RunController } from './controller.js';
+import { retryCrashedRuns } from './crash-retry.js';
 import { RunExecution } from './execution.js';
 import { resolveIsolation, type KernelIsolation } from './isolation.js';
 import { KeptKernels } from './kept-kernels.js';
@@ -23,6 +22,7 @@ import {
   type WorkspaceEnvSource
 } from './kernel-launcher.js';
 import type { KernelUsers } from './kernel-users.js';
+import { instanceIdOf, leaseOwnerId } from './lease-owner.js';
 import type { Notifier } from './recorder.js';
 
 export interface RunServiceOptions {
@@ -36,9 +36,17 @@ export interface RunServiceOptions {
   dataDir: string;
   /** How many runs execute at once in this process (default 4). */
   maxConcurrentRuns?: number;
-  /** Who holds the leases (default: host, pid and a random suffix). */
+  /**
+   * Who holds the leases (default: `instance:<id>:<host>:<pid>:<random>`, the data dir's instance id,
+   * so a successor on the data dir or host recognises them: lease-owner.ts).
+   */
   ownerId?: string;
-  /** Lease length (default 60 s); renewed every third of it while the run executes. */
+  /** The data dir's instance id in the default owner (default: read or made in the data dir). */
+  instanceId?: string;
+  /**
+   * Lease length (default 15 s); renewed every third of it while the run executes, and runs whose lease
+   * ran out are crashed at least that often.
+   */
   leaseMs?: number;
   /** The safety re-check for Pending runs nobody woke us for (default 5 s). */
   recheckMs?: number;
@@ -78,6 +86,8 @@ export const DEFAULT_RETRY_GRACE_MS = 300_000;
 /** One kernel started ahead: a run's start no longer waits for a Python process (~300 ms here). */
 export const DEFAULT_WARM_KERNELS = 1;
 
+export const DEFAULT_LEASE_MS = 15_000;
+
 export const LEASE_EXPIRED_REASON =
   'the process running it stopped renewing its lease (it died or lost the store)';
 
@@ -97,6 +107,8 @@ export class RunService implements RunController {
   private started = false;
   private closed = false;
   private recheck: NodeJS.Timeout | null = null;
+  private sweep: NodeJS.Timeout | null = null;
+  private sweeping = false;
 
   constructor(private readonly options: RunServiceOptions) {
     this.max = options.maxConcurrentRuns ?? 4;
@@ -105,7 +117,10 @@ export class RunService implements RunController {
         `maxConcurrentRuns must be a whole number of at least 1, got ${options.maxConcurrentRuns}`
       );
     }
-    this.leaseMs = options.leaseMs ?? 60_000;
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    if (!(this.leaseMs > 0)) {
+      throw new RangeError(`leaseMs must be positive, got ${options.leaseMs}`);
+    }
     this.kept = new KeptKernels({
       graceMs: options.retryGraceMs ?? DEFAULT_RETRY_GRACE_MS,
       max: options.maxKeptKernels
@@ -140,7 +155,7 @@ export class RunService implements RunController {
     });
     this.ownerId =
       options.ownerId ??
-      `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+      leaseOwnerId(options.instanceId ?? instanceIdOf(options.dataDir));
   }
 
   /** Begins claiming. Runs left Running by a dead process are the caller's to crash first (start.ts). */
@@ -154,6 +169,15 @@ export class RunService implements RunController {
       void this.sweepExpiredLeases().then(() => this.wake());
     }, every);
     this.recheck.unref();
+    // A dead process's runs are crashed within a lease and a third of one, whatever the re-check.
+    const sweepEvery = Math.max(1, Math.floor(this.leaseMs / 3));
+    if (sweepEvery < every) {
+      this.sweep = setInterval(
+        () => void this.sweepExpiredLeases(),
+        sweepEvery
+      );
+      this.sweep.unref();
+    }
     this.wake();
   }
 
@@ -207,6 +231,9 @@ export class RunService implements RunController {
     if (this.recheck) {
       clearInterval(this.recheck);
     }
+    if (this.sweep) {
+      clearInterval(this.sweep);
+    }
     // From now on nothing is kept: a run ending meanwhile stops its own kernel.
     const keptClosed = Promise.all([this.kept.close(), this.kernels.close()]);
     for (const execution of this.executions.values()) {
@@ -224,9 +251,10 @@ export class RunService implements RunController {
    * lease, so they are never caught here while their process lives.
    */
   private async sweepExpiredLeases(): Promise<void> {
-    if (this.closed) {
+    if (this.closed || this.sweeping) {
       return;
     }
+    this.sweeping = true;
     try {
       const crashed = await this.options.store.crashRunningRuns(
         LEASE_EXPIRED_REASON,
@@ -237,11 +265,22 @@ export class RunService implements RunController {
       for (const run of crashed) {
         this.notify(run.workspaceId);
       }
+      await this.retryCrashed(crashed);
     } catch (error) {
       console.error(
         `Cellflow: crashing runs with expired leases failed: ${describeStoreError(error)}`
       );
+    } finally {
+      this.sweeping = false;
     }
+  }
+
+  /** The automatic retries of runs this process marked Crashed (their flows' `retries`). */
+  retryCrashed(crashed: readonly FlowRun[]): Promise<FlowRun[]> {
+    return retryCrashedRuns(this.options.store, crashed, {
+      notify: workspaceId => this.notify(workspaceId),
+      wake: () => this.wake()
+    });
   }
 
   private async pump(): Promise<void> {
@@ -328,8 +367,17 @@ export class RunService implements RunController {
     renew.unref();
 
     const done: Promise<void> = execution.execute().then(
-      state => {
+      async state => {
         clearInterval(renew);
+        if (state === 'Crashed' && execution.endWritten) {
+          // Only when this execution wrote the crash: a sweep that crashed the run retries it itself.
+          const ended = await this.options.store
+            .getRunById(run.id)
+            .catch(() => null);
+          if (ended) {
+            await this.retryCrashed([ended]);
+          }
+        }
         this.executions.delete(run.id);
         this.ending.delete(run.id);
         this.finished.delete(done);

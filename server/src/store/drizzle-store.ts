@@ -7,7 +7,7 @@ import { sql } from 'drizzle-orm';
 
 import { NotFoundError } from './errors.js';
 import type { Db } from './sql/common.js';
-import { crashRunningRuns } from './sql/crash.js';
+import { crashRunningRuns, listRunningLeaseOwners } from './sql/crash.js';
 import { listEvents, insertEvent } from './sql/events.js';
 import * as flowsSql from './sql/flows.js';
 import * as keysSql from './sql/keys.js';
@@ -22,6 +22,7 @@ import type {
   CrashFilter,
   CreateRunInput,
   DeployInput,
+  FlowRetrySettings,
   ListEventsQuery,
   ListRunsQuery,
   NewEvent,
@@ -121,6 +122,15 @@ export class DrizzleStore implements Store {
       flowsSql.getFlowVersion(db, workspaceId, flowId, version)
     );
   }
+  setFlowRetries(
+    workspaceId: string,
+    flowId: string,
+    settings: FlowRetrySettings
+  ) {
+    return this.db.tx(db =>
+      flowsSql.setFlowRetries(db, workspaceId, flowId, settings)
+    );
+  }
   setFlowPaused(workspaceId: string, flowId: string, paused: boolean) {
     return this.db.tx(db =>
       flowsSql.setFlowPaused(db, workspaceId, flowId, paused)
@@ -163,6 +173,9 @@ export class DrizzleStore implements Store {
   }
   renewLease(runId: string, owner: string, leaseMs: number) {
     return this.db.run(db => runsSql.renewLease(db, runId, owner, leaseMs));
+  }
+  listRunningLeaseOwners() {
+    return this.db.run(db => listRunningLeaseOwners(db));
   }
   crashRunningRuns(reason: string, filter: CrashFilter = {}) {
     return this.db.tx(db => crashRunningRuns(db, reason, filter));

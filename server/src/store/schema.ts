@@ -53,7 +53,10 @@ export const flows = pgTable(
       .$type<'queue' | 'skip' | 'parallel'>()
       .notNull()
       .default('queue'),
-    maxConcurrent: integer('max_concurrent')
+    maxConcurrent: integer('max_concurrent'),
+    /** Automatic retries of a crashed run (0..10), each after retryDelay seconds (0..3600). */
+    retries: integer('retries').notNull().default(0),
+    retryDelay: integer('retry_delay').notNull().default(0)
   },
   t => [unique('flows_workspace_name_key').on(t.workspaceId, t.name)]
 );

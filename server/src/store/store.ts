@@ -54,6 +54,17 @@ export interface SecretCiphertext {
 
 export type OverlapPolicy = 'queue' | 'skip' | 'parallel';
 
+/** Most automatic retries of a crashed run a flow may ask for. */
+export const FLOW_RETRIES_MAX = 10;
+/** Longest wait before such a retry starts, in seconds. */
+export const FLOW_RETRY_DELAY_MAX = 3600;
+
+/** A flow's automatic retries of crashed runs; an absent field is left as it is. */
+export interface FlowRetrySettings {
+  retries?: number;
+  retryDelay?: number;
+}
+
 /** A stored schedule: its timing (validated) in `spec`, the rest in its own fields. */
 export type Schedule = Omit<
   typeof schedules.$inferSelect,
@@ -242,6 +253,8 @@ export interface CrashFilter {
   leaseOwner?: string;
   /** Only runs whose lease ran out before this time (a dead worker's runs). */
   leaseExpiredBefore?: Date;
+  /** Only runs leased by one of these owners (a predecessor's, whatever their lease). */
+  leaseOwners?: string[];
 }
 
 export interface Store {
@@ -293,6 +306,12 @@ export interface Store {
     flowId: string,
     paused: boolean
   ): Promise<Flow>;
+  /** Sets the flow's automatic retries of crashed runs (RangeError past the bounds). */
+  setFlowRetries(
+    workspaceId: string,
+    flowId: string,
+    settings: FlowRetrySettings
+  ): Promise<Flow>;
   /** Deletes the flow with its versions, schedules and runs; events stay. False if not found. */
   deleteFlow(workspaceId: string, flowId: string): Promise<boolean>;
 
@@ -315,6 +334,8 @@ export interface Store {
   claimNextPendingRun(options: ClaimOptions): Promise<FlowRun | null>;
   /** Extends the lease of a Running run this owner holds; false if it lost it. */
   renewLease(runId: string, owner: string, leaseMs: number): Promise<boolean>;
+  /** The distinct lease owners of the Running runs (across workspaces). */
+  listRunningLeaseOwners(): Promise<string[]>;
   /** Marks Running runs (all, or those matching the filter) Crashed with the reason; returns them. */
   crashRunningRuns(reason: string, filter?: CrashFilter): Promise<FlowRun[]>;
 

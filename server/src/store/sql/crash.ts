@@ -3,7 +3,7 @@
  * Crashed, and so do their running or waiting tasks; tasks not yet begun are Cancelled. All in one
  * transaction, each change with its event.
  */
-import { and, asc, eq, inArray, lte, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, lte, type SQL } from 'drizzle-orm';
 
 import { flowRuns, taskAttempts, taskRuns } from '../schema.js';
 import {
@@ -29,6 +29,12 @@ export async function crashRunningRuns(
   if (filter.leaseOwner !== undefined) {
     conditions.push(eq(flowRuns.leaseOwner, filter.leaseOwner));
   }
+  if (filter.leaseOwners !== undefined) {
+    if (filter.leaseOwners.length === 0) {
+      return [];
+    }
+    conditions.push(inArray(flowRuns.leaseOwner, filter.leaseOwners));
+  }
   if (filter.leaseExpiredBefore !== undefined) {
     conditions.push(lte(flowRuns.leaseExpiresAt, filter.leaseExpiredBefore));
   }
@@ -51,6 +57,14 @@ export async function crashRunningRuns(
     await endOpenTasks(db, crashed, reason, now);
   }
   return crashed.map(asRun);
+}
+
+export async function listRunningLeaseOwners(db: Db): Promise<string[]> {
+  const rows = await db
+    .selectDistinct({ owner: flowRuns.leaseOwner })
+    .from(flowRuns)
+    .where(and(eq(flowRuns.state, 'Running'), isNotNull(flowRuns.leaseOwner)));
+  return rows.map(r => r.owner!).sort();
 }
 
 async function endOpenTasks(

@@ -5,7 +5,14 @@ import { and, asc, eq } from 'drizzle-orm';
 
 import { NotFoundError } from '../errors.js';
 import { flows, flowVersions } from '../schema.js';
-import type { DeployInput, Flow, FlowVersion } from '../store.js';
+import {
+  FLOW_RETRIES_MAX,
+  FLOW_RETRY_DELAY_MAX,
+  type DeployInput,
+  type Flow,
+  type FlowRetrySettings,
+  type FlowVersion
+} from '../store.js';
 import { requireText, requireWorkspace, type Db } from './common.js';
 import { insertEvent } from './events.js';
 
@@ -104,6 +111,47 @@ export async function getFlowVersion(
       )
     );
   return row?.version ?? null;
+}
+
+export async function setFlowRetries(
+  db: Db,
+  workspaceId: string,
+  flowId: string,
+  settings: FlowRetrySettings
+): Promise<Flow> {
+  const { retries, retryDelay } = settings;
+  checkWhole('retries', retries, FLOW_RETRIES_MAX);
+  checkWhole('retryDelay', retryDelay, FLOW_RETRY_DELAY_MAX);
+  const [flow] = await db
+    .update(flows)
+    .set({
+      ...(retries === undefined ? {} : { retries }),
+      ...(retryDelay === undefined ? {} : { retryDelay }),
+      updatedAt: new Date()
+    })
+    .where(and(eq(flows.id, flowId), eq(flows.workspaceId, workspaceId)))
+    .returning();
+  if (!flow) {
+    throw new NotFoundError('Flow', flowId);
+  }
+  await insertEvent(db, {
+    workspaceId,
+    flowId,
+    type: 'flow.updated',
+    payload: { retries: flow.retries, retryDelay: flow.retryDelay }
+  });
+  return flow;
+}
+
+function checkWhole(name: string, value: number | undefined, max: number) {
+  if (
+    value !== undefined &&
+    !(Number.isInteger(value) && value >= 0 && value <= max)
+  ) {
+    throw new RangeError(
+      `${name} must be a whole number from 0 to ${max}, got ${value}`
+    );
+  }
 }
 
 export async function setFlowPaused(
