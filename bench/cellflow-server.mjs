@@ -62,9 +62,16 @@ export function apiClient(url, key) {
   };
 }
 
-/** Starts the server; `extraArgs` go to `cellflow server`. Kernels come from the project's .venv. */
-export async function startServer(extraArgs = []) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'cellflow-bench-'));
+/**
+ * Starts the server; `extraArgs` go to `cellflow server`. Kernels come from the project's .venv. The
+ * data directory is a new folder in `parentDir` (default: the OS temp folder; a sandboxed kernel has a
+ * private /tmp, so a data dir outside it, as a real one is, has its mounts made as they would be).
+ */
+export async function startServer(
+  extraArgs = [],
+  { parentDir = tmpdir() } = {}
+) {
+  const dataDir = mkdtempSync(join(parentDir, 'cellflow-bench-'));
   const env = {
     ...process.env,
     PATH: `${join(ROOT, '.venv', 'bin')}:${process.env.PATH}`
@@ -77,8 +84,8 @@ export async function startServer(extraArgs = []) {
   );
   let stderr = '';
   proc.stderr.on('data', chunk => (stderr += chunk));
+  let out = '';
   const url = await new Promise((resolve, reject) => {
-    let out = '';
     proc.stdout.on('data', chunk => {
       out += chunk;
       const found = /listening on (http\S+)/.exec(out);
@@ -92,6 +99,12 @@ export async function startServer(extraArgs = []) {
   });
   /** From spawning the process to the server listening (store opened, migrations applied). */
   const startMs = performance.now() - spawnedAt;
+  /** How its kernels are isolated, as the server said at start: 'sandbox', 'none' or 'unknown'. */
+  const isolation = /bubblewrap sandbox/.test(out)
+    ? 'sandbox'
+    : /WITHOUT isolation/.test(out)
+      ? 'none'
+      : 'unknown';
   const key = createKey(dataDir, env);
   const api = apiClient(url, key);
 
@@ -152,5 +165,15 @@ export async function startServer(extraArgs = []) {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  return { url, key, dataDir, pid: proc.pid, startMs, api, events, close };
+  return {
+    url,
+    key,
+    dataDir,
+    pid: proc.pid,
+    startMs,
+    isolation,
+    api,
+    events,
+    close
+  };
 }
