@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run every Cellflow test suite: lint, unit + server (vitest), the lab's server extension (pytest), UI
-# (galata in chromium, against the lab from .venv), and the wheel install check. Ends with one line
+# Run every Cellflow test suite: lint, unit + server (vitest), the lab's server extension (pytest), the
+# HTTP API fuzz (Schemathesis against a live server), UI (galata in chromium, against the lab from
+# .venv), and the wheel install check. Ends with one line
 # "N passed, N failed" summed over all suites, and exits non-zero when any suite failed or when no test ran.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +27,13 @@ banner "lab server extension tests (pytest, jupyterlab_cellflow/tests)"
 .venv/bin/python -m pytest jupyterlab_cellflow/tests -q --junitxml="$RESULTS/pytest.xml" || {
   status=1
   [ -s "$RESULTS/pytest.xml" ] || { rm -f "$RESULTS/pytest.xml"; echo '{"passed":0,"failed":1}' >"$RESULTS/pytest.json"; }
+}
+
+banner "API fuzz (Schemathesis, every route of the OpenAPI document, a live server)"
+# Writes JUnit XML; a script that stopped before writing it (no server, no key) counts as one failure.
+bash scripts/test-api-fuzz.sh "$RESULTS" || {
+  status=1
+  [ -s "$RESULTS/schemathesis.xml" ] || { rm -f "$RESULTS/schemathesis.xml"; echo '{"passed":0,"failed":1}' >"$RESULTS/schemathesis.json"; }
 }
 
 banner "UI tests (galata, JupyterLab from .venv, Debian chromium)"

@@ -219,6 +219,11 @@ export function registerErrorHandlers(app: FastifyInstance): void {
         return send(reply, 409, 'conflict', error.message);
       }
       const status = error.statusCode ?? 500;
+      if (request.is404 && status >= 400 && status < 500) {
+        // A request no route takes that Fastify refused before the not-found handler ran (QUERY
+        // without a Content-Type, a body it cannot parse): still 405 on a known path, else 404.
+        return unrouted(request, reply);
+      }
       if (status === 415) {
         return send(reply, 415, 'unsupported-media-type', error.message);
       }
@@ -268,7 +273,7 @@ export function registerErrorHandlers(app: FastifyInstance): void {
       );
     }
   );
-  app.setNotFoundHandler((request, reply) => {
+  function unrouted(request: FastifyRequest, reply: FastifyReply) {
     const path = request.url.split('?')[0];
     const allowed = routes
       .filter(r => r.match.test(path))
@@ -284,5 +289,6 @@ export function registerErrorHandlers(app: FastifyInstance): void {
       );
     }
     return send(reply, 404, 'not-found', `No route ${request.method} ${path}`);
-  });
+  }
+  app.setNotFoundHandler(unrouted);
 }

@@ -146,6 +146,26 @@ export function openApiDocument(
       responses: Object.fromEntries(
         Object.entries((schema.response ?? { 200: {} }) as JsonSchema).map(
           ([status, body]) => {
+            const byType = (body as JsonSchema | undefined)?.content;
+            if (byType && typeof byType === 'object') {
+              // Fastify's per-media-type form, `{content: {type: {schema}}}`: a body that is not JSON.
+              return [
+                status,
+                {
+                  description: Number(status) < 400 ? 'Success' : 'Error',
+                  content: Object.fromEntries(
+                    Object.entries(byType as JsonSchema).map(
+                      ([type, media]) => [
+                        type,
+                        {
+                          schema: toOpenApiSchema((media as JsonSchema).schema)
+                        }
+                      ]
+                    )
+                  )
+                }
+              ];
+            }
             const converted = toOpenApiSchema(body);
             return [
               status,
@@ -161,8 +181,10 @@ export function openApiDocument(
       )
     };
     if (schema.body) {
+      const bodyType = (schema.body as JsonSchema).type;
       operation.requestBody = {
-        required: true,
+        // A body schema that admits null (`type: ['object', 'null']`) is one the route takes without a body.
+        required: !(Array.isArray(bodyType) && bodyType.includes('null')),
         content: {
           'application/json': { schema: toOpenApiSchema(schema.body) }
         }

@@ -376,7 +376,16 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         summary: 'The executed notebook of a run, as an .ipynb download',
         params: idParam('runId'),
-        response: { ...errorResponses }
+        response: {
+          200: {
+            content: {
+              'application/x-ipynb+json': {
+                schema: { type: 'object', description: 'nbformat 4 JSON' }
+              }
+            }
+          },
+          ...errorResponses
+        }
       }
     },
     async (request, reply) => {
