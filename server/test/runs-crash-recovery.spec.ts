@@ -31,6 +31,7 @@ import {
   startCellflowServer,
   type CellflowServer
 } from '../src/start.js';
+import { Scheduler } from '../src/scheduler/index.js';
 import { openPgliteStore, openPostgresStore } from '../src/store/index.js';
 import type { FlowRun, FlowRunState, Store } from '../src/store/store.js';
 import {
@@ -357,6 +358,44 @@ describe('the run service', () => {
     expect((await store.getRunById(claimed.id))?.state).toBe('Crashed');
     const { runs } = await store.listRuns({ workspaceId, flowId: flow.id });
     expect(runs.map(r => r.id).sort()).toEqual([claimed.id, retry.id].sort());
+  }, 40_000);
+
+  it('starts a retry retryDelay seconds after the crash, released by the scheduler', async () => {
+    const flow = await flowWithRetries(['%%task a\nprint("a")'], 1);
+    await store.setFlowRetries(workspaceId, flow.id, { retryDelay: 1 });
+    const claimed = await claimAs(
+      store,
+      workspaceId,
+      flow.id,
+      'instance:gone:elsewhere:1:cccc',
+      1
+    );
+    const runs = service({ leaseMs: 3000 });
+    const scheduler = new Scheduler({ store, hub, runs });
+    await scheduler.start();
+    try {
+      const [retry] = await hub.until('the crash retry', async () => {
+        const found = await retriesOf(store, claimed);
+        return found.length > 0 ? found : null;
+      });
+      expect(retry.state).toBe('Scheduled');
+      const crashedAt = (await store.getRunById(claimed.id))!.endedAt!;
+      expect(
+        retry.scheduledAt!.getTime() - crashedAt.getTime()
+      ).toBeGreaterThanOrEqual(900);
+      const done = await hub.until(
+        'the delayed retry to complete',
+        async () => {
+          const now = await store.getRunById(retry.id);
+          return now?.state === 'Completed' ? now : null;
+        }
+      );
+      expect(done.startedAt!.getTime()).toBeGreaterThanOrEqual(
+        retry.scheduledAt!.getTime()
+      );
+    } finally {
+      await scheduler.stop();
+    }
   }, 40_000);
 
   it('retries a run that crashed while executing at most `retries` times: a crashed retry gets no third run', async () => {

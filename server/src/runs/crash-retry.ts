@@ -7,6 +7,7 @@
  * at most `retries` of them; a retry a user asked for starts a new chain.
  */
 import { describeStoreError } from '../store/errors.js';
+import { schedulesChanged } from '../scheduler/signal.js';
 import type { FlowRun, Store } from '../store/store.js';
 import { RETRY_EVENT_TYPE } from './retry.js';
 
@@ -44,6 +45,10 @@ export async function retryCrashedRuns(
   }
   if (created.some(r => r.state === 'Pending')) {
     options.wake?.();
+  }
+  if (created.some(r => r.state === 'Scheduled')) {
+    // A run the scheduler did not plan: this process's scheduler looks at its time now.
+    schedulesChanged(store);
   }
   return created;
 }
