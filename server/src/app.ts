@@ -59,6 +59,13 @@ export interface ServerOptions {
   failedAuthLimit?: FailedAuthLimit;
   /** Milliseconds between heartbeat comments on event streams. */
   heartbeatMs?: number;
+  /** Open event streams one API key may hold; one more gets 429 with Retry-After (default 10). */
+  maxStreamsPerKey?: number;
+  /**
+   * Milliseconds an event stream's client may leave the socket undrained (not reading) before the
+   * stream is cut off; it resumes by Last-Event-ID (default 30 s).
+   */
+  streamStallMs?: number;
 }
 
 function loggerOptions(options: ServerOptions): FastifyServerOptions['logger'] {
@@ -174,7 +181,9 @@ export async function buildServer(
       store: options.store,
       hub: options.hub ?? createEventHub(),
       runs: options.runs,
-      heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+      heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+      maxStreamsPerKey: options.maxStreamsPerKey,
+      streamStallMs: options.streamStallMs
     };
     registerMeRoutes(app);
     registerFlowRoutes(app, ctx);

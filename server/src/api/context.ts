@@ -9,4 +9,8 @@ export interface ApiContext {
   runs?: RunController;
   /** Milliseconds between SSE heartbeat comments. */
   heartbeatMs: number;
+  /** Open event streams one API key may hold (default 10). */
+  maxStreamsPerKey?: number;
+  /** Milliseconds an event stream's client may leave the socket undrained before it is cut off. */
+  streamStallMs?: number;
 }

@@ -2,13 +2,20 @@
  * GET /api/events: the workspace's events, as a Server-Sent Events stream when the client accepts
  * `text/event-stream` (a browser reads it with fetch, which can send the Authorization header that
  * EventSource cannot), else as one JSON page. Resume with `Last-Event-ID` or `?after=`.
+ *
+ * A key holds at most `maxStreamsPerKey` open streams (429 with Retry-After beyond). The open streams of
+ * a key re-check it once a second, one store lookup for all of them, and end when it is revoked: a
+ * revocation may come from the admin socket, the CLI on the store, or another server on the same
+ * PostgreSQL, none of which tells this process's hub, so a timer rather than a notify.
  */
 import type { FastifyInstance } from 'fastify';
 
+import { bearerToken, hashApiKey } from '../auth/keys.js';
 import { EventStream } from '../events/sse.js';
+import type { Store } from '../store/store.js';
 import { principalOf } from './auth.js';
 import type { ApiContext } from './context.js';
-import { badRequest, notFound } from './errors.js';
+import { ApiError, badRequest, notFound } from './errors.js';
 import { MAX_EVENT_ID, errorResponses, eventSchema } from './schemas.js';
 
 interface EventsQuery {
@@ -35,16 +42,72 @@ function lastEventId(
   return Number(text);
 }
 
+export const DEFAULT_MAX_STREAMS_PER_KEY = 10;
+/** What a client refused a stream is told to wait: streams are long-lived, so not a moment. */
+export const STREAMS_RETRY_AFTER_SECONDS = 5;
+/** How often the open streams of a key check it is still valid. */
+export const STREAM_KEY_CHECK_MS = 1000;
+
+/** The open streams of one API key, and the timer that ends them when the key is revoked. */
+class KeyStreams {
+  readonly streams = new Set<EventStream>();
+  private readonly timer: NodeJS.Timeout;
+  private checking = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly keyHash: string,
+    private readonly onEmpty: () => void
+  ) {
+    this.timer = setInterval(() => void this.check(), STREAM_KEY_CHECK_MS);
+    this.timer.unref();
+  }
+
+  add(stream: EventStream): void {
+    this.streams.add(stream);
+  }
+
+  delete(stream: EventStream): void {
+    this.streams.delete(stream);
+    if (this.streams.size === 0) {
+      clearInterval(this.timer);
+      this.onEmpty();
+    }
+  }
+
+  private async check(): Promise<void> {
+    if (this.checking) {
+      return;
+    }
+    this.checking = true;
+    try {
+      const match = await this.store.findApiKeyByHash(this.keyHash);
+      if (!match || match.key.revokedAt) {
+        for (const stream of [...this.streams]) {
+          stream.close();
+        }
+      }
+    } catch {
+      // The store is unreachable: no verdict. The streams' own reads fail and end them if it stays away.
+    } finally {
+      this.checking = false;
+    }
+  }
+}
+
 export function registerEventRoutes(
   app: FastifyInstance,
   ctx: ApiContext
 ): void {
   const { store, hub } = ctx;
-  const streams = new Set<EventStream>();
+  const maxPerKey = ctx.maxStreamsPerKey ?? DEFAULT_MAX_STREAMS_PER_KEY;
+  const byKey = new Map<string, KeyStreams>();
   // Open streams would keep app.close() waiting forever: end them first; clients resume from their last id.
   app.addHook('preClose', async () => {
-    for (const stream of [...streams]) {
-      stream.close();
+    for (const group of [...byKey.values()]) {
+      for (const stream of [...group.streams]) {
+        stream.close();
+      }
     }
   });
 
@@ -82,7 +145,7 @@ export function registerEventRoutes(
       }
     },
     async (request, reply) => {
-      const { workspace } = principalOf(request);
+      const { workspace, key } = principalOf(request);
       const query = request.query as EventsQuery;
       const afterId =
         lastEventId(request.headers['last-event-id']) ?? query.after ?? 0;
@@ -106,6 +169,16 @@ export function registerEventRoutes(
           lastId: events.length ? events[events.length - 1].id : afterId
         };
       }
+      // From this check to the stream's registration nothing awaits, so concurrent requests cannot both pass.
+      const open = byKey.get(key.id)?.streams.size ?? 0;
+      if (open >= maxPerKey) {
+        reply.header('Retry-After', String(STREAMS_RETRY_AFTER_SECONDS));
+        throw new ApiError(
+          429,
+          'too-many-requests',
+          `This API key has ${open} open event streams, the most it may hold: close one, or try again in ${STREAMS_RETRY_AFTER_SECONDS} s`
+        );
+      }
       reply.hijack();
       // Hijacked replies skip Fastify's header writing: send the CORS headers the hooks set ourselves.
       for (const [name, value] of Object.entries(reply.getHeaders())) {
@@ -120,6 +193,19 @@ export function registerEventRoutes(
         'x-accel-buffering': 'no'
       });
       reply.raw.flushHeaders();
+      let group = byKey.get(key.id);
+      if (!group) {
+        // The auth hook verified this very header, so it holds a well-formed key.
+        const keyHash = hashApiKey(bearerToken(request.headers.authorization)!);
+        const created: KeyStreams = new KeyStreams(store, keyHash, () => {
+          if (byKey.get(key.id) === created) {
+            byKey.delete(key.id);
+          }
+        });
+        group = created;
+        byKey.set(key.id, group);
+      }
+      const owner = group;
       const stream = new EventStream(reply.raw, {
         store,
         hub,
@@ -128,9 +214,12 @@ export function registerEventRoutes(
         flowRunId: query.runId,
         afterId,
         heartbeatMs: ctx.heartbeatMs,
-        onClose: () => streams.delete(stream)
+        stallMs: ctx.streamStallMs,
+        onClose: () => owner.delete(stream)
       });
-      streams.add(stream);
+      if (!stream.isClosed) {
+        owner.add(stream);
+      }
     }
   );
 }

@@ -3,6 +3,11 @@
  * last id, then on every hub notify (and every heartbeat, a safety net for a notify that came while an
  * older transaction still held events back) reads again after the last id it sent. Reads are serialised,
  * so events go out once each, in id order, with no gaps.
+ *
+ * Backpressure: the store is read a page at a time, and once the socket refuses more (`write()` returns
+ * false) nothing more is written or read until it drains, in the replay and live alike. So a client that
+ * does not read holds at most about a page in this process (plus the socket's buffer), however long the
+ * history. One that has not drained for `stallMs` is cut off; it resumes by Last-Event-ID.
  */
 import type { ServerResponse } from 'node:http';
 
@@ -18,11 +23,16 @@ export interface EventStreamOptions {
   /** The last event id the client has; replay starts after it. */
   afterId: number;
   heartbeatMs: number;
+  /** A client that has not drained the socket for this long is disconnected (default 30 s). */
+  stallMs?: number;
   /** Called once when the stream ends, whichever side ended it. */
   onClose?: () => void;
 }
 
-const PAGE = 500;
+/** Events read from the store at a time: about the most a stream holds in memory. */
+export const EVENT_PAGE_SIZE = 200;
+
+export const DEFAULT_STREAM_STALL_MS = 30_000;
 
 /** The wire form of one event: its id for resuming, its type as the SSE event name, the rest as data. */
 export function formatEvent(event: CellflowEvent): string {
@@ -45,6 +55,8 @@ export class EventStream {
   private closed = false;
   private readonly unsubscribe: () => void;
   private readonly heartbeat: NodeJS.Timeout;
+  /** Set while the stream waits for the socket to drain: ends that wait (drained, closed or stalled). */
+  private wake: (() => void) | null = null;
 
   constructor(
     private readonly res: ServerResponse,
@@ -56,12 +68,24 @@ export class EventStream {
       this.pump()
     );
     this.heartbeat = setInterval(() => {
-      this.write(': heartbeat\n\n');
+      // A socket that is backed up has bytes on their way already: no heartbeat piles on.
+      if (!this.res.writableNeedDrain) {
+        this.write(': heartbeat\n\n');
+      }
       this.pump();
     }, options.heartbeatMs);
     res.on('close', () => this.close());
+    if (res.destroyed) {
+      // The client left while the request was being checked: its 'close' has been and gone.
+      this.close();
+      return;
+    }
     this.write(': stream open\n\n');
     this.pump();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Reads and sends whatever is new; a call during a read makes that read go round once more. */
@@ -91,16 +115,22 @@ export class EventStream {
             flowId,
             flowRunId,
             afterId: this.lastId,
-            limit: PAGE
+            limit: EVENT_PAGE_SIZE
           });
+          for (const event of page) {
+            if (this.closed) {
+              return;
+            }
+            const accepted = this.write(formatEvent(event));
+            this.lastId = event.id;
+            if (!accepted) {
+              await this.drained();
+            }
+          }
           if (this.closed) {
             return;
           }
-          for (const event of page) {
-            this.write(formatEvent(event));
-            this.lastId = event.id;
-          }
-        } while (page.length === PAGE);
+        } while (page.length === EVENT_PAGE_SIZE);
       } while (this.readAgain && !this.closed);
     } catch {
       // The store went away (server stopping) or failed: end the stream; the client resumes from its last id.
@@ -108,10 +138,32 @@ export class EventStream {
     }
   }
 
-  private write(text: string): void {
-    if (!this.closed && !this.res.writableEnded) {
-      this.res.write(text);
+  /** False when the socket wants to drain before it is given more. */
+  private write(text: string): boolean {
+    if (this.closed || this.res.writableEnded) {
+      return true;
     }
+    return this.res.write(text);
+  }
+
+  /** Resolves once the socket has drained or the stream closed; a client stalled for stallMs is cut off. */
+  private drained(): Promise<void> {
+    return new Promise(resolve => {
+      const done = () => {
+        clearTimeout(stall);
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        this.wake = null;
+        resolve();
+      };
+      const stall = setTimeout(
+        () => this.close(),
+        this.options.stallMs ?? DEFAULT_STREAM_STALL_MS
+      );
+      this.wake = done;
+      this.res.once('drain', done);
+      this.res.once('close', done);
+    });
   }
 
   close(): void {
@@ -121,8 +173,14 @@ export class EventStream {
     this.closed = true;
     clearInterval(this.heartbeat);
     this.unsubscribe();
-    if (!this.res.writableEnded) {
+    this.wake?.();
+    if (this.res.writableNeedDrain) {
+      // Its client is not reading: an end() would wait behind the unread bytes forever.
+      this.res.destroy();
+    } else if (!this.res.writableEnded) {
       this.res.end();
+      // The connection too, once the end is out: a client that went quiet must not keep it idle-open.
+      this.res.socket?.destroySoon();
     }
     this.options.onClose?.();
   }
