@@ -52,6 +52,8 @@ export interface CellflowServerOptions {
   kernelPython?: string;
   /** Run leases (RunService's leaseMs, default 15 s; `--lease`). */
   leaseMs?: number;
+  /** The outputs kept per task attempt and executed-notebook cell (RunService; `--output-cap`). */
+  outputCapBytes?: number;
   logger?: boolean;
   allowedOrigins?: string[];
   allowedHosts?: string[];
@@ -220,6 +222,7 @@ export async function startCellflowServer(
       retryGraceMs: options.retryGraceMs,
       warmKernels: options.warmKernels,
       leaseMs: options.leaseMs,
+      outputCapBytes: options.outputCapBytes,
       instanceId
     });
 

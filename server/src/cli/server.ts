@@ -28,6 +28,7 @@ interface ServerCommandOptions {
   secretsKeyFile?: string;
   failedAuthLimit?: number;
   lease?: number;
+  outputCap?: number;
 }
 
 export function registerServerCommand(program: Command): void {
@@ -82,6 +83,11 @@ export function registerServerCommand(program: Command): void {
       value => parseLease(value)
     )
     .option(
+      '--output-cap <MB>',
+      'the outputs kept of each task attempt and executed-notebook cell, in MB of nbformat JSON, 1 to 1024 (default 16); past it the rest is dropped and the cell says what was cut',
+      value => parseOutputCap(value)
+    )
+    .option(
       '--kernel-user',
       "run each workspace's kernels as an OS user of its own (cf-<hash>, made on first use; the server must run as root; a notebook's folder under --root-dir must be writable by that user)"
     )
@@ -104,7 +110,11 @@ export function registerServerCommand(program: Command): void {
         kernelUser: opts.kernelUser,
         secretsKeyFile: opts.secretsKeyFile,
         failedAuthLimit: opts.failedAuthLimit,
-        leaseMs: opts.lease === undefined ? undefined : opts.lease * 1000
+        leaseMs: opts.lease === undefined ? undefined : opts.lease * 1000,
+        outputCapBytes:
+          opts.outputCap === undefined
+            ? undefined
+            : Math.round(opts.outputCap * 1024 * 1024)
       });
       process.stdout.write(
         server.isolation.mode === 'sandbox'
@@ -181,6 +191,16 @@ function parseLease(value: string): number {
     );
   }
   return seconds;
+}
+
+function parseOutputCap(value: string): number {
+  const mb = Number(value);
+  if (value.trim() === '' || !Number.isFinite(mb) || mb < 1 || mb > 1024) {
+    throw new Error(
+      `--output-cap must be a number of MB from 1 to 1024, got "${value}"`
+    );
+  }
+  return mb;
 }
 
 function parseCount(

@@ -3,6 +3,7 @@
  * (a task cell shows its last attempt), the way papermill leaves an executed copy.
  */
 import type { RunResult } from '../../../src/flow/runner.js';
+import { fallbackCellId } from '../../../src/flow/validate-notebook.js';
 import type { FlowRun } from '../store/store.js';
 import type { CellOutputs } from './recorder.js';
 
@@ -33,14 +34,19 @@ export function buildExecutedNotebook(input: ExecutedNotebookInput): Json {
     }
   }
   const cells = Array.isArray(source.cells) ? source.cells : [];
-  for (const cell of cells) {
+  cells.forEach((cell: unknown, index: number) => {
     if (!isRecord(cell) || cell.cell_type !== 'code') {
-      continue;
+      return;
     }
-    const id = typeof cell.id === 'string' ? cell.id : null;
-    cell.outputs = (id !== null && input.outputs.get(id)) || [];
-    cell.execution_count = id !== null ? (counts.get(id) ?? null) : null;
-  }
+    // The compiler's key for the cell: its nbformat id, or for a notebook older than nbformat 4.5
+    // (no ids) the one readNotebook gave it from its index. The cell itself is left as it was.
+    const id =
+      typeof cell.id === 'string' && cell.id !== ''
+        ? cell.id
+        : fallbackCellId(index);
+    cell.outputs = input.outputs.get(id) ?? [];
+    cell.execution_count = counts.get(id) ?? null;
+  });
   const metadata = isRecord(source.metadata) ? source.metadata : {};
   const cellflow = isRecord(metadata.cellflow) ? metadata.cellflow : {};
   const { run } = input;

@@ -4,8 +4,12 @@
  */
 import type { KernelOutput } from '../../../src/flow/kernel.js';
 
-/** Per attempt (and per executed-notebook cell): the JSON size of the outputs kept. */
-export const DEFAULT_OUTPUT_CAP_BYTES = 256 * 1024;
+/**
+ * Per attempt (and per executed-notebook cell): the JSON size of the outputs kept. Room for what
+ * notebooks print and plot (a matplotlib PNG of a few MB is about 4/3 of that in base64);
+ * `cellflow server --output-cap MB` sets it.
+ */
+export const DEFAULT_OUTPUT_CAP_BYTES = 16 * 1024 * 1024;
 
 /** Collects outputs until their JSON passes the cap, then counts what it drops. */
 export class OutputCollector {
@@ -46,10 +50,16 @@ export class OutputCollector {
       name: 'stderr',
       text:
         `[Cellflow] outputs truncated: ${this.dropped} more output(s) dropped ` +
-        `after ${Math.round(this.capBytes / 1024)} KB\n`
+        `after ${describeBytes(this.capBytes)}\n`
     };
     return [...this.kept, note];
   }
+}
+
+function describeBytes(bytes: number): string {
+  return bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0
+    ? `${bytes / (1024 * 1024)} MB`
+    : `${Math.round(bytes / 1024)} KB`;
 }
 
 /** nbformat allows multiline strings as arrays of lines. */
