@@ -157,6 +157,13 @@ const ROUTES: RouteCase[] = [
     payload: () => ({ overlap: 'skip' }),
     scoped: true
   },
+  {
+    name: 'flow settings',
+    method: 'PATCH',
+    url: ids => `/api/flows/${ids.flowId}/settings`,
+    payload: () => ({ retries: 1 }),
+    scoped: true
+  },
   { name: 'events', method: 'GET', url: () => '/api/events', scoped: false },
   {
     name: 'events of a flow',
