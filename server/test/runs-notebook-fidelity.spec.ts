@@ -208,4 +208,55 @@ describe('the executed notebook of notebooks written elsewhere', () => {
     expect(plotCell.outputs).toEqual(plot);
     expect(await nbformatComplaint(out)).toBe('');
   });
+
+  it('applies display updates and clear_output as nbclient does: the executed notebook validates', async () => {
+    const nb = notebook44([
+      {
+        source:
+          '%%task shown\n' +
+          'from IPython.display import display, clear_output\n' +
+          'h = display("a", display_id=True)\n' +
+          'h.update("b")'
+      },
+      {
+        source:
+          '%%task counted\n' +
+          'for i in range(10):\n' +
+          '    clear_output(wait=True)\n' +
+          '    print(i)'
+      },
+      { source: '%%task later\nh.update("c")\nprint("done")' }
+    ]);
+    const { runId, state } = await runNotebook(nb);
+    expect(state).toBe('Completed');
+    const out = await executed(runId);
+    expect(await nbformatComplaint(out)).toBe('');
+    const [shown, counted, later] = codeCells(out);
+    // The display shows its last value, updated from a later cell too (display ids span the run).
+    expect(shown.outputs).toEqual([
+      {
+        output_type: 'display_data',
+        data: { 'text/plain': "'c'" },
+        metadata: {}
+      }
+    ]);
+    expect(counted.outputs).toEqual([
+      { output_type: 'stream', name: 'stdout', text: '9\n' }
+    ]);
+    expect(later.outputs).toEqual([
+      { output_type: 'stream', name: 'stdout', text: 'done\n' }
+    ]);
+    // The attempts' stored outputs: the same, as each attempt ended.
+    const run = await store.getRun(workspaceId, runId);
+    const stored = (name: string) =>
+      run!.taskRuns.find(t => t.taskName === name)!.attemptList[0].outputs;
+    expect(stored('shown')).toEqual([
+      {
+        output_type: 'display_data',
+        data: { 'text/plain': "'b'" },
+        metadata: {}
+      }
+    ]);
+    expect(stored('counted')).toEqual(counted.outputs);
+  });
 });

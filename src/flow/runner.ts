@@ -30,9 +30,11 @@ import { timerMs } from './limits.js';
 import {
   ExecuteResult,
   FlowKernel,
+  IopubOutput,
   KernelDiedError,
   KernelOutput
 } from './kernel.js';
+import { OutputArea, OutputChange } from './output-area.js';
 import { parameterInjectionCode } from './parameters.js';
 import { FlowSpec, TaskSpec } from './spec.js';
 
@@ -97,14 +99,37 @@ export interface TaskStateEvent extends AttemptInfo {
   kept?: boolean;
 }
 
-export interface OutputEvent {
-  type: 'output';
-  at: number;
+/** Which execution of which cell an output belongs to. */
+export interface OutputPlace {
   source: CellSource;
   cellId: string | null;
   /** The task the output belongs to (setup and task cells). */
   task?: string;
   attempt?: number;
+}
+
+/**
+ * An nbformat output added at the end of its cell's outputs (of this execution). Display updates and
+ * clear_output are applied as nbclient applies them (output-area.ts) and reported as the two events
+ * below, so a consumer that mirrors a cell's outputs applies these three.
+ */
+export interface OutputEvent extends OutputPlace {
+  type: 'output';
+  at: number;
+  output: KernelOutput;
+}
+
+/** The cell's outputs of this execution were cleared (clear_output). */
+export interface OutputsClearedEvent extends OutputPlace {
+  type: 'outputs-cleared';
+  at: number;
+}
+
+/** The output at `index` of the place's outputs is now `output` (a display updated by its display_id). */
+export interface OutputUpdatedEvent extends OutputPlace {
+  type: 'output-updated';
+  at: number;
+  index: number;
   output: KernelOutput;
 }
 
@@ -116,7 +141,12 @@ export interface RunStateEvent {
   error?: RunError;
 }
 
-export type RunEvent = TaskStateEvent | OutputEvent | RunStateEvent;
+export type RunEvent =
+  | TaskStateEvent
+  | OutputEvent
+  | OutputsClearedEvent
+  | OutputUpdatedEvent
+  | RunStateEvent;
 
 export interface AttemptRecord {
   attempt: number;
@@ -286,6 +316,8 @@ class FlowRun {
   private kernelUnresponsive = false;
   private parametersOutputs: KernelOutput[] = [];
   private teardownOutputs: KernelOutput[] = [];
+  /** Every cell's outputs of this run, and the display ids shown in them. */
+  private readonly outputArea = new OutputArea<OutputPlace>();
   /** Set once nothing more may run: 'cancel' or 'crash'. */
   private stopped: 'cancel' | 'crash' | null = null;
   private failed = false;
@@ -441,19 +473,19 @@ class FlowRun {
       this.stopped = 'cancel';
       return false;
     }
+    // The cell's own list (clear_output clears this cell only), added to `outputs` once it ended.
+    const own: KernelOutput[] = [];
     const outcome = await this.guardedExecute(
       code,
       {
         storeHistory: visible,
         silent: !visible,
-        onOutput: output => {
-          outputs.push(output);
-          this.emit({ type: 'output', at: this.now(), source, cellId, output });
-        }
+        onOutput: this.collect({ source, cellId }, own)
       },
       null,
       undefined
     );
+    outputs.push(...own);
     switch (outcome.kind) {
       case 'done': {
         const error = this.resultError(
@@ -519,18 +551,10 @@ class FlowRun {
         task.code,
         {
           storeHistory: true,
-          onOutput: output => {
-            outputs.push(output);
-            this.emit({
-              type: 'output',
-              at: this.now(),
-              source: 'task',
-              cellId: task.cellId,
-              task: task.name,
-              attempt,
-              output
-            });
-          }
+          onOutput: this.collect(
+            { source: 'task', cellId: task.cellId, task: task.name, attempt },
+            outputs
+          )
         },
         timeout,
         task.name
@@ -625,26 +649,25 @@ class FlowRun {
       if (this.setupCellsDone.has(cell.cellId)) {
         continue;
       }
+      const own: KernelOutput[] = [];
       const outcome = await this.guardedExecute(
         cell.code,
         {
           storeHistory: true,
-          onOutput: output => {
-            record.setupOutputs.push(output);
-            this.emit({
-              type: 'output',
-              at: this.now(),
+          onOutput: this.collect(
+            {
               source: 'setup',
               cellId: cell.cellId,
               task: task.name,
-              attempt: 1,
-              output
-            });
-          }
+              attempt: 1
+            },
+            own
+          )
         },
         null,
         task.name
       );
+      record.setupOutputs.push(...own);
       const finish = (state: AttemptState, error?: RunError) =>
         record.attempts.push({
           attempt: 1,
@@ -924,6 +947,45 @@ class FlowRun {
       event.error = error;
     }
     this.emit(event);
+  }
+
+  /** The onOutput of one execution: its outputs go into `outputs`, nbclient's way, each change reported. */
+  private collect(
+    place: OutputPlace,
+    outputs: KernelOutput[]
+  ): (output: IopubOutput) => void {
+    const list = this.outputArea.list(place, outputs);
+    return output => {
+      for (const change of list.apply(output)) {
+        this.emitOutputChange(change);
+      }
+    };
+  }
+
+  private emitOutputChange(change: OutputChange<OutputPlace>): void {
+    const at = this.now();
+    switch (change.kind) {
+      case 'append':
+        this.emit({
+          type: 'output',
+          at,
+          ...change.place,
+          output: change.output
+        });
+        return;
+      case 'clear':
+        this.emit({ type: 'outputs-cleared', at, ...change.place });
+        return;
+      case 'update':
+        this.emit({
+          type: 'output-updated',
+          at,
+          ...change.place,
+          index: change.index,
+          output: change.output
+        });
+        return;
+    }
   }
 
   private emit(event: RunEvent): void {

@@ -85,7 +85,8 @@ export class NotebookFlow implements IDisposable {
     this._abort = abort;
     this._runningChanged.emit(true);
     this.model.resetLive();
-    const clearedCells = new Set<string>();
+    // Per cell: the outputs of its latest execution in this run, as the run loop built them.
+    const clearedCells = new Map<string, KernelOutput[]>();
     try {
       await registerTaskMagic(kernel);
       const defaults = Object.fromEntries(
@@ -126,7 +127,10 @@ export class NotebookFlow implements IDisposable {
     Signal.clearData(this);
   }
 
-  private onRunEvent(event: RunEvent, clearedCells: Set<string>): void {
+  private onRunEvent(
+    event: RunEvent,
+    clearedCells: Map<string, KernelOutput[]>
+  ): void {
     this.model.applyRunEvent(event);
     // Show each cell's outputs in the cell, as running it by hand would; a retry starts afresh.
     if (
@@ -134,17 +138,38 @@ export class NotebookFlow implements IDisposable {
       (event.state === 'Running' || event.state === 'Retrying')
     ) {
       this.cellModel(event.cellId)?.outputs.clear();
-      clearedCells.add(event.cellId);
+      clearedCells.set(event.cellId, []);
     } else if (event.type === 'output' && event.cellId) {
       const cell = this.cellModel(event.cellId);
       if (!cell) {
         return;
       }
-      if (!clearedCells.has(event.cellId)) {
+      let shown = clearedCells.get(event.cellId);
+      if (!shown) {
         cell.outputs.clear();
-        clearedCells.add(event.cellId);
+        shown = [];
+        clearedCells.set(event.cellId, shown);
       }
+      shown.push(event.output);
       addOutput(cell, event.output);
+    } else if (event.type === 'outputs-cleared' && event.cellId) {
+      // clear_output, applied by the run loop (output-area.ts) as nbclient applies it.
+      this.cellModel(event.cellId)?.outputs.clear();
+      clearedCells.set(event.cellId, []);
+    } else if (event.type === 'output-updated' && event.cellId) {
+      // A display updated by its display_id. The cell's model merges consecutive streams, so its
+      // indices are not the run's: the cell is redrawn from the run's list. A display of an earlier
+      // execution the cell no longer shows is left alone.
+      const cell = this.cellModel(event.cellId);
+      const shown = clearedCells.get(event.cellId);
+      if (!cell || !shown || event.index >= shown.length) {
+        return;
+      }
+      shown[event.index] = event.output;
+      cell.outputs.clear();
+      for (const output of shown) {
+        addOutput(cell, output);
+      }
     }
   }
 
@@ -339,8 +364,5 @@ function insertChip(cell: Cell, chip: TaskChip): void {
 }
 
 function addOutput(cell: ICodeCellModel, output: KernelOutput): void {
-  // update_display_data changes an earlier display in place; the run view handles those, not the cell.
-  if (output.output_type !== 'update_display_data') {
-    cell.outputs.add(output as unknown as nbformat.IOutput);
-  }
+  cell.outputs.add(output as unknown as nbformat.IOutput);
 }

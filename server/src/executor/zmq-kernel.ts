@@ -12,7 +12,7 @@ import {
   FlowKernel,
   iopubToOutput,
   KernelDiedError,
-  KernelOutput
+  IopubOutput
 } from '../../../src/flow/kernel.js';
 import { ConnectionInfo, endpoint } from './connection.js';
 import {
@@ -33,7 +33,7 @@ export interface KernelExit {
 interface Execution {
   reply?: Record<string, unknown>;
   idle: boolean;
-  onOutput?: (output: KernelOutput) => void;
+  onOutput?: (output: IopubOutput) => void;
   resolve: (result: ExecuteResult) => void;
   reject: (error: Error) => void;
 }

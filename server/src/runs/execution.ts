@@ -282,6 +282,11 @@ export class RunExecution {
           const event = mask(reported);
           if (event.type === 'output') {
             cells.add(event);
+          } else if (
+            event.type === 'outputs-cleared' ||
+            event.type === 'output-updated'
+          ) {
+            cells.change(event);
           }
           recorder.handle(event);
         },

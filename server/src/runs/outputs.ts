@@ -11,29 +11,74 @@ import type { KernelOutput } from '../../../src/flow/kernel.js';
  */
 export const DEFAULT_OUTPUT_CAP_BYTES = 16 * 1024 * 1024;
 
-/** Collects outputs until their JSON passes the cap, then counts what it drops. */
+/**
+ * Collects outputs until their JSON passes the cap, then counts what it drops. The outputs of one
+ * attempt may come from several cells (a task's setup cells, then the task): each cell's are a
+ * segment of their own (`key`), so a clear_output or a display update (OutputsClearedEvent,
+ * OutputUpdatedEvent) reaches that cell's outputs only; outputs() lists the segments in order.
+ */
 export class OutputCollector {
-  private readonly kept: KernelOutput[] = [];
+  private readonly segments = new Map<string, Kept[]>();
   // The JSON of the kept list: its brackets, then each output and its comma.
   private bytes = 2;
+  private count = 0;
   private dropped = 0;
 
   constructor(private readonly capBytes = DEFAULT_OUTPUT_CAP_BYTES) {}
 
-  add(output: KernelOutput): void {
+  add(output: KernelOutput, key = ''): void {
     if (this.dropped > 0) {
       this.dropped++;
       return;
     }
-    const size =
-      Buffer.byteLength(JSON.stringify(output), 'utf8') +
-      (this.kept.length > 0 ? 1 : 0);
-    if (this.bytes + size > this.capBytes) {
+    const size = sizeOf(output);
+    if (this.bytes + size + (this.count > 0 ? 1 : 0) > this.capBytes) {
       this.dropped++;
       return;
     }
-    this.bytes += size;
-    this.kept.push(output);
+    this.bytes += size + (this.count > 0 ? 1 : 0);
+    this.count++;
+    let segment = this.segments.get(key);
+    if (!segment) {
+      segment = [];
+      this.segments.set(key, segment);
+    }
+    segment.push({ output, size });
+  }
+
+  /** clear_output in the cell of `key`. */
+  clear(key = ''): void {
+    const segment = this.segments.get(key);
+    if (!segment) {
+      return;
+    }
+    for (const { size } of segment) {
+      this.bytes -= size + 1;
+    }
+    this.count -= segment.length;
+    if (this.count === 0) {
+      this.bytes = 2;
+    }
+    segment.length = 0;
+  }
+
+  /**
+   * A display updated in place: the output at `index` of the cell's outputs. One that was dropped
+   * stays dropped; an update that would pass the cap is counted as dropped.
+   */
+  update(index: number, output: KernelOutput, key = ''): void {
+    const kept = this.segments.get(key)?.[index];
+    if (!kept) {
+      return;
+    }
+    const size = sizeOf(output);
+    if (this.bytes + size - kept.size > this.capBytes) {
+      this.dropped++;
+      return;
+    }
+    this.bytes += size - kept.size;
+    kept.output = output;
+    kept.size = size;
   }
 
   get truncated(): boolean {
@@ -42,8 +87,9 @@ export class OutputCollector {
 
   /** The kept outputs, plus a note saying what was cut when the cap was reached. */
   outputs(): KernelOutput[] {
+    const kept = [...this.segments.values()].flat().map(k => k.output);
     if (!this.truncated) {
-      return [...this.kept];
+      return kept;
     }
     const note: KernelOutput = {
       output_type: 'stream',
@@ -52,8 +98,18 @@ export class OutputCollector {
         `[Cellflow] outputs truncated: ${this.dropped} more output(s) dropped ` +
         `after ${describeBytes(this.capBytes)}\n`
     };
-    return [...this.kept, note];
+    return [...kept, note];
   }
+}
+
+interface Kept {
+  output: KernelOutput;
+  /** Its JSON's size in bytes. */
+  size: number;
+}
+
+function sizeOf(output: KernelOutput): number {
+  return Buffer.byteLength(JSON.stringify(output), 'utf8');
 }
 
 function describeBytes(bytes: number): string {

@@ -6,6 +6,9 @@
  */
 import type {
   OutputEvent,
+  OutputPlace,
+  OutputsClearedEvent,
+  OutputUpdatedEvent,
   RunError,
   RunEvent,
   TaskStateEvent
@@ -102,6 +105,11 @@ export class RunRecorder {
   handle(event: RunEvent): void {
     if (event.type === 'output') {
       this.onOutput(event);
+    } else if (
+      event.type === 'outputs-cleared' ||
+      event.type === 'output-updated'
+    ) {
+      this.onOutputChange(event);
     } else if (event.type === 'task-state') {
       this.onTaskState(event);
     }
@@ -148,7 +156,7 @@ export class RunRecorder {
     const slot =
       event.task !== undefined ? this.tasks.get(event.task) : undefined;
     if (slot) {
-      slot.outputs.add(event.output);
+      slot.outputs.add(event.output, segmentKey(event));
     }
     if (event.output.output_type !== 'stream') {
       return;
@@ -167,6 +175,22 @@ export class RunRecorder {
         stream,
         text
       });
+    }
+  }
+
+  /** clear_output and display updates, in the attempt's outputs (a display of an ended attempt stays). */
+  private onOutputChange(
+    event: OutputsClearedEvent | OutputUpdatedEvent
+  ): void {
+    const slot =
+      event.task !== undefined ? this.tasks.get(event.task) : undefined;
+    if (!slot) {
+      return;
+    }
+    if (event.type === 'outputs-cleared') {
+      slot.outputs.clear(segmentKey(event));
+    } else {
+      slot.outputs.update(event.index, event.output, segmentKey(event));
     }
   }
 
@@ -404,6 +428,11 @@ export class RunRecorder {
   }
 }
 
+/** One cell's execution within an attempt's outputs (OutputCollector's segments). */
+function segmentKey(place: OutputPlace): string {
+  return `${place.attempt ?? ''}\u0000${place.source}\u0000${place.cellId ?? ''}`;
+}
+
 function attemptError(error: RunError): AttemptError {
   return { name: error.ename, value: error.evalue, traceback: error.traceback };
 }
@@ -440,6 +469,23 @@ export class CellOutputs {
       this.cells.set(event.cellId, cell);
     }
     cell.outputs.add(event.output);
+  }
+
+  /** clear_output and display updates, on the cell's outputs of the same execution. */
+  change(event: OutputsClearedEvent | OutputUpdatedEvent): void {
+    if (event.cellId === null) {
+      return;
+    }
+    const attempt = event.source === 'task' ? (event.attempt ?? 1) : 0;
+    const cell = this.cells.get(event.cellId);
+    if (!cell || cell.attempt !== attempt) {
+      return;
+    }
+    if (event.type === 'outputs-cleared') {
+      cell.outputs.clear();
+    } else {
+      cell.outputs.update(event.index, event.output);
+    }
   }
 
   get(cellId: string): KernelOutput[] | undefined {
