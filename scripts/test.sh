@@ -39,6 +39,12 @@ bash scripts/test-api-fuzz.sh "$RESULTS" || {
 banner "UI tests (galata, JupyterLab from .venv, Debian chromium)"
 (cd ui-tests && CELLFLOW_PW_REPORT="$RESULTS/ui.json" npx playwright test) || status=1
 
+banner "chaos suite, short (bench/chaos.mjs --short: kill -9, PostgreSQL outage, two servers, kernel death, full disk)"
+node bench/chaos.mjs --short --json "$RESULTS/chaos.json" || {
+  status=1
+  [ -s "$RESULTS/chaos.json" ] || echo '{"passed":0,"failed":1}' >"$RESULTS/chaos.json"
+}
+
 banner "wheel: built, installed into a new venv beside jupyterlab, shown in its lab"
 bash scripts/test-wheel.sh "$RESULTS/wheel.json" || status=1
 
