@@ -259,4 +259,68 @@ describe('the executed notebook of notebooks written elsewhere', () => {
     ]);
     expect(stored('counted')).toEqual(counted.outputs);
   });
+
+  it('runs a notebook without %%task cells as one task: every cell in order, parameters injected, retried whole', async () => {
+    const nb = notebook44([
+      { source: 'msg = None', tags: ['parameters'] },
+      { source: 'print(msg)' },
+      {
+        source:
+          'import os\n' +
+          'tries = globals().get("tries", 0) + 1\n' +
+          'if tries < 2:\n' +
+          '    raise ValueError("first try")\n' +
+          'tries'
+      }
+    ]);
+    const compiled = compileNotebook(nb);
+    expect(compiled.ok && compiled.warnings.map(w => w.message)).toEqual([
+      'no %%task cells: the notebook runs as one task'
+    ]);
+    if (compiled.ok) {
+      compiled.spec.tasks[0].retries = 1;
+    }
+    const { flow } = await store.deployFlow({
+      workspaceId,
+      name: `fidelity-${++flowCount}`,
+      spec: (compiled as { spec: never }).spec,
+      notebook: nb,
+      kernelName: 'python3'
+    });
+    const created = await store.createRun({
+      workspaceId,
+      flowId: flow.id,
+      trigger: 'manual',
+      parameters: { msg: 'Hello' }
+    });
+    const ended = new Promise<FlowRunState>(resolve =>
+      ends.set(created.id, resolve)
+    );
+    services[0].start();
+    services[0].wake();
+    expect(await ended).toBe('Completed');
+    const run = await store.getRun(workspaceId, created.id);
+    const whole = run!.taskRuns.find(t => t.taskName === 'notebook')!;
+    expect(whole.attemptList.map(a => a.state)).toEqual([
+      'Failed',
+      'Completed'
+    ]);
+    expect(whole.attemptList[1].outputs).toMatchObject([
+      { output_type: 'stream', text: 'Hello\n' },
+      { output_type: 'execute_result', data: { 'text/plain': '2' } }
+    ]);
+    const out = await executed(created.id);
+    expect(await nbformatComplaint(out)).toBe('');
+    const [, printed, counted] = codeCells(out);
+    expect(printed.outputs).toEqual([
+      { output_type: 'stream', name: 'stdout', text: 'Hello\n' }
+    ]);
+    expect(counted.outputs).toMatchObject([
+      { output_type: 'execute_result', data: { 'text/plain': '2' } }
+    ]);
+    expect(typeof printed.execution_count).toBe('number');
+    expect(counted.execution_count).toBe(
+      (printed.execution_count as number) + 1
+    );
+  });
 });

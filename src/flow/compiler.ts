@@ -4,6 +4,7 @@
  */
 import { specHash } from './hash.js';
 import {
+  DEFAULT_TASK_SETTINGS,
   effectiveTaskSettings,
   stripMagicLine,
   type EffectiveTask
@@ -30,6 +31,12 @@ export interface CompileOptions {
 export const PARAMETERS_TAG = 'parameters';
 
 export const DEFAULT_FLOW_NAME = 'flow';
+
+/** The one task of a notebook without `%%task` cells: the whole notebook, as papermill runs it. */
+export const WHOLE_NOTEBOOK_TASK = 'notebook';
+
+export const WHOLE_NOTEBOOK_MESSAGE =
+  'no %%task cells: the notebook runs as one task';
 
 interface TaskCell {
   cell: NotebookCell;
@@ -126,7 +133,7 @@ function compile(notebook: unknown, options: CompileOptions): CompileResult {
       pending.push(setupCell(cell, cell.source));
     }
   }
-  const teardown = pending;
+  let teardown = pending;
 
   const parameters = resolveParameters(
     parametersCell?.source ?? null,
@@ -149,15 +156,35 @@ function compile(notebook: unknown, options: CompileOptions): CompileResult {
     }
   }
 
-  if (tasks.length === 0) {
+  let specs: TaskSpec[];
+  if (tasks.length > 0) {
+    specs = buildTaskSpecs(tasks, skippedTasks, problems);
+  } else if (pending.length > 0) {
+    // No task cells: the notebook is a flow of one task, its code cells in order (the parameters
+    // cell still runs first, as in any flow). Retries re-run it all.
+    warnings.push({ code: 'whole-notebook', message: WHOLE_NOTEBOOK_MESSAGE });
+    const [first] = pending;
+    specs = [
+      {
+        name: WHOLE_NOTEBOOK_TASK,
+        cellId: first.cellId,
+        cellIndex: first.cellIndex,
+        code: first.code,
+        setup: [],
+        upstream: [],
+        ...DEFAULT_TASK_SETTINGS,
+        cells: pending
+      }
+    ];
+    teardown = [];
+  } else {
+    specs = [];
     problems.push({
       code: 'no-tasks',
       message:
-        'The notebook has no tasks: start a code cell with a line such as "%%task extract", or mark a cell as a task in the Cellflow panel'
+        'The notebook has no code to run: add a code cell (a line such as "%%task extract" at its top makes it a task of its own)'
     });
   }
-
-  const specs = buildTaskSpecs(tasks, skippedTasks, problems);
   if (problems.length > 0) {
     return {
       ok: false,

@@ -156,6 +156,8 @@ export interface AttemptRecord {
   outputs: KernelOutput[];
   error?: RunError;
   executionCount?: number | null;
+  /** A task of several cells (TaskSpec.cells): each cell's execution count, by cell id. */
+  executionCounts?: Record<string, number | null>;
 }
 
 export interface TaskRecord {
@@ -547,18 +549,37 @@ class FlowRun {
       const startedAt = this.now();
       const timeout =
         task.timeout !== null && task.timeout > 0 ? task.timeout : null;
-      const outcome = await this.guardedExecute(
-        task.code,
-        {
-          storeHistory: true,
-          onOutput: this.collect(
-            { source: 'task', cellId: task.cellId, task: task.name, attempt },
-            outputs
-          )
-        },
-        timeout,
-        task.name
-      );
+      // A task of several cells (the whole notebook) runs them in order, up to the first that does
+      // not end ok; each keeps its own outputs, and `cellId` names the one that ran last.
+      const cells = task.cells ?? [task];
+      const executionCounts: Record<string, number | null> = {};
+      let outcome: Guarded = { kind: 'cancel', responsive: true };
+      let cellId = task.cellId;
+      for (const cell of cells) {
+        cellId = cell.cellId;
+        const own: KernelOutput[] = cells.length === 1 ? outputs : [];
+        outcome = await this.guardedExecute(
+          cell.code,
+          {
+            storeHistory: true,
+            onOutput: this.collect(
+              { source: 'task', cellId, task: task.name, attempt },
+              own
+            )
+          },
+          timeout,
+          task.name
+        );
+        if (own !== outputs) {
+          outputs.push(...own);
+        }
+        if (outcome.kind === 'done') {
+          executionCounts[cellId] = outcome.result.executionCount ?? null;
+        }
+        if (outcome.kind !== 'done' || outcome.result.status !== 'ok') {
+          break;
+        }
+      }
       const finish = (
         state: AttemptState,
         error?: RunError,
@@ -571,14 +592,15 @@ class FlowRun {
           state,
           outputs,
           error,
-          executionCount: result?.executionCount
+          executionCount: result?.executionCount,
+          ...(task.cells ? { executionCounts } : {})
         });
       };
 
       let error: RunError | undefined;
       switch (outcome.kind) {
         case 'done':
-          error = this.resultError(outcome.result, 'task', task.cellId);
+          error = this.resultError(outcome.result, 'task', cellId);
           if (!error) {
             finish('Completed', undefined, outcome.result);
             this.endTask(task, 'Completed', attempt);
@@ -587,7 +609,7 @@ class FlowRun {
           finish('Failed', error, outcome.result);
           break;
         case 'died': {
-          const died = this.diedError(outcome.error, 'task', task.cellId);
+          const died = this.diedError(outcome.error, 'task', cellId);
           finish('Crashed', died);
           this.endTask(task, 'Crashed', attempt, died);
           this.crash(died);
@@ -607,7 +629,7 @@ class FlowRun {
               'TimeoutError',
               `timed out after ${timeout} s`
             ),
-            cellId: task.cellId,
+            cellId,
             source: 'task',
             timedOut: true
           };

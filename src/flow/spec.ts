@@ -48,6 +48,12 @@ export interface TaskSpec extends TaskSettings {
   setup: SetupCell[];
   /** Names of the tasks that must complete before this one starts. */
   upstream: string[];
+  /**
+   * A task of several cells: a notebook without `%%task` cells runs as one task of all its code
+   * cells (WHOLE_NOTEBOOK_TASK). Each attempt runs them all, in order, each keeping its own outputs;
+   * `cellId`, `cellIndex` and `code` are the first's. Absent for a task of one cell.
+   */
+  cells?: SetupCell[];
 }
 
 export interface SetupCell {

@@ -14,6 +14,7 @@ import {
 } from '../flow/magic.js';
 import { parameterInjectionCode } from '../flow/parameters.js';
 import { runFlow, RunEvent, RunResult } from '../flow/runner.js';
+import type { FlowSpec } from '../flow/spec.js';
 import {
   ICellJSON,
   ILiveChange,
@@ -97,7 +98,7 @@ export class NotebookFlow implements IDisposable {
           ? parameterInjectionCode(defaults)
           : undefined,
         signal: abort.signal,
-        onEvent: event => this.onRunEvent(event, clearedCells)
+        onEvent: event => this.onRunEvent(event, clearedCells, spec)
       });
     } finally {
       this._abort = null;
@@ -129,7 +130,8 @@ export class NotebookFlow implements IDisposable {
 
   private onRunEvent(
     event: RunEvent,
-    clearedCells: Map<string, KernelOutput[]>
+    clearedCells: Map<string, KernelOutput[]>,
+    spec: FlowSpec
   ): void {
     this.model.applyRunEvent(event);
     // Show each cell's outputs in the cell, as running it by hand would; a retry starts afresh.
@@ -137,8 +139,12 @@ export class NotebookFlow implements IDisposable {
       event.type === 'task-state' &&
       (event.state === 'Running' || event.state === 'Retrying')
     ) {
-      this.cellModel(event.cellId)?.outputs.clear();
-      clearedCells.set(event.cellId, []);
+      // A task of several cells (a notebook without %%task cells) clears them all.
+      const task = spec.tasks.find(t => t.name === event.task);
+      for (const { cellId } of task?.cells ?? [event]) {
+        this.cellModel(cellId)?.outputs.clear();
+        clearedCells.set(cellId, []);
+      }
     } else if (event.type === 'output' && event.cellId) {
       const cell = this.cellModel(event.cellId);
       if (!cell) {

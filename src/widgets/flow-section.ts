@@ -101,6 +101,12 @@ export class FlowSection extends Widget {
       return;
     }
     const spec = compiled.spec;
+    // A notebook without %%task cells runs as one task: say so (the compiler's note), not refuse.
+    for (const warning of compiled.warnings) {
+      if (warning.code === 'whole-notebook') {
+        node.append(paragraph(warning.message, 'jp-CellflowFlow-note'));
+      }
+    }
     node.append(
       taskGraph(
         spec.tasks,

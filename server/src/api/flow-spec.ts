@@ -54,6 +54,8 @@ export const flowSpecSchema = {
           cellIndex: { type: 'integer', minimum: 0 },
           code: { type: 'string' },
           setup: { type: 'array', items: setupCellSchema },
+          // A task of several cells (a notebook without %%task cells runs as one).
+          cells: { type: 'array', items: setupCellSchema },
           upstream: { type: 'array', items: { type: 'string' } },
           // The bounds of src/flow/limits.ts, as the compiler checks them in a notebook.
           retries: limitSchema(LIMITS.retries),

@@ -31,6 +31,12 @@ export function buildExecutedNotebook(input: ExecutedNotebookInput): Json {
     const last = task.attempts[task.attempts.length - 1];
     if (last) {
       counts.set(task.cellId, last.executionCount ?? null);
+      // A task of several cells (a notebook without %%task cells): each cell's own.
+      for (const [cellId, count] of Object.entries(
+        last.executionCounts ?? {}
+      )) {
+        counts.set(cellId, count);
+      }
     }
   }
   const cells = Array.isArray(source.cells) ? source.cells : [];

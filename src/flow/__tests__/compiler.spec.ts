@@ -350,24 +350,53 @@ describe('compileNotebook: problems, each naming its cell', () => {
     ]);
   });
 
-  it('reports a notebook without tasks', () => {
-    expect(
-      problems(compileNotebook(notebook([markdown('# hi'), code('x = 1')])))
-    ).toEqual([
+  it('compiles a notebook without %%task cells as one task of all its code cells, with a note', () => {
+    const nb = notebook([
+      markdown('# hi'),
+      code('msg = None', { tags: ['parameters'] }, 'p'),
+      code('import os', {}, 'a'),
+      code('   ', {}, 'blank'),
+      code('print(msg)', {}, 'b')
+    ]);
+    const result = compileNotebook(nb);
+    expect(result.ok).toBe(true);
+    const compiled = spec(result);
+    expect(compiled.parametersCell?.cellId).toBe('p');
+    expect(compiled.parameters.map(p => p.name)).toEqual(['msg']);
+    expect(compiled.teardown).toEqual([]);
+    expect(compiled.tasks).toEqual([
       {
-        code: 'no-tasks',
-        message:
-          'The notebook has no tasks: start a code cell with a line such as "%%task extract", or mark a cell as a task in the Cellflow panel'
+        name: 'notebook',
+        cellId: 'a',
+        cellIndex: 2,
+        code: 'import os',
+        setup: [],
+        upstream: [],
+        retries: 0,
+        retryDelay: 0,
+        backoff: 1,
+        timeout: null,
+        cells: [
+          { cellId: 'a', cellIndex: 2, code: 'import os' },
+          { cellId: 'b', cellIndex: 4, code: 'print(msg)' }
+        ]
       }
     ]);
-    // A skipped task does not count.
-    expect(
-      problems(
-        compileNotebook(
-          notebook([code('%%task a', { cellflow: { skip: true } })])
-        )
-      )[0].code
-    ).toBe('no-tasks');
+    expect(result.warnings).toEqual([
+      {
+        code: 'whole-notebook',
+        message: 'no %%task cells: the notebook runs as one task'
+      }
+    ]);
+    // Nothing to run at all is still a problem; a skipped task does not count.
+    for (const cells of [
+      [markdown('# hi')],
+      [code('%%task a', { cellflow: { skip: true } })]
+    ]) {
+      expect(problems(compileNotebook(notebook(cells)))[0].code).toBe(
+        'no-tasks'
+      );
+    }
   });
 
   it('reports duplicate task names on every cell that has the name, naming the others', () => {
