@@ -4,7 +4,8 @@
  * running as a workspace's own OS user.
  */
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -30,6 +31,18 @@ const IPYKERNEL_SETS = [
   'PYDEVD_USE_FRAME_EVAL',
   'TERM'
 ];
+
+/** Running, and not a zombie waiting for a parent (in a container, init may never reap it). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return (
+      stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+    );
+  } catch {
+    return false;
+  }
+}
 
 const dirs: string[] = [];
 let kernel: ZmqKernel | null = null;
@@ -176,6 +189,52 @@ describe('a sandboxed kernel', () => {
     );
     expect(seen).toEqual({ own: 'a\n', lab: ['team-a'], b: false, top: false });
   });
+
+  it('dies with the server even when the server is killed with -9', async () => {
+    const data = await folder('data');
+    const cwd = await folder('orphan');
+    // A server stand-in: a Node process that starts a sandboxed kernel, says its pid, then waits.
+    const script = `
+      import { startKernel } from ${JSON.stringify(new URL('../lib/server/src/executor/index.js', import.meta.url).pathname)};
+      import { findBwrap, defaultHiddenPaths, pythonPaths } from ${JSON.stringify(new URL('../lib/server/src/executor/sandbox.js', import.meta.url).pathname)};
+      const found = findBwrap();
+      const kernel = await startKernel({
+        python: ${JSON.stringify(python)},
+        cwd: ${JSON.stringify(cwd)},
+        kernelsDir: ${JSON.stringify(join(data, 'kernels'))},
+        sandbox: { bwrap: found.bwrap, hidden: [...defaultHiddenPaths(), ${JSON.stringify(data)}], pythonPaths: pythonPaths(${JSON.stringify(python)}) }
+      });
+      console.log('KERNEL ' + kernel.pid);
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      {
+        stdio: ['ignore', 'pipe', 'inherit']
+      }
+    );
+    const pid = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', chunk => {
+        out += chunk;
+        const match = /KERNEL (\d+)/.exec(out);
+        if (match) {
+          resolve(Number(match[1]));
+        }
+      });
+      child.once('exit', code =>
+        reject(new Error(`the stand-in exited (${code})`))
+      );
+    });
+    expect(alive(pid)).toBe(true);
+    child.kill('SIGKILL');
+    const until = Date.now() + 10_000;
+    while (alive(pid) && Date.now() < until) {
+      await new Promise(r => setTimeout(r, 50));
+    }
+    expect(alive(pid)).toBe(false);
+  }, 60_000);
 
   it('mounts a hidden folder again over a working folder that contains it', async () => {
     const lab = await folder('lab');

@@ -183,6 +183,13 @@ async function startOnce(
     ];
     const [file, ...args] = options.sandbox
       ? [
+          // bwrap's --die-with-parent ends the sandbox with bwrap, but nothing ended bwrap with the
+          // server: killed with -9, it left bwrap and its kernel running, re-parented to init. setpriv
+          // sets bwrap's parent-death signal, so the kernel goes with the server whatever kills it.
+          'setpriv',
+          '--pdeathsig',
+          'KILL',
+          '--',
           options.sandbox.bwrap,
           ...bwrapArguments(
             options.sandbox,

@@ -83,7 +83,8 @@ export class DiskGuard {
   /** Throws DiskFullError while less than the reserve is free. */
   check(): void {
     const now = Date.now();
-    if (now - this.readAt >= this.maxAgeMs) {
+    // A low reading is never trusted from cache: once space is back the next write sees it.
+    if (now - this.readAt >= this.maxAgeMs || this.free < this.reserveBytes) {
       try {
         this.free = this.read();
       } catch {
