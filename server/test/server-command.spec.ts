@@ -84,4 +84,20 @@ describe('cellflow server', () => {
       );
     }
   });
+
+  it('refuses an output cap outside 1 to 1024 MB with a message that names it', () => {
+    for (const cap of ['0', '2048', 'big']) {
+      let stderr = '';
+      try {
+        execFileSync(process.execPath, [bin, 'server', '--output-cap', cap], {
+          stdio: 'pipe'
+        });
+      } catch (err) {
+        stderr = String((err as { stderr: Buffer }).stderr);
+      }
+      expect(stderr).toContain(
+        `--output-cap must be a number of MB from 1 to 1024, got "${cap}"`
+      );
+    }
+  });
 });
