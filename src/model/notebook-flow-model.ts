@@ -3,7 +3,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { compileNotebook } from '../flow/compiler.js';
 import { effectiveTaskSettings, EffectiveTask } from '../flow/magic.js';
 import type { RunEvent, RunState } from '../flow/runner.js';
-import type { CompileResult, FlowProblem } from '../flow/spec.js';
+import type { CompileResult, FlowProblem, TaskSpec } from '../flow/spec.js';
 import { applyTaskEvent, IChipView, ITaskLiveState } from './chip-state.js';
 
 /** What changed live: one task's state (its chip alone needs redrawing), or everything (task null). */
@@ -98,7 +98,7 @@ export class NotebookFlowModel {
   chipView(cellId: string): IChipView | null {
     const task = this._tasks.get(cellId);
     if (!task) {
-      return null;
+      return this.wholeNotebookChip(cellId);
     }
     const name = task.name ?? '';
     return {
@@ -112,6 +112,30 @@ export class NotebookFlowModel {
       ],
       live: this._live.get(name) ?? null
     };
+  }
+
+  /**
+   * A notebook without %%task cells runs as one task of all its code cells: its chip sits on the
+   * first of them.
+   */
+  private wholeNotebookChip(cellId: string): IChipView | null {
+    const whole = this.wholeNotebookTask();
+    if (!whole || whole.cellId !== cellId) {
+      return null;
+    }
+    const { retries, retryDelay, backoff, timeout } = whole;
+    return {
+      name: whole.name,
+      settings: { retries, retryDelay, backoff, timeout },
+      problems: [],
+      live: this._live.get(whole.name) ?? null
+    };
+  }
+
+  private wholeNotebookTask(): TaskSpec | null {
+    const compiled = this._compiled;
+    const task = compiled?.ok ? compiled.spec.tasks[0] : undefined;
+    return task?.cells ? task : null;
   }
 
   get runState(): RunState | string | null {
@@ -181,7 +205,8 @@ export class NotebookFlowModel {
         return cellId;
       }
     }
-    return null;
+    const whole = this.wholeNotebookTask();
+    return whole?.name === task ? whole.cellId : null;
   }
 
   liveState(task: string): ITaskLiveState | null {

@@ -32,6 +32,29 @@ function taskEvent(partial: Partial<TaskStateEvent>): TaskStateEvent {
 }
 
 describe('NotebookFlowModel', () => {
+  it('puts the chip of a notebook without %%task cells (one task, "notebook") on its first code cell', () => {
+    const model = new NotebookFlowModel();
+    model.setNotebook({
+      cells: [
+        cell('p', 'msg = None', { tags: ['parameters'] }),
+        cell('a', 'import os'),
+        cell('b', 'print(msg)')
+      ]
+    });
+    expect(model.chipView('a')).toMatchObject({
+      name: 'notebook',
+      settings: { retries: 0, timeout: null },
+      problems: [],
+      live: null
+    });
+    expect(model.chipView('b')).toBeNull();
+    expect(model.cellOfTask('notebook')).toBe('a');
+    model.applyRunEvent(
+      taskEvent({ task: 'notebook', cellId: 'a', state: 'Running' })
+    );
+    expect(model.chipView('a')?.live?.state).toBe('Running');
+  });
+
   it('finds task cells from %%task lines and metadata, and compiles the flow', () => {
     const model = new NotebookFlowModel();
     let changes = 0;
