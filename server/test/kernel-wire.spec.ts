@@ -74,7 +74,16 @@ describe('Jupyter wire format', () => {
     ).toEqual({
       output_type: 'display_data',
       data: { 'text/plain': 'x' },
-      metadata: {}
+      metadata: {},
+      // For the run loop's OutputArea, which tracks the id and stores the output without it.
+      transient: { display_id: 'd' }
+    });
+    expect(
+      toOutput('display_data', { data: {}, metadata: {}, transient: {} })
+    ).toEqual({ output_type: 'display_data', data: {}, metadata: {} });
+    expect(toOutput('clear_output', { wait: true })).toEqual({
+      output_type: 'clear_output',
+      wait: true
     });
     expect(toOutput('status', { execution_state: 'idle' })).toBeNull();
     expect(toOutput('execute_input', { code: '1' })).toBeNull();
