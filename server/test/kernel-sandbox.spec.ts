@@ -4,6 +4,7 @@
  * running as a workspace's own OS user.
  */
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -235,6 +236,34 @@ describe('a sandboxed kernel', () => {
     }
     expect(alive(pid)).toBe(false);
   }, 60_000);
+
+  it('hides the data dir again inside a checkout its Python shows (an editable install under /tmp)', async () => {
+    const checkout = await mkdtemp(join(tmpdir(), 'cellflow-checkout-'));
+    dirs.push(checkout);
+    const data = join(checkout, '.cellflow-data');
+    const cwd = join(data, 'flows', 'f1');
+    await mkdir(cwd, { recursive: true });
+    const args = bwrapArguments(
+      {
+        bwrap: 'bwrap',
+        hidden: [data],
+        pythonPaths: [checkout, join(checkout, 'sub')]
+      },
+      { cwd, kernelDir: '/k', command: ['python'] }
+    );
+    const at = (...pair: string[]) =>
+      args.findIndex((a, i) => pair.every((p, j) => args[i + j] === p));
+    const shown = at('--ro-bind', checkout, checkout);
+    const hidden = at('--tmpfs', data);
+    const bound = at('--bind', cwd, cwd);
+    expect(shown).toBeGreaterThan(0);
+    expect(hidden).toBeGreaterThan(shown);
+    expect(bound).toBeGreaterThan(hidden);
+    // The folder inside a folder already shown is not bound twice.
+    expect(at('--ro-bind', join(checkout, 'sub'), join(checkout, 'sub'))).toBe(
+      -1
+    );
+  });
 
   it('mounts a hidden folder again over a working folder that contains it', async () => {
     const lab = await folder('lab');

@@ -175,9 +175,9 @@ export function bwrapArguments(
     ...(how.keepCapabilities ? [] : ['--cap-drop', 'ALL'])
   ];
   // /tmp is private already: nothing under it needs hiding, but what is needed from it is bound again.
-  const hidden = [...new Set(options.hidden.map(p => resolve(p)))]
-    .filter(p => !isInside('/tmp', p))
-    .sort((a, b) => a.length - b.length);
+  const hidden = [...new Set(options.hidden.map(p => resolve(p)))].sort(
+    (a, b) => a.length - b.length
+  );
   const hide = (path: string) => {
     const what = kind(path);
     if (what === 'dir') {
@@ -186,9 +186,14 @@ export function bwrapArguments(
       args.push('--ro-bind', '/dev/null', path);
     }
   };
-  // One inside another is hidden with it (and a file hidden again would leave its name there).
+  // /tmp is private already, and one inside another is hidden with it (a file hidden again would
+  // leave its name there).
   hidden
-    .filter(path => !hidden.some(h => h !== path && isInside(h, path)))
+    .filter(
+      path =>
+        !isInside('/tmp', path) &&
+        !hidden.some(h => h !== path && isInside(h, path))
+    )
     .forEach(hide);
   const coveredBy = [...hidden, '/tmp'];
   const isCovered = (path: string) =>
@@ -214,24 +219,37 @@ export function bwrapArguments(
       }
     }
   };
-  // Exposed again over the hidden folders: the Python's folders (read-only), the run's folder.
-  const exposed: string[] = [];
-  for (const path of options.pythonPaths) {
-    if (isCovered(path) && kind(path) !== null) {
+  // What is hidden inside a folder shown again (the data dir inside a checkout on sys.path, inside a
+  // notebook's folder) is hidden again right after it.
+  const hideInside = (root: string) => {
+    for (const path of hidden) {
+      if (path !== root && isInside(root, path)) {
+        hide(path);
+      }
+    }
+  };
+  // Shown again over the hidden folders, read-only: the Python's folders (each once: one inside
+  // another already shown is there with it, unless a hidden folder lies between them).
+  const shown: string[] = [];
+  for (const path of [...options.pythonPaths].sort(
+    (a, b) => a.length - b.length
+  )) {
+    const within = shown.some(
+      root =>
+        isInside(root, path) &&
+        !hidden.some(h => isInside(root, h) && isInside(h, path))
+    );
+    if (!within && isCovered(path) && kind(path) !== null) {
       wayTo(path);
       args.push('--ro-bind', path, path);
-      exposed.push(path);
+      shown.push(path);
+      hideInside(path);
     }
   }
+  // The run's folder, writable, over all of that (it may lie in the hidden data dir).
   wayTo(launch.cwd);
   args.push('--bind', launch.cwd, launch.cwd);
-  exposed.push(launch.cwd);
-  // What is hidden inside what was exposed again (the data dir inside a notebook's folder) stays hidden.
-  for (const path of hidden) {
-    if (exposed.some(root => root !== path && isInside(root, path))) {
-      hide(path);
-    }
-  }
+  hideInside(launch.cwd);
   // In /run, hidden above: nothing else of the server's is there.
   args.push('--bind', launch.kernelDir, SANDBOX_KERNEL_DIR);
   args.push('--chdir', launch.cwd, '--', ...launch.command);
