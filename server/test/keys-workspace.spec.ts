@@ -108,5 +108,6 @@ describe('cellflow keys on the store itself (no server running)', () => {
     } finally {
       await store.close();
     }
-  });
+    // Three openings of the embedded store (the first one makes it): ~10 s alone, far more on a busy machine.
+  }, 120_000);
 });
