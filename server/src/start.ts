@@ -16,6 +16,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createEventHub, type EventHub } from './events/hub.js';
 import { PostgresEventHub } from './events/postgres-hub.js';
 import { defaultPython } from './executor/index.js';
+import { killOrphanKernels } from './executor/orphan-kernels.js';
 import type { IsolationMode } from './executor/sandbox.js';
 import { resolveIsolation, type KernelIsolation } from './runs/isolation.js';
 import { kernelsDirOf } from './runs/kernel-launcher.js';
@@ -168,7 +169,11 @@ export async function startCellflowServer(
   try {
     const lock: DataDirLock = lockDataDir(dataDir);
     cleanups.push(() => lock.release());
-    // Kernel folders left by a killed predecessor (the lock says none of ours is alive).
+    // Kernels and kernel folders left by a killed predecessor (the lock says it is gone).
+    const orphans = killOrphanKernels(kernelsDirOf(dataDir));
+    if (orphans > 0) {
+      notice(`stopped ${orphans} kernel(s) a previous server left running`);
+    }
     rmSync(kernelsDirOf(dataDir), { recursive: true, force: true });
 
     const databaseUrl = options.databaseUrl ?? (env.DATABASE_URL || undefined);

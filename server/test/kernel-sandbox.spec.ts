@@ -19,6 +19,7 @@ import {
   pythonPaths,
   type SandboxOptions
 } from '../src/executor/sandbox.js';
+import { killOrphanKernels } from '../src/executor/orphan-kernels.js';
 import { KernelUsers, kernelUserName } from '../src/runs/kernel-users.js';
 import { python } from './runs-helpers.js';
 
@@ -263,6 +264,31 @@ describe('a sandboxed kernel', () => {
     expect(at('--ro-bind', join(checkout, 'sub'), join(checkout, 'sub'))).toBe(
       -1
     );
+  });
+
+  it("a restarted server kills its predecessor's kernels by their pid files, and nothing else", async () => {
+    const data = await folder('data');
+    const kernelsDir = join(data, 'kernels');
+    kernel = await startKernel({
+      python,
+      cwd: await folder('orphaned'),
+      sandbox: sandbox([data]),
+      kernelsDir
+    });
+    // A pid file whose pid is now another process: left alone.
+    const other = spawn('sleep', ['30']);
+    await writeFile(
+      join(kernelsDir, 'cellflow-kernel-gone00.pid'),
+      String(other.pid)
+    );
+    try {
+      expect(killOrphanKernels(kernelsDir)).toBe(1);
+      const exit = await kernel.exited;
+      expect(exit.signal ?? exit.code).toBeTruthy();
+      expect(alive(other.pid!)).toBe(true);
+    } finally {
+      other.kill();
+    }
   });
 
   it('mounts a hidden folder again over a working folder that contains it', async () => {
