@@ -266,7 +266,7 @@ describe('a sandboxed kernel', () => {
     );
   });
 
-  it("a restarted server kills its predecessor's kernels by their pid files, and nothing else", async () => {
+  it("a restarted server kills the processes naming its predecessor's kernel folders, and nothing else", async () => {
     const data = await folder('data');
     const kernelsDir = join(data, 'kernels');
     kernel = await startKernel({

@@ -1,42 +1,45 @@
 /**
- * Kernels a killed server left behind. A kernel dies with its server (JPY_PARENT_PID, or bwrap's
- * parent-death signal), but a kill can land in a spawn's first microseconds, and then a kernel idled on,
- * re-parented to init, until the machine restarted (the chaos suite saw it after kill -9). Each kernel's
- * pid is kept beside its folder (`<kernels dir>/cellflow-kernel-XXXX.pid`); a server starting on the data
- * dir (it holds the lock: its predecessor is gone) kills every such process that is still that kernel:
- * its command line names that kernel's folder, so a pid reused by another process is left alone.
+ * Kernels a killed server left behind. A kernel dies with its server (JPY_PARENT_PID; in the sandbox,
+ * bwrap's parent-death signal, set through setpriv), but a kill that lands while a sandbox is being made
+ * escapes both: bwrap's inner process sets its own parent-death signal only once it runs, so an outer
+ * bwrap killed first leaves it (and its kernel) running, re-parented to init (the chaos suite saw it after
+ * kill -9). A server starting on the data dir (it holds the lock: its predecessor is gone) therefore
+ * kills every process whose command line names one of the kernel folders in `<data dir>/kernels`, the
+ * inner bwrap included (it inherits the outer's arguments), before the folders are removed. A process
+ * that merely reuses a pid is never touched: it must name the folder.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Kills the kernels whose pid files are in `kernelsDir`; returns how many it killed. */
+/** Kills the processes naming a kernel folder of `kernelsDir`; returns how many it killed. */
 export function killOrphanKernels(kernelsDir: string): number {
-  let names: string[];
+  let folders: string[];
   try {
-    names = readdirSync(kernelsDir).filter(name => name.endsWith('.pid'));
+    folders = readdirSync(kernelsDir, { withFileTypes: true })
+      .filter(entry => entry.isDirectory())
+      .map(entry => join(kernelsDir, entry.name));
   } catch {
     return 0; // no kernels folder: nothing was ever started here
   }
+  if (folders.length === 0) {
+    return 0;
+  }
+  const names = (arg: string) =>
+    folders.some(folder => arg === folder || arg.startsWith(`${folder}/`));
   let killed = 0;
-  for (const name of names) {
-    const folder = join(kernelsDir, name.slice(0, -'.pid'.length));
-    let pid: number;
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) {
+      continue;
+    }
     let cmdline: string;
     try {
-      pid = Number(readFileSync(join(kernelsDir, name), 'utf8').trim());
-      if (!Number.isInteger(pid) || pid <= 1) {
-        continue;
-      }
       cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     } catch {
-      continue; // gone already
+      continue; // gone meanwhile, or not ours to read
     }
-    if (
-      !cmdline
-        .split('\0')
-        .some(arg => arg === folder || arg.startsWith(`${folder}/`))
-    ) {
-      continue; // the pid now belongs to something else
+    if (!cmdline.split('\0').some(names)) {
+      continue;
     }
     try {
       process.kill(pid, 'SIGKILL');

@@ -208,13 +208,6 @@ async function startOnce(
         : {})
     });
     kernel = new ZmqKernel(child, info, dir);
-    if (child.pid !== undefined) {
-      // Beside the kernel's folder, not in it (the kernel can write there): what a restarted server
-      // kills if this process was killed before it could stop its kernels (orphan-kernels.ts).
-      const pidFile = `${dir}.pid`;
-      await writeFile(pidFile, String(child.pid), { mode: 0o600 });
-      void kernel.exited.then(() => rm(pidFile, { force: true }));
-    }
   } catch (error) {
     await cleanup();
     throw error;
