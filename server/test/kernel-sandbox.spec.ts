@@ -275,14 +275,11 @@ describe('a sandboxed kernel', () => {
       sandbox: sandbox([data]),
       kernelsDir
     });
-    // A pid file whose pid is now another process: left alone.
+    // A process that names nothing of the kernel's: left alone.
     const other = spawn('sleep', ['30']);
-    await writeFile(
-      join(kernelsDir, 'cellflow-kernel-gone00.pid'),
-      String(other.pid)
-    );
     try {
-      expect(killOrphanKernels(kernelsDir)).toBe(1);
+      // The outer bwrap, and its inner one when the scan reaches it before it died with the outer.
+      expect(killOrphanKernels(kernelsDir)).toBeGreaterThanOrEqual(1);
       const exit = await kernel.exited;
       expect(exit.signal ?? exit.code).toBeTruthy();
       expect(alive(other.pid!)).toBe(true);
