@@ -75,6 +75,13 @@ function invalidFlow(problems: FlowProblem[]): ApiError {
   );
 }
 
+/** The answer of the routes that change one flow's settings: the flow as it now is. */
+const oneFlowResponse = {
+  type: 'object',
+  properties: { flow: flowSchema },
+  required: ['flow']
+} as const;
+
 export function registerFlowRoutes(
   app: FastifyInstance,
   ctx: ApiContext
@@ -216,11 +223,7 @@ export function registerFlowRoutes(
           additionalProperties: false
         },
         response: {
-          200: {
-            type: 'object',
-            properties: { flow: flowSchema },
-            required: ['flow']
-          },
+          200: oneFlowResponse,
           ...errorResponses
         }
       }
@@ -263,11 +266,7 @@ export function registerFlowRoutes(
           additionalProperties: false
         },
         response: {
-          200: {
-            type: 'object',
-            properties: { flow: flowSchema },
-            required: ['flow']
-          },
+          200: oneFlowResponse,
           ...errorResponses
         }
       }
