@@ -474,6 +474,57 @@ describe.each([pgliteBackend(), postgresBackend()])(
       }
     });
 
+    it('finds runs by a prefix of their id, in the workspace only, and refuses LIKE wildcards', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const flow = (await deployed(ws.id, 'short-ids')).flow;
+      const foreign = await store.createRun({
+        workspaceId: other.id,
+        flowId: (await deployed(other.id)).flow.id,
+        trigger: 'manual'
+      });
+      // 17 runs: two of them share a first hex digit, whatever the random ids are.
+      const runs: FlowRun[] = [];
+      for (let i = 0; i < 17; i++) {
+        runs.push(
+          await store.createRun({
+            workspaceId: ws.id,
+            flowId: flow.id,
+            trigger: 'manual'
+          })
+        );
+      }
+      const byPrefix = async (idPrefix: string) =>
+        (await store.listRuns({ workspaceId: ws.id, idPrefix })).runs.map(
+          r => r.id
+        );
+      for (const run of runs) {
+        expect(await byPrefix(run.id.slice(0, 8))).toEqual([run.id]);
+        expect(await byPrefix(run.id)).toEqual([run.id]);
+      }
+      const first = runs[0].id[0];
+      const shared = runs.find(
+        (run, i) => runs.findIndex(r => r.id[0] === run.id[0]) !== i
+      )!;
+      expect(
+        (await byPrefix(shared.id[0])).length,
+        'runs sharing a first digit'
+      ).toBeGreaterThan(1);
+      expect(await byPrefix(first)).toEqual(
+        runs
+          .filter(r => r.id.startsWith(first))
+          .map(r => r.id)
+          .reverse()
+      );
+      expect(await byPrefix(foreign.id.slice(0, 8))).not.toContain(foreign.id);
+      await expect(
+        store.listRuns({ workspaceId: ws.id, idPrefix: '%' })
+      ).rejects.toThrow(/idPrefix/);
+      await expect(
+        store.listRuns({ workspaceId: ws.id, idPrefix: 'a_' })
+      ).rejects.toThrow(/idPrefix/);
+    });
+
     it('lists runs newest first with flow and state filters, offsets and cursors', async () => {
       const ws = await workspace();
       const other = await workspace();

@@ -168,6 +168,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
               type: 'array',
               items: { type: 'string', enum: [...FLOW_RUN_STATES] }
             },
+            // The short ids the panel and the CLI show are prefixes of the full one.
+            idPrefix: { type: 'string', pattern: '^[0-9a-f-]{1,36}$' },
             limit: { type: 'integer', minimum: 1, maximum: 500 },
             cursor: { type: 'string', pattern: '^[0-9]{1,15}$' }
           },
@@ -191,6 +193,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const query = request.query as {
         flowId?: string;
         state?: FlowRunState[];
+        idPrefix?: string;
         limit?: number;
         cursor?: string;
       };
@@ -201,6 +204,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         workspaceId: workspace.id,
         flowId: query.flowId,
         state: query.state,
+        idPrefix: query.idPrefix,
         limit: query.limit,
         cursor: query.cursor
       });

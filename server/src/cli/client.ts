@@ -125,6 +125,7 @@ export interface LogLineInfo {
 export interface ListRunsOptions {
   flowId?: string;
   state?: string;
+  idPrefix?: string;
   limit?: number;
   cursor?: string;
 }
@@ -216,6 +217,27 @@ export class ApiClient {
     return body.schedules;
   }
 
+  /** Changes the given fields of a schedule (`{ paused: true }` pauses it). */
+  async updateSchedule(
+    scheduleId: string,
+    patch: Record<string, unknown>
+  ): Promise<ScheduleInfo> {
+    const body = await this.request<{ schedule: ScheduleInfo }>(
+      'PATCH',
+      `/api/schedules/${encodeURIComponent(scheduleId)}`,
+      patch
+    );
+    return body.schedule;
+  }
+
+  /** Deletes a schedule and its runs that have not started. */
+  async deleteSchedule(scheduleId: string): Promise<void> {
+    await this.request(
+      'DELETE',
+      `/api/schedules/${encodeURIComponent(scheduleId)}`
+    );
+  }
+
   /** Adds a schedule (the server validates it again and names a bad field). */
   async createSchedule(
     flowId: string,
@@ -250,6 +272,7 @@ export class ApiClient {
         query({
           flowId: options.flowId,
           state: options.state,
+          idPrefix: options.idPrefix,
           limit:
             options.limit === undefined ? undefined : String(options.limit),
           cursor: options.cursor

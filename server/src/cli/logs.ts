@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 
 import { ApiClient, CliError, usageErrorsExit2 } from './client.js';
+import { resolveRunId } from './id-prefix.js';
 import { resolveConnection } from './profile.js';
 
 export function registerLogsCommand(program: Command): void {
@@ -11,10 +12,14 @@ export function registerLogsCommand(program: Command): void {
       .description(
         "Print a run's log lines (each prefixed with its task unless --task is given)"
       )
-      .argument('<run>', 'the run id (from "cellflow run" or "cellflow runs")')
+      .argument(
+        '<run>',
+        'the run id, or its first characters (from "cellflow run", "cellflow runs" or the panel)'
+      )
       .option('--task <name>', 'only the lines of this task')
-      .action(async (runId: string, opts: { task?: string }) => {
+      .action(async (given: string, opts: { task?: string }) => {
         const client = new ApiClient(await resolveConnection());
+        const runId = await resolveRunId(client, given);
         let after: number | undefined;
         let printed = 0;
         // The server answers in pages: ask for the lines after the last one seen until none are left.

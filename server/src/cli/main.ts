@@ -9,6 +9,7 @@ import { registerLogsCommand } from './logs.js';
 import { registerRunCommand } from './run.js';
 import { registerRunsCommand } from './runs.js';
 import { registerScheduleCommand } from './schedule.js';
+import { registerSchedulesCommand } from './schedules.js';
 import { registerSecretsCommand } from './secrets.js';
 import { registerServerCommand } from './server.js';
 
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<void> {
   registerServerCommand(program);
   registerCompileCommand(program);
   registerScheduleCommand(program);
+  registerSchedulesCommand(program);
   registerKeysCommand(program);
   registerSecretsCommand(program);
   registerLoginCommand(program);

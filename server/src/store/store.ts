@@ -173,6 +173,8 @@ export interface ListRunsQuery {
   workspaceId: string;
   flowId?: string;
   state?: FlowRunState | FlowRunState[];
+  /** Only runs whose id starts with this (lower-case hex and dashes: the short ids people copy). */
+  idPrefix?: string;
   /** At most 500; default 50. */
   limit?: number;
   offset?: number;

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { and, asc, desc, eq, inArray, lt, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, like, lt, type SQL } from 'drizzle-orm';
 
 import { NotFoundError, TransitionConflictError } from '../errors.js';
 import { flowRuns, flows, taskAttempts, taskRuns } from '../schema.js';
@@ -153,6 +153,9 @@ function parseCursor(cursor: string): number {
   return Number(cursor);
 }
 
+/** What a run id prefix may hold: run ids are lower-case UUIDs. */
+export const RUN_ID_PREFIX = /^[0-9a-f-]{1,36}$/;
+
 export async function listRuns(db: Db, query: ListRunsQuery): Promise<RunPage> {
   const limit = clampLimit(query.limit, DEFAULT_RUN_PAGE, MAX_RUN_PAGE);
   const offset = query.offset ?? 0;
@@ -162,6 +165,15 @@ export async function listRuns(db: Db, query: ListRunsQuery): Promise<RunPage> {
   const conditions: SQL[] = [eq(flowRuns.workspaceId, query.workspaceId)];
   if (query.flowId !== undefined) {
     conditions.push(eq(flowRuns.flowId, query.flowId));
+  }
+  if (query.idPrefix !== undefined) {
+    // Checked here too, so that no caller can slip a LIKE wildcard (% or _) into the pattern.
+    if (!RUN_ID_PREFIX.test(query.idPrefix)) {
+      throw new Error(
+        `idPrefix must be 1-36 lower-case hex digits or dashes, got ${JSON.stringify(query.idPrefix)}`
+      );
+    }
+    conditions.push(like(flowRuns.id, `${query.idPrefix}%`));
   }
   if (query.state !== undefined) {
     const states = Array.isArray(query.state) ? query.state : [query.state];
