@@ -1,12 +1,15 @@
 /**
- * `cellflow schedules list|pause|resume|delete` and short ids (`cellflow logs d3b1ec7a`), as users run
- * them: the built command against a real server child with its scheduler planning real runs.
+ * `cellflow schedules list|pause|resume|delete`, short ids (`cellflow logs d3b1ec7a`) and the one flow
+ * naming rule, as users run them: the built command against a real server child with its scheduler
+ * planning real runs.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { compileNotebook } from '../../src/flow/compiler.js';
 
 import {
   api,
@@ -218,5 +221,40 @@ describe('short run ids', () => {
     });
     expect(response.status).toBe(400);
     expect(await response.text()).toContain('idPrefix');
+  });
+});
+
+describe('one flow name for a notebook, wherever it is deployed from', () => {
+  it('the lab, compile and deploy all call Untitled.ipynb "untitled", and a second deploy is version 2', async () => {
+    const notebook = {
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: {},
+      cells: [
+        {
+          cell_type: 'code',
+          id: 'only',
+          metadata: {},
+          source: '%%task only\nx = 1',
+          outputs: [],
+          execution_count: null
+        }
+      ]
+    };
+    const path = join(dir, 'Untitled.ipynb');
+    await writeFile(path, JSON.stringify(notebook));
+    // The lab compiles the notebook with its path (src/notebook/notebook-flow.ts).
+    const inLab = compileNotebook(notebook, { path: 'Untitled.ipynb' });
+    expect(inLab.ok && inLab.spec.name).toBe('untitled');
+
+    const compiled = await run(['compile', path]);
+    expect(compiled.code, compiled.stderr).toBe(0);
+    expect(JSON.parse(compiled.stdout).name).toBe('untitled');
+
+    const first = await run(['deploy', path]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain('as flow "untitled" version 1');
+    const second = await run(['deploy', path]);
+    expect(second.stderr).toContain('as flow "untitled" version 2');
   });
 });

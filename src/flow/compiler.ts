@@ -18,19 +18,20 @@ import {
   type SetupCell,
   type TaskSpec
 } from './spec.js';
+import { DEFAULT_FLOW_NAME, flowNameOfPath } from './flow-name.js';
 import { cellLabel } from './validate.js';
 import { orderTasks } from './validate-graph.js';
 import { readNotebook, type NotebookCell } from './validate-notebook.js';
 
 export interface CompileOptions {
-  /** The flow's name; else the notebook's `metadata.cellflow.name`; else "flow". */
+  /** The flow's name; else the notebook's `metadata.cellflow.name`; else one from `path`; else "flow". */
   name?: string;
+  /** The notebook's path or file name, for the name when neither `name` nor the metadata gives one. */
+  path?: string;
 }
 
 /** The papermill convention: the cell tagged `parameters` holds the defaults. */
 export const PARAMETERS_TAG = 'parameters';
-
-export const DEFAULT_FLOW_NAME = 'flow';
 
 /** The one task of a notebook without `%%task` cells: the whole notebook, as papermill runs it. */
 export const WHOLE_NOTEBOOK_TASK = 'notebook';
@@ -304,8 +305,12 @@ function flowName(
     return options.name.trim();
   }
   const fromMetadata = cellflow.name;
+  const fallback =
+    options.path === undefined
+      ? DEFAULT_FLOW_NAME
+      : flowNameOfPath(options.path);
   if (fromMetadata === undefined || fromMetadata === null) {
-    return DEFAULT_FLOW_NAME;
+    return fallback;
   }
   if (typeof fromMetadata === 'string' && fromMetadata.trim() !== '') {
     return fromMetadata.trim();
@@ -314,7 +319,7 @@ function flowName(
     code: 'invalid-flow-name',
     message: `Notebook metadata: metadata.cellflow.name must be a non-empty string, got ${JSON.stringify(fromMetadata)}`
   });
-  return DEFAULT_FLOW_NAME;
+  return fallback;
 }
 
 /** Notebook-wide problems first, then by cell, keeping the order found within a cell (a stable sort). */

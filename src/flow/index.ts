@@ -2,6 +2,7 @@
 export * from './spec.js';
 export * from './kernel.js';
 export * from './compiler.js';
+export * from './flow-name.js';
 export * from './magic.js';
 export * from './parameters.js';
 export * from './hash.js';

@@ -51,7 +51,7 @@ export class NotebookFlowModel {
   /** Replace the notebook's content (all of its nbformat JSON). */
   setNotebook(
     notebook: { cells: ICellJSON[]; metadata?: unknown },
-    options: { defaultName?: string } = {}
+    options: { path?: string } = {}
   ): void {
     this._tasks.clear();
     notebook.cells.forEach((cell, index) => {
@@ -64,14 +64,10 @@ export class NotebookFlowModel {
       }
     });
     const metadata = (notebook.metadata ?? {}) as Record<string, unknown>;
-    const named = (metadata.cellflow as Record<string, unknown> | undefined)
-      ?.name;
+    // The one naming rule (src/flow/flow-name.ts): metadata.cellflow.name, else the file name.
     this._compiled = compileNotebook(
       { nbformat: 4, nbformat_minor: 5, metadata, cells: notebook.cells },
-      // The notebook's own name (metadata.cellflow.name) wins; else its file name.
-      typeof named === 'string' || !options.defaultName
-        ? {}
-        : { name: options.defaultName }
+      options.path === undefined ? {} : { path: options.path }
     );
     this._changed.emit();
   }

@@ -209,9 +209,7 @@ export class NotebookFlow implements IDisposable {
       cells: ICellJSON[];
       metadata: unknown;
     };
-    this.model.setNotebook(json, {
-      defaultName: flowNameOf(this.panel.context.localPath)
-    });
+    this.model.setNotebook(json, { path: this.panel.context.localPath });
   }
 
   /** Note which cells open with `%%task`, so deleting that line later also unmarks the task. */
@@ -351,16 +349,6 @@ export namespace NotebookFlow {
     /** The user clicked a task's chip. */
     onSelectTask: (flow: NotebookFlow, task: string) => void;
   }
-}
-
-/** A flow name from a notebook's file name: `reports/ETL daily.ipynb` → `etl_daily`. */
-export function flowNameOf(path: string): string {
-  const stem = (path.split('/').pop() ?? path).replace(/\.ipynb$/i, '');
-  const name = stem
-    .toLowerCase()
-    .replace(/[^a-z0-9_-]+/g, '_')
-    .replace(/^_+|_+$/g, '');
-  return name || 'flow';
 }
 
 /** The chip sits on its own line above the cell's input, under the cell's header. */

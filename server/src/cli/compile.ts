@@ -18,7 +18,7 @@ export function registerCompileCommand(program: Command): void {
     .argument('<notebook>', 'the .ipynb file')
     .option(
       '--name <name>',
-      'the flow name (default: the notebook metadata cellflow.name, else "flow")'
+      'the flow name (default: the notebook metadata cellflow.name, else the file name)'
     )
     .action(async (path: string, opts: { name?: string }) => {
       process.exitCode = await compileFile(path, opts.name);
@@ -50,7 +50,7 @@ export async function compileFile(
     );
     return COMPILE_FAILED;
   }
-  const result = compileNotebook(notebook, name === undefined ? {} : { name });
+  const result = compileNotebook(notebook, { name, path });
   for (const warning of result.warnings) {
     process.stderr.write(`${path}: warning: ${formatProblem(warning)}\n`);
   }

@@ -4,10 +4,11 @@
  * flow; with a schedule option, then adds that schedule unless the flow has an equal one already.
  */
 import { readFile } from 'node:fs/promises';
-import { basename, extname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 
 import { Command } from 'commander';
 
+import { defaultFlowName } from '../../../src/flow/flow-name.js';
 import type { FlowProblem } from '../../../src/flow/spec.js';
 import { FLOW_RETRIES_MAX, FLOW_RETRY_DELAY_MAX } from '../store/store.js';
 import { ApiClient, ApiError, usageErrorsExit2 } from './client.js';
@@ -132,8 +133,8 @@ async function deploy(path: string, opts: DeployOptions): Promise<number> {
     );
     return DEPLOY_REFUSED;
   }
-  const name =
-    opts.name ?? metadataName(notebook) ?? basename(path, extname(path));
+  // The lab's rule too (src/flow/flow-name.ts): one notebook is one flow from either side.
+  const name = opts.name ?? defaultFlowName(notebook, path);
   // A server sharing this file system (--root-dir) runs the kernel in the notebook's own folder.
   withPath(notebook, resolve(path));
   const client = new ApiClient(await resolveConnection());
@@ -214,10 +215,4 @@ function printRefusal(path: string, error: ApiError): void {
 function formatProblem(problem: FlowProblem): string {
   const id = problem.cellId ? ` [cell id ${problem.cellId}]` : '';
   return `${problem.message}${id}`;
-}
-
-function metadataName(notebook: unknown): string | undefined {
-  const name = (notebook as { metadata?: { cellflow?: { name?: unknown } } })
-    ?.metadata?.cellflow?.name;
-  return typeof name === 'string' && name.trim() ? name : undefined;
 }

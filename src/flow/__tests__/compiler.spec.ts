@@ -182,6 +182,24 @@ describe('compileNotebook: the ETL notebook', () => {
     unnamed.metadata = {} as typeof unnamed.metadata;
     expect(spec(compileNotebook(unnamed)).name).toBe('flow');
   });
+
+  it('names an unnamed notebook after its file, the one rule of the lab, compile and deploy', () => {
+    const unnamed = etl();
+    unnamed.metadata = {} as typeof unnamed.metadata;
+    const named = (path: string) =>
+      spec(compileNotebook(unnamed, { path })).name;
+    expect(named('Untitled.ipynb')).toBe('untitled');
+    expect(named('reports/ETL daily.ipynb')).toBe('etl_daily');
+    expect(named('C:\\work\\Sales Report.IPYNB')).toBe('sales_report');
+    expect(named('dir/%%%.ipynb')).toBe('flow');
+    // The notebook's own name wins over its file's; an explicit name over both.
+    expect(spec(compileNotebook(etl(), { path: 'x.ipynb' })).name).toBe(
+      spec(compileNotebook(etl())).name
+    );
+    expect(
+      spec(compileNotebook(unnamed, { path: 'x.ipynb', name: 'given' })).name
+    ).toBe('given');
+  });
 });
 
 describe('compileNotebook: tasks and order', () => {
