@@ -212,36 +212,43 @@ export class NotebookFlow implements IDisposable {
     this.model.setNotebook(json, { path: this.panel.context.localPath });
   }
 
-  /** Note which cells open with `%%task`, so deleting that line later also unmarks the task. */
+  /**
+   * Note each cell's first line as the notebook opened: opening a notebook never changes it, so a
+   * `%%task` line is mirrored into metadata only once the user changes it (or adds the cell).
+   */
   private rememberMagicLines(): void {
     for (const cell of this.codeCells()) {
-      this._hadMagic.set(
-        cell,
-        isTaskMagicLine(firstLine(cell.sharedModel.getSource()))
-      );
+      this._seenLine.set(cell, firstLine(cell.sharedModel.getSource()));
     }
   }
 
   /**
-   * Where a `%%task` line exists it wins for the fields it names, and the metadata mirrors it
-   * (so nbformat tools and git see the same task). Removing the line unmarks the task.
+   * Where the user changed a `%%task` line, it wins for the fields it names and the metadata mirrors
+   * it (so nbformat tools and git see the same task); removing the line unmarks the task. Lines as
+   * they were when the notebook opened are left alone: the compiler reads them either way.
    */
   private syncMagicLines(): void {
     for (const cell of this.codeCells()) {
       const line = firstLine(cell.sharedModel.getSource());
+      // A cell added since the notebook opened counts as having had no line.
+      const seen = this._seenLine.get(cell) ?? '';
+      this._seenLine.set(cell, line);
+      if (line === seen) {
+        continue;
+      }
       const hasMagic = isTaskMagicLine(line);
+      if (!hasMagic && !isTaskMagicLine(seen)) {
+        continue;
+      }
       const existing = cell.getMetadata('cellflow');
-      if (hasMagic || this._hadMagic.get(cell)) {
-        const next = metadataFromMagic(hasMagic ? line : '', existing);
-        if (JSON.stringify(next) !== JSON.stringify(existing ?? {})) {
-          if (Object.keys(next).length === 0) {
-            cell.deleteMetadata('cellflow');
-          } else {
-            cell.setMetadata('cellflow', next);
-          }
+      const next = metadataFromMagic(hasMagic ? line : '', existing);
+      if (JSON.stringify(next) !== JSON.stringify(existing ?? {})) {
+        if (Object.keys(next).length === 0) {
+          cell.deleteMetadata('cellflow');
+        } else {
+          cell.setMetadata('cellflow', next);
         }
       }
-      this._hadMagic.set(cell, hasMagic);
     }
   }
 
@@ -339,7 +346,7 @@ export class NotebookFlow implements IDisposable {
   private _abort: AbortController | null = null;
   private _needsMagic = false;
   private _chips = new Map<string, TaskChip>();
-  private _hadMagic = new WeakMap<ICellModel, boolean>();
+  private _seenLine = new WeakMap<ICellModel, string>();
   private _runningChanged = new Signal<this, boolean>(this);
 }
 

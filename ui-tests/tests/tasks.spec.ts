@@ -146,4 +146,61 @@ test.describe('Cells as tasks', () => {
       '42'
     );
   });
+
+  test('opening a notebook with %%task lines leaves its cells unchanged; editing a task line then writes its metadata', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    // As examples/etl.ipynb is kept in git: %%task lines, no cellflow metadata in the cells.
+    await cellflow.openNotebook(
+      `${tmpPath}/as-committed.ipynb`,
+      notebook([
+        codeCell('%%task extract --retries 3\nrows = [1, 2, 3]'),
+        codeCell('%%task load\ntotal = sum(rows)')
+      ])
+    );
+    await expect(cellflow.chip(0).locator('.jp-CellflowChip-name')).toHaveText(
+      'extract'
+    );
+    await expect(cellflow.chip(1).locator('.jp-CellflowChip-name')).toHaveText(
+      'load'
+    );
+    // JupyterLab itself fills in the kernel's language_info on open; Cellflow must add nothing.
+    const cellMetadata = () =>
+      page.evaluate(() =>
+        (window as any).jupyterapp.shell.currentWidget.context.model
+          .toJSON()
+          .cells.map((cell: any) => {
+            const { trusted, ...rest } = cell.metadata;
+            void trusted;
+            return rest;
+          })
+      );
+    expect(
+      await cellMetadata(),
+      'opening the notebook changed its cells'
+    ).toEqual([{}, {}]);
+
+    // The user changes a task: now its metadata follows the line, and the notebook is changed.
+    await page.notebook.setCell(
+      0,
+      'code',
+      '%%task extract --retries 5\nrows = [1, 2, 3]'
+    );
+    await expect(
+      cellflow.chip(0).locator('.jp-CellflowChip-settings')
+    ).toHaveText('retries 5');
+    await expect
+      .poll(cellMetadata)
+      .toEqual([{ cellflow: { task: { name: 'extract', retries: 5 } } }, {}]);
+    await page.notebook.save();
+    const onDisk = await cellflow.notebookOnDisk(
+      `${tmpPath}/as-committed.ipynb`
+    );
+    expect(onDisk.cells[0].metadata.cellflow).toEqual({
+      task: { name: 'extract', retries: 5 }
+    });
+    expect(onDisk.cells[1].metadata.cellflow).toBeUndefined();
+  });
 });
