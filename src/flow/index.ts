@@ -13,3 +13,4 @@ export * from './python-literal.js';
 export * from './runner.js';
 export * from './backoff.js';
 export * from './limits.js';
+export * from './log-text.js';

@@ -5,6 +5,7 @@ import React, { useEffect, useState } from 'react';
 
 import type { ICellflowEvent } from '../api/event-stream.js';
 import { ENDED_FLOW_RUN_STATES, FLOW_RUN_STATES } from '../flow/run-states.js';
+import { logTextRows } from '../flow/log-text.js';
 import type { IFlowRun, IFlowRunDetail, ILogLine } from '../api/types.js';
 import { formatDuration } from '../model/chip-state.js';
 import { RemoteFlowModel } from '../model/remote-flow.js';
@@ -303,10 +304,11 @@ function RunDetail(props: {
       <pre className="jp-CellflowLogs" aria-label={trans.__('Logs')}>
         {logs
           .filter(l => !props.focusTask || l.task === props.focusTask)
-          .map(
-            l => `${l.task ?? ''}${l.attempt ? `#${l.attempt}` : ''} ${l.text}`
-          )
-          .join('')}
+          .flatMap(l => {
+            const label = `${l.task ?? ''}${l.attempt ? `#${l.attempt}` : ''}`;
+            return logTextRows(l.text).map(row => `${label} ${row}`);
+          })
+          .join('\n')}
       </pre>
     </section>
   );

@@ -114,8 +114,9 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     await expect(row).toHaveAttribute('data-state', 'Completed');
     await expect(row).toContainText('"rows":4');
     await row.click();
-    await expect(cellflow.panel.locator('.jp-CellflowLogs')).toContainText(
-      'hello 4'
+    // One row per log line, each with its task and attempt.
+    await expect(cellflow.panel.locator('.jp-CellflowLogs')).toHaveText(
+      /(^|\n)extract#1 hello 4\n(.*\n)*load#1 loaded 14($|\n)/
     );
     await expect(
       cellflow.panel.locator(

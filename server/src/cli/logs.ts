@@ -1,6 +1,7 @@
 /** `cellflow logs RUN`: the stored log lines of a run (all tasks, or one). */
 import { Command } from 'commander';
 
+import { logTextRows } from '../../../src/flow/log-text.js';
 import { ApiClient, CliError, usageErrorsExit2 } from './client.js';
 import { resolveRunId } from './id-prefix.js';
 import { resolveConnection } from './profile.js';
@@ -30,7 +31,7 @@ export function registerLogsCommand(program: Command): void {
           }
           for (const line of lines) {
             const prefix = opts.task ? '' : `${line.task ?? '-'}| `;
-            for (const text of line.text.replace(/\n$/, '').split('\n')) {
+            for (const text of logTextRows(line.text)) {
               process.stdout.write(`${prefix}${text}\n`);
             }
             printed += 1;
