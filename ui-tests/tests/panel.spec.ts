@@ -60,6 +60,29 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     ).toContainText('Workspace ui-tests (key “galata”)');
   });
 
+  test('Deploy looks disabled while logged out, and enabled once logged in', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(`${tmpPath}/look.ipynb`, etlLike());
+    await cellflow.openPanelFromSidebar();
+    await cellflow.ensureLoggedOut();
+    const off = await cellflow.buttonLook('Deploy');
+    expect(off.disabled).toBe(true);
+    expect(off.cursor).toBe('not-allowed');
+
+    await cellflow.loginToTestServer();
+    await expect
+      .poll(async () => (await cellflow.buttonLook('Deploy')).disabled)
+      .toBe(false);
+    const on = await cellflow.buttonLook('Deploy');
+    expect(on.cursor).not.toBe('not-allowed');
+    expect(on.background, 'a disabled button has its own colour').not.toBe(
+      off.background
+    );
+  });
+
   test('deploy, set a task’s retries, run now: chips go Running → Retrying → Completed, and the run view shows logs and the DataFrame', async ({
     page,
     tmpPath

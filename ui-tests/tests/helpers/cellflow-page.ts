@@ -162,6 +162,21 @@ export class CellflowPage {
     cellflowCli(['keys', 'revoke', id, '--workspace', 'ui-tests']);
   }
 
+  /** How a panel button looks: whether it is disabled, its background colour and its cursor. */
+  async buttonLook(
+    name: string
+  ): Promise<{ disabled: boolean; background: string; cursor: string }> {
+    const button = this.panel.getByRole('button', { name, exact: true });
+    return button.evaluate((element: HTMLButtonElement) => {
+      const style = getComputedStyle(element);
+      return {
+        disabled: element.disabled,
+        background: style.backgroundColor,
+        cursor: style.cursor
+      };
+    });
+  }
+
   /** Fill the panel's login form and submit it. */
   async login(url: string, key: string): Promise<void> {
     const form = this.panel.locator('.jp-CellflowConnection-form');
