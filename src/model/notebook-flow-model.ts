@@ -106,8 +106,20 @@ export class NotebookFlowModel {
           .map(p => p.message)
           .filter(m => !task.problems.some(p => m.includes(p.message)))
       ],
-      live: this._live.get(name) ?? null
+      // A live state belongs to the cell that ran: while two cells claim one name (a problem on
+      // both), neither shows a state that may be the other's.
+      live: this.isDuplicateName(name) ? null : (this._live.get(name) ?? null)
     };
+  }
+
+  private isDuplicateName(name: string): boolean {
+    let count = 0;
+    for (const task of this._tasks.values()) {
+      if (task.name === name && ++count > 1) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**

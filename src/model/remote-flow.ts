@@ -46,13 +46,16 @@ export class RemoteFlowModel implements IDisposable {
     return this._version;
   }
 
-  /** True when the notebook's flow differs from the deployed version (compared by content hash). */
+  /**
+   * True when the notebook's flow differs from the deployed version (compared by content hash). A
+   * notebook with problems has no flow to compare: it is not what was deployed, so it changed.
+   */
   get changedSinceDeploy(): boolean {
     const compiled = this.notebook.compiled;
     return (
       !!this._version &&
-      !!compiled?.ok &&
-      compiled.spec.hash !== this._version.spec.hash
+      !!compiled &&
+      (!compiled.ok || compiled.spec.hash !== this._version.spec.hash)
     );
   }
 

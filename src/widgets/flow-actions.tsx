@@ -111,10 +111,15 @@ function FlowActions(props: {
               ? trans.__('Log in to deploy this flow.')
               : version
                 ? remote.changedSinceDeploy
-                  ? trans.__(
-                      'Deployed version %1; the notebook changed since.',
-                      String(version.version)
-                    )
+                  ? spec
+                    ? trans.__(
+                        'Deployed version %1; the notebook changed since.',
+                        String(version.version)
+                      )
+                    : trans.__(
+                        'Deployed version %1; the notebook changed since and has problems to fix before it can be deployed.',
+                        String(version.version)
+                      )
                   : trans.__(
                       'Deployed version %1, up to date.',
                       String(version.version)

@@ -83,6 +83,35 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     );
   });
 
+  test('a new cell with a task name already used shows its problem, not the other cell’s Completed, and the panel says the notebook changed', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/duplicate.ipynb`,
+      notebook([codeCell('%%task extract\nrows = [1, 2, 3]')])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.panelButton('Deploy');
+    const version = cellflow.panel.locator('.jp-CellflowActions-version');
+    await expect(version).toContainText('Deployed version 1, up to date.');
+    await cellflow.runHere();
+    await expect(cellflow.chipState(0)).toContainText('Completed', {
+      timeout: 60000
+    });
+
+    await page.notebook.addCell('code', '%%task extract\ntotal = sum(rows)');
+    await expect(
+      cellflow.chip(1).locator('.jp-CellflowChip-problems')
+    ).toContainText('extract');
+    await expect(cellflow.chipState(1)).not.toContainText('Completed');
+    await expect(version).toContainText(
+      'the notebook changed since and has problems to fix'
+    );
+  });
+
   test('deploy, set a task’s retries, run now: chips go Running → Retrying → Completed, and the run view shows logs and the DataFrame', async ({
     page,
     tmpPath

@@ -55,6 +55,35 @@ describe('NotebookFlowModel', () => {
     expect(model.chipView('a')?.live?.state).toBe('Running');
   });
 
+  it("a new cell that takes a task name already used shows its problem, never the other cell's state", () => {
+    const model = new NotebookFlowModel();
+    model.setNotebook({ cells: [cell('a', '%%task extract\nx = 1')] });
+    model.applyRunEvent(
+      taskEvent({ task: 'extract', cellId: 'a', state: 'Completed' })
+    );
+    expect(model.chipView('a')?.live?.state).toBe('Completed');
+
+    model.setNotebook({
+      cells: [
+        cell('a', '%%task extract\nx = 1'),
+        cell('b', '%%task extract\ny = 2')
+      ]
+    });
+    expect(model.chipView('b')?.live).toBeNull();
+    expect(model.chipView('b')?.problems.join(' ')).toContain('extract');
+    expect(model.chipView('a')?.live).toBeNull();
+
+    // The duplicate renamed: the first cell's state shows again, the new cell has none.
+    model.setNotebook({
+      cells: [
+        cell('a', '%%task extract\nx = 1'),
+        cell('b', '%%task extract2\ny = 2')
+      ]
+    });
+    expect(model.chipView('a')?.live?.state).toBe('Completed');
+    expect(model.chipView('b')?.live).toBeNull();
+  });
+
   it('finds task cells from %%task lines and metadata, and compiles the flow', () => {
     const model = new NotebookFlowModel();
     let changes = 0;
