@@ -24,6 +24,34 @@ export interface IChipView {
   settings: TaskSettings;
   problems: string[];
   live: ITaskLiveState | null;
+  /**
+   * How the task ended in an earlier run, while the latest run has not ended it yet: a scheduled run
+   * that starts right after a failed one must not hide the failure.
+   */
+  previous?: ITaskLiveState | null;
+}
+
+/** The states a task ends a run in. */
+export const ENDED_TASK_STATES: readonly ITaskLiveState['state'][] = [
+  'Completed',
+  'Failed',
+  'Crashed',
+  'Cancelled',
+  'NotRun'
+];
+
+/** What the chip says of an earlier run's end: only failures are worth the room. */
+export function describePreviousState(
+  previous: ITaskLiveState,
+  translate: (text: string, ...args: string[]) => string = plain
+): string | null {
+  if (previous.state === 'Failed') {
+    return translate('last run Failed: %1', previous.error ?? '');
+  }
+  if (previous.state === 'Crashed') {
+    return translate('last run Crashed: %1', previous.error ?? '');
+  }
+  return null;
 }
 
 /** Fold one task-state event of the run loop into the task's live state. */

@@ -4,7 +4,12 @@ import { compileNotebook } from '../flow/compiler.js';
 import { effectiveTaskSettings, EffectiveTask } from '../flow/magic.js';
 import type { RunEvent, RunState } from '../flow/runner.js';
 import type { CompileResult, FlowProblem, TaskSpec } from '../flow/spec.js';
-import { applyTaskEvent, IChipView, ITaskLiveState } from './chip-state.js';
+import {
+  applyTaskEvent,
+  ENDED_TASK_STATES,
+  IChipView,
+  ITaskLiveState
+} from './chip-state.js';
 
 /** What changed live: one task's state (its chip alone needs redrawing), or everything (task null). */
 export interface ILiveChange {
@@ -28,6 +33,7 @@ export class NotebookFlowModel {
   private _tasks = new Map<string, EffectiveTask>();
   private _compiled: CompileResult | null = null;
   private _live = new Map<string, ITaskLiveState>();
+  private _previous = new Map<string, ITaskLiveState>();
   private _runState: RunState | string | null = null;
   private _selectedTask: string | null = null;
   private _changed = new Signal<this, void>(this);
@@ -108,7 +114,8 @@ export class NotebookFlowModel {
       ],
       // A live state belongs to the cell that ran: while two cells claim one name (a problem on
       // both), neither shows a state that may be the other's.
-      live: this.isDuplicateName(name) ? null : (this._live.get(name) ?? null)
+      live: this.isDuplicateName(name) ? null : (this._live.get(name) ?? null),
+      previous: this.isDuplicateName(name) ? null : this.previousOf(name)
     };
   }
 
@@ -136,7 +143,8 @@ export class NotebookFlowModel {
       name: whole.name,
       settings: { retries, retryDelay, backoff, timeout },
       problems: [],
-      live: this._live.get(whole.name) ?? null
+      live: this._live.get(whole.name) ?? null,
+      previous: this.previousOf(whole.name)
     };
   }
 
@@ -162,8 +170,22 @@ export class NotebookFlowModel {
     }
   }
 
-  /** Forget the live states of the previous run: a new run starts. */
+  /** How a task ended in an earlier run, while the latest run has not ended it. */
+  private previousOf(name: string): ITaskLiveState | null {
+    const live = this._live.get(name);
+    if (live && ENDED_TASK_STATES.includes(live.state)) {
+      return null;
+    }
+    return this._previous.get(name) ?? null;
+  }
+
+  /** A new run starts: its tasks have no state yet; how each ended in the run before is kept. */
   resetLive(): void {
+    for (const [task, live] of this._live) {
+      if (ENDED_TASK_STATES.includes(live.state)) {
+        this._previous.set(task, live);
+      }
+    }
     this._live.clear();
     this._runState = null;
     this._liveChanged.emit({ task: null });

@@ -3,6 +3,7 @@ import { Widget } from '@lumino/widgets';
 
 import {
   describeLiveState,
+  describePreviousState,
   describeSettings,
   IChipView
 } from '../model/chip-state.js';
@@ -22,8 +23,15 @@ export class TaskChip extends Widget {
     this._name.className = 'jp-CellflowChip-name';
     this._settings.className = 'jp-CellflowChip-settings';
     this._state.className = 'jp-CellflowChip-state';
+    this._previous.className = 'jp-CellflowChip-previous';
     this._problems.className = 'jp-CellflowChip-problems';
-    node.append(this._name, this._settings, this._state, this._problems);
+    node.append(
+      this._name,
+      this._settings,
+      this._state,
+      this._previous,
+      this._problems
+    );
   }
 
   /** Show a new view; Running and Retrying tick every second to show the elapsed time. */
@@ -71,12 +79,18 @@ export class TaskChip extends Widget {
       ? describeLiveState(live, Date.now(), tr)
       : '';
     this.node.dataset.state = live?.state ?? 'none';
+    const previous = view.previous
+      ? describePreviousState(view.previous, tr)
+      : null;
+    this._previous.textContent = previous ?? '';
+    this.node.dataset.previous = previous ? view.previous!.state : 'none';
     this._problems.textContent = view.problems.join('; ');
     this.toggleClass('jp-mod-problem', view.problems.length > 0);
     const title = [
       trans.__('Task %1', view.name),
       this._settings.textContent,
       this._state.textContent,
+      this._previous.textContent,
       ...view.problems
     ].filter(Boolean);
     this.node.title = title.join('\n');
@@ -111,6 +125,7 @@ export class TaskChip extends Widget {
   private _name = document.createElement('span');
   private _settings = document.createElement('span');
   private _state = document.createElement('span');
+  private _previous = document.createElement('span');
   private _problems = document.createElement('span');
 }
 

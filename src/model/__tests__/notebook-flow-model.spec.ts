@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { TaskStateEvent } from '../../flow/runner.js';
 import {
   describeLiveState,
+  describePreviousState,
   formatDuration,
   fromServerTaskEvent
 } from '../chip-state.js';
@@ -82,6 +83,38 @@ describe('NotebookFlowModel', () => {
     });
     expect(model.chipView('a')?.live?.state).toBe('Completed');
     expect(model.chipView('b')?.live).toBeNull();
+  });
+
+  it('keeps a failed run in sight while the next run has not ended the task, and drops it once it has', () => {
+    const model = new NotebookFlowModel();
+    model.setNotebook({ cells: [cell('a', '%%task extract\nx = 1')] });
+    model.applyRunEvent(
+      taskEvent({
+        state: 'Failed',
+        error: { ename: 'E', evalue: 'boom', traceback: [], summary: 'E: boom' }
+      } as Partial<TaskStateEvent>)
+    );
+    // The next (scheduled) run takes the chip.
+    model.resetLive();
+    model.setAllTasks('Pending', 2000);
+    expect(model.chipView('a')?.live?.state).toBe('Pending');
+    expect(model.chipView('a')?.previous).toMatchObject({
+      state: 'Failed',
+      error: 'E: boom'
+    });
+    expect(describePreviousState(model.chipView('a')!.previous!)).toBe(
+      'last run Failed: E: boom'
+    );
+    model.resetLive();
+    model.applyRunEvent(taskEvent({ state: 'Running', at: 3000 }));
+    expect(model.chipView('a')?.previous?.state).toBe('Failed');
+    model.applyRunEvent(taskEvent({ state: 'Completed', at: 4000 }));
+    expect(model.chipView('a')?.previous).toBeNull();
+    // A completed run is not worth a note on the next one.
+    model.resetLive();
+    model.setAllTasks('Pending', 5000);
+    expect(model.chipView('a')?.previous?.state).toBe('Completed');
+    expect(describePreviousState(model.chipView('a')!.previous!)).toBeNull();
   });
 
   it('finds task cells from %%task lines and metadata, and compiles the flow', () => {
