@@ -89,6 +89,7 @@ API_ROOTS = frozenset(
         "workspaces",
         "keys",
         "notifications",
+        "server",
     }
 )
 
@@ -131,6 +132,9 @@ def _valid_key(key):
 
 
 def _valid_server_url(url):
+    # Any host: a team's server is reached by its name or address, not only on loopback. The Host
+    # check against DNS rebinding is the Cellflow server's (--allowed-host), and the key only ever
+    # goes to the URL the lab's user typed.
     parsed = urlparse(url)
     return parsed.scheme in ("http", "https") and bool(parsed.netloc) and not parsed.query
 
@@ -190,6 +194,13 @@ class SessionHandler(APIHandler):
             self.set_status(401)
             return self.finish(
                 {"error": "unauthorized", "message": "The Cellflow server refused this API key (wrong or revoked)"}
+            )
+        if code == 403 and isinstance(body, dict) and body.get("error") == "forbidden":
+            # The server refuses the name it was reached by (its Host check): its message says which
+            # setting to start it with, which is what the person logging in needs to pass on.
+            self.set_status(502)
+            return self.finish(
+                {"error": "forbidden", "message": _scrub(f"{url} refused the login: {body.get('message', '')}", key)}
             )
         if code != 200 or not body:
             self.set_status(502)
