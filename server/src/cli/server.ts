@@ -130,7 +130,7 @@ export function registerServerCommand(program: Command): void {
     )
     .option(
       '--trust-proxy [proxies]',
-      `behind a reverse proxy: honour X-Forwarded-For/-Host/-Proto from it (client address, Host check, scheme). Alone: from any peer; or comma-separated addresses/CIDRs/loopback of the proxies (default: $${TRUST_PROXY_ENV}, else never)`,
+      `behind a reverse proxy: honour X-Forwarded-For/-Host/-Proto from it (client address, Host check, scheme). Give the proxies' addresses/CIDRs/loopback, comma-separated; alone it trusts any peer, and the first X-Forwarded-For address, which a client can write, becomes the client address (default: $${TRUST_PROXY_ENV}, else never)`,
       value => parseTrustProxy(value)
     )
     .option(
