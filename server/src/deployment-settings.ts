@@ -288,3 +288,22 @@ export function resolveDeployment(input: DeploymentInput): DeploymentSettings {
     corsOrigins
   };
 }
+
+/**
+ * What start says when the server listens on every interface but answers to no name other machines
+ * could use: `--host 0.0.0.0` alone looks like "reachable from anywhere" and is not.
+ */
+export function unreachableNameNotice(
+  input: Pick<DeploymentInput, 'host'>,
+  settings: DeploymentSettings
+): string | null {
+  const onlyLoopback =
+    settings.allowedHosts.length === DEFAULT_ALLOWED_HOSTNAMES.length;
+  if (!WILDCARD_LISTEN_ADDRESSES.includes(input.host.trim()) || !onlyLoopback) {
+    return null;
+  }
+  return (
+    `listening on ${input.host || 'every address'}, but only loopback names are answered (the Host check ` +
+    'against DNS rebinding): give the names clients use with --allowed-host NAME or --public-url URL'
+  );
+}

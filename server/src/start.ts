@@ -11,7 +11,11 @@ import { startAdminChannel, type AdminChannel } from './admin/socket.js';
 import { FailedAuthLimit } from './api/failed-auth-limit.js';
 import { buildServer } from './app.js';
 import { defaultDataDir } from './data-dir.js';
-import { resolveDeployment, type TrustProxy } from './deployment-settings.js';
+import {
+  resolveDeployment,
+  unreachableNameNotice,
+  type TrustProxy
+} from './deployment-settings.js';
 import { securePermissions, usePrivateUmask } from './data-dir-permissions.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createEventHub, type EventHub } from './events/hub.js';
@@ -158,6 +162,10 @@ export async function startCellflowServer(
   }
   if (isolation.warning) {
     notice(`warning: ${isolation.warning}`);
+  }
+  const nameNotice = unreachableNameNotice({ host }, deployment);
+  if (nameNotice) {
+    notice(`warning: ${nameNotice}`);
   }
   const kernelUsers = options.kernelUser ? new KernelUsers() : undefined;
   usePrivateUmask();

@@ -12,7 +12,8 @@ import {
   parseCorsOrigin,
   parsePublicUrl,
   parseTrustProxy,
-  resolveDeployment
+  resolveDeployment,
+  unreachableNameNotice
 } from '../src/deployment-settings.js';
 
 describe('parseAllowedHost', () => {
@@ -216,5 +217,20 @@ describe('resolveDeployment', () => {
     ).toThrow(
       `CELLFLOW_ALLOWED_HOSTS: ${MAX_LIST_ENTRIES + 1} entries; at most ${MAX_LIST_ENTRIES}`
     );
+  });
+});
+
+describe('unreachableNameNotice', () => {
+  it('warns when every address is listened on but only loopback names are answered', () => {
+    const notice = (host: string, env: NodeJS.ProcessEnv = {}) =>
+      unreachableNameNotice({ host }, resolveDeployment({ host, env }));
+    expect(notice('0.0.0.0')).toContain('--allowed-host NAME');
+    expect(notice('::')).toContain('--public-url URL');
+    expect(notice('0.0.0.0', { CELLFLOW_ALLOWED_HOSTS: 'box' })).toBeNull();
+    expect(
+      notice('0.0.0.0', { CELLFLOW_PUBLIC_URL: 'https://c.test' })
+    ).toBeNull();
+    expect(notice('127.0.0.1')).toBeNull();
+    expect(notice('10.0.0.5')).toBeNull();
   });
 });
