@@ -14,7 +14,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 from tornado.netutil import DefaultLoopResolver, OverrideResolver
 
-from jupyterlab_cellflow.profile import read_profile
+from jupyterlab_cellflow.profile import read_profile, write_profile
 
 NAME = "cellflow-team.test"
 ADDRESS = "127.0.0.2"
@@ -156,3 +156,11 @@ async def test_without_allowed_host_the_lab_is_told_the_setting(
     assert f"--allowed-host {NAME}" in answer["message"]
     assert key not in answer["message"]
     assert read_profile() is None
+
+    # A profile saved before the server lost the name: the session says why it cannot reach it.
+    write_profile(url, key)
+    response = await jp_fetch("cellflow", "session")
+    session = json.loads(response.body)
+    assert session["reachable"] is False
+    assert f"--allowed-host {NAME}" in session["error"]
+    assert key not in session["error"]
