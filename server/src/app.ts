@@ -52,8 +52,9 @@ export interface ServerOptions {
   /** Browser origins allowed by CORS; default the local lab's. */
   allowedOrigins?: string[];
   /**
-   * Host headers accepted: `name:port` exactly, or `name` on any port. Default: 127.0.0.1, localhost
-   * and [::1] on any port. Anything else gets 403 (DNS rebinding).
+   * Host headers accepted: `name:port` exactly, `name` on any port, `*.domain` for names under it.
+   * Default: 127.0.0.1, localhost and [::1] on any port. Anything else gets 403 (DNS rebinding);
+   * `cellflow server` adds its --host, --public-url and --allowed-host names (deployment-settings.ts).
    */
   allowedHosts?: string[];
   /**
