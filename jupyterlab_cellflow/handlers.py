@@ -89,6 +89,7 @@ API_ROOTS = frozenset(
         "workspaces",
         "keys",
         "notifications",
+        "server",
     }
 )
 
@@ -131,8 +132,19 @@ def _valid_key(key):
 
 
 def _valid_server_url(url):
+    # Any host: a team's server is reached by its name or address, not only on loopback. The Host
+    # check against DNS rebinding is the Cellflow server's (--allowed-host), and the key only ever
+    # goes to the URL the lab's user typed.
     parsed = urlparse(url)
     return parsed.scheme in ("http", "https") and bool(parsed.netloc) and not parsed.query
+
+
+def _refusal(url, code, body):
+    """The Cellflow server's 403 (its Host check refusing the name it was reached by) as a message: the
+    server's own says which setting to start it with, which is what the user needs to pass on."""
+    if code == 403 and isinstance(body, dict) and body.get("error") == "forbidden":
+        return f"{url} refused the request: {body.get('message', '')}"
+    return None
 
 
 class SessionHandler(APIHandler):
@@ -155,13 +167,10 @@ class SessionHandler(APIHandler):
                     "error": "The Cellflow server no longer accepts the stored API key (revoked?). Log in again.",
                 }
             )
+        if error is None:
+            error = _refusal(profile["url"], code, body) or f"The Cellflow server answered {code}"
         return self.finish(
-            {
-                "loggedIn": True,
-                "reachable": False,
-                "url": profile["url"],
-                "error": _scrub(error, profile["key"]) if error else f"The Cellflow server answered {code}",
-            }
+            {"loggedIn": True, "reachable": False, "url": profile["url"], "error": _scrub(error, profile["key"])}
         )
 
     @web.authenticated
@@ -191,6 +200,10 @@ class SessionHandler(APIHandler):
             return self.finish(
                 {"error": "unauthorized", "message": "The Cellflow server refused this API key (wrong or revoked)"}
             )
+        refusal = _refusal(url, code, body)
+        if refusal:
+            self.set_status(502)
+            return self.finish({"error": "forbidden", "message": _scrub(refusal, key)})
         if code != 200 or not body:
             self.set_status(502)
             return self.finish(

@@ -14,6 +14,7 @@ import { collectRoutes, registerOpenApiRoute } from './api/openapi.js';
 import { registerRunRoutes } from './api/runs.js';
 import { registerScheduleRoutes } from './api/schedules.js';
 import { registerSecretRoutes } from './api/secrets.js';
+import { registerServerInfoRoute } from './api/server-info.js';
 import { createEventHub, type EventHub } from './events/hub.js';
 import type { RunController } from './runs/controller.js';
 import type { WorkspaceSecrets } from './secrets/workspace-secrets.js';
@@ -51,10 +52,19 @@ export interface ServerOptions {
   /** Browser origins allowed by CORS; default the local lab's. */
   allowedOrigins?: string[];
   /**
-   * Host headers accepted: `name:port` exactly, or `name` on any port. Default: 127.0.0.1, localhost
-   * and [::1] on any port. Anything else gets 403 (DNS rebinding).
+   * Host headers accepted: `name:port` exactly, `name` on any port, `*.domain` for names under it.
+   * Default: 127.0.0.1, localhost and [::1] on any port. Anything else gets 403 (DNS rebinding);
+   * `cellflow server` adds its --host, --public-url and --allowed-host names (deployment-settings.ts).
    */
   allowedHosts?: string[];
+  /**
+   * Fastify's trustProxy: true trusts any peer, a list only those addresses/CIDRs. Only then are
+   * X-Forwarded-For (the client address the failed-auth limit counts by), -Host (the Host checked)
+   * and -Proto honoured; by default they are ignored.
+   */
+  trustProxy?: boolean | string[];
+  /** The URL users reach this server at (`--public-url`): in GET /api/server and the OpenAPI servers. */
+  publicUrl?: string | null;
   /** Failed authentications allowed per client address before 429 (default 20 a minute). */
   failedAuthLimit?: FailedAuthLimit;
   /** Milliseconds between heartbeat comments on event streams. */
@@ -130,6 +140,7 @@ export async function buildServer(
     routerOptions: { maxParamLength: 1000 },
     // A path that is not UTF-8, or a parameter past maxParamLength: 400 in the project's error shape.
     frameworkErrors,
+    trustProxy: options.trustProxy ?? false,
     schemaController: {
       compilersFactory: { buildValidator: buildValidator() as never }
     }
@@ -174,7 +185,8 @@ export async function buildServer(
     },
     async () => ({ status: 'ok', version: VERSION })
   );
-  registerOpenApiRoute(app, routes);
+  registerServerInfoRoute(app, options.publicUrl ?? null);
+  registerOpenApiRoute(app, routes, options.publicUrl ?? null);
 
   if (options.store) {
     const ctx: ApiContext = {

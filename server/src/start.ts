@@ -11,6 +11,11 @@ import { startAdminChannel, type AdminChannel } from './admin/socket.js';
 import { FailedAuthLimit } from './api/failed-auth-limit.js';
 import { buildServer } from './app.js';
 import { defaultDataDir } from './data-dir.js';
+import {
+  resolveDeployment,
+  unreachableNameNotice,
+  type TrustProxy
+} from './deployment-settings.js';
 import { securePermissions, usePrivateUmask } from './data-dir-permissions.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createEventHub, type EventHub } from './events/hub.js';
@@ -56,8 +61,17 @@ export interface CellflowServerOptions {
   /** The outputs kept per task attempt and executed-notebook cell (RunService; `--output-cap`). */
   outputCapBytes?: number;
   logger?: boolean;
+  /** Browser origins CORS allows (`--cors-origin`; default CELLFLOW_CORS_ORIGINS, else the local lab's). */
   allowedOrigins?: string[];
+  /**
+   * Names the Host check accepts besides loopback, the --host address and the public URL's host
+   * (`--allowed-host`; default CELLFLOW_ALLOWED_HOSTS).
+   */
   allowedHosts?: string[];
+  /** The URL users reach this server at (`--public-url`; default CELLFLOW_PUBLIC_URL). */
+  publicUrl?: string;
+  /** Reverse proxies whose X-Forwarded-* headers count (`--trust-proxy`; default CELLFLOW_TRUST_PROXY, else none). */
+  trustProxy?: TrustProxy;
   env?: NodeJS.ProcessEnv;
   /** How local kernels are isolated (default 'auto': the sandbox wherever bubblewrap works). */
   isolation?: IsolationMode | 'auto';
@@ -86,6 +100,8 @@ export function isLoopbackHost(host: string): boolean {
 export interface CellflowServer {
   /** http://host:port */
   readonly address: string;
+  /** `--public-url`, if one was given. */
+  readonly publicUrl: string | null;
   readonly dataDir: string;
   readonly app: FastifyInstance;
   readonly store: Store;
@@ -112,6 +128,14 @@ export async function startCellflowServer(
   const rootDir = options.rootDir ? resolve(options.rootDir) : undefined;
   const kernelPython = options.kernelPython ?? defaultPython();
   // Decided before anything is opened: a refusal leaves nothing behind.
+  const deployment = resolveDeployment({
+    host,
+    env,
+    allowedHosts: options.allowedHosts,
+    publicUrl: options.publicUrl,
+    trustProxy: options.trustProxy,
+    corsOrigins: options.allowedOrigins
+  });
   const keyFile = secretKeyFile({
     dataDir,
     env,
@@ -138,6 +162,10 @@ export async function startCellflowServer(
   }
   if (isolation.warning) {
     notice(`warning: ${isolation.warning}`);
+  }
+  const nameNotice = unreachableNameNotice({ host }, deployment);
+  if (nameNotice) {
+    notice(`warning: ${nameNotice}`);
   }
   const kernelUsers = options.kernelUser ? new KernelUsers() : undefined;
   usePrivateUmask();
@@ -238,8 +266,10 @@ export async function startCellflowServer(
       runs,
       secrets,
       logger: options.logger ?? false,
-      allowedOrigins: options.allowedOrigins,
-      allowedHosts: options.allowedHosts,
+      allowedOrigins: deployment.corsOrigins,
+      allowedHosts: deployment.allowedHosts,
+      trustProxy: deployment.trustProxy,
+      publicUrl: deployment.publicUrl,
       failedAuthLimit: new FailedAuthLimit({ max: options.failedAuthLimit })
     };
     const app = await buildServer(apiOptions);
@@ -263,6 +293,7 @@ export async function startCellflowServer(
     let closing: Promise<void> | null = null;
     return {
       address,
+      publicUrl: deployment.publicUrl,
       dataDir,
       app,
       store,

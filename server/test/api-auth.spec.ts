@@ -263,7 +263,7 @@ function request(route: RouteCase, ids: Ids, headers: Record<string, string>) {
 }
 
 describe('the route list', () => {
-  it('covers every route of the server but health and the OpenAPI document', async () => {
+  it('covers every route of the server but the public ones (health, server info, the OpenAPI document)', async () => {
     const doc = (
       await t.app.inject({ method: 'GET', url: '/api/openapi.json' })
     ).json();
@@ -280,7 +280,11 @@ describe('the route list', () => {
     const listed = new Set(
       ROUTES.map(r => `${r.method} ${r.url(ids).split('?')[0]}`)
     );
-    const publicRoutes = ['GET /api/health', 'GET /api/openapi.json'];
+    const publicRoutes = [
+      'GET /api/health',
+      'GET /api/server',
+      'GET /api/openapi.json'
+    ];
     expect(new Set(served)).toEqual(new Set([...listed, ...publicRoutes]));
   });
 });
@@ -365,8 +369,9 @@ describe.each(ROUTES)('$method $name', route => {
     expect(res.statusCode).toBe(403);
     expect(res.json()).toEqual({
       error: 'forbidden',
+      setting: '--allowed-host',
       message:
-        'Host "evil.example:8787" is not allowed: use an address the server is configured for'
+        'Host "evil.example:8787" is not allowed: if this server should answer to that name, start it with --allowed-host evil.example (or set CELLFLOW_ALLOWED_HOSTS=evil.example)'
     });
   });
 });

@@ -67,7 +67,8 @@ describe('GET /api/openapi.json', () => {
       '/api/schedules/preview',
       '/api/schedules/{scheduleId}',
       '/api/secrets',
-      '/api/secrets/{name}'
+      '/api/secrets/{name}',
+      '/api/server'
     ]);
     const deploy = doc.paths['/api/flows'].post;
     const body = deploy.requestBody.content['application/json'].schema;

@@ -45,7 +45,7 @@ export function parseHost(host: string): {
 
 /**
  * True when the Host header is allowed: an entry `name:port` allows exactly that; an entry without a
- * port allows the name on any port.
+ * port allows the name on any port; `*.example.org` allows every name under example.org.
  */
 export function isHostAllowed(
   host: string | undefined,
@@ -58,11 +58,25 @@ export function isHostAllowed(
   const entries = allowedHosts ?? DEFAULT_ALLOWED_HOSTNAMES;
   return entries.some(entry => {
     const allowed = parseHost(entry);
-    return (
-      allowed.hostname === hostname &&
-      (allowed.port === null || allowed.port === port)
-    );
+    const nameMatches = allowed.hostname.startsWith('*.')
+      ? hostname.endsWith(allowed.hostname.slice(1)) &&
+        hostname.length > allowed.hostname.length - 1
+      : allowed.hostname === hostname;
+    return nameMatches && (allowed.port === null || allowed.port === port);
   });
+}
+
+/** The 403 for a Host this server is not configured for: it says which setting would allow it. */
+export function hostNotAllowed(host: string | undefined): ApiError {
+  const shown = (host ?? '').slice(0, 300);
+  const name = parseHost(shown).hostname || 'NAME';
+  return new ApiError(
+    403,
+    'forbidden',
+    `Host "${shown}" is not allowed: if this server should answer to that name, start it with ` +
+      `--allowed-host ${name} (or set CELLFLOW_ALLOWED_HOSTS=${name})`,
+    { setting: '--allowed-host' }
+  );
 }
 
 export function principalOf(request: FastifyRequest): Principal {
@@ -82,12 +96,10 @@ export interface AuthOptions {
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   const limit = options.failedAuthLimit ?? new FailedAuthLimit();
   app.addHook('onRequest', async request => {
-    if (!isHostAllowed(request.headers.host, options.allowedHosts)) {
-      throw new ApiError(
-        403,
-        'forbidden',
-        `Host "${request.headers.host ?? ''}" is not allowed: use an address the server is configured for`
-      );
+    // Fastify's `host` is X-Forwarded-Host only when the peer is a trusted proxy, the Host header otherwise.
+    const host = request.host;
+    if (!isHostAllowed(host, options.allowedHosts)) {
+      throw hostNotAllowed(host);
     }
   });
   app.addHook('onRequest', async (request, reply) => {

@@ -130,7 +130,9 @@ function parameters(where: 'path' | 'query' | 'header', schema: unknown) {
 }
 
 export function openApiDocument(
-  routes: CollectedRoute[]
+  routes: CollectedRoute[],
+  /** `--public-url`: listed as the document's server, so generated clients call it. */
+  publicUrl: string | null = null
 ): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -212,13 +214,15 @@ export function openApiDocument(
       }
     },
     security: [{ apiKey: [] }],
+    ...(publicUrl ? { servers: [{ url: publicUrl }] } : {}),
     paths
   };
 }
 
 export function registerOpenApiRoute(
   app: FastifyInstance,
-  routes: CollectedRoute[]
+  routes: CollectedRoute[],
+  publicUrl: string | null = null
 ): void {
   app.get(
     '/api/openapi.json',
@@ -226,6 +230,6 @@ export function registerOpenApiRoute(
       config: { public: true },
       schema: { summary: 'This OpenAPI document' }
     },
-    async () => openApiDocument(routes)
+    async () => openApiDocument(routes, publicUrl)
   );
 }

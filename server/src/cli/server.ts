@@ -1,6 +1,18 @@
 import { Command } from 'commander';
 
 import { ISOLATION_MODES, type IsolationMode } from '../executor/sandbox.js';
+import {
+  ALLOWED_HOSTS_ENV,
+  CORS_ORIGINS_ENV,
+  PUBLIC_URL_ENV,
+  TRUST_PROXY_ENV,
+  parseAllowedHost,
+  parseCorsOrigin,
+  parsePublicUrl,
+  parseTrustProxy,
+  splitList,
+  type TrustProxy
+} from '../deployment-settings.js';
 import { startCellflowServer } from '../start.js';
 
 const ISOLATION_HELP = `how notebook code is kept from the server and from other workspaces:
@@ -29,6 +41,21 @@ interface ServerCommandOptions {
   failedAuthLimit?: number;
   lease?: number;
   outputCap?: number;
+  allowedHost?: string[];
+  publicUrl?: string;
+  trustProxy?: TrustProxy;
+  corsOrigin?: string[];
+}
+
+/** A repeatable option whose every value may also be a comma-separated list. */
+function repeatable(
+  parse: (value: string, setting: string) => string,
+  setting: string
+) {
+  return (value: string, previous: string[] | undefined): string[] => [
+    ...(previous ?? []),
+    ...splitList(value, setting).map(entry => parse(entry, setting))
+  ];
 }
 
 export function registerServerCommand(program: Command): void {
@@ -92,6 +119,26 @@ export function registerServerCommand(program: Command): void {
       "run each workspace's kernels as an OS user of its own (cf-<hash>, made on first use; the server must run as root; a notebook's folder under --root-dir must be writable by that user)"
     )
     .option(
+      '--allowed-host <name>',
+      `a name (or IP, or *.example.org) clients may reach this server by, checked against the Host header against DNS rebinding; repeatable, or comma-separated in $${ALLOWED_HOSTS_ENV}. Loopback names, the --host address and the --public-url host are always allowed`,
+      repeatable(parseAllowedHost, '--allowed-host')
+    )
+    .option(
+      '--public-url <url>',
+      `the http(s) URL users reach this server at (behind a proxy, the proxy's), for links; its host is allowed (default: $${PUBLIC_URL_ENV})`,
+      value => parsePublicUrl(value)
+    )
+    .option(
+      '--trust-proxy [proxies]',
+      `behind a reverse proxy: honour X-Forwarded-For/-Host/-Proto from it (client address, Host check, scheme). Give the proxies' addresses/CIDRs/loopback, comma-separated; alone it trusts any peer, and the first X-Forwarded-For address, which a client can write, becomes the client address (default: $${TRUST_PROXY_ENV}, else never)`,
+      value => parseTrustProxy(value)
+    )
+    .option(
+      '--cors-origin <origin>',
+      `a browser origin (https://lab.example.org) allowed to call the API; repeatable, or comma-separated in $${CORS_ORIGINS_ENV} (default: the local lab, http://127.0.0.1:8888 and http://localhost:8888)`,
+      repeatable(parseCorsOrigin, '--cors-origin')
+    )
+    .option(
       '--allow-unisolated-kernels',
       'allow --isolation none (or a machine without bubblewrap) on a non-loopback --host'
     )
@@ -111,6 +158,10 @@ export function registerServerCommand(program: Command): void {
         secretsKeyFile: opts.secretsKeyFile,
         failedAuthLimit: opts.failedAuthLimit,
         leaseMs: opts.lease === undefined ? undefined : opts.lease * 1000,
+        allowedHosts: opts.allowedHost,
+        publicUrl: opts.publicUrl,
+        trustProxy: opts.trustProxy,
+        allowedOrigins: opts.corsOrigin,
         outputCapBytes:
           opts.outputCap === undefined
             ? undefined
@@ -125,6 +176,9 @@ export function registerServerCommand(program: Command): void {
         process.stdout.write(
           `Marked ${server.crashedAtStart.length} run(s) left Running by a previous server as Crashed\n`
         );
+      }
+      if (server.publicUrl) {
+        process.stdout.write(`Public URL: ${server.publicUrl}\n`);
       }
       process.stdout.write(`Cellflow server listening on ${server.address}\n`);
       // Stop cleanly on Ctrl-C or a service manager's TERM: stop listening, stop the runs and their

@@ -61,3 +61,51 @@ export async function apiRequest(
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
+
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: any;
+}
+
+/**
+ * A GET (or OPTIONS) of `address` + `path` with exactly these headers, Host included: fetch() may not set
+ * Host, and tests of the Host check and of proxies' X-Forwarded-* headers need to.
+ */
+export function rawRequest(
+  address: string,
+  path: string,
+  headers: Record<string, string>,
+  method = 'GET'
+): Promise<RawAnswer> {
+  const url = new URL(address);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method,
+        path,
+        headers,
+        // A fresh connection each time: the server sees each request's headers on their own.
+        agent: false
+      },
+      res => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', c => (text += c));
+        res.on('end', () => {
+          let body: unknown = text;
+          try {
+            body = text ? JSON.parse(text) : null;
+          } catch {
+            // not JSON: the text as it came
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+        });
+      }
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
