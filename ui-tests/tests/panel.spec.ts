@@ -112,6 +112,49 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     );
   });
 
+  test('a failed run stays in sight on the chip while the next run goes, until that run ends the task', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/last_failed.ipynb`,
+      notebook([
+        codeCell('mode = "fail"', { tags: ['parameters'] }),
+        codeCell(
+          '%%task check\nimport time\nif mode == "fail":\n    raise ValueError("boom")\ntime.sleep(4)\nprint("ok")'
+        )
+      ])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.panelButton('Deploy');
+    await expect(
+      cellflow.panel.locator('.jp-CellflowActions-version')
+    ).toContainText('up to date');
+
+    await cellflow.panelButton('Run now');
+    await expect(cellflow.chipState(1)).toContainText(
+      'Failed: ValueError: boom',
+      { timeout: 60000 }
+    );
+    // The next run (a schedule's, or this one) takes the chip: the failure stays beside it.
+    await cellflow.panel.locator('[data-parameter="mode"] input').fill('sleep');
+    await cellflow.panelButton('Run now');
+    await expect(cellflow.chipState(1)).toContainText('Running', {
+      timeout: 60000
+    });
+    await expect(
+      cellflow.chip(1).locator('.jp-CellflowChip-previous')
+    ).toHaveText('last run Failed: ValueError: boom');
+    await expect(cellflow.chipState(1)).toContainText('Completed', {
+      timeout: 60000
+    });
+    await expect(
+      cellflow.chip(1).locator('.jp-CellflowChip-previous')
+    ).toBeEmpty();
+  });
+
   test('deploy, set a task’s retries, run now: chips go Running → Retrying → Completed, and the run view shows logs and the DataFrame', async ({
     page,
     tmpPath
