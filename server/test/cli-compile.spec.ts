@@ -115,7 +115,7 @@ describe('cellflow compile NOTEBOOK', () => {
     const bad = {
       ...etl,
       cells: [
-        cell('x = foo()', { tags: ['parameters'] }),
+        cell('x: int = "ten"', { tags: ['parameters'] }),
         { ...cell('%%task extract --retries -1'), id: 'first' },
         { ...cell('%%task extract'), id: 'second' },
         { ...cell('%%task load --after transfrom'), id: 'load' }
@@ -127,7 +127,7 @@ describe('cellflow compile NOTEBOOK', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr.trimEnd().split('\n')).toEqual([
       `cellflow compile: ${path} has 5 problems:`,
-      `${path}: Cell 1 (parameters), line 1: "x = foo()" is not a plain assignment of a literal: foo(...) is a call, not a literal [cell id cell-0]`,
+      `${path}: Cell 1 (parameters), line 1: parameter "x" is declared integer but its default "ten" is not a whole number [cell id cell-0]`,
       `${path}: Cell 2 (task "extract"): --retries must be a whole number ≥ 0, got "-1" [cell id first]`,
       `${path}: Cell 2 (task "extract"): the task name "extract" is also used by cell 3; task names must be unique [cell id first]`,
       `${path}: Cell 3 (task "extract"): the task name "extract" is also used by cell 2; task names must be unique [cell id second]`,

@@ -171,6 +171,7 @@ function compile(notebook: unknown, options: CompileOptions): CompileResult {
         cellId: first.cellId,
         cellIndex: first.cellIndex,
         code: first.code,
+        ...(first.raisesException ? { raisesException: true } : {}),
         setup: [],
         upstream: [],
         ...DEFAULT_TASK_SETTINGS,
@@ -291,7 +292,8 @@ function buildTaskSpecs(
       code,
       setup: t.setup,
       upstream,
-      ...t.task.settings
+      ...t.task.settings,
+      ...raisesException(t.cell)
     };
   });
 }
@@ -330,7 +332,21 @@ function inNotebookOrder(problems: FlowProblem[]): FlowProblem[] {
 }
 
 function setupCell(cell: NotebookCell, code: string): SetupCell {
-  return { cellId: cell.id, cellIndex: cell.index, code };
+  return {
+    cellId: cell.id,
+    cellIndex: cell.index,
+    code,
+    ...raisesException(cell)
+  };
+}
+
+/** nbclient's and papermill's `raises-exception` tag: the cell's error is expected, the run goes on. */
+export const RAISES_EXCEPTION_TAG = 'raises-exception';
+
+function raisesException(cell: NotebookCell): { raisesException?: true } {
+  return cell.tags.includes(RAISES_EXCEPTION_TAG)
+    ? { raisesException: true }
+    : {};
 }
 
 function at(

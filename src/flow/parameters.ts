@@ -81,10 +81,12 @@ export function resolveParameters(
 
   if (cellSource !== null) {
     const parsed = parseParametersSource(cellSource);
+    // The cell is the notebook's own code, as papermill runs it: a line that is not `name = literal`
+    // (an import, `n = 2 * 3`) runs as written before the injected values; it just has no typed field.
     for (const problem of parsed.problems) {
-      result.problems.push({
-        code: 'parameters-not-literal',
-        message: `line ${problem.line}: "${problem.text}" is not a plain assignment of a literal: ${problem.reason}`,
+      result.warnings.push({
+        code: 'parameters-code',
+        message: `line ${problem.line}: "${problem.text}" runs as code and gives no parameter field (${problem.reason})`,
         inCell: true,
         line: problem.line
       });
@@ -379,8 +381,23 @@ export function coerceParameterValue(
 }
 
 export type ParameterValuesResult =
-  | { ok: true; values: Record<string, unknown> }
+  | { ok: true; values: Record<string, unknown>; warnings: string[] }
   | { ok: false; errors: string[] };
+
+export interface ParameterValuesOptions extends CoerceOptions {
+  /**
+   * Values for names the flow does not declare are kept (and a warning says so) instead of refused:
+   * as papermill does for a notebook without a parameters cell, where they are injected at the top.
+   */
+  acceptUndeclared?: boolean;
+}
+
+/** Undeclared values are accepted exactly when the notebook has no parameters cell (papermill's rule). */
+export function acceptsUndeclaredParameters(spec: {
+  parametersCell?: unknown;
+}): boolean {
+  return spec.parametersCell === null || spec.parametersCell === undefined;
+}
 
 /**
  * Checks a run's parameter values against the specs and gives the complete values to inject: every
@@ -390,9 +407,10 @@ export type ParameterValuesResult =
 export function validateParameterValues(
   specs: ParameterSpec[],
   values: unknown,
-  options: CoerceOptions = {}
+  options: ParameterValuesOptions = {}
 ): ParameterValuesResult {
   const errors: string[] = [];
+  const warnings: string[] = [];
   if (values !== undefined && values !== null && !isRecord(values)) {
     return {
       ok: false,
@@ -403,8 +421,28 @@ export function validateParameterValues(
   }
   const given = (values ?? {}) as Record<string, unknown>;
   const known = new Set(specs.map(spec => spec.name));
+  // Undeclared values come after the declared ones, in the order given.
+  const undeclared: Record<string, unknown> = {};
   for (const name of Object.keys(given)) {
-    if (!known.has(name)) {
+    if (!known.has(name) && options.acceptUndeclared) {
+      const problem = identifierProblem('Parameter name', name);
+      if (problem) {
+        errors.push(problem);
+      } else if (name.startsWith(RESERVED_PREFIX)) {
+        errors.push(
+          `Parameter name "${name}" starts with ${RESERVED_PREFIX}, which Cellflow keeps for itself`
+        );
+      } else if (!isJsonValue(given[name])) {
+        errors.push(
+          `parameter "${name}" must be JSON data, got ${describeValue(given[name])}`
+        );
+      } else {
+        undeclared[name] = given[name];
+        warnings.push(
+          `parameter "${name}" is not declared by the notebook (it has no parameters cell): injected at the top, as papermill does`
+        );
+      }
+    } else if (!known.has(name)) {
       const list = specs.length
         ? `the flow's parameters are ${specs.map(s => s.name).join(', ')}`
         : 'the flow has no parameters';
@@ -427,7 +465,38 @@ export function validateParameterValues(
       errors.push(coerced.message);
     }
   }
-  return errors.length ? { ok: false, errors } : { ok: true, values: resolved };
+  return errors.length
+    ? { ok: false, errors }
+    : { ok: true, values: { ...resolved, ...undeclared }, warnings };
+}
+
+/**
+ * The values a run injects after the parameters cell: those that differ from the literal the cell
+ * itself assigns, and every parameter the cell does not assign (declared in metadata only, or
+ * undeclared). Injecting a default again would be a no-op at best and could change its Python type
+ * (a tuple default comes back from JSON as a list), so the kernel ends up as papermill leaves it.
+ */
+export function injectedParameterValues(
+  parametersCellCode: string | null,
+  values: Record<string, unknown>
+): Record<string, unknown> {
+  const literals = new Map<string, unknown>();
+  if (parametersCellCode !== null) {
+    for (const assignment of parseParametersSource(parametersCellCode)
+      .assignments) {
+      literals.set(assignment.name, assignment.value);
+    }
+  }
+  const injected: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (
+      !literals.has(name) ||
+      JSON.stringify(literals.get(name)) !== JSON.stringify(value)
+    ) {
+      injected[name] = value;
+    }
+  }
+  return injected;
 }
 
 /**

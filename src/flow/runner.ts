@@ -35,8 +35,11 @@ import {
   KernelOutput
 } from './kernel.js';
 import { OutputArea, OutputChange } from './output-area.js';
-import { parameterInjectionCode } from './parameters.js';
-import { FlowSpec, TaskSpec } from './spec.js';
+import {
+  injectedParameterValues,
+  parameterInjectionCode
+} from './parameters.js';
+import { FlowSpec, SetupCell, TaskSpec } from './spec.js';
 
 export type TaskState =
   | 'Pending'
@@ -176,6 +179,19 @@ export interface TaskRecord {
   kept?: boolean;
 }
 
+/** One execution of a cell: its execution count and when it ran (ms since epoch). */
+export interface CellExecution {
+  executionCount: number | null;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** The parameter values this run injected after the parameters cell, and that execution. */
+export interface InjectionRecord {
+  values: Record<string, unknown>;
+  execution: CellExecution | null;
+}
+
 export interface RunResult {
   state: RunState;
   startedAt: number;
@@ -187,6 +203,13 @@ export interface RunResult {
   teardownOutputs: KernelOutput[];
   /** True when the loop gave up on the kernel (it did not stop after an interrupt). */
   kernelUnresponsive: boolean;
+  /**
+   * Every cell this run executed (parameters, setup, tasks, teardown), by cell id: its last execution,
+   * so the executed notebook carries counts and times on every cell that ran.
+   */
+  cells: Record<string, CellExecution>;
+  /** What was injected after the parameters cell, or null when nothing was. */
+  injection: InjectionRecord | null;
 }
 
 export interface UnresponsiveKernelInfo {
@@ -211,10 +234,16 @@ export interface ResumeFrom {
 
 export interface RunOptions {
   /**
-   * The run's parameter values, already checked (validateParameterValues); injected as data with
-   * parameterInjectionCode after the parameters cell, silently and without history.
+   * The run's parameter values, already checked (validateParameterValues); those the parameters cell
+   * does not already set (injectedParameterValues) are injected as data with parameterInjectionCode
+   * after the parameters cell.
    */
   parameters?: Record<string, unknown>;
+  /**
+   * Run the injection as a cell of its own, with an execution count, as papermill's injected cell
+   * runs (the server's executed notebook shows it); by default it is silent and leaves no history.
+   */
+  injectionVisible?: boolean;
   /** Ready-made injection code; used instead of `parameters` when given. */
   parametersCode?: string;
   onEvent?: (event: RunEvent) => void;
@@ -312,6 +341,9 @@ class FlowRun {
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly graceMs: number;
   private readonly injectionCode: string | null;
+  private readonly injectedValues: Record<string, unknown>;
+  private injectionExecution: CellExecution | null = null;
+  private readonly cellExecutions: Record<string, CellExecution> = {};
   private readonly records = new Map<string, TaskRecord>();
   private runState: RunState | null = null;
   private firstError: RunError | undefined;
@@ -337,10 +369,16 @@ class FlowRun {
     this.sleep = (ms, signal) => sleep(timerMs(ms), signal);
     this.graceMs = options.interruptGraceMs ?? DEFAULT_INTERRUPT_GRACE_MS;
     // Built before anything runs: a parameter name that is not an identifier is the caller's bug.
+    this.injectedValues = options.parameters
+      ? injectedParameterValues(
+          spec.parametersCell?.code ?? null,
+          options.parameters
+        )
+      : {};
     this.injectionCode =
       options.parametersCode ??
-      (options.parameters && Object.keys(options.parameters).length > 0
-        ? parameterInjectionCode(options.parameters)
+      (Object.keys(this.injectedValues).length > 0
+        ? parameterInjectionCode(this.injectedValues)
         : null);
     this.kept = options.resume?.completed ?? new Map();
     this.setupCellsDone = options.resume?.setupCellsDone ?? new Set();
@@ -423,7 +461,12 @@ class FlowRun {
       error: this.firstError,
       parametersOutputs: this.parametersOutputs,
       teardownOutputs: this.teardownOutputs,
-      kernelUnresponsive: this.kernelUnresponsive
+      kernelUnresponsive: this.kernelUnresponsive,
+      cells: this.cellExecutions,
+      injection:
+        this.injectionCode !== null && !this.options.resume
+          ? { values: this.injectedValues, execution: this.injectionExecution }
+          : null
     };
   }
 
@@ -434,7 +477,7 @@ class FlowRun {
       const ok = await this.runPlumbing(
         cell.code,
         'parameters',
-        cell.cellId,
+        cell,
         true,
         this.parametersOutputs
       );
@@ -443,7 +486,13 @@ class FlowRun {
       }
     }
     if (this.injectionCode) {
-      return this.runPlumbing(this.injectionCode, 'injection', null, false, []);
+      return this.runPlumbing(
+        this.injectionCode,
+        'injection',
+        null,
+        this.options.injectionVisible ?? false,
+        []
+      );
     }
     return true;
   }
@@ -453,7 +502,7 @@ class FlowRun {
       const ok = await this.runPlumbing(
         cell.code,
         'teardown',
-        cell.cellId,
+        cell,
         true,
         this.teardownOutputs
       );
@@ -467,7 +516,7 @@ class FlowRun {
   private async runPlumbing(
     code: string,
     source: CellSource,
-    cellId: string | null,
+    cell: SetupCell | null,
     visible: boolean,
     outputs: KernelOutput[]
   ): Promise<boolean> {
@@ -475,8 +524,10 @@ class FlowRun {
       this.stopped = 'cancel';
       return false;
     }
+    const cellId = cell?.cellId ?? null;
     // The cell's own list (clear_output clears this cell only), added to `outputs` once it ended.
     const own: KernelOutput[] = [];
+    const startedAt = this.now();
     const outcome = await this.guardedExecute(
       code,
       {
@@ -488,12 +539,17 @@ class FlowRun {
       undefined
     );
     outputs.push(...own);
+    const execution = this.executed(cellId, startedAt, outcome);
+    if (source === 'injection' && visible) {
+      this.injectionExecution = execution;
+    }
     switch (outcome.kind) {
       case 'done': {
         const error = this.resultError(
           outcome.result,
           source,
-          cellId ?? undefined
+          cellId ?? undefined,
+          cell
         );
         if (error) {
           this.fail(error);
@@ -555,9 +611,12 @@ class FlowRun {
       const executionCounts: Record<string, number | null> = {};
       let outcome: Guarded = { kind: 'cancel', responsive: true };
       let cellId = task.cellId;
+      let lastCell: SetupCell = task;
       for (const cell of cells) {
         cellId = cell.cellId;
+        lastCell = cell;
         const own: KernelOutput[] = cells.length === 1 ? outputs : [];
+        const cellStartedAt = this.now();
         outcome = await this.guardedExecute(
           cell.code,
           {
@@ -573,10 +632,14 @@ class FlowRun {
         if (own !== outputs) {
           outputs.push(...own);
         }
+        this.executed(cellId, cellStartedAt, outcome);
         if (outcome.kind === 'done') {
           executionCounts[cellId] = outcome.result.executionCount ?? null;
         }
-        if (outcome.kind !== 'done' || outcome.result.status !== 'ok') {
+        if (
+          outcome.kind !== 'done' ||
+          this.resultError(outcome.result, 'task', cellId, cell)
+        ) {
           break;
         }
       }
@@ -600,7 +663,7 @@ class FlowRun {
       let error: RunError | undefined;
       switch (outcome.kind) {
         case 'done':
-          error = this.resultError(outcome.result, 'task', cellId);
+          error = this.resultError(outcome.result, 'task', cellId, lastCell);
           if (!error) {
             finish('Completed', undefined, outcome.result);
             this.endTask(task, 'Completed', attempt);
@@ -672,6 +735,7 @@ class FlowRun {
         continue;
       }
       const own: KernelOutput[] = [];
+      const cellStartedAt = this.now();
       const outcome = await this.guardedExecute(
         cell.code,
         {
@@ -690,6 +754,7 @@ class FlowRun {
         task.name
       );
       record.setupOutputs.push(...own);
+      this.executed(cell.cellId, cellStartedAt, outcome);
       const finish = (state: AttemptState, error?: RunError) =>
         record.attempts.push({
           attempt: 1,
@@ -701,7 +766,12 @@ class FlowRun {
         });
       switch (outcome.kind) {
         case 'done': {
-          const error = this.resultError(outcome.result, 'setup', cell.cellId);
+          const error = this.resultError(
+            outcome.result,
+            'setup',
+            cell.cellId,
+            cell
+          );
           if (error) {
             finish('Failed', error);
             this.endTask(task, 'Failed', 1, error);
@@ -834,12 +904,40 @@ class FlowRun {
     );
   }
 
+  /** Records a cell's execution for the executed notebook (the last one of a cell wins). */
+  private executed(
+    cellId: string | null,
+    startedAt: number,
+    outcome: Guarded
+  ): CellExecution {
+    const execution: CellExecution = {
+      executionCount:
+        outcome.kind === 'done' || outcome.kind === 'timeout'
+          ? (outcome.result?.executionCount ?? null)
+          : null,
+      startedAt,
+      endedAt: this.now()
+    };
+    if (cellId !== null) {
+      this.cellExecutions[cellId] = execution;
+    }
+    return execution;
+  }
+
+  /**
+   * The error a finished request reports, or undefined when it ended ok, or raised in a cell tagged
+   * `raises-exception` (the error stays in the outputs, and the run goes on, as nbclient does).
+   */
   private resultError(
     result: ExecuteResult,
     source: CellSource,
-    cellId: string | undefined
+    cellId: string | undefined,
+    cell?: SetupCell | null
   ): RunError | undefined {
-    if (result.status === 'ok') {
+    if (
+      result.status === 'ok' ||
+      (result.status === 'error' && cell?.raisesException)
+    ) {
       return undefined;
     }
     if (result.status === 'aborted') {

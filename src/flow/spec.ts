@@ -34,6 +34,8 @@ export interface TaskSettings {
 }
 
 export interface TaskSpec extends TaskSettings {
+  /** The task cell is tagged `raises-exception` (see SetupCell). */
+  raisesException?: true;
   /** A Python identifier, unique in the flow. */
   name: string;
   /** The nbformat cell id of the task cell, and its index in the notebook. */
@@ -60,6 +62,11 @@ export interface SetupCell {
   cellId: string;
   cellIndex: number;
   code: string;
+  /**
+   * The cell is tagged `raises-exception` (nbclient's and papermill's convention): an error it raises
+   * is shown in its outputs and the run goes on as if it had ended ok.
+   */
+  raisesException?: true;
 }
 
 export interface FlowSpec {

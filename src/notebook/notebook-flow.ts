@@ -12,7 +12,6 @@ import {
   isTaskMagicLine,
   metadataFromMagic
 } from '../flow/magic.js';
-import { parameterInjectionCode } from '../flow/parameters.js';
 import { runFlow, RunEvent, RunResult } from '../flow/runner.js';
 import type { FlowSpec } from '../flow/spec.js';
 import {
@@ -93,10 +92,9 @@ export class NotebookFlow implements IDisposable {
       const defaults = Object.fromEntries(
         spec.parameters.map(p => [p.name, p.default])
       );
+      // The runner injects only what the parameters cell does not set itself (metadata-only ones).
       return await runFlow(spec, new LabFlowKernel(kernel), {
-        parametersCode: spec.parameters.length
-          ? parameterInjectionCode(defaults)
-          : undefined,
+        parameters: defaults,
         signal: abort.signal,
         onEvent: event => this.onRunEvent(event, clearedCells, spec)
       });

@@ -149,7 +149,10 @@ export function registerFlowRoutes(
         spec,
         // A spec deploy has no notebook; the column holds JSON, so an empty object says "none".
         notebook: hasNotebook ? body.notebook : {},
-        kernelName: body.kernelName ?? DEFAULT_KERNEL_NAME
+        kernelName:
+          body.kernelName ??
+          (hasNotebook ? notebookKernelName(body.notebook) : null) ??
+          DEFAULT_KERNEL_NAME
       });
       ctx.hub.notify(workspace.id);
       return reply.code(201).send({
@@ -318,4 +321,16 @@ export function registerFlowRoutes(
       return reply.code(204).send();
     }
   );
+}
+
+/** The notebook's own kernelspec (`metadata.kernelspec.name`), which its runs are for. */
+function notebookKernelName(notebook: unknown): string | null {
+  const metadata = (
+    notebook as { metadata?: { kernelspec?: { name?: unknown } } }
+  )?.metadata;
+  const name = metadata?.kernelspec?.name;
+  // jupyter_client's kernelspec name rule; anything else cannot name an installed kernel.
+  return typeof name === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(name)
+    ? name
+    : null;
 }

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 
 import {
+  acceptsUndeclaredParameters,
   validateParameterValues,
   type FlowSpec
 } from '../../../src/flow/index.js';
@@ -96,6 +97,16 @@ const runResponse = {
   required: ['run']
 } as const;
 
+/** A new run, and what was accepted with a warning (values for a notebook without a parameters cell). */
+const createdRunResponse = {
+  type: 'object',
+  properties: {
+    run: flowRunSchema,
+    warnings: { type: 'array', items: { type: 'string' } }
+  },
+  required: ['run']
+} as const;
+
 export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { store, hub } = ctx;
 
@@ -120,7 +131,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
           },
           additionalProperties: false
         },
-        response: { 201: runResponse, ...errorResponses }
+        response: { 201: createdRunResponse, ...errorResponses }
       }
     },
     async (request, reply) => {
@@ -136,7 +147,8 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const spec = version.spec as FlowSpec;
       const checked = validateParameterValues(
         spec.parameters ?? [],
-        body.parameters ?? {}
+        body.parameters ?? {},
+        { acceptUndeclared: acceptsUndeclaredParameters(spec) }
       );
       if (!checked.ok) {
         throw parameterError(checked.errors);
@@ -151,7 +163,10 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       });
       hub.notify(workspace.id);
       ctx.runs?.wake();
-      return reply.code(201).send({ run: runJson(run) });
+      return reply.code(201).send({
+        run: runJson(run),
+        ...(checked.warnings.length ? { warnings: checked.warnings } : {})
+      });
     }
   );
 

@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 
 import {
+  acceptsUndeclaredParameters,
   validateParameterValues,
   type FlowSpec
 } from '../../../src/flow/index.js';
@@ -218,9 +219,11 @@ async function checkParameters(
   if (!version) {
     throw notFound(`Flow ${flowId} not found`);
   }
+  const spec = version.spec as FlowSpec;
   const checked = validateParameterValues(
-    (version.spec as FlowSpec).parameters ?? [],
-    parameters ?? {}
+    spec.parameters ?? [],
+    parameters ?? {},
+    { acceptUndeclared: acceptsUndeclaredParameters(spec) }
   );
   if (!checked.ok) {
     const name = /parameter "([^"]+)"/.exec(checked.errors[0])?.[1];

@@ -251,16 +251,17 @@ export class ApiClient {
     return body.schedule;
   }
 
+  /** A new run; `warnings` says what the server accepted with a warning (undeclared parameters). */
   async createRun(
     flowId: string,
     parameters: Record<string, unknown>
-  ): Promise<RunInfo> {
-    const body = await this.request<{ run: RunInfo }>(
+  ): Promise<RunInfo & { warnings?: string[] }> {
+    const body = await this.request<{ run: RunInfo; warnings?: string[] }>(
       'POST',
       `/api/flows/${encodeURIComponent(flowId)}/runs`,
       { parameters }
     );
-    return body.run;
+    return body.warnings ? { ...body.run, warnings: body.warnings } : body.run;
   }
 
   listRuns(

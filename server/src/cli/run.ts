@@ -37,6 +37,9 @@ export function registerRunCommand(program: Command): void {
           const client = new ApiClient(await resolveConnection());
           const flow = await resolveFlow(client, flowArg);
           const run = await client.createRun(flow.id, opts.param);
+          for (const warning of run.warnings ?? []) {
+            process.stderr.write(`warning: ${warning}\n`);
+          }
           process.stdout.write(`${run.id}\n`);
           if (!opts.watch) {
             return;

@@ -12,7 +12,7 @@
  * at an arbitrary point.
  */
 import {
-  parameterInjectionCode,
+  acceptsUndeclaredParameters,
   validateParameterValues
 } from '../../../src/flow/parameters.js';
 import {
@@ -201,7 +201,11 @@ export class RunExecution {
         original = await store.getRun(run.workspaceId, retryOf);
       }
     }
-    const checked = validateParameterValues(spec.parameters, parameters.values);
+    const checked = validateParameterValues(
+      spec.parameters,
+      parameters.values,
+      { acceptUndeclared: acceptsUndeclaredParameters(spec) }
+    );
     const stoppedEarly = this.abort.signal.aborted && this.stop !== null;
     // Taken only by a run that is going to start: a kept kernel is shut down once taken.
     const kept =
@@ -227,6 +231,17 @@ export class RunExecution {
         'the run did not start: its parameters are invalid'
       );
       return { state: 'Failed', reason: 'invalid parameters', error };
+    }
+
+    // A notebook written for a kernel this server does not have fails now, naming it, rather than
+    // running its code on Python.
+    const kernelspecs = kept ? [] : await this.options.kernels.kernelspecs();
+    if (!kept && !kernelspecs.includes(version.kernelName.toLowerCase())) {
+      const error = `kernel '${version.kernelName}' is not installed on this server (it has: ${kernelspecs.join(', ')})`;
+      await recorder.closeOpenTasks(
+        `the run did not start: kernel '${version.kernelName}' is not installed`
+      );
+      return { state: 'Failed', reason: 'kernel not installed', error };
     }
 
     if (stoppedEarly && this.stop) {
@@ -271,10 +286,10 @@ export class RunExecution {
     let result: RunResult | null = null;
     try {
       const unmasked = await runFlow(spec, kernel, {
-        parametersCode:
-          Object.keys(checked.values).length > 0
-            ? parameterInjectionCode(checked.values)
-            : undefined,
+        // The values the parameters cell does not set itself run as a cell of their own, so the
+        // executed notebook shows them as papermill's injected-parameters cell.
+        parameters: checked.values,
+        injectionVisible: true,
         signal: this.abort.signal,
         interruptGraceMs: this.options.interruptGraceMs,
         resume,
@@ -325,7 +340,8 @@ export class RunExecution {
             run,
             parameters: checked.values,
             result,
-            outputs: cells
+            outputs: cells,
+            languageInfo: kernel.kernelInfo?.language_info
           })
         );
       } catch (error) {

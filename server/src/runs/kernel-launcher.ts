@@ -8,6 +8,7 @@ import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { startKernel, type ZmqKernel } from '../executor/index.js';
+import { installedKernelspecs } from '../executor/kernelspecs.js';
 import { isInside } from '../executor/sandbox.js';
 import type { KernelUser } from '../executor/start-kernel.js';
 import type { KernelIsolation } from './isolation.js';
@@ -55,6 +56,11 @@ export class KernelLauncher {
 
   get isolation(): KernelIsolation {
     return this.options.isolation;
+  }
+
+  /** The kernelspecs this server has, python3 first among equals (see kernelspecs.ts). */
+  kernelspecs(): Promise<string[]> {
+    return installedKernelspecs(this.options.python);
   }
 
   /** The profile of a run of this workspace in this folder (its secrets read now). */

@@ -13,6 +13,7 @@ import {
   type ScheduleSpec
 } from '../../../src/flow/schedule.js';
 import {
+  acceptsUndeclaredParameters,
   validateParameterValues,
   type FlowSpec
 } from '../../../src/flow/index.js';
@@ -358,7 +359,8 @@ export class Scheduler {
     }
     const checked = validateParameterValues(
       flowSpec.parameters ?? [],
-      schedule.parameters
+      schedule.parameters,
+      { acceptUndeclared: acceptsUndeclaredParameters(flowSpec) }
     );
     // Parameters a new flow version no longer accepts: each tick is recorded Skipped, saying why.
     const parameters = checked.ok ? checked.values : schedule.parameters;

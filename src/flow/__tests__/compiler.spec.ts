@@ -583,37 +583,43 @@ describe('compileNotebook: problems, each naming its cell', () => {
     ]);
   });
 
-  it('reports parameters cell lines that are not plain assignments of literals', () => {
+  it('runs parameters cell lines that are not literals as code (papermill runs them), with a warning each and typed fields for the literals', () => {
+    const source =
+      'import os\nurl = "x"\nlimit = int("3")\nout = os.path.join("a", "b")\nn = 2 * 3';
     const nb = notebook([
-      code(
-        'url = "x"\nlimit = int("3")\nimport os\nn += 1',
-        { tags: ['parameters'] },
-        'p'
-      ),
+      code(source, { tags: ['parameters'] }, 'p'),
       code('%%task a')
     ]);
-    expect(problems(compileNotebook(nb))).toEqual([
-      {
-        code: 'parameters-not-literal',
-        message:
-          'Cell 1 (parameters), line 2: "limit = int("3")" is not a plain assignment of a literal: int(...) is a call, not a literal',
-        cellIndex: 0,
-        cellId: 'p'
-      },
-      {
-        code: 'parameters-not-literal',
-        message:
-          'Cell 1 (parameters), line 3: "import os" is not a plain assignment of a literal: only `name = literal` lines are allowed in a parameters cell',
-        cellIndex: 0,
-        cellId: 'p'
-      },
-      {
-        code: 'parameters-not-literal',
-        message:
-          'Cell 1 (parameters), line 4: "n += 1" is not a plain assignment of a literal: "+=" is not a plain assignment; write name = literal',
-        cellIndex: 0,
-        cellId: 'p'
-      }
+    const result = compileNotebook(nb);
+    if (!result.ok) {
+      throw new Error(JSON.stringify(result.problems));
+    }
+    expect(
+      result.spec.parameters.map(p => [p.name, p.type, p.default])
+    ).toEqual([['url', 'string', 'x']]);
+    // The whole cell runs, as written, before the injected values.
+    expect(result.spec.parametersCell?.code).toBe(source);
+    expect(
+      result.warnings
+        .filter(w => w.code === 'parameters-code')
+        .map(w => [w.message, w.cellId])
+    ).toEqual([
+      [
+        'Cell 1 (parameters), line 1: "import os" runs as code and gives no parameter field (only `name = literal` lines are allowed in a parameters cell)',
+        'p'
+      ],
+      [
+        'Cell 1 (parameters), line 3: "limit = int("3")" runs as code and gives no parameter field (int(...) is a call, not a literal)',
+        'p'
+      ],
+      [
+        'Cell 1 (parameters), line 4: "out = os.path.join("a", "b")" runs as code and gives no parameter field (os is a name, not a literal)',
+        'p'
+      ],
+      [
+        'Cell 1 (parameters), line 5: "n = 2 * 3" runs as code and gives no parameter field (unexpected "*" after the value: the value must be a single literal)',
+        'p'
+      ]
     ]);
   });
 
@@ -699,7 +705,7 @@ describe('compileNotebook: problems, each naming its cell', () => {
 
   it('returns every problem at once', () => {
     const nb = notebook([
-      code('x = foo()', { tags: ['parameters'] }),
+      code('x: int = "ten"', { tags: ['parameters'] }),
       code('%%task a --retries -2'),
       code('%%task a --after ghost'),
       code('%%task b --after c'),
@@ -708,7 +714,7 @@ describe('compileNotebook: problems, each naming its cell', () => {
     expect(
       problems(compileNotebook(nb)).map(p => [p.code, p.cellIndex])
     ).toEqual([
-      ['parameters-not-literal', 0],
+      ['default-type-mismatch', 0],
       ['invalid-retries', 1],
       ['duplicate-task-name', 1],
       ['duplicate-task-name', 2],

@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 
 import { base64Encode, utf8Encode } from '../hash.js';
 import {
+  acceptsUndeclaredParameters,
   coerceParameterValue,
+  injectedParameterValues,
   parameterInjectionCode,
   resolveParameters,
   validateParameterValues
@@ -437,7 +439,45 @@ describe('validateParameterValues', () => {
       )
     ).toEqual({
       ok: true,
-      values: { url: 'http://localhost', limit: 5, token: 'k' }
+      values: { url: 'http://localhost', limit: 5, token: 'k' },
+      warnings: []
+    });
+  });
+
+  it('keeps values for undeclared names when asked (no parameters cell), after the declared ones, with a warning each', () => {
+    expect(
+      validateParameterValues(
+        specs,
+        { extra: [1, 'two'], token: 'k', msg: 'Hello' },
+        { acceptUndeclared: true }
+      )
+    ).toEqual({
+      ok: true,
+      values: {
+        url: 'http://localhost',
+        limit: 10,
+        token: 'k',
+        extra: [1, 'two'],
+        msg: 'Hello'
+      },
+      warnings: [
+        'parameter "extra" is not declared by the notebook (it has no parameters cell): injected at the top, as papermill does',
+        'parameter "msg" is not declared by the notebook (it has no parameters cell): injected at the top, as papermill does'
+      ]
+    });
+    // Still refused: names Python cannot take, or that Cellflow keeps for itself.
+    expect(
+      validateParameterValues(
+        [],
+        { 'a b': 1, _cf_x: 2 },
+        { acceptUndeclared: true }
+      )
+    ).toEqual({
+      ok: false,
+      errors: [
+        expect.stringContaining('"a b"'),
+        'Parameter name "_cf_x" starts with _cf_, which Cellflow keeps for itself'
+      ]
     });
   });
 
@@ -460,6 +500,34 @@ describe('validateParameterValues', () => {
       ok: false,
       errors: ['parameter values must be an object of name → value, got "x"']
     });
+  });
+});
+
+describe('injectedParameterValues', () => {
+  it('injects what the parameters cell does not already set: changed values, metadata-only and undeclared names', () => {
+    const cell =
+      'import os\nurl = "http://x"  # the API\npair = (1, 2)\nlimit = 10\nout = os.path.join("a", "b")';
+    expect(
+      injectedParameterValues(cell, {
+        url: 'http://x',
+        pair: [1, 2],
+        limit: 5,
+        fromMetadata: true,
+        out: 'elsewhere'
+      })
+    ).toEqual({ limit: 5, fromMetadata: true, out: 'elsewhere' });
+    // No parameters cell: everything is injected (at the top).
+    expect(injectedParameterValues(null, { a: 1 })).toEqual({ a: 1 });
+  });
+
+  it('accepts undeclared values exactly when a spec has no parameters cell', () => {
+    expect(acceptsUndeclaredParameters({ parametersCell: null })).toBe(true);
+    expect(acceptsUndeclaredParameters({})).toBe(true);
+    expect(
+      acceptsUndeclaredParameters({
+        parametersCell: { cellId: 'p', cellIndex: 0, code: 'a = 1' }
+      })
+    ).toBe(false);
   });
 });
 

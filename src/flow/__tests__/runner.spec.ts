@@ -268,6 +268,104 @@ describe('runFlow order', () => {
     });
   });
 
+  it('injects only what the parameters cell does not set itself, as a cell of its own when asked, and reports it', async () => {
+    const h = harness({});
+    const result = await h.run(
+      flow([task('a')], { parametersCell: cell('p', 'n = 3\nm = (4, 5)') }),
+      { parameters: { n: 3, m: [4, 5], k: 'x' }, injectionVisible: true }
+    );
+    const [, injection] = h.kernel.calls;
+    expect(injection.code).toBe(parameterInjectionCode({ k: 'x' }));
+    expect(injection.options).toMatchObject({
+      silent: false,
+      storeHistory: true
+    });
+    expect(result.injection).toEqual({
+      values: { k: 'x' },
+      execution: {
+        executionCount: 2,
+        startedAt: h.clock.time,
+        endedAt: h.clock.time
+      }
+    });
+    // Nothing to inject: no injection at all.
+    const quiet = harness({});
+    const none = await quiet.run(
+      flow([task('a')], { parametersCell: cell('p', 'n = 3') }),
+      { parameters: { n: 3 }, injectionVisible: true }
+    );
+    expect(quiet.kernel.calls.map(c => c.code)).toEqual(['n = 3', 'a()']);
+    expect(none.injection).toBeNull();
+  });
+
+  it('records the count and times of every cell it executed: parameters, setup, tasks, teardown', async () => {
+    const h = harness({});
+    const result = await h.run(
+      flow([task('a', { setup: [cell('s', 'import os')] })], {
+        parametersCell: cell('p', 'n = 3'),
+        teardown: [cell('t', 'print("bye")')]
+      })
+    );
+    expect(
+      Object.fromEntries(
+        Object.entries(result.cells).map(([id, e]) => [id, e.executionCount])
+      )
+    ).toEqual({ p: 1, s: 2, 'cell-a': 3, t: 4 });
+  });
+
+  it("goes on past an error in a cell tagged raises-exception, keeping the error in its outputs (nbclient's rule)", async () => {
+    const traceback = {
+      output_type: 'error' as const,
+      ename: 'ValueError',
+      evalue: 'no data',
+      traceback: ['ValueError: no data']
+    };
+    const h = harness({
+      'boom()': { outputs: [traceback], result: valueError },
+      'setup_boom()': valueError,
+      'a()': { outputs: [traceback], result: valueError }
+    });
+    const result = await h.run(
+      flow(
+        [
+          task('a', {
+            raisesException: true,
+            setup: [{ ...cell('s', 'setup_boom()'), raisesException: true }]
+          }),
+          task('b', { upstream: ['a'] })
+        ],
+        { teardown: [{ ...cell('t', 'boom()'), raisesException: true }] }
+      )
+    );
+    expect(result.state).toBe('Completed');
+    expect(result.tasks.map(t => t.state)).toEqual(['Completed', 'Completed']);
+    expect(result.tasks[0].attempts[0].outputs).toEqual([traceback]);
+    expect(result.teardownOutputs).toEqual([traceback]);
+    // Without the tag the same error fails the task.
+    const plain = harness({ 'a()': valueError });
+    expect((await plain.run(flow([task('a')]))).state).toBe('Failed');
+  });
+
+  it('runs on past a raises-exception cell inside a whole-notebook task, and stops at an untagged error', async () => {
+    const h = harness({ 'one()': valueError, 'three()': valueError });
+    const cells = [
+      { ...cell('c1', 'one()'), raisesException: true as const },
+      cell('c2', 'two()'),
+      cell('c3', 'three()'),
+      cell('c4', 'four()')
+    ];
+    const result = await h.run(
+      flow([task('notebook', { cellId: 'c1', code: 'one()', cells })])
+    );
+    expect(h.kernel.calls.map(c => c.code)).toEqual([
+      'one()',
+      'two()',
+      'three()'
+    ]);
+    expect(result.state).toBe('Failed');
+    expect(result.error).toMatchObject({ cellId: 'c3' });
+  });
+
   it('fails the run when the teardown fails', async () => {
     const h = harness({ 'bye()': valueError });
     const result = await h.run(
