@@ -5,7 +5,7 @@
  * executed notebook is checked with nbformat's own validator.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -159,8 +159,18 @@ describe('the executed notebook of notebooks written elsewhere', () => {
     expect(state).toBe('Completed');
     const out = await executed(runId);
     expect(out.nbformat_minor).toBe(4);
-    const [parameters, c1, last] = codeCells(out);
+    const [parameters, injected, c1, last] = codeCells(out);
     expect(parameters.outputs).toEqual([]);
+    // papermill's injected cell, right after the parameters cell: the values the run used.
+    expect(injected).toMatchObject({
+      metadata: { tags: ['injected-parameters'] },
+      source: '# Parameters\nmsg = "Hello"\n',
+      outputs: [],
+      execution_count: 2
+    });
+    expect(parameters.execution_count).toBe(1);
+    expect(c1.execution_count).toBe(3);
+    expect(injected).not.toHaveProperty('id');
     expect(c1.outputs).toEqual([
       { output_type: 'stream', name: 'stdout', text: 'Hello\n' }
     ]);
@@ -311,7 +321,8 @@ describe('the executed notebook of notebooks written elsewhere', () => {
     ]);
     const out = await executed(created.id);
     expect(await nbformatComplaint(out)).toBe('');
-    const [, printed, counted] = codeCells(out);
+    const [, injected, printed, counted] = codeCells(out);
+    expect(injected.source).toBe('# Parameters\nmsg = "Hello"\n');
     expect(printed.outputs).toEqual([
       { output_type: 'stream', name: 'stdout', text: 'Hello\n' }
     ]);
@@ -322,5 +333,141 @@ describe('the executed notebook of notebooks written elsewhere', () => {
     expect(counted.execution_count).toBe(
       (printed.execution_count as number) + 1
     );
+  });
+
+  it('runs parameters cells with code as papermill does, honours raises-exception, and records what ran in the metadata', async () => {
+    const nb = notebook44([
+      {
+        source:
+          'import os\nn = 2 * 3\nout = os.path.join("a", "b")\nlabel = "x"',
+        tags: ['parameters']
+      },
+      { source: 'setup = n + 1' },
+      { source: '%%task t\nprint(n, out, label, setup)' },
+      { source: 'raise ValueError("expected")', tags: ['raises-exception'] },
+      { source: 'print("after")' }
+    ]);
+    nb.metadata = {
+      ...(nb.metadata as Json),
+      cellflow: { path: '/home/someone/work/nb.ipynb' },
+      widgets: { 'application/vnd.jupyter.widget-state+json': { state: {} } }
+    };
+    // `out` is no typed field (its line is code): a value for it is refused as unknown.
+    const refused = await runNotebook(nb, { label: 'y', out: 'ignored' });
+    expect(refused.state).toBe('Failed');
+    expect((await store.getRun(workspaceId, refused.runId))!.error).toMatch(
+      /unknown parameter "out": the flow's parameters are label/
+    );
+
+    const ran = await runNotebook(nb, { label: 'y' });
+    expect(ran.state).toBe('Completed');
+    const out = await executed(ran.runId);
+    expect(await nbformatComplaint(out)).toBe('');
+    const [parameters, injected, setup, task, raising, after] = codeCells(out);
+    expect(injected.source).toBe('# Parameters\nlabel = "y"\n');
+    expect(task.outputs).toEqual([
+      { output_type: 'stream', name: 'stdout', text: '6 a/b y 7\n' }
+    ]);
+    expect((raising.outputs as Json[])[0]).toMatchObject({
+      output_type: 'error',
+      ename: 'ValueError',
+      evalue: 'expected'
+    });
+    expect(after.outputs).toEqual([
+      { output_type: 'stream', name: 'stdout', text: 'after\n' }
+    ]);
+    // Every cell that ran has its count, in order, and nbclient's timing.
+    expect(
+      [parameters, injected, setup, task, raising, after].map(
+        c => c.execution_count
+      )
+    ).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const cell of [parameters, setup, task, raising, after]) {
+      const times = (cell.metadata as Json).execution as Record<string, string>;
+      expect(Object.keys(times).sort()).toEqual([
+        'iopub.execute_input',
+        'iopub.status.busy',
+        'iopub.status.idle',
+        'shell.execute_reply'
+      ]);
+      expect(Date.parse(times['shell.execute_reply'])).toBeGreaterThanOrEqual(
+        Date.parse(times['iopub.status.busy'])
+      );
+    }
+    const metadata = out.metadata as Json;
+    expect(metadata.language_info).toMatchObject({
+      name: 'python',
+      version: expect.stringMatching(/^3\./)
+    });
+    // No stale widget models, and no path of the deploying machine.
+    expect(metadata).not.toHaveProperty('widgets');
+    expect(metadata.cellflow).not.toHaveProperty('path');
+  });
+
+  it('fails at once naming a kernelspec the server does not have, and runs one it has', async () => {
+    const nb = notebook44([{ source: '%%task t\nprint("ran")' }]);
+    const compiled = compileNotebook(nb);
+    if (!compiled.ok) {
+      throw new Error('does not compile');
+    }
+    const runOn = async (kernelName: string) => {
+      const { flow } = await store.deployFlow({
+        workspaceId,
+        name: `fidelity-${++flowCount}`,
+        spec: compiled.spec,
+        notebook: nb,
+        kernelName
+      });
+      const run = await store.createRun({
+        workspaceId,
+        flowId: flow.id,
+        trigger: 'manual',
+        parameters: {}
+      });
+      const ended = new Promise<FlowRunState>(resolve =>
+        ends.set(run.id, resolve)
+      );
+      services[0].start();
+      services[0].wake();
+      return {
+        state: await ended,
+        run: (await store.getRun(workspaceId, run.id))!
+      };
+    };
+    const ir = await runOn('ir');
+    expect(ir.state).toBe('Failed');
+    expect(ir.run.error).toBe(
+      "kernel 'ir' is not installed on this server (it has: python3)"
+    );
+    // A kernelspec in the Jupyter path is one the server has.
+    const jupyterPath = await mkdtemp(join(tmpdir(), 'cellflow-jupyter-path-'));
+    await mkdir(join(jupyterPath, 'kernels', 'team-python'), {
+      recursive: true
+    });
+    await writeFile(
+      join(jupyterPath, 'kernels', 'team-python', 'kernel.json'),
+      JSON.stringify({
+        argv: ['python3'],
+        display_name: 'Team',
+        language: 'python'
+      })
+    );
+    const saved = process.env.JUPYTER_PATH;
+    process.env.JUPYTER_PATH = jupyterPath;
+    try {
+      const team = await runOn('team-python');
+      expect(team.state).toBe('Completed');
+      const other = await runOn('julia-1.10');
+      expect(other.run.error).toBe(
+        "kernel 'julia-1.10' is not installed on this server (it has: python3, team-python)"
+      );
+    } finally {
+      if (saved === undefined) {
+        delete process.env.JUPYTER_PATH;
+      } else {
+        process.env.JUPYTER_PATH = saved;
+      }
+      await rm(jupyterPath, { recursive: true, force: true });
+    }
   });
 });

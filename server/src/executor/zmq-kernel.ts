@@ -22,6 +22,7 @@ import {
   makeHeader,
   serialize
 } from './wire.js';
+import { WidgetState } from './widget-state.js';
 
 export interface KernelExit {
   code: number | null;
@@ -80,6 +81,8 @@ export class ZmqKernel implements FlowKernel {
   readonly exited: Promise<KernelExit>;
   /** The kernel_info_reply content, once ready. */
   kernelInfo: Record<string, unknown> | null = null;
+  /** The ipywidgets models its code showed (the executed notebook's `metadata.widgets`). */
+  readonly widgets = new WidgetState();
 
   private readonly session = randomUUID();
   /** A topic of our own, so the iopub_welcome we wait for is ours (see start()). */
@@ -311,6 +314,8 @@ export class ZmqKernel implements FlowKernel {
       }
       return;
     }
+    // Widget models change from any request (and from none), so they are kept kernel-wide.
+    this.widgets.add(type, content);
     const parentId = message.parent_header.msg_id;
     const execution = parentId ? this.executions.get(parentId) : undefined;
     if (!execution || !parentId) {

@@ -341,7 +341,9 @@ export class RunExecution {
             parameters: checked.values,
             result,
             outputs: cells,
-            languageInfo: kernel.kernelInfo?.language_info
+            languageInfo: kernel.kernelInfo?.language_info,
+            // A kept kernel's models include the earlier run's: they are the kernel's state now.
+            widgets: kernel.widgets.toMetadata()
           })
         );
       } catch (error) {
