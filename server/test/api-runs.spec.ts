@@ -108,6 +108,39 @@ describe('POST /api/flows/:flowId/runs', () => {
     });
   });
 
+  it('accepts values for a notebook without a parameters cell, as papermill does, saying so in warnings', async () => {
+    const tenant = await newTenant(db.store);
+    const notebook = etlNotebook() as {
+      cells: { metadata?: { tags?: string[] } }[];
+    };
+    notebook.cells = notebook.cells.filter(
+      c => !(c.metadata?.tags ?? []).includes('parameters')
+    );
+    const deployed = await t.app.inject({
+      method: 'POST',
+      url: '/api/flows',
+      headers: tenant.headers,
+      payload: { name: 'plain', notebook }
+    });
+    expect(deployed.statusCode).toBe(201);
+    const res = await startRun(tenant, deployed.json().flow.id, {
+      msg: 'Hello',
+      n: 3
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().run.parameters).toEqual({ msg: 'Hello', n: 3 });
+    expect(res.json().warnings).toEqual([
+      'parameter "msg" is not declared by the notebook (it has no parameters cell): injected at the top, as papermill does',
+      'parameter "n" is not declared by the notebook (it has no parameters cell): injected at the top, as papermill does'
+    ]);
+    // A name Python cannot take is still refused, naming it.
+    const bad = await startRun(tenant, deployed.json().flow.id, {
+      'not ok': 1
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toContain('"not ok"');
+  });
+
   it.each([
     [{ colour: 'red' }, 'parameters.colour', /unknown parameter "colour"/],
     [
