@@ -94,7 +94,13 @@ describe('GET /api/openapi.json', () => {
       list.parameters.map(
         (p: { name: string; in: string }) => `${p.in}:${p.name}`
       )
-    ).toEqual(['query:flowId', 'query:state', 'query:limit', 'query:cursor']);
+    ).toEqual([
+      'query:flowId',
+      'query:state',
+      'query:idPrefix',
+      'query:limit',
+      'query:cursor'
+    ]);
     const run = doc.paths['/api/runs/{runId}'].get;
     expect(run.parameters).toEqual([
       { name: 'runId', in: 'path', required: true, schema: expect.any(Object) }
