@@ -147,12 +147,16 @@ async function runCellflow(
 }
 
 describe('executed notebooks equal papermill 2.7.0 output (issue 21)', () => {
-  it('compares with papermill 2.7.0 from .venv, without black (it would reformat the injected cell)', async () => {
-    expect(await papermillEnvironment()).toEqual({
-      papermill: '2.7.0',
-      black: false
-    });
-  });
+  it(
+    'compares with papermill 2.7.0 from .venv, without black (it would reformat the injected cell)',
+    { timeout: 60_000 },
+    async () => {
+      expect(await papermillEnvironment()).toEqual({
+        papermill: '2.7.0',
+        black: false
+      });
+    }
+  );
 
   for (const c of CASES) {
     it(`${c.file}: ${c.covers}`, { timeout: 180_000 }, async () => {
