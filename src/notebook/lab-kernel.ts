@@ -34,7 +34,7 @@ export class LabFlowKernel implements FlowKernel {
       },
       true
     );
-    future.onIOPub = msg => {
+    const forward = (msg: KernelMessage.IIOPubMessage) => {
       const output = iopubToOutput(
         msg.header.msg_type,
         msg.content as Record<string, unknown>
@@ -43,6 +43,28 @@ export class LabFlowKernel implements FlowKernel {
         options.onOutput?.(output);
       }
     };
+    // The kernel connection hands an update_display_data to the request that first showed its
+    // display id, not to ours: a display shown by an earlier cell would never hear of it. So updates
+    // are taken from the connection's stream of all iopub messages, by our request's id, and only there.
+    future.onIOPub = msg => {
+      if (msg.header.msg_type !== 'update_display_data') {
+        forward(msg);
+      }
+    };
+    const requestId = future.msg.header.msg_id;
+    const onIopub = (
+      _: IKernelConnection,
+      msg: KernelMessage.IIOPubMessage
+    ) => {
+      if (
+        msg.header.msg_type === 'update_display_data' &&
+        (msg.parent_header as Partial<KernelMessage.IHeader>).msg_id ===
+          requestId
+      ) {
+        forward(msg);
+      }
+    };
+    kernel.iopubMessage.connect(onIopub);
     let onStatus: (() => void) | null = null;
     const died = new Promise<never>((_, reject) => {
       onStatus = () => {
@@ -84,6 +106,7 @@ export class LabFlowKernel implements FlowKernel {
       if (onStatus) {
         kernel.statusChanged.disconnect(onStatus);
       }
+      kernel.iopubMessage.disconnect(onIopub);
       future.dispose();
     }
   }

@@ -124,6 +124,56 @@ test.describe('Cells as tasks', () => {
     await cellflow.screenshot('run-here-completed');
   });
 
+  test('Run here leaves outputs as a notebook run does: display updates, clear_output, and an expected error in a raises-exception cell', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/outputs.ipynb`,
+      notebook([
+        codeCell(
+          [
+            '%%task shown',
+            'from IPython.display import display, clear_output',
+            'h = display("first", display_id=True)',
+            'h.update("second")'
+          ].join('\n')
+        ),
+        codeCell(
+          [
+            '%%task counted',
+            'for i in range(10):',
+            '    clear_output(wait=True)',
+            '    print("count", i)'
+          ].join('\n')
+        ),
+        codeCell('raise ValueError("expected here")', {
+          tags: ['raises-exception']
+        }),
+        codeCell('%%task after\nh.update("third")\nprint("after")')
+      ])
+    );
+    await expect(cellflow.chip(3)).toBeVisible();
+    await cellflow.runHere();
+    for (const index of [0, 1, 3]) {
+      await expect(cellflow.chipState(index)).toContainText('Completed');
+    }
+    // The display shows its last value, updated from a later cell; the loop leaves its last line.
+    const shown = (await page.notebook.getCellTextOutput(0))?.join('') ?? '';
+    expect(shown).toContain('third');
+    expect(shown).not.toContain('first');
+    expect((await page.notebook.getCellTextOutput(1))?.join('').trim()).toBe(
+      'count 9'
+    );
+    expect((await page.notebook.getCellTextOutput(2))?.join('')).toContain(
+      'expected here'
+    );
+    expect((await page.notebook.getCellTextOutput(3))?.join('')).toContain(
+      'after'
+    );
+  });
+
   test('a task with --timeout 1 around a long sleep ends Failed (timed out), and the kernel stays usable', async ({
     page,
     tmpPath
