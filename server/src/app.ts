@@ -12,6 +12,7 @@ import { registerFlowRoutes } from './api/flows.js';
 import { registerMeRoutes } from './api/me.js';
 import { collectRoutes, registerOpenApiRoute } from './api/openapi.js';
 import { registerRunRoutes } from './api/runs.js';
+import { registerWorkerRoutes } from './api/workers.js';
 import { registerScheduleRoutes } from './api/schedules.js';
 import { registerSecretRoutes } from './api/secrets.js';
 import { registerServerInfoRoute } from './api/server-info.js';
@@ -200,6 +201,7 @@ export async function buildServer(
     registerMeRoutes(app);
     registerFlowRoutes(app, ctx);
     registerRunRoutes(app, ctx);
+    registerWorkerRoutes(app, ctx);
     registerScheduleRoutes(app, ctx);
     registerEventRoutes(app, ctx);
     registerSecretRoutes(app, options.secrets);

@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 
 import { startAdminChannel, type AdminChannel } from './admin/socket.js';
 import { FailedAuthLimit } from './api/failed-auth-limit.js';
@@ -85,6 +85,15 @@ export interface CellflowServerOptions {
   allowUnisolatedKernels?: boolean;
   /** Told what start had to say (isolation warnings, permissions fixed); default: stderr. */
   onNotice?: (message: string) => void;
+  /**
+   * False: API and scheduler only (`--no-executor`), runs are left to `cellflow worker`s on the same
+   * PostgreSQL. Default true: this process executes runs of its pools too.
+   */
+  executor?: boolean;
+  /** The work pools this server's executor serves (`--pool`, default `default`). */
+  pools?: string[];
+  /** How this process shows in the workers list (default `<host>:<pid>`). */
+  workerName?: string;
 }
 
 /** Loopback addresses: a server listening only there is reached from its own machine only. */
@@ -116,9 +125,50 @@ export interface CellflowServer {
   close(): Promise<void>;
 }
 
+/** A worker (`cellflow worker`): claims and executes runs of its pools from the shared PostgreSQL. */
+export interface CellflowWorker {
+  /** http://host:port of its health endpoint (GET /health), its only port. */
+  readonly address: string;
+  readonly dataDir: string;
+  readonly store: Store;
+  readonly runs: RunService;
+  readonly isolation: KernelIsolation;
+  readonly crashedAtStart: string[];
+  /** Claims nothing new and waits for the runs executing here to end (SIGTERM). */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export async function startCellflowServer(
   options: CellflowServerOptions = {}
 ): Promise<CellflowServer> {
+  return (await startProcess(options, 'server')) as CellflowServer;
+}
+
+/**
+ * A worker: the server's executor alone, with a health endpoint on `host:port` (default
+ * 127.0.0.1:8790) and no API. It needs PostgreSQL (`databaseUrl` or DATABASE_URL), shared with the API
+ * servers, and the same secrets key as they have.
+ */
+export async function startCellflowWorker(
+  options: CellflowServerOptions = {}
+): Promise<CellflowWorker> {
+  const env = options.env ?? process.env;
+  if (!(options.databaseUrl ?? env.DATABASE_URL)) {
+    throw new Error(
+      'a worker needs the PostgreSQL its API servers use: set DATABASE_URL (or --database-url)'
+    );
+  }
+  return (await startProcess(
+    { port: 8790, ...options, executor: true },
+    'worker'
+  )) as CellflowWorker;
+}
+
+async function startProcess(
+  options: CellflowServerOptions,
+  role: 'server' | 'worker'
+): Promise<CellflowServer | CellflowWorker> {
   const env = options.env ?? process.env;
   const notice =
     options.onNotice ??
@@ -256,8 +306,35 @@ export async function startCellflowServer(
       warmKernels: options.warmKernels,
       leaseMs: options.leaseMs,
       outputCapBytes: options.outputCapBytes,
-      instanceId
+      instanceId,
+      executes: options.executor !== false,
+      pools: options.pools,
+      workerName: options.workerName
     });
+
+    if (role === 'worker') {
+      const health = await buildWorkerHealth(runs);
+      cleanups.push(async () => {
+        await Promise.all([health.close(), runs.close()]);
+      });
+      const address = await health.listen({ host, port: options.port ?? 8790 });
+      runs.start();
+      let closing: Promise<void> | null = null;
+      const worker: CellflowWorker = {
+        address,
+        dataDir,
+        store,
+        runs,
+        isolation,
+        crashedAtStart: crashed.map(r => r.id),
+        drain: () => runs.drain(),
+        close() {
+          closing ??= unwind();
+          return closing;
+        }
+      };
+      return worker;
+    }
 
     // A variable, not a literal: buildServer's options grow with the API (store, hub, runs, ...).
     const apiOptions = {
@@ -337,4 +414,19 @@ async function crashAtStart(
       leaseOwners: deadOnHost
     }))
   ];
+}
+
+/** A worker's one endpoint: GET /health, for a service manager or a load balancer's probe. */
+async function buildWorkerHealth(runs: RunService): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false });
+  app.get('/health', async (_request, reply) => {
+    const draining = runs.isDraining;
+    return reply.code(draining ? 503 : 200).send({
+      status: draining ? 'draining' : 'ok',
+      role: 'worker',
+      pools: runs.pools,
+      running: runs.running.length
+    });
+  });
+  return app;
 }

@@ -832,6 +832,87 @@ describe.each([pgliteBackend(), postgresBackend()])(
       expect(await store.getExecutedNotebook(other.id, run.id)).toBeNull();
     });
 
+    it("claims only the runs of its pools, and keeps a flow's pool with its settings", async () => {
+      const ws = await workspace();
+      const { flow: cpu } = await deployed(ws.id, 'cpu');
+      const { flow: gpu } = await deployed(ws.id, 'gpu');
+      expect(cpu.pool).toBe('default');
+      expect(
+        (await store.setFlowRetries(ws.id, gpu.id, { pool: 'gpu' })).pool
+      ).toBe('gpu');
+      await expect(
+        store.setFlowRetries(ws.id, gpu.id, { pool: 'no spaces' })
+      ).rejects.toThrow(/pool must be letters/);
+      const gpuRun = await store.createRun({
+        workspaceId: ws.id,
+        flowId: gpu.id,
+        trigger: 'manual'
+      });
+      const cpuRun = await store.createRun({
+        workspaceId: ws.id,
+        flowId: cpu.id,
+        trigger: 'manual'
+      });
+      const claim = (pools: string[]) =>
+        store.claimNextPendingRun({
+          owner: 'w',
+          leaseMs: 60_000,
+          workspaceId: ws.id,
+          pools
+        });
+      expect(await claim(['other'])).toBeNull();
+      expect((await claim(['default']))!.id).toBe(cpuRun.id);
+      expect(await claim(['default'])).toBeNull();
+      expect((await claim(['default', 'gpu']))!.id).toBe(gpuRun.id);
+    });
+
+    it('lists the workers whose heartbeat is recent, forgets the quiet ones, and says who drains', async () => {
+      const id = `worker-${randomUUID()}`;
+      const quiet = `worker-${randomUUID()}`;
+      await store.registerWorker({
+        id,
+        name: 'w1',
+        pools: ['gpu', 'default'],
+        host: 'h'
+      });
+      await store.registerWorker({
+        id: quiet,
+        name: 'w2',
+        pools: ['default'],
+        host: 'h'
+      });
+      await expect(
+        store.registerWorker({ id: 'x', name: 'x', pools: [], host: 'h' })
+      ).rejects.toThrow(/at least one pool/);
+      const mine = (workers: { id: string }[]) =>
+        workers.filter(w => w.id === id || w.id === quiet);
+      expect(
+        mine(await store.listWorkers(new Date(Date.now() - 60_000))).map(w => [
+          w.name,
+          w.pools,
+          w.draining
+        ])
+      ).toEqual([
+        ['w1', ['gpu', 'default'], false],
+        ['w2', ['default'], false]
+      ]);
+      expect(await store.heartbeatWorker(id, true)).toBe(true);
+      // Everyone older than "now" is forgotten, then only a fresh heartbeat brings one back.
+      const cut = new Date(Date.now() + 1);
+      await new Promise(r => setTimeout(r, 5));
+      expect(mine(await store.listWorkers(cut))).toEqual([]);
+      expect(await store.heartbeatWorker(quiet)).toBe(false);
+      await store.registerWorker({ id, name: 'w1', pools: ['gpu'], host: 'h' });
+      const [back] = mine(await store.listWorkers(cut));
+      expect(back).toMatchObject({
+        name: 'w1',
+        pools: ['gpu'],
+        draining: false
+      });
+      await store.removeWorker(id);
+      expect(mine(await store.listWorkers(cut))).toEqual([]);
+    });
+
     it('claims each Pending run once, under a lease, skipping rows other claimers hold', async () => {
       const ws = await workspace();
       const { flow } = await deployed(ws.id);

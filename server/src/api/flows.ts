@@ -11,6 +11,7 @@ import {
 } from '../../../src/flow/index.js';
 import {
   FLOW_RETRIES_MAX,
+  POOL_NAME,
   FLOW_RETRY_DELAY_MAX,
   type Flow,
   type FlowRetrySettings,
@@ -254,12 +255,13 @@ export function registerFlowRoutes(
     {
       schema: {
         summary:
-          'Automatic retries of crashed runs (the process or the kernel died, not the code): at most `retries` per run, each `retryDelay` seconds after the crash',
+          "A flow's settings: automatic retries of crashed runs (the process or the kernel died, not the code: at most `retries` per run, each `retryDelay` seconds after the crash), and the work `pool` whose workers execute its runs",
         params: idParam('flowId'),
         body: {
           type: 'object',
           properties: {
             retries: { type: 'integer', minimum: 0, maximum: FLOW_RETRIES_MAX },
+            pool: { type: 'string', pattern: POOL_NAME.source },
             retryDelay: {
               type: 'integer',
               minimum: 0,

@@ -18,6 +18,7 @@ import {
 import { TransitionConflictError } from '../store/errors.js';
 import type { FlowRun, FlowRunDetail, LogLine, Store } from '../store/store.js';
 import { principalOf } from './auth.js';
+import { waitingFor } from './waiting-for.js';
 import type { ApiContext } from './context.js';
 import { ApiError, conflict, notFound } from './errors.js';
 import {
@@ -53,6 +54,14 @@ export function runJson(run: FlowRun, retryOf?: string | null): RunJson {
     json.retryOf = retryOf;
   }
   return json;
+}
+
+function withWaiting<T extends { id: string }>(
+  json: T,
+  waiting: Map<string, string>
+): T & { waitingFor?: string } {
+  const note = waiting.get(json.id);
+  return note ? { ...json, waitingFor: note } : json;
 }
 
 function detailJson(run: FlowRunDetail, retryOf: string | null) {
@@ -223,8 +232,9 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         limit: query.limit,
         cursor: query.cursor
       });
+      const waiting = await waitingFor(store, workspace.id, page.runs);
       return {
-        runs: page.runs.map(r => runJson(r)),
+        runs: page.runs.map(r => withWaiting(runJson(r), waiting)),
         nextCursor: page.nextCursor
       };
     }
@@ -251,7 +261,10 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const { workspace } = principalOf(request);
       const { runId } = request.params as { runId: string };
       const run = await requireRun(workspace.id, runId);
-      return { run: detailJson(run, await retryOfRun(store, run)) };
+      const waiting = await waitingFor(store, workspace.id, [run]);
+      return {
+        run: withWaiting(detailJson(run, await retryOfRun(store, run)), waiting)
+      };
     }
   );
 

@@ -5,7 +5,7 @@
 import { FLOW_RUN_STATES, TASK_RUN_STATES } from '../store/states.js';
 import { errorSchema } from './errors.js';
 
-const dateTime = { type: 'string', format: 'date-time' } as const;
+export const dateTime = { type: 'string', format: 'date-time' } as const;
 const nullableDateTime = {
   type: ['string', 'null'],
   format: 'date-time'
@@ -38,6 +38,8 @@ export const flowSchema = {
     /** Automatic retries of a crashed run, and the seconds before each. */
     retries: { type: 'integer' },
     retryDelay: { type: 'integer' },
+    /** The work pool whose workers execute its runs. */
+    pool: { type: 'string' },
     /** When the flow's schedules next start a run (listings only); null when nothing is scheduled. */
     nextRunAt: nullableDateTime,
     createdAt: dateTime,
@@ -75,7 +77,9 @@ export const flowRunSchema = {
     stateReason: nullableString,
     createdAt: dateTime,
     /** The run this one retries (trigger 'retry' only). */
-    retryOf: { type: 'string' }
+    retryOf: { type: 'string' },
+    /** Why a Pending run is not taken: "a worker of pool gpu" when no live worker serves its pool. */
+    waitingFor: { type: 'string' }
   },
   required: ['id', 'flowId', 'flowVersion', 'state', 'trigger', 'createdAt']
 } as const;

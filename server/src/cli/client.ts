@@ -72,6 +72,14 @@ export interface FlowVersionInfo {
   createdAt: string;
 }
 
+export interface WorkerInfo {
+  name: string;
+  pools: string[];
+  draining: boolean;
+  startedAt: string;
+  heartbeatAt: string;
+}
+
 export interface RunInfo {
   id: string;
   flowId: string;
@@ -85,6 +93,8 @@ export interface RunInfo {
   parameters: Record<string, unknown>;
   error: string | null;
   stateReason?: string | null;
+  /** A Pending run no live worker takes: "a worker of pool gpu". */
+  waitingFor?: string;
   taskRuns?: {
     taskName: string;
     state: string;
@@ -262,6 +272,15 @@ export class ApiClient {
       { parameters }
     );
     return body.warnings ? { ...body.run, warnings: body.warnings } : body.run;
+  }
+
+  /** The live workers and the pools each serves. */
+  async listWorkers(): Promise<WorkerInfo[]> {
+    const body = await this.request<{ workers: WorkerInfo[] }>(
+      'GET',
+      '/api/workers'
+    );
+    return body.workers;
   }
 
   listRuns(

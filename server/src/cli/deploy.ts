@@ -10,7 +10,11 @@ import { Command } from 'commander';
 
 import { defaultFlowName } from '../../../src/flow/flow-name.js';
 import type { FlowProblem } from '../../../src/flow/spec.js';
-import { FLOW_RETRIES_MAX, FLOW_RETRY_DELAY_MAX } from '../store/store.js';
+import {
+  FLOW_RETRIES_MAX,
+  FLOW_RETRY_DELAY_MAX,
+  POOL_NAME
+} from '../store/store.js';
 import { ApiClient, ApiError, usageErrorsExit2 } from './client.js';
 import {
   ensureSchedule,
@@ -63,6 +67,10 @@ export function registerDeployCommand(program: Command): void {
         '--flow-retry-delay <seconds>',
         'wait this long before each such retry, 0 to 3600 (default: as the flow has it, 0 for a new flow)'
       )
+      .option(
+        '--pool <name>',
+        'the work pool whose workers execute its runs (`cellflow worker --pool NAME`; default: as the flow has it, `default` for a new flow)'
+      )
       .action(async (path: string, opts: DeployOptions) => {
         process.exitCode = await deploy(path, opts);
       })
@@ -74,13 +82,20 @@ interface DeployOptions extends DeployScheduleOptions {
   kernel?: string;
   flowRetries?: string;
   flowRetryDelay?: string;
+  pool?: string;
 }
 
 /** The flow settings asked for, or the message saying which option is wrong. */
-function retrySettings(
+function flowSettings(
   opts: DeployOptions
-): { retries?: number; retryDelay?: number } | string {
-  const settings: { retries?: number; retryDelay?: number } = {};
+): { retries?: number; retryDelay?: number; pool?: string } | string {
+  const settings: { retries?: number; retryDelay?: number; pool?: string } = {};
+  if (opts.pool !== undefined) {
+    if (!POOL_NAME.test(opts.pool)) {
+      return `--pool must be letters, digits, "-" and "_" (at most 63), got "${opts.pool}"`;
+    }
+    settings.pool = opts.pool;
+  }
   for (const [option, value, max, key] of [
     ['--flow-retries', opts.flowRetries, FLOW_RETRIES_MAX, 'retries'],
     [
@@ -109,7 +124,7 @@ async function deploy(path: string, opts: DeployOptions): Promise<number> {
     process.stderr.write(`cellflow deploy: ${wanted.message}\n`);
     return DEPLOY_REFUSED;
   }
-  const settings = retrySettings(opts);
+  const settings = flowSettings(opts);
   if (typeof settings === 'string') {
     process.stderr.write(`cellflow deploy: ${settings}\n`);
     return DEPLOY_REFUSED;
@@ -162,11 +177,18 @@ async function deploy(path: string, opts: DeployOptions): Promise<number> {
   process.stdout.write(`${flow.id} ${version.version}\n`);
   if (Object.keys(settings).length > 0) {
     const { flow: set } = await client.request<{
-      flow: { retries: number; retryDelay: number };
+      flow: { retries: number; retryDelay: number; pool: string };
     }>('PATCH', `/api/flows/${encodeURIComponent(flow.id)}/settings`, settings);
-    process.stderr.write(
-      `Crashed runs are retried automatically up to ${set.retries} time(s), ${set.retryDelay} s after the crash.\n`
-    );
+    if (settings.retries !== undefined || settings.retryDelay !== undefined) {
+      process.stderr.write(
+        `Crashed runs are retried automatically up to ${set.retries} time(s), ${set.retryDelay} s after the crash.\n`
+      );
+    }
+    if (settings.pool !== undefined) {
+      process.stderr.write(
+        `Its runs are executed by workers of pool ${set.pool}.\n`
+      );
+    }
   }
   if (wanted.schedule) {
     const { schedule, added } = await ensureSchedule(

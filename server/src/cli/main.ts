@@ -12,6 +12,8 @@ import { registerScheduleCommand } from './schedule.js';
 import { registerSchedulesCommand } from './schedules.js';
 import { registerSecretsCommand } from './secrets.js';
 import { registerServerCommand } from './server.js';
+import { registerWorkerCommand } from './worker.js';
+import { registerWorkersCommand } from './workers.js';
 
 /** Entry point of the `cellflow` command. */
 export async function main(argv: string[]): Promise<void> {
@@ -23,6 +25,8 @@ export async function main(argv: string[]): Promise<void> {
     )
     .version(VERSION);
   registerServerCommand(program);
+  registerWorkerCommand(program);
+  registerWorkersCommand(program);
   registerCompileCommand(program);
   registerScheduleCommand(program);
   registerSchedulesCommand(program);

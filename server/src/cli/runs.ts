@@ -89,7 +89,9 @@ export function registerRunsCommand(program: Command): void {
               runs.map(run => [
                 run.id,
                 names.get(run.flowId) ?? run.flowId,
-                run.state,
+                run.waitingFor
+                  ? `${run.state} (waiting for ${run.waitingFor})`
+                  : run.state,
                 run.trigger,
                 formatTime(run.scheduledAt),
                 formatTime(run.startedAt),

@@ -13,7 +13,7 @@ import {
   splitList,
   type TrustProxy
 } from '../deployment-settings.js';
-import { startCellflowServer } from '../start.js';
+import { startCellflowServer, type CellflowServerOptions } from '../start.js';
 
 const ISOLATION_HELP = `how notebook code is kept from the server and from other workspaces:
   sandbox  each kernel in a bubblewrap sandbox (Linux; the default wherever bwrap works): the system
@@ -26,9 +26,7 @@ const ISOLATION_HELP = `how notebook code is kept from the server and from other
            server's user can (the store, the admin socket, other workspaces). Warned about at start;
            refused on a non-loopback --host unless --allow-unisolated-kernels.
   (default: sandbox when bubblewrap works here, else none with a warning)`;
-interface ServerCommandOptions {
-  host: string;
-  port: number;
+export interface ExecutorCommandOptions {
   dataDir?: string;
   rootDir?: string;
   maxConcurrentRuns?: number;
@@ -38,9 +36,16 @@ interface ServerCommandOptions {
   allowUnisolatedKernels?: boolean;
   kernelUser?: boolean;
   secretsKeyFile?: string;
-  failedAuthLimit?: number;
   lease?: number;
   outputCap?: number;
+  pool?: string[];
+}
+
+interface ServerCommandOptions extends ExecutorCommandOptions {
+  host: string;
+  port: number;
+  executor?: boolean;
+  failedAuthLimit?: number;
   allowedHost?: string[];
   publicUrl?: string;
   trustProxy?: TrustProxy;
@@ -59,7 +64,7 @@ function repeatable(
 }
 
 export function registerServerCommand(program: Command): void {
-  program
+  const command = program
     .command('server')
     .description('Start the Cellflow server')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -69,6 +74,114 @@ export function registerServerCommand(program: Command): void {
       value => parsePort(value),
       8787
     )
+    .option(
+      '--no-executor',
+      'API and scheduler only: runs are executed by `cellflow worker`s on the same PostgreSQL'
+    )
+    .option(
+      '--failed-auth-limit <n>',
+      'failed authentications allowed per client address and minute; then 429 with Retry-After until the minute has passed (default 20)',
+      value => parseCount(value, 1, '--failed-auth-limit')
+    )
+    .option(
+      '--allowed-host <name>',
+      `a name (or IP, or *.example.org) clients may reach this server by, checked against the Host header against DNS rebinding; repeatable, or comma-separated in $${ALLOWED_HOSTS_ENV}. Loopback names, the --host address and the --public-url host are always allowed`,
+      repeatable(parseAllowedHost, '--allowed-host')
+    )
+    .option(
+      '--public-url <url>',
+      `the http(s) URL users reach this server at (behind a proxy, the proxy's), for links; its host is allowed (default: $${PUBLIC_URL_ENV})`,
+      value => parsePublicUrl(value)
+    )
+    .option(
+      '--trust-proxy [proxies]',
+      `behind a reverse proxy: honour X-Forwarded-For/-Host/-Proto from it (client address, Host check, scheme). Give the proxies' addresses/CIDRs/loopback, comma-separated; alone it trusts any peer, and the first X-Forwarded-For address, which a client can write, becomes the client address (default: $${TRUST_PROXY_ENV}, else never)`,
+      value => parseTrustProxy(value)
+    )
+    .option(
+      '--cors-origin <origin>',
+      `a browser origin (https://lab.example.org) allowed to call the API; repeatable, or comma-separated in $${CORS_ORIGINS_ENV} (default: the local lab, http://127.0.0.1:8888 and http://localhost:8888)`,
+      repeatable(parseCorsOrigin, '--cors-origin')
+    );
+  addExecutorOptions(command);
+  command.action(async (opts: ServerCommandOptions) => {
+    const server = await startCellflowServer({
+      ...executorSettings(opts),
+      executor: opts.executor,
+      host: opts.host,
+      port: opts.port,
+      failedAuthLimit: opts.failedAuthLimit,
+      allowedHosts: opts.allowedHost,
+      publicUrl: opts.publicUrl,
+      trustProxy: opts.trustProxy,
+      allowedOrigins: opts.corsOrigin
+    });
+    process.stdout.write(
+      server.isolation.mode === 'sandbox'
+        ? 'Kernels run in a bubblewrap sandbox (--isolation sandbox)\n'
+        : 'Kernels run WITHOUT isolation (--isolation none)\n'
+    );
+    if (server.crashedAtStart.length > 0) {
+      process.stdout.write(
+        `Marked ${server.crashedAtStart.length} run(s) left Running by a previous server as Crashed\n`
+      );
+    }
+    if (server.publicUrl) {
+      process.stdout.write(`Public URL: ${server.publicUrl}\n`);
+    }
+    process.stdout.write(`Cellflow server listening on ${server.address}\n`);
+    // Stop cleanly on Ctrl-C or a service manager's TERM: stop listening, stop the runs and their
+    // kernels, close the admin socket and the store, then exit.
+    const stop = (signal: string) => {
+      process.stdout.write(`Cellflow server stopping (${signal})\n`);
+      // A stop that hangs (a client holding a stream open, a kernel that will not die) must not
+      // leave the service manager waiting forever.
+      setTimeout(() => {
+        process.stderr.write(
+          'Cellflow server: stopping took too long; exiting\n'
+        );
+        process.exit(1);
+      }, 20_000).unref();
+      server.close().then(
+        () => process.exit(0),
+        () => process.exit(1)
+      );
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+/** The executor options as startCellflowServer and startCellflowWorker take them. */
+export function executorSettings(
+  opts: ExecutorCommandOptions
+): CellflowServerOptions {
+  return {
+    pools: opts.pool,
+    dataDir: opts.dataDir,
+    rootDir: opts.rootDir,
+    maxConcurrentRuns: opts.maxConcurrentRuns,
+    retryGraceMs:
+      opts.retryGrace === undefined ? undefined : opts.retryGrace * 1000,
+    warmKernels: opts.warmKernels,
+    isolation: opts.isolation,
+    allowUnisolatedKernels: opts.allowUnisolatedKernels,
+    kernelUser: opts.kernelUser,
+    secretsKeyFile: opts.secretsKeyFile,
+    leaseMs: opts.lease === undefined ? undefined : opts.lease * 1000,
+    outputCapBytes:
+      opts.outputCap === undefined
+        ? undefined
+        : Math.round(opts.outputCap * 1024 * 1024)
+  };
+}
+
+/**
+ * The options of a process that executes runs, shared by `cellflow server` and `cellflow worker`:
+ * where kernels run and how, how many, their leases and what they keep.
+ */
+export function addExecutorOptions(command: Command): Command {
+  return command
     .option(
       '--data-dir <dir>',
       'the embedded store, admin socket and kernel folders (default: $CELLFLOW_DATA_DIR, else ~/.local/share/cellflow)'
@@ -100,11 +213,6 @@ export function registerServerCommand(program: Command): void {
       'the key that encrypts workspace secrets in the store, kept apart from it (default: $CELLFLOW_SECRETS_KEY_FILE, else <data-dir>/secrets.key, made on first start, 0600; or the key itself, base64, in $CELLFLOW_SECRETS_KEY). Servers sharing one PostgreSQL need the same key'
     )
     .option(
-      '--failed-auth-limit <n>',
-      'failed authentications allowed per client address and minute; then 429 with Retry-After until the minute has passed (default 20)',
-      value => parseCount(value, 1, '--failed-auth-limit')
-    )
-    .option(
       '--lease <seconds>',
       "how long a run's lease lasts, 3 to 600 (default 15): renewed every third of it; runs whose lease runs out (their process died without coming back) are marked Crashed",
       value => parseLease(value)
@@ -119,88 +227,17 @@ export function registerServerCommand(program: Command): void {
       "run each workspace's kernels as an OS user of its own (cf-<hash>, made on first use; the server must run as root; a notebook's folder under --root-dir must be writable by that user)"
     )
     .option(
-      '--allowed-host <name>',
-      `a name (or IP, or *.example.org) clients may reach this server by, checked against the Host header against DNS rebinding; repeatable, or comma-separated in $${ALLOWED_HOSTS_ENV}. Loopback names, the --host address and the --public-url host are always allowed`,
-      repeatable(parseAllowedHost, '--allowed-host')
-    )
-    .option(
-      '--public-url <url>',
-      `the http(s) URL users reach this server at (behind a proxy, the proxy's), for links; its host is allowed (default: $${PUBLIC_URL_ENV})`,
-      value => parsePublicUrl(value)
-    )
-    .option(
-      '--trust-proxy [proxies]',
-      `behind a reverse proxy: honour X-Forwarded-For/-Host/-Proto from it (client address, Host check, scheme). Give the proxies' addresses/CIDRs/loopback, comma-separated; alone it trusts any peer, and the first X-Forwarded-For address, which a client can write, becomes the client address (default: $${TRUST_PROXY_ENV}, else never)`,
-      value => parseTrustProxy(value)
-    )
-    .option(
-      '--cors-origin <origin>',
-      `a browser origin (https://lab.example.org) allowed to call the API; repeatable, or comma-separated in $${CORS_ORIGINS_ENV} (default: the local lab, http://127.0.0.1:8888 and http://localhost:8888)`,
-      repeatable(parseCorsOrigin, '--cors-origin')
-    )
-    .option(
       '--allow-unisolated-kernels',
       'allow --isolation none (or a machine without bubblewrap) on a non-loopback --host'
     )
-    .action(async (opts: ServerCommandOptions) => {
-      const server = await startCellflowServer({
-        host: opts.host,
-        port: opts.port,
-        dataDir: opts.dataDir,
-        rootDir: opts.rootDir,
-        maxConcurrentRuns: opts.maxConcurrentRuns,
-        retryGraceMs:
-          opts.retryGrace === undefined ? undefined : opts.retryGrace * 1000,
-        warmKernels: opts.warmKernels,
-        isolation: opts.isolation,
-        allowUnisolatedKernels: opts.allowUnisolatedKernels,
-        kernelUser: opts.kernelUser,
-        secretsKeyFile: opts.secretsKeyFile,
-        failedAuthLimit: opts.failedAuthLimit,
-        leaseMs: opts.lease === undefined ? undefined : opts.lease * 1000,
-        allowedHosts: opts.allowedHost,
-        publicUrl: opts.publicUrl,
-        trustProxy: opts.trustProxy,
-        allowedOrigins: opts.corsOrigin,
-        outputCapBytes:
-          opts.outputCap === undefined
-            ? undefined
-            : Math.round(opts.outputCap * 1024 * 1024)
-      });
-      process.stdout.write(
-        server.isolation.mode === 'sandbox'
-          ? 'Kernels run in a bubblewrap sandbox (--isolation sandbox)\n'
-          : 'Kernels run WITHOUT isolation (--isolation none)\n'
-      );
-      if (server.crashedAtStart.length > 0) {
-        process.stdout.write(
-          `Marked ${server.crashedAtStart.length} run(s) left Running by a previous server as Crashed\n`
-        );
-      }
-      if (server.publicUrl) {
-        process.stdout.write(`Public URL: ${server.publicUrl}\n`);
-      }
-      process.stdout.write(`Cellflow server listening on ${server.address}\n`);
-      // Stop cleanly on Ctrl-C or a service manager's TERM: stop listening, stop the runs and their
-      // kernels, close the admin socket and the store, then exit.
-      const stop = (signal: string) => {
-        process.stdout.write(`Cellflow server stopping (${signal})\n`);
-        // A stop that hangs (a client holding a stream open, a kernel that will not die) must not
-        // leave the service manager waiting forever.
-        setTimeout(() => {
-          process.stderr.write(
-            'Cellflow server: stopping took too long; exiting\n'
-          );
-          process.exit(1);
-        }, 20_000).unref();
-        server.close().then(
-          () => process.exit(0),
-          () => process.exit(1)
-        );
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
-    });
+    .option(
+      '--pool <name>',
+      'a work pool whose runs this process executes (repeatable; default: default). A flow names its pool with `cellflow deploy --pool` or PATCH /api/flows/:flowId/settings',
+      (value: string, previous: string[] | undefined) => [
+        ...(previous ?? []),
+        ...splitList(value, '--pool')
+      ]
+    );
 }
 
 function parseIsolation(value: string): IsolationMode {

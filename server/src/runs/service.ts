@@ -5,12 +5,19 @@
  * run that ended Failed is kept for the retry grace period (KeptKernels), so a retry claimed here
  * meanwhile continues in it.
  */
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 import { defaultPython, type ZmqKernel } from '../executor/index.js';
 import type { IsolationMode } from '../executor/sandbox.js';
 import { describeStoreError } from '../store/errors.js';
-import type { FlowRun, FlowRunState, Store } from '../store/store.js';
+import {
+  DEFAULT_POOL,
+  POOL_NAME,
+  type FlowRun,
+  type FlowRunState,
+  type Store
+} from '../store/store.js';
 import type { RunController } from './controller.js';
 import { retryCrashedRuns } from './crash-retry.js';
 import { RunExecution } from './execution.js';
@@ -77,6 +84,15 @@ export interface RunServiceOptions {
   onKernel?: (runId: string, kernel: ZmqKernel) => void;
   /** Told each run's end state (tests, metrics). */
   onRunEnded?: (run: FlowRun, state: FlowRunState) => void;
+  /** The work pools whose runs this process executes (default: `default` only). */
+  pools?: readonly string[];
+  /** How this process shows in the workers list (default: `<host>:<pid>`). */
+  workerName?: string;
+  /**
+   * False for an API server without an executor (`cellflow server --no-executor`): it claims nothing
+   * and is no worker, but still crashes the runs of dead workers when their lease runs out.
+   */
+  executes?: boolean;
 }
 
 /** The reason a user's cancel leaves on the run (the same words the API writes for a run not yet started). */
@@ -109,6 +125,10 @@ export class RunService implements RunController {
   private recheck: NodeJS.Timeout | null = null;
   private sweep: NodeJS.Timeout | null = null;
   private sweeping = false;
+  private heartbeat: NodeJS.Timeout | null = null;
+  /** Draining: nothing new is claimed, what runs goes on to its end. */
+  private draining = false;
+  readonly pools: readonly string[];
 
   constructor(private readonly options: RunServiceOptions) {
     this.max = options.maxConcurrentRuns ?? 4;
@@ -156,6 +176,14 @@ export class RunService implements RunController {
     this.ownerId =
       options.ownerId ??
       leaseOwnerId(options.instanceId ?? instanceIdOf(options.dataDir));
+    this.pools = [...new Set(options.pools ?? [DEFAULT_POOL])];
+    for (const pool of this.pools) {
+      if (!POOL_NAME.test(pool)) {
+        throw new RangeError(
+          `pool must be letters, digits, "-" and "_" (at most 63), got ${JSON.stringify(pool)}`
+        );
+      }
+    }
   }
 
   /** Begins claiming. Runs left Running by a dead process are the caller's to crash first (start.ts). */
@@ -164,6 +192,18 @@ export class RunService implements RunController {
       return;
     }
     this.started = true;
+    if (this.options.executes === false) {
+      this.draining = true; // claims nothing, ever
+    } else {
+      // Listed as a worker of its pools, so a run of a pool nobody serves can say it waits for one.
+      void this.registerWorker();
+      // At least every 5 s, whatever the lease: the API counts a worker as there for 30 s (waiting-for.ts).
+      this.heartbeat = setInterval(
+        () => void this.beat(),
+        Math.min(5000, Math.max(1000, Math.floor(this.leaseMs / 3)))
+      );
+      this.heartbeat.unref();
+    }
     const every = this.options.recheckMs ?? 5000;
     this.recheck = setInterval(() => {
       void this.sweepExpiredLeases().then(() => this.wake());
@@ -197,7 +237,7 @@ export class RunService implements RunController {
   }
 
   wake(): void {
-    if (!this.started || this.closed) {
+    if (!this.started || this.closed || this.draining) {
       return;
     }
     if (this.pumping) {
@@ -221,18 +261,42 @@ export class RunService implements RunController {
   }
 
   /**
+   * Drains (a worker's SIGTERM): claims nothing new, lets the runs executing here end as they end, and
+   * says so in the workers list meanwhile. close() afterwards stops the rest.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await this.beat();
+    while (this.finished.size > 0 || this.pumping) {
+      await Promise.race([
+        ...this.finished,
+        new Promise(r => setTimeout(r, 50))
+      ]);
+    }
+  }
+
+  /** True once drain() was called. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
    * Stops claiming, stops the runs executing here (they end Crashed with the reason, their kernels
    * shut down), waits for them to be written, and shuts down the kernels kept for retries.
    */
   async close(
     reason = 'the server stopped while the run was running'
   ): Promise<void> {
+    const wasStarted = this.started && !this.closed;
     this.closed = true;
     if (this.recheck) {
       clearInterval(this.recheck);
     }
     if (this.sweep) {
       clearInterval(this.sweep);
+    }
+    if (this.heartbeat) {
+      clearInterval(this.heartbeat);
     }
     // From now on nothing is kept: a run ending meanwhile stops its own kernel.
     const keptClosed = Promise.all([this.kept.close(), this.kernels.close()]);
@@ -243,6 +307,46 @@ export class RunService implements RunController {
       await Promise.race([...this.finished, new Promise(r => setImmediate(r))]);
     }
     await keptClosed;
+    if (wasStarted && this.options.executes !== false) {
+      await this.options.store
+        .removeWorker(this.ownerId)
+        .catch(() => undefined); // gone from the list within a lease anyway
+    }
+  }
+
+  private async registerWorker(): Promise<void> {
+    try {
+      await this.options.store.registerWorker({
+        id: this.ownerId,
+        name: this.options.workerName ?? `${hostname()}:${process.pid}`,
+        pools: this.pools,
+        host: hostname()
+      });
+    } catch (error) {
+      console.error(
+        `Cellflow: registering as a worker of ${this.pools.join(', ')} failed: ${describeStoreError(error)}`
+      );
+    }
+  }
+
+  /** Renews this worker's heartbeat; registers again when it was forgotten (a long outage). */
+  private async beat(): Promise<void> {
+    if (this.closed || !this.started) {
+      return;
+    }
+    try {
+      const known = await this.options.store.heartbeatWorker(
+        this.ownerId,
+        this.draining
+      );
+      if (!known && !this.draining) {
+        await this.registerWorker();
+      }
+    } catch (error) {
+      console.error(
+        `Cellflow: the worker heartbeat failed: ${describeStoreError(error)}`
+      );
+    }
   }
 
   /**
@@ -288,12 +392,17 @@ export class RunService implements RunController {
     try {
       do {
         this.pumpAgain = false;
-        while (!this.closed && this.executions.size < this.max) {
+        while (
+          !this.closed &&
+          !this.draining &&
+          this.executions.size < this.max
+        ) {
           let run: FlowRun | null;
           try {
             run = await this.options.store.claimNextPendingRun({
               owner: this.ownerId,
-              leaseMs: this.leaseMs
+              leaseMs: this.leaseMs,
+              pools: this.pools
             });
           } catch (error) {
             console.error(

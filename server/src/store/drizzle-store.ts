@@ -16,6 +16,7 @@ import * as runsSql from './sql/runs.js';
 import * as schedulesSql from './sql/schedules.js';
 import * as secretsSql from './sql/secrets.js';
 import * as tasksSql from './sql/tasks.js';
+import * as workersSql from './sql/workers.js';
 import type { FlowRunState, TaskRunState } from './states.js';
 import type {
   ClaimOptions,
@@ -31,7 +32,8 @@ import type {
   PlanScheduledRunsInput,
   Store,
   TaskTransitionOptions,
-  TransitionOptions
+  TransitionOptions,
+  WorkerRegistration
 } from './store.js';
 
 export type { Db } from './sql/common.js';
@@ -174,6 +176,22 @@ export class DrizzleStore implements Store {
   renewLease(runId: string, owner: string, leaseMs: number) {
     return this.db.run(db => runsSql.renewLease(db, runId, owner, leaseMs));
   }
+  registerWorker(worker: WorkerRegistration) {
+    return this.db.run(db => workersSql.registerWorker(db, worker));
+  }
+
+  heartbeatWorker(id: string, draining?: boolean) {
+    return this.db.run(db => workersSql.heartbeatWorker(db, id, draining));
+  }
+
+  removeWorker(id: string) {
+    return this.db.run(db => workersSql.removeWorker(db, id));
+  }
+
+  listWorkers(since: Date) {
+    return this.db.tx(db => workersSql.listWorkers(db, since));
+  }
+
   listRunningLeaseOwners() {
     return this.db.run(db => listRunningLeaseOwners(db));
   }

@@ -56,7 +56,9 @@ export const flows = pgTable(
     maxConcurrent: integer('max_concurrent'),
     /** Automatic retries of a crashed run (0..10), each after retryDelay seconds (0..3600). */
     retries: integer('retries').notNull().default(0),
-    retryDelay: integer('retry_delay').notNull().default(0)
+    retryDelay: integer('retry_delay').notNull().default(0),
+    /** The work pool whose workers execute its runs (migration 0006). */
+    pool: text('pool').notNull().default('default')
   },
   t => [unique('flows_workspace_name_key').on(t.workspaceId, t.name)]
 );
@@ -227,6 +229,17 @@ export const secrets = pgTable(
   t => [primaryKey({ columns: [t.workspaceId, t.name] })]
 );
 
+/** A process that executes runs (a worker, or a server's executor), with the pools it serves. */
+export const workers = pgTable('workers', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  pools: text('pools').array().notNull(),
+  host: text('host').notNull(),
+  startedAt: ts('started_at').notNull().defaultNow(),
+  heartbeatAt: ts('heartbeat_at').notNull().defaultNow(),
+  draining: boolean('draining').notNull().default(false)
+});
+
 export const schema = {
   workspaces,
   apiKeys,
@@ -239,6 +252,7 @@ export const schema = {
   logLines,
   events,
   executedNotebooks,
-  secrets
+  secrets,
+  workers
 };
 export type Schema = typeof schema;

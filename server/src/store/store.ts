@@ -16,6 +16,7 @@ import type {
   secrets,
   taskAttempts,
   taskRuns,
+  workers,
   workspaces
 } from './schema.js';
 import type { FlowRunState, TaskRunState } from './states.js';
@@ -63,6 +64,8 @@ export const FLOW_RETRY_DELAY_MAX = 3600;
 export interface FlowRetrySettings {
   retries?: number;
   retryDelay?: number;
+  /** The work pool whose workers execute the flow's runs (POOL_NAME). */
+  pool?: string;
 }
 
 /** A stored schedule: its timing (validated) in `spec`, the rest in its own fields. */
@@ -248,6 +251,22 @@ export interface ClaimOptions {
   owner: string;
   leaseMs: number;
   workspaceId?: string;
+  /** Only runs of flows in these work pools (default: every pool). */
+  pools?: readonly string[];
+}
+
+/** The pool a flow names when it names none. */
+export const DEFAULT_POOL = 'default';
+/** A pool's name: letters, digits, `-` and `_`, as in a host name. */
+export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+export type Worker = typeof workers.$inferSelect;
+
+export interface WorkerRegistration {
+  id: string;
+  name: string;
+  pools: readonly string[];
+  host: string;
 }
 
 export interface CrashFilter {
@@ -338,6 +357,15 @@ export interface Store {
   renewLease(runId: string, owner: string, leaseMs: number): Promise<boolean>;
   /** The distinct lease owners of the Running runs (across workspaces). */
   listRunningLeaseOwners(): Promise<string[]>;
+
+  // Workers: the processes that execute runs, and the pools they serve
+  /** Records (or renews) a worker and its pools, heartbeat now. */
+  registerWorker(worker: WorkerRegistration): Promise<void>;
+  /** Renews a worker's heartbeat (and says whether it drains); false when it is not registered. */
+  heartbeatWorker(id: string, draining?: boolean): Promise<boolean>;
+  removeWorker(id: string): Promise<void>;
+  /** Workers whose heartbeat is newer than `since`, oldest first; those older are deleted. */
+  listWorkers(since: Date): Promise<Worker[]>;
   /** Marks Running runs (all, or those matching the filter) Crashed with the reason; returns them. */
   crashRunningRuns(reason: string, filter?: CrashFilter): Promise<FlowRun[]>;
 

@@ -7,6 +7,7 @@ import { NotFoundError } from '../errors.js';
 import { flows, flowVersions } from '../schema.js';
 import {
   FLOW_RETRIES_MAX,
+  POOL_NAME,
   FLOW_RETRY_DELAY_MAX,
   type DeployInput,
   type Flow,
@@ -119,14 +120,20 @@ export async function setFlowRetries(
   flowId: string,
   settings: FlowRetrySettings
 ): Promise<Flow> {
-  const { retries, retryDelay } = settings;
+  const { retries, retryDelay, pool } = settings;
   checkWhole('retries', retries, FLOW_RETRIES_MAX);
   checkWhole('retryDelay', retryDelay, FLOW_RETRY_DELAY_MAX);
+  if (pool !== undefined && !POOL_NAME.test(pool)) {
+    throw new RangeError(
+      `pool must be letters, digits, "-" and "_" (at most 63), got ${JSON.stringify(pool)}`
+    );
+  }
   const [flow] = await db
     .update(flows)
     .set({
       ...(retries === undefined ? {} : { retries }),
       ...(retryDelay === undefined ? {} : { retryDelay }),
+      ...(pool === undefined ? {} : { pool }),
       updatedAt: new Date()
     })
     .where(and(eq(flows.id, flowId), eq(flows.workspaceId, workspaceId)))
@@ -138,7 +145,11 @@ export async function setFlowRetries(
     workspaceId,
     flowId,
     type: 'flow.updated',
-    payload: { retries: flow.retries, retryDelay: flow.retryDelay }
+    payload: {
+      retries: flow.retries,
+      retryDelay: flow.retryDelay,
+      pool: flow.pool
+    }
   });
   return flow;
 }

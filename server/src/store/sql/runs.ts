@@ -265,6 +265,18 @@ export async function claimNextPendingRun(
   if (options.workspaceId !== undefined) {
     conditions.push(eq(flowRuns.workspaceId, options.workspaceId));
   }
+  if (options.pools !== undefined) {
+    // A subquery, not a join: FOR UPDATE must lock the run's row only, never its flow's.
+    conditions.push(
+      inArray(
+        flowRuns.flowId,
+        db
+          .select({ id: flows.id })
+          .from(flows)
+          .where(inArray(flows.pool, [...options.pools]))
+      )
+    );
+  }
   // SKIP LOCKED: a run another worker is claiming right now is passed over, not waited for.
   const [candidate] = await db
     .select({ id: flowRuns.id })
