@@ -68,7 +68,8 @@ describe('GET /api/openapi.json', () => {
       '/api/schedules/{scheduleId}',
       '/api/secrets',
       '/api/secrets/{name}',
-      '/api/server'
+      '/api/server',
+      '/api/workers'
     ]);
     const deploy = doc.paths['/api/flows'].post;
     const body = deploy.requestBody.content['application/json'].schema;
