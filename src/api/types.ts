@@ -35,6 +35,8 @@ export interface IFlowRun {
   stateReason?: string | null;
   createdAt: string;
   retryOf?: string;
+  /** A Pending run no live worker takes: "a worker of pool gpu". */
+  waitingFor?: string;
 }
 
 export interface ITaskAttempt {

@@ -142,7 +142,16 @@ function RunHistory(props: {
               }}
             >
               <td>
-                <span className="jp-CellflowRuns-state">{run.state}</span>
+                <span
+                  className="jp-CellflowRuns-state"
+                  title={
+                    run.waitingFor
+                      ? trans.__('waiting for %1', run.waitingFor)
+                      : undefined
+                  }
+                >
+                  {run.state}
+                </span>
                 <span className="jp-CellflowRuns-trigger">{run.trigger}</span>
               </td>
               <td className="jp-CellflowRuns-when">
@@ -249,6 +258,11 @@ function RunDetail(props: {
         <span data-state={run.state}>{run.state}</span>
       </h3>
       {run.error && <p className="jp-CellflowError">{run.error}</p>}
+      {run.waitingFor && (
+        <p className="jp-CellflowRunDetail-waiting">
+          {trans.__('Waiting for %1', run.waitingFor)}
+        </p>
+      )}
       <div className="jp-CellflowActions-buttons">
         <button
           type="button"

@@ -285,6 +285,38 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     ).toHaveAttribute('data-state', 'Cancelled');
   });
 
+  test('a run of a pool no worker serves stays Pending, and its run view says what it waits for', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/gpu_training.ipynb`,
+      notebook([codeCell('%%task train\nprint("trained")')])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.panelButton('Deploy');
+    await expect(
+      cellflow.panel.locator('.jp-CellflowActions-version')
+    ).toContainText('Deployed version');
+    await cellflow.setFlowPool('gpu_training', 'gpu');
+    await cellflow.panelButton('Run now');
+    const row = cellflow.panel
+      .locator('.jp-CellflowRuns-table tr[data-run]')
+      .first();
+    await expect(row).toHaveAttribute('data-state', 'Pending');
+    await row.click();
+    await expect(
+      cellflow.panel.locator('.jp-CellflowRunDetail-waiting')
+    ).toHaveText('Waiting for a worker of pool gpu');
+    // It can still be cancelled while it waits.
+    await cellflow.panel
+      .getByRole('button', { name: 'Cancel', exact: true })
+      .click();
+    await expect(row).toHaveAttribute('data-state', 'Cancelled');
+  });
+
   test('the panel reads well in the dark theme', async ({ page, tmpPath }) => {
     const cellflow = new CellflowPage(page);
     await page.theme.setDarkTheme();

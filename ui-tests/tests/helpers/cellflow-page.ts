@@ -140,6 +140,26 @@ export class CellflowPage {
     return { url: process.env.CELLFLOW_TEST_SERVER_URL!, key: keys.main };
   }
 
+  /**
+   * Set a deployed flow's work pool through the server's API, as an operator would with
+   * `cellflow deploy --pool`: no worker serves a new pool, so its runs wait Pending.
+   */
+  async setFlowPool(flowName: string, pool: string): Promise<void> {
+    const { url, key } = CellflowPage.server();
+    const headers = { authorization: `Bearer ${key}` };
+    const listed = await this.page.request.get(`${url}/api/flows`, { headers });
+    expect(listed.ok()).toBeTruthy();
+    const flow = (
+      (await listed.json()).flows as { id: string; name: string }[]
+    ).find(f => f.name === flowName);
+    expect(flow).toBeTruthy();
+    const changed = await this.page.request.patch(
+      `${url}/api/flows/${flow!.id}/settings`,
+      { headers, data: { pool } }
+    );
+    expect(changed.ok()).toBeTruthy();
+  }
+
   /** Create another key of the test workspace, as an operator would (through the admin socket). */
   static createKey(name: string): { key: string; id: string } {
     const out = cellflowCli([
