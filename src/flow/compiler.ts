@@ -79,6 +79,13 @@ function compile(notebook: unknown, options: CompileOptions): CompileResult {
     ? read.metadata.cellflow
     : {};
   const name = flowName(options, cellflow, problems);
+  const language = notebookLanguage(read.metadata);
+  if (language !== null && language !== 'python') {
+    problems.push({
+      code: 'unsupported-language',
+      message: `The notebook is written in ${language}: Cellflow runs Python notebooks (the %%task magic and the injection of parameters are Python)`
+    });
+  }
 
   // Walk the cells once, in notebook order: tasks, the parameters cell, and the plain code between.
   const tasks: TaskCell[] = [];
@@ -373,4 +380,20 @@ function plural(word: string, numbers: number[]): string {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The notebook's language as its metadata says it (kernelspec.language, else language_info.name),
+ * lower case; null when it says nothing (then it is taken for Python, as a new notebook is).
+ */
+function notebookLanguage(metadata: Record<string, unknown>): string | null {
+  const kernelspec = isRecord(metadata.kernelspec) ? metadata.kernelspec : {};
+  const info = isRecord(metadata.language_info) ? metadata.language_info : {};
+  const language =
+    typeof kernelspec.language === 'string' && kernelspec.language.trim()
+      ? kernelspec.language
+      : typeof info.name === 'string' && info.name.trim()
+        ? info.name
+        : null;
+  return language === null ? null : language.trim().toLowerCase();
 }

@@ -703,6 +703,36 @@ describe('compileNotebook: problems, each naming its cell', () => {
     ]);
   });
 
+  it('refuses a notebook in another language, naming it; Python, or no language said, compiles', () => {
+    const r = notebook([code('%%task a\nprint(1)')], {
+      kernelspec: { name: 'ir', display_name: 'R', language: 'R' }
+    });
+    expect(problems(compileNotebook(r))).toEqual([
+      {
+        code: 'unsupported-language',
+        message:
+          'The notebook is written in r: Cellflow runs Python notebooks (the %%task magic and the injection of parameters are Python)'
+      }
+    ]);
+    const julia = notebook([code('%%task a\nprintln(1)')], {
+      kernelspec: { name: 'julia-1.10', display_name: 'Julia' },
+      language_info: { name: 'julia' }
+    });
+    expect(problems(compileNotebook(julia)).map(p => p.code)).toEqual([
+      'unsupported-language'
+    ]);
+    for (const metadata of [
+      { kernelspec: { name: 'python3', language: 'python' } },
+      { language_info: { name: 'Python' } },
+      { kernelspec: { name: 'python3' } },
+      {}
+    ]) {
+      expect(compileNotebook(notebook([code('%%task a')], metadata)).ok).toBe(
+        true
+      );
+    }
+  });
+
   it('returns every problem at once', () => {
     const nb = notebook([
       code('x: int = "ten"', { tags: ['parameters'] }),
