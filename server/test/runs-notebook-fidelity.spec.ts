@@ -405,7 +405,12 @@ describe('the executed notebook of notebooks written elsewhere', () => {
   });
 
   it('fails at once naming a kernelspec the server does not have, and runs one it has', async () => {
-    const nb = notebook44([{ source: '%%task t\nprint("ran")' }]);
+    const nb = notebook44([
+      {
+        source:
+          '%%task t\nimport os, sys\nprint("ran", os.environ.get("TEAM_KERNEL"), sys.argv[-1])'
+      }
+    ]);
     const compiled = compileNotebook(nb);
     if (!compiled.ok) {
       throw new Error('does not compile');
@@ -446,20 +451,43 @@ describe('the executed notebook of notebooks written elsewhere', () => {
     });
     await writeFile(
       join(jupyterPath, 'kernels', 'team-python', 'kernel.json'),
+      // Its own command and variables: the kernel started is this one, not the server's python3.
       JSON.stringify({
-        argv: ['python3'],
+        argv: [
+          python,
+          '-m',
+          'ipykernel_launcher',
+          '-f',
+          '{connection_file}',
+          '--IPKernelApp.log_level=CRITICAL'
+        ],
+        env: { TEAM_KERNEL: 'team kernel' },
         display_name: 'Team',
         language: 'python'
       })
+    );
+    await mkdir(join(jupyterPath, 'kernels', 'broken'), { recursive: true });
+    await writeFile(
+      join(jupyterPath, 'kernels', 'broken', 'kernel.json'),
+      JSON.stringify({ argv: 'python', display_name: 'Broken' })
     );
     const saved = process.env.JUPYTER_PATH;
     process.env.JUPYTER_PATH = jupyterPath;
     try {
       const team = await runOn('team-python');
-      expect(team.state).toBe('Completed');
+      expect([team.state, team.run.error]).toEqual(['Completed', null]);
+      const printed = team.run.taskRuns[0].attemptList[0].outputs as Json[];
+      expect(text(printed[0].text)).toBe(
+        'ran team kernel --IPKernelApp.log_level=CRITICAL\n'
+      );
       const other = await runOn('julia-1.10');
       expect(other.run.error).toBe(
-        "kernel 'julia-1.10' is not installed on this server (it has: python3, team-python)"
+        "kernel 'julia-1.10' is not installed on this server (it has: broken, python3, team-python)"
+      );
+      const broken = await runOn('broken');
+      expect(broken.state).toBe('Failed');
+      expect(broken.run.error).toMatch(
+        /kernel 'broken': .*kernel\.json has no argv list of strings/
       );
     } finally {
       if (saved === undefined) {

@@ -3,7 +3,7 @@
  * the Jupyter data path (JUPYTER_PATH, the user's data dir, the kernel Python's prefix, the system
  * folders). `python3` is always there: it is ipykernel's native kernel, the one the server starts.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 
@@ -57,4 +57,87 @@ export async function installedKernelspecs(
     }
   }
   return [...names].sort();
+}
+
+/** A kernelspec found on disk: the command that starts it and the variables it adds. */
+export interface Kernelspec {
+  name: string;
+  /** argv with `{connection_file}` (and `{resource_dir}`) still to fill in, as jupyter_client does. */
+  argv: string[];
+  env: Record<string, string>;
+  language: string;
+  /** Its folder (kernel.json, logos). */
+  dir: string;
+}
+
+/** Thrown for a kernelspec name this server does not have: the message names it and those it has. */
+export class KernelspecNotInstalledError extends Error {
+  constructor(name: string, installed: string[]) {
+    super(
+      `kernel '${name}' is not installed on this server (it has: ${installed.join(', ')})`
+    );
+    this.name = 'KernelspecNotInstalledError';
+  }
+}
+
+/**
+ * The kernelspec a flow names: null for python3 (the server's own Python with ipykernel, whatever a
+ * kernel.json of that name says), else the first `kernels/<name>/kernel.json` in Jupyter's order.
+ * Throws KernelspecNotInstalledError when there is none, or when its kernel.json cannot be used.
+ */
+export async function findKernelspec(
+  name: string,
+  python: string,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<Kernelspec | null> {
+  const wanted = name.toLowerCase();
+  if (wanted === NATIVE_KERNEL_NAME) {
+    return null;
+  }
+  for (const dir of kernelspecDirs(python, env)) {
+    const folder = join(dir, wanted);
+    let text: string;
+    try {
+      text = await readFile(join(folder, 'kernel.json'), 'utf8');
+    } catch {
+      continue;
+    }
+    let spec: { argv?: unknown; env?: unknown; language?: unknown };
+    try {
+      spec = JSON.parse(text);
+    } catch (error) {
+      throw new Error(
+        `kernel '${name}': ${join(folder, 'kernel.json')} is not JSON (${(error as Error).message})`
+      );
+    }
+    const argv = spec.argv;
+    if (
+      !Array.isArray(argv) ||
+      argv.length === 0 ||
+      !argv.every(a => typeof a === 'string')
+    ) {
+      throw new Error(
+        `kernel '${name}': ${join(folder, 'kernel.json')} has no argv list of strings`
+      );
+    }
+    const kernelEnv: Record<string, string> = {};
+    if (typeof spec.env === 'object' && spec.env !== null) {
+      for (const [key, value] of Object.entries(spec.env)) {
+        if (typeof value === 'string') {
+          kernelEnv[key] = value;
+        }
+      }
+    }
+    return {
+      name: wanted,
+      argv: argv as string[],
+      env: kernelEnv,
+      language: typeof spec.language === 'string' ? spec.language : '',
+      dir: folder
+    };
+  }
+  throw new KernelspecNotInstalledError(
+    name,
+    await installedKernelspecs(python, env)
+  );
 }

@@ -28,6 +28,13 @@ export interface KernelUser {
 export interface StartKernelOptions {
   /** The Python with ipykernel; default: $VIRTUAL_ENV's, else the nearest `.venv`, else `python3`. */
   python?: string;
+  /**
+   * A kernelspec's command instead of `python -m ipykernel_launcher`: `{connection_file}` and
+   * `{resource_dir}` are filled in as jupyter_client fills them.
+   */
+  argv?: string[];
+  /** The kernelspec's folder, for `{resource_dir}`. */
+  resourceDir?: string;
   cwd?: string;
   /**
    * The kernel's own variables (its workspace's secrets), on top of the allow-list of kernel-env.ts.
@@ -174,12 +181,20 @@ async function startOnce(
       '/bin/sh',
       '-c',
       'umask 022 && exec "$0" "$@"',
-      python,
-      '-m',
-      'ipykernel_launcher',
-      '-f',
-      seen(connectionFile),
-      '--IPKernelApp.log_level=ERROR'
+      ...(options.argv
+        ? options.argv.map(arg =>
+            arg
+              .replaceAll('{connection_file}', seen(connectionFile))
+              .replaceAll('{resource_dir}', options.resourceDir ?? '')
+          )
+        : [
+            python,
+            '-m',
+            'ipykernel_launcher',
+            '-f',
+            seen(connectionFile),
+            '--IPKernelApp.log_level=ERROR'
+          ])
     ];
     const [file, ...args] = options.sandbox
       ? [

@@ -36,6 +36,10 @@ import type {
 import type { KeptKernel } from './kept-kernels.js';
 import type { KernelLauncher } from './kernel-launcher.js';
 import { makeMasker, type Masker } from './mask.js';
+import {
+  KernelspecNotInstalledError,
+  type Kernelspec
+} from '../executor/kernelspecs.js';
 import { buildExecutedNotebook } from './notebook.js';
 import { storable, storableText } from './outputs.js';
 import { CellOutputs, RunRecorder, type Notifier } from './recorder.js';
@@ -233,15 +237,25 @@ export class RunExecution {
       return { state: 'Failed', reason: 'invalid parameters', error };
     }
 
-    // A notebook written for a kernel this server does not have fails now, naming it, rather than
-    // running its code on Python.
-    const kernelspecs = kept ? [] : await this.options.kernels.kernelspecs();
-    if (!kept && !kernelspecs.includes(version.kernelName.toLowerCase())) {
-      const error = `kernel '${version.kernelName}' is not installed on this server (it has: ${kernelspecs.join(', ')})`;
-      await recorder.closeOpenTasks(
-        `the run did not start: kernel '${version.kernelName}' is not installed`
-      );
-      return { state: 'Failed', reason: 'kernel not installed', error };
+    // The flow's kernelspec: one this server does not have fails the run now, naming it, rather than
+    // running its code on another kernel.
+    let kernelspec: Kernelspec | null = null;
+    if (!kept) {
+      try {
+        kernelspec = await this.options.kernels.kernelspec(version.kernelName);
+      } catch (error) {
+        await recorder.closeOpenTasks(
+          `the run did not start: kernel '${version.kernelName}' cannot be started here`
+        );
+        return {
+          state: 'Failed',
+          reason:
+            error instanceof KernelspecNotInstalledError
+              ? 'kernel not installed'
+              : 'kernelspec unusable',
+          error: message(error)
+        };
+      }
     }
 
     if (stoppedEarly && this.stop) {
@@ -259,7 +273,11 @@ export class RunExecution {
         flowId: run.flowId,
         notebook: version.notebook
       });
-      const profile = await this.options.kernels.profile(run.workspaceId, cwd);
+      const profile = await this.options.kernels.profile(
+        run.workspaceId,
+        cwd,
+        kernelspec
+      );
       // And made storable (outputs.ts): a NUL or a lone surrogate must not fail the store's writes.
       const masker = makeMasker(Object.values(profile.env));
       mask = value => storable(masker(value));

@@ -8,7 +8,11 @@ import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { startKernel, type ZmqKernel } from '../executor/index.js';
-import { installedKernelspecs } from '../executor/kernelspecs.js';
+import {
+  findKernelspec,
+  installedKernelspecs,
+  type Kernelspec
+} from '../executor/kernelspecs.js';
 import { isInside } from '../executor/sandbox.js';
 import type { KernelUser } from '../executor/start-kernel.js';
 import type { KernelIsolation } from './isolation.js';
@@ -26,6 +30,8 @@ export interface LaunchProfile extends KernelProfile {
   readonly env: Record<string, string>;
   /** The workspace's OS user, with `--kernel-user`. */
   readonly user?: KernelUser;
+  /** The flow's kernelspec, when it is not the server's own python3. */
+  readonly kernelspec?: Kernelspec;
 }
 
 export interface KernelLauncherOptions {
@@ -63,14 +69,40 @@ export class KernelLauncher {
     return installedKernelspecs(this.options.python);
   }
 
-  /** The profile of a run of this workspace in this folder (its secrets read now). */
-  async profile(workspaceId: string, cwd: string): Promise<LaunchProfile> {
+  /**
+   * The kernelspec of that name: null for python3 (the server's own), else the one on disk;
+   * KernelspecNotInstalledError when there is none.
+   */
+  kernelspec(name: string): Promise<Kernelspec | null> {
+    return findKernelspec(name, this.options.python);
+  }
+
+  /** The profile of a run of this workspace in this folder (its secrets read now), on a kernelspec. */
+  async profile(
+    workspaceId: string,
+    cwd: string,
+    kernelspec?: Kernelspec | null
+  ): Promise<LaunchProfile> {
     const env = (await this.options.secrets?.envFor(workspaceId)) ?? {};
     const key = createHash('sha256')
-      .update(JSON.stringify([workspaceId, cwd, Object.entries(env).sort()]))
+      .update(
+        JSON.stringify([
+          workspaceId,
+          cwd,
+          Object.entries(env).sort(),
+          kernelspec ? [kernelspec.dir, kernelspec.argv, kernelspec.env] : null
+        ])
+      )
       .digest('hex');
     const user = this.options.users?.userFor(workspaceId);
-    return { key, workspaceId, cwd, env, user };
+    return {
+      key,
+      workspaceId,
+      cwd,
+      env,
+      user,
+      ...(kernelspec ? { kernelspec } : {})
+    };
   }
 
   /** A kernel for the run: a warm one of its profile, else one started now. */
@@ -105,7 +137,14 @@ export class KernelLauncher {
       user: profile.user,
       python: this.options.python,
       cwd: profile.cwd,
-      env: profile.env,
+      // A kernelspec's own variables first: the workspace's secrets win over them.
+      env: { ...(profile.kernelspec?.env ?? {}), ...profile.env },
+      ...(profile.kernelspec
+        ? {
+            argv: profile.kernelspec.argv,
+            resourceDir: profile.kernelspec.dir
+          }
+        : {}),
       sandbox: this.options.isolation.sandbox,
       kernelsDir: this.options.kernelsDir
     });
