@@ -23,6 +23,7 @@ import {
   stopChild,
   type ServerChild
 } from './support/cli-child.js';
+import { notebook } from './runs-helpers.js';
 import { startPostgres, type TestPostgres } from './support/postgres.js';
 
 const LEASE_S = 3;
@@ -116,34 +117,13 @@ interface Run {
 
 /** A flow of one task that prints its working folder (under the executing worker's data dir). */
 async function deployFlow(name: string, sleepS: number): Promise<string> {
-  const notebook = {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {
-      kernelspec: {
-        name: 'python3',
-        display_name: 'Python 3',
-        language: 'python'
-      }
-    },
-    cells: [
-      {
-        cell_type: 'code',
-        id: 'work',
-        metadata: {},
-        outputs: [],
-        execution_count: null,
-        source: `%%task work\nimport os, time\nprint("cwd", os.getcwd(), flush=True)\ntime.sleep(${sleepS})`
-      }
-    ]
-  };
+  const nb = notebook([
+    `%%task work\nimport os, time\nprint("cwd", os.getcwd(), flush=True)\ntime.sleep(${sleepS})`
+  ]);
   const { flow } = await request<{ flow: { id: string } }>(
     'POST',
     '/api/flows',
-    {
-      name,
-      notebook
-    }
+    { name, notebook: nb }
   );
   return flow.id;
 }
