@@ -1,6 +1,6 @@
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
-import React, { useEffect, useRef } from 'react';
+import React, { useLayoutEffect, useRef } from 'react';
 
 /** One stored nbformat output, rendered by JupyterLab's rendermime, as the notebook renders it. */
 export function OutputView(props: {
@@ -8,7 +8,9 @@ export function OutputView(props: {
   rendermime: IRenderMimeRegistry;
 }): JSX.Element {
   const host = useRef<HTMLDivElement>(null);
-  useEffect(() => {
+  // A layout effect: React runs its clean-up before it removes the host from the page (a passive
+  // effect's runs after), and Lumino refuses to detach a widget whose node left the page already.
+  useLayoutEffect(() => {
     const node = host.current;
     if (!node) {
       return;
@@ -33,13 +35,29 @@ export function OutputView(props: {
     });
     return () => {
       disposed = true;
-      if (renderer.isAttached) {
-        Widget.detach(renderer);
-      }
+      detachQuietly(renderer);
       renderer.dispose();
     };
   }, [props.output, props.rendermime]);
   return <div className="jp-CellflowOutput" ref={host} />;
+}
+
+/**
+ * Detaches an attached widget, also when its node already left the page (a parent removed by React
+ * first): Widget.detach would throw "Widget is not attached" then, and so would dispose(). The
+ * detach messages still reach it, so it knows it is detached.
+ */
+function detachQuietly(widget: Widget): void {
+  if (!widget.isAttached) {
+    return;
+  }
+  if (widget.node.isConnected) {
+    Widget.detach(widget);
+    return;
+  }
+  widget.processMessage(Widget.Msg.BeforeDetach);
+  widget.node.remove();
+  widget.processMessage(Widget.Msg.AfterDetach);
 }
 
 /** The mime bundle of an nbformat output (streams and errors as the output area shows them). */

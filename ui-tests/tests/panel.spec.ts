@@ -317,6 +317,58 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     await expect(row).toHaveAttribute('data-state', 'Cancelled');
   });
 
+  test('opening one run after another, closing the run view and logging out keep the runs section, with no error (issue 18, flaw 1)', async ({
+    page,
+    tmpPath
+  }) => {
+    const errors: string[] = [];
+    page.on('pageerror', error => errors.push(error.message));
+    page.on('console', message => {
+      if (message.type() === 'error' && /not attached/i.test(message.text())) {
+        errors.push(message.text());
+      }
+    });
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/two_runs.ipynb`,
+      notebook([codeCell('%%task hello\nprint("hello from the run")')])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.panelButton('Deploy');
+    await expect(
+      cellflow.panel.locator('.jp-CellflowActions-version')
+    ).toContainText('Deployed version');
+    const rows = cellflow.panel.locator('.jp-CellflowRuns-table tr[data-run]');
+    for (const count of [1, 2]) {
+      await cellflow.panelButton('Run now');
+      await expect(rows).toHaveCount(count);
+      await expect(rows.first()).toHaveAttribute('data-state', 'Completed', {
+        timeout: 60000
+      });
+    }
+    const output = cellflow.panel.locator(
+      '.jp-CellflowRunDetail .jp-CellflowOutput'
+    );
+    await rows.nth(1).click();
+    await expect(output.first()).toContainText('hello from the run');
+    await rows.nth(0).click();
+    await expect(output.first()).toContainText('hello from the run');
+    await cellflow.panel
+      .getByRole('button', { name: 'Close', exact: true })
+      .click();
+    await expect(cellflow.panel.locator('.jp-CellflowRunDetail')).toHaveCount(
+      0
+    );
+    await expect(rows).toHaveCount(2);
+    await rows.nth(1).click();
+    await expect(output.first()).toContainText('hello from the run');
+    await cellflow.ensureLoggedOut();
+    await cellflow.loginToTestServer();
+    await expect(rows.first()).toBeVisible();
+    expect(errors).toEqual([]);
+  });
+
   test('the panel reads well in the dark theme', async ({ page, tmpPath }) => {
     const cellflow = new CellflowPage(page);
     await page.theme.setDarkTheme();
