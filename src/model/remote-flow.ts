@@ -10,6 +10,7 @@ import type {
   IFlowVersion,
   ILogLine
 } from '../api/types.js';
+import { ENDED_FLOW_RUN_STATES } from '../flow/run-states.js';
 import type { FlowSpec } from '../flow/spec.js';
 import { fromServerTaskEvent } from './chip-state.js';
 import { ConnectionModel, messageOf } from './connection-model.js';
@@ -354,9 +355,22 @@ export class RemoteFlowModel implements IDisposable {
         break;
       }
       case 'flow_run.state': {
-        const to = String(event.payload.to);
+        const to = String(event.payload.to) as IFlowRun['state'];
+        // The change's time is the run's start or end: its row shows them at once, and an ended run's
+        // duration stops growing (they are the same times the server keeps).
         this._runs = this._runs.map(run =>
-          run.id === runId ? { ...run, state: to as IFlowRun['state'] } : run
+          run.id === runId
+            ? {
+                ...run,
+                state: to,
+                ...(to === 'Running' && !run.startedAt
+                  ? { startedAt: event.at }
+                  : {}),
+                ...(ENDED_FLOW_RUN_STATES.includes(to) && !run.endedAt
+                  ? { endedAt: event.at }
+                  : {})
+              }
+            : run
         );
         if (runId === this._latestRunId) {
           this.notebook.setRunState(to);

@@ -20,6 +20,12 @@ export class RunsView extends ReactWidget {
   ) {
     super();
     this.addClass('jp-CellflowRuns');
+    // A running run's duration counts up: redrawn every second while one runs, never otherwise.
+    this._timer = window.setInterval(() => {
+      if (this._remote?.runs.some(run => run.state === 'Running')) {
+        this.update();
+      }
+    }, 1000);
   }
 
   set remote(remote: RemoteFlowModel | null) {
@@ -37,6 +43,7 @@ export class RunsView extends ReactWidget {
   }
 
   dispose(): void {
+    window.clearInterval(this._timer);
     this.remote = null;
     super.dispose();
   }
@@ -75,6 +82,7 @@ export class RunsView extends ReactWidget {
 
   private _remote: RemoteFlowModel | null = null;
   private _openRun: { runId: string; task?: string } | null = null;
+  private readonly _timer: number;
 }
 
 function durationOf(run: {

@@ -463,6 +463,18 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     await expect(cellflow.chipState(1)).toContainText('Completed', {
       timeout: 30000
     });
+    // A run made ahead by the schedule shows its start and its duration as it goes, from its events
+    // alone (issue 18, flaw 4), and an ended run's duration stays put while the panel redraws.
+    const done = cellflow.panel
+      .locator('.jp-CellflowRuns-table tr[data-run][data-state="Completed"]', {
+        hasText: 'scheduled'
+      })
+      .first();
+    await expect(done.locator('[title="started"]')).toBeVisible();
+    const duration = done.locator('[title="duration"]');
+    const ended = await duration.textContent();
+    await page.waitForTimeout(2500);
+    await expect(duration).toHaveText(ended!);
 
     // Pausing stops new runs.
     await schedule.getByRole('button', { name: 'Pause' }).click();
