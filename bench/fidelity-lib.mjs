@@ -281,12 +281,20 @@ function digest(text) {
   return `<${text.length} chars, sha256 ${sha}>`;
 }
 
+/** A time as `%%time` prints it (IPython's _format_time): `%.3g` and a unit, or `1min 2s`. */
+const TIME_VALUE =
+  /\d+(?:\.\d+)?(?:e[+-]\d+)?\s*(?:ns|µs|μs|us|ms|s)\b|\d+(?:d|h|min|s)(?: \d+(?:d|h|min|s))*\b/g;
+
 /**
  * Volatile text inside outputs, the same in both tools' output but different from run to run:
  * - memory addresses (`<object object at 0x7f64e006f370>`): each kernel process allocates elsewhere;
  * - ipykernel's folder for cell files, `/tmp/ipykernel_<pid>/` (warnings and tracebacks name it): the
  *   kernel's process id;
- * - `%%time`'s CPU and wall times.
+ * - `%%time`'s CPU and wall times, in every form IPython's _format_time (magics/execution.py) gives
+ *   them: under a minute `%.3g` and a unit, so a value that rounds up to 1000 of its unit comes out in
+ *   exponent form, `1e+03 ns`: a CPU time of 1 µs often does, being the difference of two getrusage
+ *   floats (9.99…e-07 s; seen under load: papermill `sys: 1 μs`, Cellflow `sys: 1e+03 ns`, which the
+ *   earlier `[\d.]+` rule left as `1e+<time>`); from a minute on, `1min 2s`.
  */
 function volatileText(text) {
   if (typeof text !== 'string') {
@@ -296,7 +304,7 @@ function volatileText(text) {
     .replace(/0x[0-9a-f]{6,16}/g, '0x<address>')
     .replace(/\/tmp\/ipykernel_\d+\//g, '/tmp/ipykernel_<pid>/')
     .replace(/^(CPU times: .*|Wall time: .*)$/gm, line =>
-      line.replace(/[\d.]+\s*(ns|µs|μs|us|ms|s)\b/g, '<time>')
+      line.replace(TIME_VALUE, '<time>')
     );
 }
 
