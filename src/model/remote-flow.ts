@@ -281,6 +281,26 @@ export class RemoteFlowModel implements IDisposable {
     });
   }
 
+  /**
+   * The flow's schedules changed (paused, deleted, added): the server removed or planned runs, which
+   * no event reports one by one. The history is read again, and the chips follow the newest run that
+   * is still there (or show none), instead of a Scheduled run that no longer exists.
+   */
+  async schedulesChanged(): Promise<void> {
+    await this.loadRuns();
+    const latest = this._runs[0];
+    if (latest) {
+      if (latest.id !== this._latestRunId) {
+        await this.showRunOnChips(latest.id);
+      }
+    } else {
+      this._latestRunId = null;
+      this.notebook.resetLive();
+      this.notebook.setRunState(null);
+    }
+    this._changed.emit();
+  }
+
   private async loadRuns(cursor?: string): Promise<void> {
     const flow = this._flow;
     if (!flow) {

@@ -89,6 +89,8 @@ function Schedules(props: {
     try {
       await call();
       await reload();
+      // Pausing or deleting removed the schedule's planned runs; adding one planned new ones.
+      await remote.schedulesChanged();
     } catch (e) {
       setError(messageOf(e));
     }

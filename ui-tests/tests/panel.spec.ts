@@ -476,11 +476,17 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     await page.waitForTimeout(2500);
     await expect(duration).toHaveText(ended!);
 
-    // Pausing stops new runs.
+    // Pausing stops new runs, and its planned runs leave the history and the chips (issue 18, flaw 5).
     await schedule.getByRole('button', { name: 'Pause' }).click();
     await expect(
       schedule.locator('.jp-CellflowSchedule-description')
     ).toContainText('paused');
+    await expect(
+      cellflow.panel.locator(
+        '.jp-CellflowRuns-table tr[data-run][data-state="Scheduled"]'
+      )
+    ).toHaveCount(0);
+    await expect(cellflow.chipState(1)).not.toContainText('Scheduled');
   });
 
   test('a key revoked mid-session asks to log in again, keeping the server URL', async ({
