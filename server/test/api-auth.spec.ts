@@ -76,6 +76,12 @@ const ROUTES: RouteCase[] = [
   },
   { name: 'list runs', method: 'GET', url: () => '/api/runs', scoped: false },
   {
+    name: 'list workers',
+    method: 'GET',
+    url: () => '/api/workers',
+    scoped: false
+  },
+  {
     name: 'list runs of a flow',
     method: 'GET',
     url: ids => `/api/runs?flowId=${ids.flowId}`,
