@@ -7,7 +7,10 @@ import { RemoteFlowModel } from '../model/remote-flow.js';
 import { previewSchedule } from '../flow/schedule-describe.js';
 import type { ScheduleSpec } from '../flow/schedule-types.js';
 import { validateSchedule } from '../flow/schedule-validate.js';
-import { validateParameterValues } from '../flow/parameters.js';
+import {
+  acceptsUndeclaredParameters,
+  validateParameterValues
+} from '../flow/parameters.js';
 import type { ParameterSpec } from '../flow/spec.js';
 import { userTimeZone } from '../flow/schedule-zone.js';
 
@@ -155,6 +158,9 @@ function Schedules(props: {
       <ScheduleForm
         trans={trans}
         parameters={remote.version?.spec.parameters ?? []}
+        acceptUndeclared={
+          !!remote.version && acceptsUndeclaredParameters(remote.version.spec)
+        }
         onAdd={spec =>
           act(() =>
             api.api(`flows/${flowId}/schedules`, {
@@ -179,6 +185,8 @@ function ScheduleForm(props: {
   trans: TranslationBundle;
   /** The deployed flow's parameters: a schedule may give its runs values of its own. */
   parameters: ParameterSpec[];
+  /** The flow has no parameters cell: any value is taken, as the server takes it (papermill's rule). */
+  acceptUndeclared: boolean;
   onAdd: (spec: ScheduleSpec) => Promise<void>;
 }): JSX.Element {
   const { trans } = props;
@@ -198,7 +206,9 @@ function ScheduleForm(props: {
   if (parameterText.trim()) {
     try {
       const parsed = JSON.parse(parameterText);
-      const valid = validateParameterValues(props.parameters, parsed);
+      const valid = validateParameterValues(props.parameters, parsed, {
+        acceptUndeclared: props.acceptUndeclared
+      });
       if (valid.ok) {
         parameterValues = parsed;
       } else {
