@@ -13,7 +13,7 @@ import { join } from 'node:path';
 
 import { startPostgres } from './chaos-postgres.mjs';
 import { ENDED_RUN, startServer } from './cellflow-server.mjs';
-import { ROOT, machine, writeReadmeSection } from './lib.mjs';
+import { ROOT, machine, noopNotebook, writeReadmeSection } from './lib.mjs';
 
 const CLI = join(ROOT, 'server', 'bin', 'cellflow.js');
 const args = process.argv.slice(2);
@@ -64,27 +64,12 @@ async function stop(proc) {
   await exited;
 }
 
-const notebook = {
-  nbformat: 4,
-  nbformat_minor: 5,
-  metadata: {
-    kernelspec: {
-      name: 'python3',
-      display_name: 'Python 3',
-      language: 'python'
-    }
-  },
-  cells: [
-    {
-      cell_type: 'code',
-      id: 'sleep',
-      metadata: {},
-      outputs: [],
-      execution_count: null,
-      source: '%%task sleep\nimport time\ntime.sleep(1)'
-    }
-  ]
-};
+/** A one-task flow whose task sleeps 1 s (the shared no-op notebook with that source). */
+function sleepNotebook() {
+  const notebook = noopNotebook(1);
+  notebook.cells[0].source = '%%task sleep\nimport time\ntime.sleep(1)';
+  return notebook;
+}
 
 async function measure(api, flowId, workers) {
   const count = perWorker * workers;
@@ -134,7 +119,7 @@ async function main() {
   try {
     const { flow } = await server.api('POST', '/api/flows', {
       name: 'sleep',
-      notebook
+      notebook: sleepNotebook()
     });
     for (const n of [1, 2, 4]) {
       while (workers.length < n) {

@@ -156,11 +156,11 @@ export async function startCellflowWorker(
   const env = options.env ?? process.env;
   if (!(options.databaseUrl ?? env.DATABASE_URL)) {
     throw new Error(
-      'a worker needs the PostgreSQL its API servers use: set DATABASE_URL (or --database-url)'
+      'a worker needs the PostgreSQL its API servers use: set DATABASE_URL'
     );
   }
   return (await startProcess(
-    { port: 8790, ...options, executor: true },
+    { ...options, executor: true },
     'worker'
   )) as CellflowWorker;
 }

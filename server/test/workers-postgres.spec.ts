@@ -20,7 +20,6 @@ import {
   cellflow,
   createKey,
   startPrinting,
-  stopChild,
   type ServerChild
 } from './support/cli-child.js';
 import { notebook } from './runs-helpers.js';

@@ -13,7 +13,7 @@ import type { FlowProblem } from '../../../src/flow/spec.js';
 import {
   FLOW_RETRIES_MAX,
   FLOW_RETRY_DELAY_MAX,
-  POOL_NAME
+  checkPoolName
 } from '../store/store.js';
 import { ApiClient, ApiError, usageErrorsExit2 } from './client.js';
 import {
@@ -91,8 +91,10 @@ function flowSettings(
 ): { retries?: number; retryDelay?: number; pool?: string } | string {
   const settings: { retries?: number; retryDelay?: number; pool?: string } = {};
   if (opts.pool !== undefined) {
-    if (!POOL_NAME.test(opts.pool)) {
-      return `--pool must be letters, digits, "-" and "_" (at most 63), got "${opts.pool}"`;
+    try {
+      checkPoolName(opts.pool, '--pool');
+    } catch (error) {
+      return (error as Error).message;
     }
     settings.pool = opts.pool;
   }

@@ -249,11 +249,11 @@ function parseIsolation(value: string): IsolationMode {
   return value as IsolationMode;
 }
 
-function parsePort(value: string): number {
+export function parsePort(value: string, option = '--port'): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(
-      `--port must be a whole number from 0 to 65535, got "${value}"`
+      `${option} must be a whole number from 0 to 65535, got "${value}"`
     );
   }
   return port;

@@ -9,6 +9,7 @@ import { startCellflowWorker } from '../start.js';
 import {
   addExecutorOptions,
   executorSettings,
+  parsePort,
   type ExecutorCommandOptions
 } from './server.js';
 
@@ -32,15 +33,7 @@ export function registerWorkerCommand(program: Command): void {
     .option(
       '--health-port <port>',
       'port of the health endpoint (0 picks a free one)',
-      value => {
-        const port = Number(value);
-        if (!Number.isInteger(port) || port < 0 || port > 65535) {
-          throw new Error(
-            `--health-port must be a whole number from 0 to 65535, got "${value}"`
-          );
-        }
-        return port;
-      },
+      value => parsePort(value, '--health-port'),
       8790
     )
     .option('--name <name>', 'how this worker shows in `cellflow workers`');

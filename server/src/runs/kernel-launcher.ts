@@ -8,11 +8,7 @@ import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { startKernel, type ZmqKernel } from '../executor/index.js';
-import {
-  findKernelspec,
-  installedKernelspecs,
-  type Kernelspec
-} from '../executor/kernelspecs.js';
+import { findKernelspec, type Kernelspec } from '../executor/kernelspecs.js';
 import { isInside } from '../executor/sandbox.js';
 import type { KernelUser } from '../executor/start-kernel.js';
 import type { KernelIsolation } from './isolation.js';
@@ -62,11 +58,6 @@ export class KernelLauncher {
 
   get isolation(): KernelIsolation {
     return this.options.isolation;
-  }
-
-  /** The kernelspecs this server has, python3 first among equals (see kernelspecs.ts). */
-  kernelspecs(): Promise<string[]> {
-    return installedKernelspecs(this.options.python);
   }
 
   /**

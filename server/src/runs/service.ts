@@ -13,7 +13,7 @@ import type { IsolationMode } from '../executor/sandbox.js';
 import { describeStoreError } from '../store/errors.js';
 import {
   DEFAULT_POOL,
-  POOL_NAME,
+  checkPoolName,
   type FlowRun,
   type FlowRunState,
   type Store
@@ -178,11 +178,7 @@ export class RunService implements RunController {
       leaseOwnerId(options.instanceId ?? instanceIdOf(options.dataDir));
     this.pools = [...new Set(options.pools ?? [DEFAULT_POOL])];
     for (const pool of this.pools) {
-      if (!POOL_NAME.test(pool)) {
-        throw new RangeError(
-          `pool must be letters, digits, "-" and "_" (at most 63), got ${JSON.stringify(pool)}`
-        );
-      }
+      checkPoolName(pool);
     }
   }
 

@@ -260,6 +260,15 @@ export const DEFAULT_POOL = 'default';
 /** A pool's name: letters, digits, `-` and `_`, as in a host name. */
 export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
+/** Throws a RangeError naming `what` (`pool`, `--pool`) unless `pool` is a pool name (POOL_NAME). */
+export function checkPoolName(pool: string, what = 'pool'): void {
+  if (!POOL_NAME.test(pool)) {
+    throw new RangeError(
+      `${what} must be letters, digits, "-" and "_" (at most 63), got ${JSON.stringify(pool)}`
+    );
+  }
+}
+
 export type Worker = typeof workers.$inferSelect;
 
 export interface WorkerRegistration {

@@ -7,7 +7,7 @@ import { NotFoundError } from '../errors.js';
 import { flows, flowVersions } from '../schema.js';
 import {
   FLOW_RETRIES_MAX,
-  POOL_NAME,
+  checkPoolName,
   FLOW_RETRY_DELAY_MAX,
   type DeployInput,
   type Flow,
@@ -123,10 +123,8 @@ export async function setFlowRetries(
   const { retries, retryDelay, pool } = settings;
   checkWhole('retries', retries, FLOW_RETRIES_MAX);
   checkWhole('retryDelay', retryDelay, FLOW_RETRY_DELAY_MAX);
-  if (pool !== undefined && !POOL_NAME.test(pool)) {
-    throw new RangeError(
-      `pool must be letters, digits, "-" and "_" (at most 63), got ${JSON.stringify(pool)}`
-    );
+  if (pool !== undefined) {
+    checkPoolName(pool);
   }
   const [flow] = await db
     .update(flows)

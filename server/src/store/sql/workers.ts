@@ -6,7 +6,7 @@ import { asc, eq, gt, lte } from 'drizzle-orm';
 
 import { workers } from '../schema.js';
 import type { Worker, WorkerRegistration } from '../store.js';
-import { POOL_NAME } from '../store.js';
+import { checkPoolName } from '../store.js';
 import { requireText, type Db } from './common.js';
 
 export async function registerWorker(
@@ -18,11 +18,7 @@ export async function registerWorker(
     throw new RangeError('a worker serves at least one pool');
   }
   for (const pool of worker.pools) {
-    if (!POOL_NAME.test(pool)) {
-      throw new RangeError(
-        `pool must be letters, digits, "-" and "_" (at most 63), got ${JSON.stringify(pool)}`
-      );
-    }
+    checkPoolName(pool);
   }
   const now = new Date();
   const row = {
