@@ -300,8 +300,7 @@ describe('an API server without an executor, and workers on one PostgreSQL', () 
     );
     expect(flow.pool).toBe('gpu');
     const run = await startRun(flowId);
-    // The default workers are there, none serves gpu.
-    await new Promise(r => setTimeout(r, 1500));
+    // The default workers are there, none serves gpu (and none takes it: the gpu worker runs it below).
     expect(await getRun(run.id)).toMatchObject({
       state: 'Pending',
       waitingFor: 'a worker of pool gpu'

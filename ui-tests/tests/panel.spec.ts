@@ -465,15 +465,22 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
     });
     // A run made ahead by the schedule shows its start and its duration as it goes, from its events
     // alone (issue 18, flaw 4), and an ended run's duration stays put while the panel redraws.
-    const done = cellflow.panel
-      .locator('.jp-CellflowRuns-table tr[data-run][data-state="Completed"]', {
-        hasText: 'scheduled'
-      })
-      .first();
+    const completed = cellflow.panel.locator(
+      '.jp-CellflowRuns-table tr[data-run][data-state="Completed"]',
+      { hasText: 'scheduled' }
+    );
+    const done = completed.first();
     await expect(done.locator('[title="started"]')).toBeVisible();
-    const duration = done.locator('[title="duration"]');
+    const runId = await done.getAttribute('data-run');
+    const duration = cellflow.panel.locator(
+      `tr[data-run="${runId}"] [title="duration"]`
+    );
     const ended = await duration.textContent();
-    await page.waitForTimeout(2500);
+    // The next scheduled run's events redraw the history; the ended run's duration is the same after.
+    const before = await completed.count();
+    await expect
+      .poll(() => completed.count(), { timeout: 30000 })
+      .toBeGreaterThan(before);
     await expect(duration).toHaveText(ended!);
 
     // Pausing stops new runs, and its planned runs leave the history and the chips (issue 18, flaw 5).
