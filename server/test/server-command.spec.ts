@@ -85,6 +85,38 @@ describe('cellflow server', () => {
     }
   });
 
+  it('refuses a pool name that is not one, for the server and a worker, naming the option', () => {
+    for (const [command, extra] of [
+      ['server', []],
+      ['worker', ['--health-port', 'x']]
+    ] as const) {
+      let stderr = '';
+      try {
+        execFileSync(
+          process.execPath,
+          [bin, command, '--pool', 'gpu,no spaces', ...extra],
+          { stdio: 'pipe' }
+        );
+      } catch (err) {
+        stderr = String((err as { stderr: Buffer }).stderr);
+      }
+      expect(stderr).toContain(
+        '--pool must be letters, digits, "-" and "_" (at most 63), got "no spaces"'
+      );
+    }
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, [bin, 'worker', '--health-port', 'x'], {
+        stdio: 'pipe'
+      });
+    } catch (err) {
+      stderr = String((err as { stderr: Buffer }).stderr);
+    }
+    expect(stderr).toContain(
+      '--health-port must be a whole number from 0 to 65535, got "x"'
+    );
+  });
+
   it('refuses an output cap outside 1 to 1024 MB with a message that names it', () => {
     for (const cap of ['0', '2048', 'big']) {
       let stderr = '';

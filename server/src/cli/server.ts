@@ -14,6 +14,7 @@ import {
   type TrustProxy
 } from '../deployment-settings.js';
 import { startCellflowServer, type CellflowServerOptions } from '../start.js';
+import { checkPoolName } from '../store/store.js';
 
 const ISOLATION_HELP = `how notebook code is kept from the server and from other workspaces:
   sandbox  each kernel in a bubblewrap sandbox (Linux; the default wherever bwrap works): the system
@@ -233,10 +234,10 @@ export function addExecutorOptions(command: Command): Command {
     .option(
       '--pool <name>',
       'a work pool whose runs this process executes (repeatable; default: default). A flow names its pool with `cellflow deploy --pool` or PATCH /api/flows/:flowId/settings',
-      (value: string, previous: string[] | undefined) => [
-        ...(previous ?? []),
-        ...splitList(value, '--pool')
-      ]
+      repeatable(pool => {
+        checkPoolName(pool, '--pool');
+        return pool;
+      }, '--pool')
     );
 }
 
