@@ -15,6 +15,7 @@ export default tseslint.config(
       'ui-tests/playwright-report/**',
       '.venv/**',
       '.venv-wheel-test/**',
+      '.venv-gateway/**',
       'bench/.venv-peers/**',
       '**/*.d.ts'
     ]

@@ -39,6 +39,18 @@ if ! stamp_ok .venv/.cellflow-requirements requirements-dev.txt; then
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
 
+# --- Jupyter Enterprise Gateway, for the gateway kernel provider's tests and benchmark ---
+# An environment of its own: it pins jupyter_server<2 and jupyter_client 6 (requirements-gateway.txt).
+if [ ! -x .venv-gateway/bin/python ]; then
+  log "creating .venv-gateway (Jupyter Enterprise Gateway)"
+  "$PYTHON" -m venv .venv-gateway
+fi
+if ! stamp_ok .venv-gateway/.cellflow-requirements requirements-gateway.txt; then
+  log "installing requirements-gateway.txt into .venv-gateway"
+  .venv-gateway/bin/pip install -q -r requirements-gateway.txt
+  stamp_write .venv-gateway/.cellflow-requirements requirements-gateway.txt
+fi
+
 # --- npm packages (the browser is Debian's: never download one) ---
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 if ! stamp_ok node_modules/.cellflow-lock package-lock.json; then

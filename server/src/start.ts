@@ -21,6 +21,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createEventHub, type EventHub } from './events/hub.js';
 import { PostgresEventHub } from './events/postgres-hub.js';
 import { defaultPython } from './executor/index.js';
+import { KernelGateway } from './executor/gateway.js';
 import { killOrphanKernels } from './executor/orphan-kernels.js';
 import type { IsolationMode } from './executor/sandbox.js';
 import { resolveIsolation, type KernelIsolation } from './runs/isolation.js';
@@ -94,6 +95,13 @@ export interface CellflowServerOptions {
   pools?: string[];
   /** How this process shows in the workers list (default `<host>:<pid>`). */
   workerName?: string;
+  /**
+   * Kernels from this Jupyter Kernel Gateway or Enterprise Gateway instead of this machine
+   * (`--kernel-gateway`; default CELLFLOW_KERNEL_GATEWAY).
+   */
+  kernelGateway?: string;
+  /** The gateway's token (`--gateway-token`; default CELLFLOW_GATEWAY_TOKEN). */
+  gatewayToken?: string;
 }
 
 /** Loopback addresses: a server listening only there is reached from its own machine only. */
@@ -120,6 +128,8 @@ export interface CellflowServer {
   readonly admin: AdminChannel;
   /** How this server's kernels are isolated. */
   readonly isolation: KernelIsolation;
+  /** The kernel gateway kernels start on, or null: local kernels. */
+  readonly kernelGateway: string | null;
   /** Runs found Running at start (left by a previous process) and marked Crashed. */
   readonly crashedAtStart: string[];
   close(): Promise<void>;
@@ -133,6 +143,7 @@ export interface CellflowWorker {
   readonly store: Store;
   readonly runs: RunService;
   readonly isolation: KernelIsolation;
+  readonly kernelGateway: string | null;
   readonly crashedAtStart: string[];
   /** Claims nothing new and waits for the runs executing here to end (SIGTERM). */
   drain(): Promise<void>;
@@ -200,7 +211,18 @@ async function startProcess(
     hidden: [keyFile],
     env
   });
+  const gatewayUrl =
+    options.kernelGateway ?? (env.CELLFLOW_KERNEL_GATEWAY || undefined);
+  // Made now: a URL that is not one is refused before anything is opened.
+  const kernelGateway = gatewayUrl
+    ? new KernelGateway({
+        url: gatewayUrl,
+        token: options.gatewayToken ?? (env.CELLFLOW_GATEWAY_TOKEN || undefined)
+      })
+    : undefined;
+  // With a gateway no kernel runs here: its isolation is the gateway's.
   if (
+    !kernelGateway &&
     isolation.mode === 'none' &&
     !isLoopbackHost(host) &&
     !options.allowUnisolatedKernels
@@ -210,7 +232,7 @@ async function startProcess(
         'install bubblewrap, or pass --allow-unisolated-kernels if every key holder may read everything this server can'
     );
   }
-  if (isolation.warning) {
+  if (isolation.warning && !kernelGateway) {
     notice(`warning: ${isolation.warning}`);
   }
   const nameNotice = unreachableNameNotice({ host }, deployment);
@@ -309,7 +331,8 @@ async function startProcess(
       instanceId,
       executes: options.executor !== false,
       pools: options.pools,
-      workerName: options.workerName
+      workerName: options.workerName,
+      kernelGateway
     });
 
     if (role === 'worker') {
@@ -326,6 +349,7 @@ async function startProcess(
         store,
         runs,
         isolation,
+        kernelGateway: kernelGateway?.url ?? null,
         crashedAtStart: crashed.map(r => r.id),
         drain: () => runs.drain(),
         close() {
@@ -379,6 +403,7 @@ async function startProcess(
       scheduler,
       admin,
       isolation,
+      kernelGateway: kernelGateway?.url ?? null,
       crashedAtStart: crashed.map(r => r.id),
       close() {
         closing ??= unwind();

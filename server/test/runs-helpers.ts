@@ -3,7 +3,7 @@
  * (no polling loops, no sleeps), and kernel bookkeeping so every kernel is cleaned up.
  */
 import { compileNotebook } from '../../src/flow/compiler.js';
-import type { ZmqKernel } from '../src/executor/index.js';
+import type { RunKernel } from '../src/executor/index.js';
 import type { Notifier } from '../src/runs/recorder.js';
 import type { Store } from '../src/store/store.js';
 
@@ -128,9 +128,9 @@ export class WaitingHub implements Notifier {
 
 /** Every kernel a test started; killed at the end whatever happened. */
 export class KernelLog {
-  readonly kernels: ZmqKernel[] = [];
+  readonly kernels: RunKernel[] = [];
 
-  add = (_runId: string, kernel: ZmqKernel): void => {
+  add = (_runId: string, kernel: RunKernel): void => {
     this.kernels.push(kernel);
   };
 

@@ -64,7 +64,7 @@ function service(options: Partial<RunServiceOptions> = {}): RunService {
     interruptGraceMs: 3000,
     onKernel: (runId, kernel) => {
       kernels.add(runId, kernel);
-      kernelOf.set(runId, kernel);
+      kernelOf.set(runId, kernel as ZmqKernel);
     },
     onRunEnded: (run, state) => {
       ended.set(run.id, state);

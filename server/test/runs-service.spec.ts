@@ -14,6 +14,7 @@ import {
   type RunServiceOptions
 } from '../src/runs/service.js';
 import { RETRY_EVENT_TYPE } from '../src/runs/retry.js';
+import type { ZmqKernel } from '../src/executor/index.js';
 import { openPgliteStore } from '../src/store/index.js';
 import type { FlowRun, FlowRunState, Store } from '../src/store/store.js';
 import {
@@ -318,7 +319,7 @@ describe('RunService', () => {
     expect(done.stateReason).toBe('Cancelled by user');
     expect(task(done, 'wait').state).toBe('Cancelled');
     expect(task(done, 'after').state).toBe('Cancelled');
-    const kernel = kernels.kernels.at(-1)!;
+    const kernel = kernels.kernels.at(-1) as ZmqKernel;
     await kernel.exited;
     expect(alive(kernel.pid)).toBe(false);
     expect(s.running).toEqual([]);

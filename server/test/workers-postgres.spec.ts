@@ -38,6 +38,7 @@ interface Worker {
   process: ChildProcess;
   health: string;
   dataDir: string;
+  name: string;
 }
 
 let workerCount = 0;
@@ -62,7 +63,12 @@ async function startWorker(args: string[] = []): Promise<Worker> {
     env
   );
   children.push(child);
-  return { process: child, health: `${match[1]}/health`, dataDir };
+  return {
+    process: child,
+    health: `${match[1]}/health`,
+    dataDir,
+    name: `w${workerCount}`
+  };
 }
 
 async function request<T>(
@@ -112,6 +118,7 @@ interface Run {
   trigger: string;
   waitingFor?: string;
   endedAt: string | null;
+  error?: string | null;
 }
 
 /** A flow of one task that prints its working folder (under the executing worker's data dir). */
@@ -312,12 +319,34 @@ describe('an API server without an executor, and workers on one PostgreSQL', () 
     });
     expect(runs.stdout).toContain('Pending (waiting for a worker of pool gpu)');
 
+    // A gpu run on a kernelspec no worker has: the gpu worker fails it (checked below).
+    const inR = await request<{ flow: { id: string } }>('POST', '/api/flows', {
+      name: 'in-r',
+      notebook: notebook(['%%task t\nprint(1)'], {
+        kernelspec: { name: 'ir', display_name: 'R', language: 'python' }
+      })
+    });
+    await request('PATCH', `/api/flows/${inR.flow.id}/settings`, {
+      pool: 'gpu'
+    });
+    const irRun = await startRun(inR.flow.id);
     const gpu = await startWorker(['--pool', 'gpu']);
     await until(
       'the gpu run to be Running',
       async () => (await getRun(run.id)).state === 'Running'
     );
     expect((await getRun(run.id)).waitingFor).toBeUndefined();
+    // The gpu worker failed the run on a kernelspec it lacks, naming itself and the kernels it has.
+    const failed = await until('the ir run to fail', async () => {
+      const now = await getRun(irRun.id);
+      return now.endedAt && now;
+    });
+    expect(failed.state).toBe('Failed');
+    expect(failed.error).toMatch(
+      new RegExp(
+        `^kernel 'ir' is not installed on worker ${gpu.name} \\(it has: (.+, )?python3(, .+)?\\)$`
+      )
+    );
     // SIGTERM while it runs: the worker drains, its run ends Completed, then it exits 0.
     const exited = once(gpu.process, 'exit');
     gpu.process.kill('SIGTERM');

@@ -20,7 +20,7 @@ import {
   NotebookFlowModel
 } from '../model/notebook-flow-model.js';
 import { TaskChip } from '../widgets/task-chip.js';
-import { LabFlowKernel } from './lab-kernel.js';
+import { ConnectionFlowKernel } from '../flow/connection-kernel.js';
 import { registerTaskMagic } from './magic-registration.js';
 
 /** How long edits settle before the flow is recompiled: typing stays smooth on big notebooks. */
@@ -93,7 +93,7 @@ export class NotebookFlow implements IDisposable {
         spec.parameters.map(p => [p.name, p.default])
       );
       // The runner injects only what the parameters cell does not set itself (metadata-only ones).
-      return await runFlow(spec, new LabFlowKernel(kernel), {
+      return await runFlow(spec, new ConnectionFlowKernel(kernel), {
         parameters: defaults,
         signal: abort.signal,
         onEvent: event => this.onRunEvent(event, clearedCells, spec)

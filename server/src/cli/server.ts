@@ -40,6 +40,8 @@ export interface ExecutorCommandOptions {
   lease?: number;
   outputCap?: number;
   pool?: string[];
+  kernelGateway?: string;
+  gatewayToken?: string;
 }
 
 interface ServerCommandOptions extends ExecutorCommandOptions {
@@ -117,11 +119,7 @@ export function registerServerCommand(program: Command): void {
       trustProxy: opts.trustProxy,
       allowedOrigins: opts.corsOrigin
     });
-    process.stdout.write(
-      server.isolation.mode === 'sandbox'
-        ? 'Kernels run in a bubblewrap sandbox (--isolation sandbox)\n'
-        : 'Kernels run WITHOUT isolation (--isolation none)\n'
-    );
+    process.stdout.write(`${kernelsNotice(server)}\n`);
     if (server.crashedAtStart.length > 0) {
       process.stdout.write(
         `Marked ${server.crashedAtStart.length} run(s) left Running by a previous server as Crashed\n`
@@ -170,6 +168,8 @@ export function executorSettings(
     kernelUser: opts.kernelUser,
     secretsKeyFile: opts.secretsKeyFile,
     leaseMs: opts.lease === undefined ? undefined : opts.lease * 1000,
+    kernelGateway: opts.kernelGateway,
+    gatewayToken: opts.gatewayToken,
     outputCapBytes:
       opts.outputCap === undefined
         ? undefined
@@ -232,6 +232,15 @@ export function addExecutorOptions(command: Command): Command {
       'allow --isolation none (or a machine without bubblewrap) on a non-loopback --host'
     )
     .option(
+      '--kernel-gateway <url>',
+      "start kernels on this Jupyter Kernel Gateway or Enterprise Gateway (http[s]://host:port/) instead of this machine; isolation is then the gateway's (default: $CELLFLOW_KERNEL_GATEWAY)",
+      value => parseGatewayUrl(value)
+    )
+    .option(
+      '--gateway-token <token>',
+      "the kernel gateway's token, sent as an Authorization header (prefer $CELLFLOW_GATEWAY_TOKEN: a command line is visible to every user of the machine)"
+    )
+    .option(
       '--pool <name>',
       'a work pool whose runs this process executes (repeatable; default: default). A flow names its pool with `cellflow deploy --pool` or PATCH /api/flows/:flowId/settings',
       repeatable(pool => {
@@ -239,6 +248,36 @@ export function addExecutorOptions(command: Command): Command {
         return pool;
       }, '--pool')
     );
+}
+
+function parseGatewayUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(
+      `--kernel-gateway must be an http or https URL, got "${value}"`
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(
+      `--kernel-gateway must be an http or https URL, got "${value}"`
+    );
+  }
+  return value;
+}
+
+/** What a starting server or worker says of its kernels: where they run, how they are isolated. */
+export function kernelsNotice(process: {
+  kernelGateway: string | null;
+  isolation: { mode: string };
+}): string {
+  if (process.kernelGateway) {
+    return `Kernels start on the kernel gateway ${process.kernelGateway} (isolated by the gateway)`;
+  }
+  return process.isolation.mode === 'sandbox'
+    ? 'Kernels run in a bubblewrap sandbox (--isolation sandbox)'
+    : 'Kernels run WITHOUT isolation (--isolation none)';
 }
 
 function parseIsolation(value: string): IsolationMode {

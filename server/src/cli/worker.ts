@@ -9,6 +9,7 @@ import { startCellflowWorker } from '../start.js';
 import {
   addExecutorOptions,
   executorSettings,
+  kernelsNotice,
   parsePort,
   type ExecutorCommandOptions
 } from './server.js';
@@ -46,7 +47,7 @@ export function registerWorkerCommand(program: Command): void {
       workerName: opts.name
     });
     process.stdout.write(
-      `Cellflow worker of pool(s) ${worker.runs.pools.join(', ')}; health on ${worker.address}/health\n`
+      `${kernelsNotice(worker)}\nCellflow worker of pool(s) ${worker.runs.pools.join(', ')}; health on ${worker.address}/health\n`
     );
     let stopping = false;
     const stop = (signal: string) => {

@@ -72,9 +72,9 @@ export interface Kernelspec {
 
 /** Thrown for a kernelspec name this server does not have: the message names it and those it has. */
 export class KernelspecNotInstalledError extends Error {
-  constructor(name: string, installed: string[]) {
+  constructor(name: string, installed: string[], where = 'this server') {
     super(
-      `kernel '${name}' is not installed on this server (it has: ${installed.join(', ')})`
+      `kernel '${name}' is not installed on ${where} (it has: ${installed.join(', ')})`
     );
     this.name = 'KernelspecNotInstalledError';
   }
@@ -88,7 +88,9 @@ export class KernelspecNotInstalledError extends Error {
 export async function findKernelspec(
   name: string,
   python: string,
-  env: NodeJS.ProcessEnv = process.env
+  env: NodeJS.ProcessEnv = process.env,
+  /** How this process is named in the error (default "this server"). */
+  where?: string
 ): Promise<Kernelspec | null> {
   const wanted = name.toLowerCase();
   if (wanted === NATIVE_KERNEL_NAME) {
@@ -138,6 +140,7 @@ export async function findKernelspec(
   }
   throw new KernelspecNotInstalledError(
     name,
-    await installedKernelspecs(python, env)
+    await installedKernelspecs(python, env),
+    where
   );
 }

@@ -9,7 +9,6 @@ import * as zmq from 'zeromq';
 import {
   ExecuteOptions,
   ExecuteResult,
-  FlowKernel,
   iopubToOutput,
   KernelDiedError,
   IopubOutput
@@ -24,12 +23,9 @@ import {
 } from './wire.js';
 import { WidgetState } from './widget-state.js';
 
-export interface KernelExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** Set when the process could not be spawned at all. */
-  error?: Error;
-}
+import type { KernelExit, RunKernel } from './run-kernel.js';
+
+export type { KernelExit } from './run-kernel.js';
 
 interface Execution {
   reply?: Record<string, unknown>;
@@ -75,7 +71,7 @@ class Channel<S extends zmq.Dealer | zmq.Subscriber> {
   }
 }
 
-export class ZmqKernel implements FlowKernel {
+export class ZmqKernel implements RunKernel {
   readonly pid: number;
   /** Resolves once the kernel process exited and its folder was removed (never rejects). */
   readonly exited: Promise<KernelExit>;

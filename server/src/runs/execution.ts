@@ -21,7 +21,7 @@ import {
   type RunResult
 } from '../../../src/flow/runner.js';
 import type { FlowSpec } from '../../../src/flow/spec.js';
-import type { ZmqKernel } from '../executor/index.js';
+import type { RunKernel } from '../executor/index.js';
 import {
   TransitionConflictError,
   describeStoreError,
@@ -34,7 +34,7 @@ import type {
   Store
 } from '../store/store.js';
 import type { KeptKernel } from './kept-kernels.js';
-import type { KernelLauncher } from './kernel-launcher.js';
+import type { KernelProvider } from './kernel-provider.js';
 import { makeMasker, type Masker } from './mask.js';
 import {
   KernelspecNotInstalledError,
@@ -58,13 +58,13 @@ export interface RunExecutionOptions {
   run: FlowRun;
   dataDir: string;
   rootDir?: string;
-  /** Starts the run's kernel: its environment, its sandbox, warm kernels (KernelLauncher). */
-  kernels: KernelLauncher;
+  /** Starts the run's kernel: its environment, warm kernels; local and sandboxed, or a gateway's. */
+  kernels: KernelProvider;
   outputCapBytes?: number;
   /** How long a kernel gets to stop after an interrupt before it is given up on (runFlow's option). */
   interruptGraceMs?: number;
   /** Called with the kernel's pid once it runs (tests, diagnostics). */
-  onKernel?: (kernel: ZmqKernel) => void;
+  onKernel?: (kernel: RunKernel) => void;
   /** Hands over the kept kernel of the run with this id, if any (it is then this run's to stop). */
   takeKeptKernel?: (runId: string) => KeptKernel | null;
   /** Offered the kernel of a run that ended Failed; true when it took it (it is then not stopped here). */
@@ -263,7 +263,7 @@ export class RunExecution {
       await recorder.closeOpenTasks(this.stop.reason);
       return { state: this.stop.as, reason: this.stop.reason };
     }
-    let kernel: ZmqKernel;
+    let kernel: RunKernel;
     // The workspace's secrets are in its kernels' environment: whatever the run reports is masked.
     let mask: Masker;
     try {

@@ -10,7 +10,7 @@
  *   Python process and whatever data the flow loaded.
  * - A kept kernel that dies on its own is forgotten; close() shuts every kept kernel down and waits.
  */
-import type { ZmqKernel } from '../executor/index.js';
+import type { RunKernel } from '../executor/index.js';
 import type { CellOutputs } from './recorder.js';
 
 export interface KeptKernel {
@@ -20,7 +20,7 @@ export interface KeptKernel {
   flowVersion: number;
   /** The parameter values the kernel received; a retry continues in it only with the same. */
   parameters: Record<string, unknown>;
-  kernel: ZmqKernel;
+  kernel: RunKernel;
   /** Tasks whose results the kernel holds (they completed in it). */
   completed: string[];
   /** Setup cells (by cell id) that ran in it, of the tasks that did not complete. */

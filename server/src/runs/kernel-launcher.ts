@@ -3,31 +3,24 @@
  * workspace's variables and secrets as its environment (nothing of the server's), in this server's
  * isolation (isolation.ts), from the warm pool when a kernel of the same profile was started ahead.
  */
-import { createHash } from 'node:crypto';
 import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { startKernel, type ZmqKernel } from '../executor/index.js';
+import { startKernel, type RunKernel } from '../executor/index.js';
 import { findKernelspec, type Kernelspec } from '../executor/kernelspecs.js';
 import { isInside } from '../executor/sandbox.js';
-import type { KernelUser } from '../executor/start-kernel.js';
 import type { KernelIsolation } from './isolation.js';
+import {
+  launchProfile,
+  type KernelProvider,
+  type LaunchProfile
+} from './kernel-provider.js';
 import type { KernelUsers } from './kernel-users.js';
-import { WarmKernels, type KernelProfile } from './warm-kernels.js';
+import { WarmKernels } from './warm-kernels.js';
 
 /** Where a workspace's variables and secrets come from (WorkspaceSecrets). */
 export interface WorkspaceEnvSource {
   envFor(workspaceId: string): Promise<Record<string, string>>;
-}
-
-export interface LaunchProfile extends KernelProfile {
-  readonly workspaceId: string;
-  readonly cwd: string;
-  readonly env: Record<string, string>;
-  /** The workspace's OS user, with `--kernel-user`. */
-  readonly user?: KernelUser;
-  /** The flow's kernelspec, when it is not the server's own python3. */
-  readonly kernelspec?: Kernelspec;
 }
 
 export interface KernelLauncherOptions {
@@ -43,9 +36,12 @@ export interface KernelLauncherOptions {
   /** Kernels kept started ahead (see WarmKernels). */
   warmKernels: number;
   onWarmError?: (error: unknown) => void;
+  /** How this process is named in messages (default "this server"). */
+  where?: string;
 }
 
-export class KernelLauncher {
+/** The local kernel provider: kernel processes of this machine, over ZeroMQ, in its sandbox. */
+export class KernelLauncher implements KernelProvider {
   private readonly warm: WarmKernels<LaunchProfile>;
 
   constructor(private readonly options: KernelLauncherOptions) {
@@ -65,7 +61,11 @@ export class KernelLauncher {
    * KernelspecNotInstalledError when there is none.
    */
   kernelspec(name: string): Promise<Kernelspec | null> {
-    return findKernelspec(name, this.options.python);
+    return findKernelspec(name, this.options.python, process.env, this.where);
+  }
+
+  get where(): string {
+    return this.options.where ?? 'this server';
   }
 
   /** The profile of a run of this workspace in this folder (its secrets read now), on a kernelspec. */
@@ -75,29 +75,17 @@ export class KernelLauncher {
     kernelspec?: Kernelspec | null
   ): Promise<LaunchProfile> {
     const env = (await this.options.secrets?.envFor(workspaceId)) ?? {};
-    const key = createHash('sha256')
-      .update(
-        JSON.stringify([
-          workspaceId,
-          cwd,
-          Object.entries(env).sort(),
-          kernelspec ? [kernelspec.dir, kernelspec.argv, kernelspec.env] : null
-        ])
-      )
-      .digest('hex');
-    const user = this.options.users?.userFor(workspaceId);
-    return {
-      key,
+    return launchProfile(
       workspaceId,
       cwd,
       env,
-      user,
-      ...(kernelspec ? { kernelspec } : {})
-    };
+      kernelspec,
+      this.options.users?.userFor(workspaceId)
+    );
   }
 
   /** A kernel for the run: a warm one of its profile, else one started now. */
-  async start(profile: LaunchProfile): Promise<ZmqKernel> {
+  async start(profile: LaunchProfile): Promise<RunKernel> {
     return (await this.warm.take(profile)) ?? this.startCold(profile);
   }
 
@@ -118,7 +106,7 @@ export class KernelLauncher {
     return this.warm.close();
   }
 
-  private async startCold(profile: LaunchProfile): Promise<ZmqKernel> {
+  private async startCold(profile: LaunchProfile): Promise<RunKernel> {
     const { flowsDir } = this.options;
     if (profile.user && flowsDir && isInside(flowsDir, profile.cwd)) {
       // A flow's own folder is its workspace's (a notebook's folder in the lab's tree stays its owner's).

@@ -8,7 +8,8 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
-import { defaultPython, type ZmqKernel } from '../executor/index.js';
+import { defaultPython, type RunKernel } from '../executor/index.js';
+import type { KernelGateway } from '../executor/gateway.js';
 import type { IsolationMode } from '../executor/sandbox.js';
 import { describeStoreError } from '../store/errors.js';
 import {
@@ -22,7 +23,9 @@ import type { RunController } from './controller.js';
 import { retryCrashedRuns } from './crash-retry.js';
 import { RunExecution } from './execution.js';
 import { resolveIsolation, type KernelIsolation } from './isolation.js';
+import { GatewayKernels } from './gateway-kernels.js';
 import { KeptKernels } from './kept-kernels.js';
+import type { KernelProvider } from './kernel-provider.js';
 import {
   KernelLauncher,
   kernelsDirOf,
@@ -81,7 +84,7 @@ export interface RunServiceOptions {
   /** Each workspace's kernels as an OS user of its own (`--kernel-user`). */
   kernelUsers?: KernelUsers;
   /** Told each run's kernel once it runs, also a kept kernel a retry continues in (tests). */
-  onKernel?: (runId: string, kernel: ZmqKernel) => void;
+  onKernel?: (runId: string, kernel: RunKernel) => void;
   /** Told each run's end state (tests, metrics). */
   onRunEnded?: (run: FlowRun, state: FlowRunState) => void;
   /** The work pools whose runs this process executes (default: `default` only). */
@@ -93,6 +96,11 @@ export interface RunServiceOptions {
    * and is no worker, but still crashes the runs of dead workers when their lease runs out.
    */
   executes?: boolean;
+  /**
+   * Kernels from this Jupyter Kernel Gateway or Enterprise Gateway (`--kernel-gateway`) instead of
+   * local processes.
+   */
+  kernelGateway?: KernelGateway;
 }
 
 /** The reason a user's cancel leaves on the run (the same words the API writes for a run not yet started). */
@@ -117,7 +125,8 @@ export class RunService implements RunController {
   /** Each executing run's end (written, then told): see whenEnded. */
   private readonly ending = new Map<string, Promise<void>>();
   private readonly kept: KeptKernels;
-  private readonly kernels: KernelLauncher;
+  private readonly kernels: KernelProvider;
+  private readonly localIsolation: KernelIsolation;
   private pumping = false;
   private pumpAgain = false;
   private started = false;
@@ -162,17 +171,29 @@ export class RunService implements RunController {
             dataDir: options.dataDir,
             rootDir: options.rootDir
           });
-    this.kernels = new KernelLauncher({
-      python: this.kernelPython,
-      isolation,
-      kernelsDir: kernelsDirOf(options.dataDir),
-      secrets: options.secrets,
-      users: options.kernelUsers,
-      flowsDir: join(options.dataDir, 'flows'),
-      warmKernels,
-      onWarmError: error =>
-        console.warn(`cellflow: a warm kernel did not start: ${message(error)}`)
-    });
+    this.localIsolation = isolation;
+    const onWarmError = (error: unknown) =>
+      console.warn(`cellflow: a warm kernel did not start: ${message(error)}`);
+    this.kernels = options.kernelGateway
+      ? new GatewayKernels({
+          gateway: options.kernelGateway,
+          secrets: options.secrets,
+          warmKernels,
+          onWarmError
+        })
+      : new KernelLauncher({
+          python: this.kernelPython,
+          isolation,
+          kernelsDir: kernelsDirOf(options.dataDir),
+          secrets: options.secrets,
+          users: options.kernelUsers,
+          flowsDir: join(options.dataDir, 'flows'),
+          warmKernels,
+          onWarmError,
+          ...(options.workerName
+            ? { where: `worker ${options.workerName}` }
+            : {})
+        });
     this.ownerId =
       options.ownerId ??
       leaseOwnerId(options.instanceId ?? instanceIdOf(options.dataDir));
@@ -217,13 +238,13 @@ export class RunService implements RunController {
     this.wake();
   }
 
-  /** How this service's kernels are isolated. */
+  /** How this service's local kernels are isolated (a gateway's kernels are isolated by the gateway). */
   get isolation(): KernelIsolation {
-    return this.kernels.isolation;
+    return this.localIsolation;
   }
 
-  /** The kernel launcher (warm kernels; tests and benchmarks). */
-  get launcher(): KernelLauncher {
+  /** The kernel provider (warm kernels; tests and benchmarks). */
+  get launcher(): KernelProvider {
     return this.kernels;
   }
 

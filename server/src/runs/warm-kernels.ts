@@ -11,7 +11,7 @@
  *   are ready or starting; the least recently used profile's kernel makes room.
  * - A kernel that died while waiting is dropped; size 0 keeps none.
  */
-import type { ZmqKernel } from '../executor/index.js';
+import type { RunKernel } from '../executor/index.js';
 
 export interface KernelProfile {
   /** Same key, same kernel: workspace, folder, environment (see KernelLauncher). */
@@ -20,7 +20,7 @@ export interface KernelProfile {
 
 interface Ready<P> {
   profile: P;
-  kernel: ZmqKernel;
+  kernel: RunKernel;
 }
 
 export class WarmKernels<P extends KernelProfile = KernelProfile> {
@@ -31,14 +31,14 @@ export class WarmKernels<P extends KernelProfile = KernelProfile> {
   private waiters: (() => void)[] = [];
 
   constructor(
-    private readonly start: (profile: P) => Promise<ZmqKernel>,
+    private readonly start: (profile: P) => Promise<RunKernel>,
     private readonly size: number,
     private readonly onError: (error: unknown) => void = () => undefined
   ) {}
 
   /** A ready kernel of this profile (it is then the caller's), or null; starts its next one ahead. */
-  async take(profile: P): Promise<ZmqKernel | null> {
-    let found: ZmqKernel | null = null;
+  async take(profile: P): Promise<RunKernel | null> {
+    let found: RunKernel | null = null;
     for (const entry of this.ready.filter(r => r.profile.key === profile.key)) {
       this.ready = this.ready.filter(r => r !== entry);
       if (!entry.kernel.dead) {

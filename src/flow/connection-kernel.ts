@@ -7,14 +7,27 @@ import {
   FlowKernel,
   iopubToOutput,
   KernelDiedError
-} from '../flow/kernel.js';
+} from './kernel.js';
+
+export interface ConnectionFlowKernelOptions {
+  /**
+   * The execute_request's stop_on_error. The lab sends true, as a notebook's own Run does; the server
+   * sends false, as its ZeroMQ kernel does (zmq-kernel.ts says why).
+   */
+  stopOnError?: boolean;
+}
 
 /**
- * FlowKernel over the notebook's own kernel connection, so "Run here" uses the same run loop as the
- * server. A kernel that dies or restarts mid-request fails the request with KernelDiedError.
+ * FlowKernel over a `@jupyterlab/services` kernel connection: the notebook's own kernel for "Run here"
+ * in the lab, and a kernel of a Jupyter Kernel Gateway or Enterprise Gateway on the server
+ * (gateway-kernel.ts), so both run the one run loop. A kernel that dies, restarts or loses its
+ * connection mid-request fails the request with KernelDiedError.
  */
-export class LabFlowKernel implements FlowKernel {
-  constructor(private readonly kernel: IKernelConnection) {}
+export class ConnectionFlowKernel implements FlowKernel {
+  constructor(
+    private readonly kernel: IKernelConnection,
+    private readonly options: ConnectionFlowKernelOptions = {}
+  ) {}
 
   async execute(
     code: string,
@@ -28,13 +41,16 @@ export class LabFlowKernel implements FlowKernel {
       {
         code,
         silent: options.silent ?? false,
-        store_history: options.storeHistory ?? true,
-        stop_on_error: true,
+        store_history: options.storeHistory ?? !(options.silent ?? false),
+        stop_on_error: this.options.stopOnError ?? true,
         allow_stdin: false
       },
       true
     );
     const forward = (msg: KernelMessage.IIOPubMessage) => {
+      if (options.silent) {
+        return; // ipykernel still publishes streams of a silent request; FlowKernel promises none
+      }
       const output = iopubToOutput(
         msg.header.msg_type,
         msg.content as Record<string, unknown>
@@ -70,9 +86,13 @@ export class LabFlowKernel implements FlowKernel {
       onStatus = () => {
         if (['dead', 'restarting', 'autorestarting'].includes(kernel.status)) {
           reject(new KernelDiedError(`The kernel is ${kernel.status}`));
+        } else if (kernel.connectionStatus === 'disconnected') {
+          // Given up reconnecting: no reply can come any more.
+          reject(new KernelDiedError('The connection to the kernel was lost'));
         }
       };
       kernel.statusChanged.connect(onStatus);
+      kernel.connectionStatusChanged.connect(onStatus);
     });
     try {
       const reply = (await Promise.race([
@@ -105,6 +125,7 @@ export class LabFlowKernel implements FlowKernel {
     } finally {
       if (onStatus) {
         kernel.statusChanged.disconnect(onStatus);
+        kernel.connectionStatusChanged.disconnect(onStatus);
       }
       kernel.iopubMessage.disconnect(onIopub);
       future.dispose();
