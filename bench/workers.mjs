@@ -2,7 +2,9 @@
 // --no-executor`, N `cellflow worker`s each executing one run at a time (--max-concurrent-runs 1, so a
 // worker is one slot and the figure shows what adding workers adds), real sandboxed kernels. A backlog of
 // runs of a one-task flow (a 1 s sleep) is submitted at once; the figure is runs ended per minute, from
-// the first submission to the last end. Needs `npm run build:server` first; run it alone.
+// the first submission to the last end. Then the same with the workers' kernels from a real Jupyter
+// Enterprise Gateway (3.3.0, .venv-gateway; `cellflow worker --kernel-gateway`) beside the local
+// kernels, in the same run. Needs `npm run build:server` first; run it alone.
 //
 //   node bench/workers.mjs [--runs-per-worker 8] [--no-readme]
 import { spawn } from 'node:child_process';
@@ -12,6 +14,7 @@ import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 
 import { startPostgres } from './chaos-postgres.mjs';
+import { startEnterpriseGateway } from './enterprise-gateway.mjs';
 import { ENDED_RUN, startServer } from './cellflow-server.mjs';
 import { ROOT, machine, noopNotebook, writeReadmeSection } from './lib.mjs';
 
@@ -20,7 +23,7 @@ const args = process.argv.slice(2);
 const perWorker = Number(args[args.indexOf('--runs-per-worker') + 1] || 0) || 8;
 const writeReadme = !args.includes('--no-readme');
 
-function startWorker(dir, env, index) {
+function startWorker(dir, env, index, extra = []) {
   const dataDir = join(dir, `worker-${index}`);
   const proc = spawn(
     process.execPath,
@@ -34,7 +37,8 @@ function startWorker(dir, env, index) {
       '--max-concurrent-runs',
       '1',
       '--name',
-      `bench-${index}`
+      `bench-${index}`,
+      ...extra
     ],
     { env, stdio: ['ignore', 'pipe', 'pipe'] }
   );
@@ -115,6 +119,7 @@ async function main() {
   const server = await startServer(['--no-executor']);
   const workers = [];
   const rows = [];
+  let gateway = null;
   const loadBefore = loadavg()[0];
   try {
     const { flow } = await server.api('POST', '/api/flows', {
@@ -128,15 +133,38 @@ async function main() {
       // One warm-up run: each worker's first kernel (and its warm one) started.
       await measure(server.api, flow.id, n);
       const result = await measure(server.api, flow.id, n);
-      rows.push({ workers: n, ...result });
+      rows.push({ workers: n, kernels: 'local (sandbox)', ...result });
       console.log(
         `${n} worker(s): ${result.count} runs in ${result.seconds.toFixed(1)} s = ${result.perMinute.toFixed(1)} runs/min (${result.failed} not Completed)`
+      );
+    }
+    // The same workers' kernels from Enterprise Gateway: the local ones stop first.
+    for (const worker of workers.splice(0)) {
+      await stop(worker);
+    }
+    gateway = await startEnterpriseGateway();
+    const gatewayEnv = { ...env, CELLFLOW_GATEWAY_TOKEN: gateway.token };
+    for (const n of [1, 2]) {
+      while (workers.length < n) {
+        workers.push(
+          await startWorker(dir, gatewayEnv, workers.length + 11, [
+            '--kernel-gateway',
+            gateway.url
+          ])
+        );
+      }
+      await measure(server.api, flow.id, n);
+      const result = await measure(server.api, flow.id, n);
+      rows.push({ workers: n, kernels: 'Enterprise Gateway', ...result });
+      console.log(
+        `${n} worker(s) on Enterprise Gateway: ${result.count} runs in ${result.seconds.toFixed(1)} s = ${result.perMinute.toFixed(1)} runs/min (${result.failed} not Completed)`
       );
     }
   } finally {
     for (const worker of workers) {
       await stop(worker);
     }
+    await gateway?.stop();
     await server.close();
     await pg.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -146,11 +174,11 @@ async function main() {
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; 1-minute load average ${loadBefore.toFixed(1)} at the start.`,
     `Command: \`npm run build:server && node bench/workers.mjs\` (${perWorker} runs per worker, after one warm-up round).`,
     '',
-    '| Workers | Runs | Time | Runs per minute | vs 1 worker | Not Completed |',
-    '| ------- | ---- | ---- | --------------- | ----------- | ------------- |',
+    '| Workers | Kernels | Runs | Time | Runs per minute | vs 1 worker, local | Not Completed |',
+    '| ------- | ------- | ---- | ---- | --------------- | ------------------ | ------------- |',
     ...rows.map(
       r =>
-        `| ${r.workers} | ${r.count} | ${r.seconds.toFixed(1)} s | ${r.perMinute.toFixed(1)} | ${(r.perMinute / base).toFixed(2)}× | ${r.failed} |`
+        `| ${r.workers} | ${r.kernels} | ${r.count} | ${r.seconds.toFixed(1)} s | ${r.perMinute.toFixed(1)} | ${(r.perMinute / base).toFixed(2)}× | ${r.failed} |`
     )
   ].join('\n');
   console.log(`\n${table}`);

@@ -90,6 +90,7 @@ API_ROOTS = frozenset(
         "keys",
         "notifications",
         "server",
+        "workers",
     }
 )
 

@@ -8,12 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 from tornado.netutil import DefaultLoopResolver, OverrideResolver
 
+from jupyterlab_cellflow.handlers import API_ROOTS
 from jupyterlab_cellflow.profile import read_profile, write_profile
 
 NAME = "cellflow-team.test"
@@ -164,3 +166,13 @@ async def test_without_allowed_host_the_lab_is_told_the_setting(
     assert session["reachable"] is False
     assert f"--allowed-host {NAME}" in session["error"]
     assert key not in session["error"]
+
+
+def test_every_path_of_the_api_is_forwarded_by_the_lab(bare_server):
+    """The proxy forwards only the API's own first segments (API_ROOTS): each path the server's OpenAPI
+    document lists must be among them, or the lab could not reach it (a new endpoint forgotten there)."""
+    with urllib.request.urlopen(f"http://{ADDRESS}:{bare_server.port}/api/openapi.json") as answer:
+        document = json.load(answer)
+    roots = {path.split("/")[2] for path in document["paths"]}
+    assert "workers" in roots
+    assert roots - API_ROOTS == set()

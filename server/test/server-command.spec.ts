@@ -117,6 +117,24 @@ describe('cellflow server', () => {
     );
   });
 
+  it('refuses a kernel gateway that is not an http or https URL, naming the option', () => {
+    for (const url of ['ftp://gateway:8888', 'gateway:8888', 'not a url']) {
+      let stderr = '';
+      try {
+        execFileSync(
+          process.execPath,
+          [bin, 'worker', '--kernel-gateway', url],
+          { stdio: 'pipe' }
+        );
+      } catch (err) {
+        stderr = String((err as { stderr: Buffer }).stderr);
+      }
+      expect(stderr).toContain(
+        `--kernel-gateway must be an http or https URL, got "${url}"`
+      );
+    }
+  });
+
   it('refuses an output cap outside 1 to 1024 MB with a message that names it', () => {
     for (const cap of ['0', '2048', 'big']) {
       let stderr = '';

@@ -3,7 +3,8 @@
  * `cellflow worker`s, real processes on one real PostgreSQL, real sandboxed ipykernels. Workers share
  * the runs of several flows; a worker killed with -9 loses its run within its lease and the flow's
  * retry runs it on the other; a run of pool `gpu` waits, saying so, until a worker of that pool starts;
- * SIGTERM drains a worker (its run ends Completed, it claims nothing new, then it exits 0).
+ * SIGTERM drains a worker (its run ends Completed, it claims nothing new, then it exits 0); a worker
+ * started with `--kernel-gateway` runs its pool's flows on a real Enterprise Gateway's kernels.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +23,8 @@ import {
   startPrinting,
   type ServerChild
 } from './support/cli-child.js';
+// @ts-expect-error: a plain ES module of the benchmarks, shared with bench/workers.mjs
+import { startEnterpriseGateway } from '../../bench/enterprise-gateway.mjs';
 import { notebook } from './runs-helpers.js';
 import { startPostgres, type TestPostgres } from './support/postgres.js';
 
@@ -366,4 +369,55 @@ describe('an API server without an executor, and workers on one PostgreSQL', () 
     });
     expect(await executedBy(run.id, [gpu])).toBe(gpu.dataDir);
   }, 180_000);
+
+  it('runs the flows of its pool on the kernels of Enterprise Gateway when started with --kernel-gateway', async () => {
+    const gateway = await startEnterpriseGateway();
+    try {
+      const flowId = await deployFlow('remote', 0);
+      await request('PATCH', `/api/flows/${flowId}/settings`, {
+        pool: 'remote'
+      });
+      const run = await startRun(flowId);
+      const started = await startPrinting(
+        process.execPath,
+        [
+          BIN,
+          'worker',
+          '--health-port',
+          '0',
+          '--data-dir',
+          join(dir, 'worker-remote'),
+          '--pool',
+          'remote',
+          '--kernel-gateway',
+          gateway.url
+        ],
+        /Kernels start on the kernel gateway (\S+) \(isolated by the gateway\)\nCellflow worker of pool\(s\) remote; health on/,
+        // The token from the environment, as the README says: not on the command line.
+        { ...env, CELLFLOW_GATEWAY_TOKEN: gateway.token }
+      );
+      children.push(started.process);
+      expect(started.match[1]).toBe(gateway.url);
+      const ended = await until('the remote run to end', async () => {
+        const now = await getRun(run.id);
+        return now.endedAt && now;
+      });
+      expect(ended.state).toBe('Completed');
+      // Its kernel ran where the gateway runs them: in the gateway's folder, not a worker's.
+      const { lines } = await request<{ lines: { text: string }[] }>(
+        'GET',
+        `/api/runs/${run.id}/logs`
+      );
+      expect(lines.map(l => l.text)).toEqual([
+        expect.stringMatching(/^cwd .*cellflow-eg-/)
+      ]);
+      const exited = once(started.process, 'exit');
+      started.process.kill('SIGTERM');
+      expect((await exited)[0]).toBe(0);
+      // Its warm kernel and its run's kernel were deleted on the gateway.
+      expect(await gateway.kernels()).toEqual([]);
+    } finally {
+      await gateway.stop();
+    }
+  }, 120_000);
 });
