@@ -22,6 +22,12 @@ import { createEventHub, type EventHub } from './events/hub.js';
 import { PostgresEventHub } from './events/postgres-hub.js';
 import { defaultPython } from './executor/index.js';
 import { KernelGateway } from './executor/gateway.js';
+import { describeStoreError } from './store/errors.js';
+import {
+  retentionSettings,
+  startRetention,
+  type Retention
+} from './retention.js';
 import { killOrphanKernels } from './executor/orphan-kernels.js';
 import type { IsolationMode } from './executor/sandbox.js';
 import { resolveIsolation, type KernelIsolation } from './runs/isolation.js';
@@ -102,6 +108,10 @@ export interface CellflowServerOptions {
   kernelGateway?: string;
   /** The gateway's token (`--gateway-token`; default CELLFLOW_GATEWAY_TOKEN). */
   gatewayToken?: string;
+  /** Remove ended runs older than this many days (`--retention-days`; default CELLFLOW_RETENTION_DAYS). */
+  retentionDays?: number;
+  /** Keep the newest this many runs per flow (`--retention-runs`; default CELLFLOW_RETENTION_RUNS). */
+  retentionRuns?: number;
 }
 
 /** Loopback addresses: a server listening only there is reached from its own machine only. */
@@ -125,6 +135,8 @@ export interface CellflowServer {
   readonly hub: EventHub;
   readonly runs: RunService;
   readonly scheduler: Scheduler;
+  /** Removes old runs (`--retention-days`, `--retention-runs`); null when neither is set. */
+  readonly retention: Retention | null;
   readonly admin: AdminChannel;
   /** How this server's kernels are isolated. */
   readonly isolation: KernelIsolation;
@@ -211,6 +223,10 @@ async function startProcess(
     hidden: [keyFile],
     env
   });
+  const retentionConfig = retentionSettings(
+    { days: options.retentionDays, runsPerFlow: options.retentionRuns },
+    env
+  );
   const gatewayUrl =
     options.kernelGateway ?? (env.CELLFLOW_KERNEL_GATEWAY || undefined);
   // Made now: a URL that is not one is refused before anything is opened.
@@ -390,6 +406,12 @@ async function startProcess(
     // After the run service: the scheduler's first pass may release due runs and wake it.
     const scheduler = await startScheduler({ store, hub, runs });
     cleanups.push(() => scheduler.stop());
+    const retention = startRetention(store, retentionConfig, error =>
+      notice(`retention sweep failed: ${describeStoreError(error)}`)
+    );
+    if (retention) {
+      cleanups.push(() => retention.stop());
+    }
 
     let closing: Promise<void> | null = null;
     return {
@@ -401,6 +423,7 @@ async function startProcess(
       hub,
       runs,
       scheduler,
+      retention,
       admin,
       isolation,
       kernelGateway: kernelGateway?.url ?? null,

@@ -814,6 +814,90 @@ describe.each([pgliteBackend(), postgresBackend()])(
       );
     });
 
+    it('prunes ended runs by age or beyond the newest N of their flow, with all that hangs off them, never a run not ended', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const { flow } = await deployed(ws.id);
+      const { flow: otherFlow } = await deployed(other.id);
+      const r1 = await runInState(ws.id, flow.id, ['Pending', 'Running']);
+      const [task] = await store.createTaskRuns(r1.id, ['extract']);
+      const { attempt } = await store.transitionTaskRun(task.id, 'Running');
+      await store.saveAttemptOutputs(
+        attempt!.id,
+        [{ output_type: 'stream', name: 'stdout', text: 'x' }],
+        false
+      );
+      await store.appendLogLines([
+        { flowRunId: r1.id, stream: 'stdout', text: 'line' }
+      ]);
+      await store.saveExecutedNotebook(r1.id, { cells: [] });
+      await store.transitionRun(r1.id, 'Completed');
+      const r2 = await runInState(ws.id, flow.id, [
+        'Pending',
+        'Running',
+        'Failed'
+      ]);
+      const r3 = await runInState(ws.id, flow.id, ['Pending', 'Running']);
+      const r4 = await runInState(ws.id, flow.id, [
+        'Pending',
+        'Running',
+        'Completed'
+      ]);
+      const r5 = await runInState(ws.id, flow.id, []);
+      const theirs = await runInState(other.id, otherFlow.id, ['Cancelled']);
+
+      expect(await store.pruneRuns({ workspaceId: ws.id })).toEqual([]);
+      // The newest two are r5 and r4; beyond them r3 is still Running, so only r2 and r1 go.
+      expect(
+        (await store.pruneRuns({ workspaceId: ws.id, keepPerFlow: 2 })).sort()
+      ).toEqual([r1.id, r2.id].sort());
+      expect(await store.getRun(ws.id, r1.id)).toBeNull();
+      expect(await store.getRun(ws.id, r2.id)).toBeNull();
+      expect(await store.getExecutedNotebook(ws.id, r1.id)).toBeNull();
+      await expect(store.listLogLines(ws.id, r1.id)).rejects.toBeInstanceOf(
+        NotFoundError
+      );
+      expect(
+        await store.listEvents({ workspaceId: ws.id, flowRunId: r1.id })
+      ).toEqual([]);
+      expect(
+        await raw(
+          store,
+          `SELECT count(*)::int AS n FROM task_attempts WHERE task_run_id = ${quote(task.id)}`
+        )
+      ).toEqual([{ n: 0 }]);
+
+      // By age: whatever ended before now goes; the Running and Scheduled runs stay, the other
+      // workspace's run too.
+      expect(
+        await store.pruneRuns({
+          workspaceId: ws.id,
+          endedBefore: new Date(Date.now() + 60_000)
+        })
+      ).toEqual([r4.id]);
+      const left = await store.listRuns({ workspaceId: ws.id });
+      expect(left.runs.map(r => r.id).sort()).toEqual([r3.id, r5.id].sort());
+      expect(await store.getRun(other.id, theirs.id)).not.toBeNull();
+
+      // At most `batch` runs per call.
+      const more = [];
+      for (let i = 0; i < 3; i++) {
+        more.push(await runInState(other.id, otherFlow.id, ['Cancelled']));
+      }
+      const first = await store.pruneRuns(
+        { workspaceId: other.id, keepPerFlow: 0 },
+        2
+      );
+      expect(first).toHaveLength(2);
+      const rest = await store.pruneRuns(
+        { workspaceId: other.id, keepPerFlow: 0 },
+        2
+      );
+      expect([...first, ...rest].sort()).toEqual(
+        [theirs.id, ...more.map(r => r.id)].sort()
+      );
+    });
+
     it('saves and replaces the executed notebook', async () => {
       const ws = await workspace();
       const other = await workspace();

@@ -13,6 +13,11 @@ import {
   splitList,
   type TrustProxy
 } from '../deployment-settings.js';
+import {
+  parseRetention,
+  RETENTION_DAYS_MAX,
+  RETENTION_RUNS_MAX
+} from '../retention.js';
 import { startCellflowServer, type CellflowServerOptions } from '../start.js';
 import { checkPoolName } from '../store/store.js';
 
@@ -45,6 +50,8 @@ export interface ExecutorCommandOptions {
 }
 
 interface ServerCommandOptions extends ExecutorCommandOptions {
+  retentionDays?: number;
+  retentionRuns?: number;
   host: string;
   port: number;
   executor?: boolean;
@@ -105,6 +112,16 @@ export function registerServerCommand(program: Command): void {
       '--cors-origin <origin>',
       `a browser origin (https://lab.example.org) allowed to call the API; repeatable, or comma-separated in $${CORS_ORIGINS_ENV} (default: the local lab, http://127.0.0.1:8888 and http://localhost:8888)`,
       repeatable(parseCorsOrigin, '--cors-origin')
+    )
+    .option(
+      '--retention-days <n>',
+      `remove ended runs older than this many days, with their logs, outputs and executed notebooks; checked at start and hourly (1 to ${RETENTION_DAYS_MAX}; default: $CELLFLOW_RETENTION_DAYS, else kept forever)`,
+      value => parseRetention(value, '--retention-days', RETENTION_DAYS_MAX)
+    )
+    .option(
+      '--retention-runs <n>',
+      `keep only the newest this many runs of each flow, removing older ended ones likewise (1 to ${RETENTION_RUNS_MAX}; default: $CELLFLOW_RETENTION_RUNS, else all)`,
+      value => parseRetention(value, '--retention-runs', RETENTION_RUNS_MAX)
     );
   addExecutorOptions(command);
   command.action(async (opts: ServerCommandOptions) => {
@@ -117,7 +134,9 @@ export function registerServerCommand(program: Command): void {
       allowedHosts: opts.allowedHost,
       publicUrl: opts.publicUrl,
       trustProxy: opts.trustProxy,
-      allowedOrigins: opts.corsOrigin
+      allowedOrigins: opts.corsOrigin,
+      retentionDays: opts.retentionDays,
+      retentionRuns: opts.retentionRuns
     });
     process.stdout.write(`${kernelsNotice(server)}\n`);
     if (server.crashedAtStart.length > 0) {

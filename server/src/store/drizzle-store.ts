@@ -8,6 +8,7 @@ import { sql } from 'drizzle-orm';
 import { NotFoundError } from './errors.js';
 import type { Db } from './sql/common.js';
 import { crashRunningRuns, listRunningLeaseOwners } from './sql/crash.js';
+import { pruneRuns } from './sql/retention.js';
 import { listEvents, insertEvent } from './sql/events.js';
 import * as flowsSql from './sql/flows.js';
 import * as keysSql from './sql/keys.js';
@@ -20,6 +21,7 @@ import * as workersSql from './sql/workers.js';
 import type { FlowRunState, TaskRunState } from './states.js';
 import type {
   ClaimOptions,
+  PruneRunsPolicy,
   CrashFilter,
   CreateRunInput,
   DeployInput,
@@ -197,6 +199,9 @@ export class DrizzleStore implements Store {
   }
   crashRunningRuns(reason: string, filter: CrashFilter = {}) {
     return this.db.tx(db => crashRunningRuns(db, reason, filter));
+  }
+  pruneRuns(policy: PruneRunsPolicy, batch = 1000) {
+    return this.db.tx(db => pruneRuns(db, policy, batch));
   }
 
   createTaskRuns(flowRunId: string, taskNames: string[]) {

@@ -135,6 +135,16 @@ export interface SchedulerAgenda {
   nextDueAt: Date | null;
 }
 
+/** Which ended runs retention removes: either rule is enough (none given: none removed). */
+export interface PruneRunsPolicy {
+  /** Only this workspace's runs (default: every workspace's). */
+  workspaceId?: string;
+  /** Runs that ended before this time. */
+  endedBefore?: Date;
+  /** Runs beyond the newest N of their flow (runs not yet ended count among the N). */
+  keepPerFlow?: number;
+}
+
 /** A task run with its attempts, oldest first (`attempts` is their count). */
 export type TaskRunDetail = TaskRun & { attemptList: TaskAttempt[] };
 /** A flow run with its task runs, in creation order. */
@@ -377,6 +387,11 @@ export interface Store {
   listWorkers(since: Date): Promise<Worker[]>;
   /** Marks Running runs (all, or those matching the filter) Crashed with the reason; returns them. */
   crashRunningRuns(reason: string, filter?: CrashFilter): Promise<FlowRun[]>;
+  /**
+   * Removes at most `batch` (default 1000) ended runs the policy says go, with their tasks, attempts,
+   * outputs, logs, executed notebook and events; returns their ids. Runs not ended are kept.
+   */
+  pruneRuns(policy: PruneRunsPolicy, batch?: number): Promise<string[]>;
 
   // Task runs
   createTaskRuns(flowRunId: string, taskNames: string[]): Promise<TaskRun[]>;
