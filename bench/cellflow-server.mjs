@@ -69,9 +69,10 @@ export function apiClient(url, key) {
  */
 export async function startServer(
   extraArgs = [],
-  { parentDir = tmpdir() } = {}
+  { parentDir = tmpdir(), dataDir: given = null } = {}
 ) {
-  const dataDir = mkdtempSync(join(parentDir, 'cellflow-bench-'));
+  // A data dir given is reused (a benchmark that fills the store between two starts) and kept.
+  const dataDir = given ?? mkdtempSync(join(parentDir, 'cellflow-bench-'));
   const env = {
     ...process.env,
     PATH: `${join(ROOT, '.venv', 'bin')}:${process.env.PATH}`
@@ -162,7 +163,9 @@ export async function startServer(
       proc.kill('SIGTERM');
       await exited;
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!given) {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }
 
   return {

@@ -765,6 +765,35 @@ describe.each([pgliteBackend(), postgresBackend()])(
       ).rejects.toBeInstanceOf(NotFoundError);
     });
 
+    it("records a task's and its attempts' times as given (the run loop's), not the write's", async () => {
+      const ws = await workspace();
+      const { flow } = await deployed(ws.id);
+      const run = await runInState(ws.id, flow.id, ['Pending', 'Running']);
+      const [task] = await store.createTaskRuns(run.id, ['extract']);
+      const t0 = new Date('2026-03-01T10:00:00.100Z');
+      const t1 = new Date('2026-03-01T10:00:00.350Z');
+      const t2 = new Date('2026-03-01T10:00:01.400Z');
+      const t3 = new Date('2026-03-01T10:00:01.420Z');
+      await store.transitionTaskRun(task.id, 'Running', { at: t0 });
+      await store.transitionTaskRun(task.id, 'AwaitingRetry', {
+        at: t1,
+        attemptError: { name: 'ValueError', value: 'x', traceback: [] }
+      });
+      await store.transitionTaskRun(task.id, 'Retrying', { at: t2 });
+      const done = await store.transitionTaskRun(task.id, 'Completed', {
+        at: t3
+      });
+      expect(done.taskRun.startedAt).toEqual(t0);
+      expect(done.taskRun.endedAt).toEqual(t3);
+      const detail = await store.getRun(ws.id, run.id);
+      expect(
+        detail!.taskRuns[0].attemptList.map(a => [a.startedAt, a.endedAt])
+      ).toEqual([
+        [t0, t1],
+        [t2, t3]
+      ]);
+    });
+
     it('appends and lists log lines by run, task and position', async () => {
       const ws = await workspace();
       const other = await workspace();

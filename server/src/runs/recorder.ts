@@ -207,11 +207,17 @@ export class RunRecorder {
     switch (event.state) {
       case 'Running':
       case 'Retrying':
-        this.transition(slot, event.state, { reason: replay ?? null }, true);
+        this.transition(
+          slot,
+          event.state,
+          { reason: replay ?? null, at: new Date(event.at) },
+          true
+        );
         return;
       case 'NotRun':
         this.transition(slot, 'Cancelled', {
-          reason: event.reason ?? 'not run'
+          reason: event.reason ?? 'not run',
+          at: new Date(event.at)
         });
         return;
       case 'AwaitingRetry':
@@ -239,7 +245,8 @@ export class RunRecorder {
           event.state,
           {
             reason,
-            attemptError: event.error ? attemptError(event.error) : null
+            attemptError: event.error ? attemptError(event.error) : null,
+            at: new Date(event.at)
           },
           false,
           ended
@@ -272,7 +279,11 @@ export class RunRecorder {
   private transition(
     slot: TaskSlot,
     to: TaskRunState,
-    options: { reason: string | null; attemptError?: AttemptError | null },
+    options: {
+      reason: string | null;
+      attemptError?: AttemptError | null;
+      at?: Date;
+    },
     begins = false,
     endedOutputs?: OutputCollector
   ): void {

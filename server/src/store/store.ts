@@ -221,6 +221,11 @@ export interface AttemptError {
 export interface TaskTransitionOptions extends TransitionOptions<TaskRunState> {
   /** For a transition that ends an attempt (to Failed, Crashed, AwaitingRetry, ...). */
   attemptError?: AttemptError | null;
+  /**
+   * When it happened (default: now). The run loop's own time: writes are queued behind outputs and
+   * logs, so the time of the write would add their lag to every start, end and duration.
+   */
+  at?: Date;
 }
 
 export interface TaskTransitionResult {

@@ -120,7 +120,7 @@ export async function transitionTaskRun(
     );
   }
   assertTaskRunTransition(taskRunId, from, to);
-  const now = new Date();
+  const now = options.at ?? new Date();
   const starts = isActiveTaskRunState(to);
   const ends = isActiveTaskRunState(from as TaskRunState);
   const terminal = isTerminalTaskRunState(to);
