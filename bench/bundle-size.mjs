@@ -9,13 +9,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 
-import { machine, ROOT, writeReadmeSection } from './lib.mjs';
+import { freePort, machine, ROOT, writeReadmeSection } from './lib.mjs';
 
 const { values } = parseArgs({
   options: { 'no-build': { type: 'boolean', default: false } }
@@ -85,17 +84,6 @@ function danfojsFiles(files) {
     );
   }
   return chunkFiles;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Start `jupyter lab` (a throwaway token, root and Cellflow profile) and resolve once it answers. */

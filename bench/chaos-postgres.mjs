@@ -10,8 +10,9 @@ import {
   readFileSync,
   rmSync
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+
+import { freePort } from './lib.mjs';
 
 /** Debian's server binaries (/usr/lib/postgresql/<version>/bin) or CELLFLOW_PG_BIN; null when absent. */
 export function findPostgresBin() {
@@ -32,17 +33,6 @@ export function findPostgresBin() {
       ['initdb', 'pg_ctl', 'postgres'].every(b => existsSync(join(dir, b)))
     ) ?? null
   );
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function postgresUser() {

@@ -8,13 +8,13 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { ENDED_RUN, startServer } from './cellflow-server.mjs';
 import {
+  freePort,
   machine,
   ms,
   noopNotebook,
@@ -50,17 +50,6 @@ const CHROMIUM_FLAGS = [
   '--disable-component-update',
   '--disable-sync'
 ];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** `jupyter lab` from .venv with a token, its own root dir and its own Cellflow profile folder. */
 async function startLab() {

@@ -10,24 +10,14 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { freePort } from './lib.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 export const GATEWAY_JUPYTER = join(ROOT, '.venv-gateway', 'bin', 'jupyter');
 export const KERNEL_PYTHON = join(ROOT, '.venv', 'bin', 'python');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** kernelspecs: name -> { argv, language, displayName, env } written as `kernels/<name>/kernel.json`. */
 async function writeKernelspecs(jupyterPath, kernelspecs) {

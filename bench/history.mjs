@@ -1,5 +1,5 @@
 // Histories that grow (issue 16): the list endpoints with 100,000 runs and 1,000,000 log lines beside
-// the same server with 1,000 runs and 10,000 lines, measured in one run. Each history is written into a
+// the same server with 1,000 runs and 20,000 lines, measured in one run. Each history is written into a
 // new embedded store (PGlite, the default) with one SQL statement per table, then `cellflow server`
 // opens it and each route is asked 40 times in a row (after 5 unmeasured); the table gives p50 / p99
 // and the large history's p50 over the small one's. Needs `npm run build:server` first; run it alone.
@@ -10,7 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { startServer } from './cellflow-server.mjs';
-import { machine, noopNotebook, ROOT, summary, writeReadmeSection } from './lib.mjs';
+import {
+  machine,
+  noopNotebook,
+  ROOT,
+  summary,
+  writeReadmeSection
+} from './lib.mjs';
 
 const { openPgliteStore } = await import(
   join(ROOT, 'server', 'lib', 'server', 'src', 'store', 'index.js')
@@ -20,7 +26,7 @@ const ROUNDS = 40;
 const WARMUP = 5;
 
 const SIZES = [
-  { label: 'small', runs: 1_000, lines: 10_000, bigRunLines: 1_000 },
+  { label: 'small', runs: 1_000, lines: 20_000, bigRunLines: 10_000 },
   { label: 'large', runs: 100_000, lines: 1_000_000, bigRunLines: 100_000 }
 ];
 
@@ -97,11 +103,15 @@ async function measure(size) {
   const { api } = server;
   try {
     const big = `hist-${size.runs}`;
-    // A cursor 20 pages of 50 deep, from following nextCursor as a client pages.
+    // A cursor 10 pages of 50 deep, from following nextCursor as a client pages.
     let cursor;
-    for (let page = 0; page < 20; page++) {
-      cursor = (await api('GET', `/api/runs?limit=50${cursor ? `&cursor=${cursor}` : ''}`))
-        .nextCursor;
+    for (let page = 0; page < 10; page++) {
+      cursor = (
+        await api(
+          'GET',
+          `/api/runs?limit=50${cursor ? `&cursor=${cursor}` : ''}`
+        )
+      ).nextCursor;
     }
     const lines = await api('GET', `/api/runs/${big}/logs?limit=5000`);
     const middle = lines.lines[lines.lines.length - 1].id;
@@ -116,7 +126,7 @@ async function measure(size) {
         () => api('GET', '/api/runs?state=Failed&limit=50')
       ],
       [
-        'GET /api/runs?cursor= (page 21, by cursor)',
+        'GET /api/runs?cursor= (page 11, by cursor)',
         () => api('GET', `/api/runs?limit=50&cursor=${cursor}`)
       ],
       ['GET /api/runs/:id', () => api('GET', `/api/runs/${big}`)],
@@ -149,7 +159,9 @@ for (const size of SIZES) {
     `${size.runs} runs, ${size.lines} lines: seeded in ${m.seedS.toFixed(1)} s, server listening ${m.startMs.toFixed(0)} ms after spawn`
   );
   for (const r of m.results) {
-    console.log(`  ${r.route}: p50 ${r.median.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms`);
+    console.log(
+      `  ${r.route}: p50 ${r.median.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms`
+    );
   }
 }
 

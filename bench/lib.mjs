@@ -2,6 +2,7 @@
 // the README table, so every benchmark reports figures the same way.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,3 +120,15 @@ export function writeReadmeSection(name, text) {
 }
 
 export const ms = value => `${value.toFixed(2)} ms`;
+
+/** A free TCP port on 127.0.0.1 (for servers that cannot report the port they chose). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}

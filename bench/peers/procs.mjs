@@ -3,8 +3,12 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+
+import { freePort } from '../lib.mjs';
+
+// Where the peers' runners find it.
+export { freePort };
 
 /**
  * Start `command` with stdout as lines (for `onLine`) and stderr appended to `logFile`. Rejects
@@ -149,18 +153,6 @@ export async function stop(proc, graceMs = 15_000) {
       // Already gone, as it should be.
     }
   }
-}
-
-/** A free TCP port on 127.0.0.1 (for servers that cannot report the port they chose). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));

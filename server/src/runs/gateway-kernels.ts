@@ -23,10 +23,10 @@ import {
 import type { WorkspaceEnvSource } from './kernel-launcher.js';
 import {
   launchProfile,
+  WarmStartingProvider,
   type KernelProvider,
   type LaunchProfile
 } from './kernel-provider.js';
-import { WarmKernels } from './warm-kernels.js';
 
 export interface GatewayKernelsOptions {
   gateway: KernelGateway;
@@ -37,15 +37,12 @@ export interface GatewayKernelsOptions {
 
 const DEFAULT_KERNEL = 'python3';
 
-export class GatewayKernels implements KernelProvider {
-  private readonly warm: WarmKernels<LaunchProfile>;
-
+export class GatewayKernels
+  extends WarmStartingProvider
+  implements KernelProvider
+{
   constructor(private readonly options: GatewayKernelsOptions) {
-    this.warm = new WarmKernels<LaunchProfile>(
-      profile => this.startCold(profile),
-      options.warmKernels,
-      options.onWarmError
-    );
+    super(options.warmKernels, options.onWarmError);
   }
 
   get where(): string {
@@ -74,27 +71,7 @@ export class GatewayKernels implements KernelProvider {
     return launchProfile(workspaceId, cwd, env, kernelspec);
   }
 
-  async start(profile: LaunchProfile): Promise<RunKernel> {
-    return (await this.warm.take(profile)) ?? this.startCold(profile);
-  }
-
-  prepare(profile: LaunchProfile): void {
-    this.warm.prepare(profile);
-  }
-
-  get warmReady(): number {
-    return this.warm.readyCount;
-  }
-
-  whenWarmSettled(): Promise<void> {
-    return this.warm.whenSettled();
-  }
-
-  close(): Promise<void> {
-    return this.warm.close();
-  }
-
-  private async startCold(profile: LaunchProfile): Promise<RunKernel> {
+  protected async startCold(profile: LaunchProfile): Promise<RunKernel> {
     const kernel = await this.options.gateway.startKernel(
       profile.kernelspec?.name ?? DEFAULT_KERNEL,
       { KERNEL_USERNAME: kernelUsername(profile.workspaceId) }

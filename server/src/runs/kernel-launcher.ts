@@ -12,11 +12,11 @@ import { isInside } from '../executor/sandbox.js';
 import type { KernelIsolation } from './isolation.js';
 import {
   launchProfile,
+  WarmStartingProvider,
   type KernelProvider,
   type LaunchProfile
 } from './kernel-provider.js';
 import type { KernelUsers } from './kernel-users.js';
-import { WarmKernels } from './warm-kernels.js';
 
 /** Where a workspace's variables and secrets come from (WorkspaceSecrets). */
 export interface WorkspaceEnvSource {
@@ -41,15 +41,12 @@ export interface KernelLauncherOptions {
 }
 
 /** The local kernel provider: kernel processes of this machine, over ZeroMQ, in its sandbox. */
-export class KernelLauncher implements KernelProvider {
-  private readonly warm: WarmKernels<LaunchProfile>;
-
+export class KernelLauncher
+  extends WarmStartingProvider
+  implements KernelProvider
+{
   constructor(private readonly options: KernelLauncherOptions) {
-    this.warm = new WarmKernels<LaunchProfile>(
-      profile => this.startCold(profile),
-      options.warmKernels,
-      options.onWarmError
-    );
+    super(options.warmKernels, options.onWarmError);
   }
 
   get isolation(): KernelIsolation {
@@ -84,29 +81,7 @@ export class KernelLauncher implements KernelProvider {
     );
   }
 
-  /** A kernel for the run: a warm one of its profile, else one started now. */
-  async start(profile: LaunchProfile): Promise<RunKernel> {
-    return (await this.warm.take(profile)) ?? this.startCold(profile);
-  }
-
-  /** Starts a kernel ahead for this profile's next run. */
-  prepare(profile: LaunchProfile): void {
-    this.warm.prepare(profile);
-  }
-
-  get warmReady(): number {
-    return this.warm.readyCount;
-  }
-
-  whenWarmSettled(): Promise<void> {
-    return this.warm.whenSettled();
-  }
-
-  close(): Promise<void> {
-    return this.warm.close();
-  }
-
-  private async startCold(profile: LaunchProfile): Promise<RunKernel> {
+  protected async startCold(profile: LaunchProfile): Promise<RunKernel> {
     const { flowsDir } = this.options;
     if (profile.user && flowsDir && isInside(flowsDir, profile.cwd)) {
       // A flow's own folder is its workspace's (a notebook's folder in the lab's tree stays its owner's).

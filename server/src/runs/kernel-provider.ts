@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { RunKernel } from '../executor/index.js';
 import type { Kernelspec } from '../executor/kernelspecs.js';
 import type { KernelUser } from '../executor/start-kernel.js';
-import type { KernelProfile } from './warm-kernels.js';
+import { WarmKernels, type KernelProfile } from './warm-kernels.js';
 
 export interface LaunchProfile extends KernelProfile {
   readonly workspaceId: string;
@@ -73,4 +73,44 @@ export function launchProfile(
     ...(user ? { user } : {}),
     ...(kernelspec ? { kernelspec } : {})
   };
+}
+
+/**
+ * What both providers share: a run's kernel is a warm one of its profile when there is one, else one
+ * started now (`startCold`, the provider's own), and each take starts the profile's next one ahead.
+ */
+export abstract class WarmStartingProvider {
+  private readonly warm: WarmKernels<LaunchProfile>;
+
+  constructor(size: number, onWarmError?: (error: unknown) => void) {
+    this.warm = new WarmKernels<LaunchProfile>(
+      profile => this.startCold(profile),
+      size,
+      onWarmError
+    );
+  }
+
+  /** A kernel for the run: a warm one of its profile, else one started now. */
+  async start(profile: LaunchProfile): Promise<RunKernel> {
+    return (await this.warm.take(profile)) ?? this.startCold(profile);
+  }
+
+  /** Starts a kernel ahead for this profile's next run. */
+  prepare(profile: LaunchProfile): void {
+    this.warm.prepare(profile);
+  }
+
+  get warmReady(): number {
+    return this.warm.readyCount;
+  }
+
+  whenWarmSettled(): Promise<void> {
+    return this.warm.whenSettled();
+  }
+
+  close(): Promise<void> {
+    return this.warm.close();
+  }
+
+  protected abstract startCold(profile: LaunchProfile): Promise<RunKernel>;
 }
