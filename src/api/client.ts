@@ -1,7 +1,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import type { ISecret } from './types.js';
+import type { ScheduleSpec } from '../flow/schedule-types.js';
+import type { IOverlap, ISchedule, ISecret, OverlapPolicy } from './types.js';
 
 /**
  * The lab's client of the Cellflow server. Every call goes through the Jupyter server's
@@ -92,6 +93,48 @@ export class CellflowClient {
   async deleteSecret(name: string): Promise<void> {
     await this.api(`secrets/${encodeURIComponent(name)}`, {
       method: 'DELETE'
+    });
+  }
+
+  /** A flow's schedules and its overlap policy. */
+  listSchedules(
+    flowId: string
+  ): Promise<{ schedules: ISchedule[]; overlap: IOverlap }> {
+    return this.api(`flows/${encodeURIComponent(flowId)}/schedules`, {
+      method: 'GET'
+    });
+  }
+
+  /** Add a schedule to a flow (the server plans its runs). */
+  async createSchedule(flowId: string, spec: ScheduleSpec): Promise<ISchedule> {
+    const answer = await this.api<{ schedule: ISchedule }>(
+      `flows/${encodeURIComponent(flowId)}/schedules`,
+      { method: 'POST', body: JSON.stringify(spec) }
+    );
+    return answer.schedule;
+  }
+
+  /** Pause or resume a schedule (pausing removes its planned runs). */
+  async setSchedulePaused(id: string, paused: boolean): Promise<ISchedule> {
+    const answer = await this.api<{ schedule: ISchedule }>(
+      `schedules/${encodeURIComponent(id)}`,
+      { method: 'PATCH', body: JSON.stringify({ paused }) }
+    );
+    return answer.schedule;
+  }
+
+  /** Delete a schedule and its planned runs. */
+  async deleteSchedule(id: string): Promise<void> {
+    await this.api(`schedules/${encodeURIComponent(id)}`, {
+      method: 'DELETE'
+    });
+  }
+
+  /** Set what a scheduled run does while the flow's runs are active. */
+  setOverlap(flowId: string, overlap: OverlapPolicy): Promise<IOverlap> {
+    return this.api<IOverlap>(`flows/${encodeURIComponent(flowId)}/overlap`, {
+      method: 'PATCH',
+      body: JSON.stringify({ overlap })
     });
   }
 

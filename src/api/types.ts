@@ -85,3 +85,26 @@ export interface ISecret {
   createdAt: string;
   updatedAt: string;
 }
+
+/** A schedule as the API returns it (GET /api/flows/:flowId/schedules, POST, PATCH). */
+export interface ISchedule {
+  id: string;
+  flowId?: string;
+  kind: 'interval' | 'cron';
+  every?: number;
+  expression?: string;
+  timezone?: string;
+  paused: boolean;
+  parameters?: Record<string, unknown>;
+  missedPolicy: string;
+  description: string;
+  nextRuns: string[];
+}
+
+export type OverlapPolicy = 'queue' | 'skip' | 'parallel';
+
+/** What a scheduled run does while the flow's runs are active. */
+export interface IOverlap {
+  overlap: OverlapPolicy;
+  maxConcurrent: number | null;
+}

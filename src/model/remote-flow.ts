@@ -15,6 +15,7 @@ import type { FlowSpec } from '../flow/spec.js';
 import { fromServerTaskEvent } from './chip-state.js';
 import { ConnectionModel, messageOf } from './connection-model.js';
 import { NotebookFlowModel } from './notebook-flow-model.js';
+import { SchedulesModel } from './schedules-model.js';
 
 /** How many runs the history shows per page. */
 export const RUNS_PAGE = 20;
@@ -191,12 +192,34 @@ export class RemoteFlowModel implements IDisposable {
     return this.connection.client;
   }
 
+  /**
+   * The deployed flow's schedules and overlap policy (null before the first deploy): one model per
+   * flow, loaded when first asked for; a change of schedules reads the history again.
+   */
+  get schedules(): SchedulesModel | null {
+    const flow = this._flow;
+    if (!flow) {
+      return null;
+    }
+    if (this._schedules?.flowId !== flow.id) {
+      this._schedules?.dispose();
+      this._schedules = new SchedulesModel({
+        client: this.client,
+        flowId: flow.id,
+        onChanged: () => this.schedulesChanged()
+      });
+      void this._schedules.refresh();
+    }
+    return this._schedules;
+  }
+
   dispose(): void {
     if (this._isDisposed) {
       return;
     }
     this._isDisposed = true;
     this._stream?.dispose();
+    this._schedules?.dispose();
     this.connection.changed.disconnect(this.onConnection, this);
     this.notebook.changed.disconnect(this.onNotebookChanged, this);
     Signal.clearData(this);
@@ -461,6 +484,7 @@ export class RemoteFlowModel implements IDisposable {
   }
 
   private _flow: IFlow | null = null;
+  private _schedules: SchedulesModel | null = null;
   private _version: IFlowVersion | null = null;
   private _runs: IFlowRun[] = [];
   private _nextCursor: string | null = null;

@@ -1,9 +1,10 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget } from '@jupyterlab/ui-components';
-import React, { useEffect, useState } from 'react';
+import React, { useState } from 'react';
 
-import { messageOf } from '../model/connection-model.js';
+import type { OverlapPolicy } from '../api/types.js';
 import { RemoteFlowModel } from '../model/remote-flow.js';
+import { SchedulesModel } from '../model/schedules-model.js';
 import { previewSchedule } from '../flow/schedule-describe.js';
 import type { ScheduleSpec } from '../flow/schedule-types.js';
 import { validateSchedule } from '../flow/schedule-validate.js';
@@ -13,19 +14,6 @@ import {
 } from '../flow/parameters.js';
 import type { ParameterSpec } from '../flow/spec.js';
 import { userTimeZone } from '../flow/schedule-zone.js';
-
-/** A schedule as the API returns it. */
-interface ISchedule {
-  id: string;
-  kind: 'interval' | 'cron';
-  every?: number;
-  expression?: string;
-  timezone?: string;
-  paused: boolean;
-  missedPolicy: string;
-  description: string;
-  nextRuns: string[];
-}
 
 /**
  * Schedules of the deployed flow: each with its readable description and next runs, pause/resume and
@@ -39,6 +27,10 @@ export class SchedulesView extends ReactWidget {
   }
 
   set remote(remote: RemoteFlowModel | null) {
+    if (remote === null) {
+      this._model?.changed.disconnect(this.update, this);
+      this._model = null;
+    }
     this._remote?.changed.disconnect(this.update, this);
     this._remote = remote;
     remote?.changed.connect(this.update, this);
@@ -52,52 +44,37 @@ export class SchedulesView extends ReactWidget {
 
   protected render(): JSX.Element | null {
     const remote = this._remote;
-    if (!remote?.flow) {
+    const model = remote?.schedules ?? null;
+    if (model !== this._model) {
+      this._model?.changed.disconnect(this.update, this);
+      this._model = model;
+      model?.changed.connect(this.update, this);
+    }
+    if (!remote || !model) {
       return null;
     }
     return (
-      <Schedules key={remote.flow.id} remote={remote} trans={this.trans} />
+      <Schedules
+        key={model.flowId}
+        remote={remote}
+        model={model}
+        trans={this.trans}
+      />
     );
   }
 
   private _remote: RemoteFlowModel | null = null;
+  private _model: SchedulesModel | null = null;
 }
 
 function Schedules(props: {
   remote: RemoteFlowModel;
+  model: SchedulesModel;
   trans: TranslationBundle;
 }): JSX.Element {
-  const { remote, trans } = props;
-  const flowId = remote.flow!.id;
-  const [schedules, setSchedules] = useState<ISchedule[]>([]);
-  const [error, setError] = useState<string | null>(null);
-  const api = remote.client;
-
-  const reload = async () => {
-    try {
-      const answer = await api.api<{ schedules: ISchedule[] }>(
-        `flows/${flowId}/schedules`
-      );
-      setSchedules(answer.schedules);
-      setError(null);
-    } catch (e) {
-      setError(messageOf(e));
-    }
-  };
-  useEffect(() => {
-    void reload();
-  }, [flowId]);
-
-  const act = async (call: () => Promise<unknown>) => {
-    try {
-      await call();
-      await reload();
-      // Pausing or deleting removed the schedule's planned runs; adding one planned new ones.
-      await remote.schedulesChanged();
-    } catch (e) {
-      setError(messageOf(e));
-    }
-  };
+  const { remote, model, trans } = props;
+  const schedules = model.schedules;
+  const error = model.error;
 
   return (
     <section aria-label={trans.__('Schedules')}>
@@ -129,25 +106,16 @@ function Schedules(props: {
               <button
                 type="button"
                 className="jp-mod-styled"
-                onClick={() =>
-                  void act(() =>
-                    api.api(`schedules/${s.id}`, {
-                      method: 'PATCH',
-                      body: JSON.stringify({ paused: !s.paused })
-                    })
-                  )
-                }
+                disabled={model.busy}
+                onClick={() => void model.setPaused(s.id, !s.paused)}
               >
                 {s.paused ? trans.__('Resume') : trans.__('Pause')}
               </button>
               <button
                 type="button"
                 className="jp-mod-styled jp-mod-warn"
-                onClick={() =>
-                  void act(() =>
-                    api.api(`schedules/${s.id}`, { method: 'DELETE' })
-                  )
-                }
+                disabled={model.busy}
+                onClick={() => void model.remove(s.id)}
               >
                 {trans.__('Delete')}
               </button>
@@ -161,16 +129,11 @@ function Schedules(props: {
         acceptUndeclared={
           !!remote.version && acceptsUndeclaredParameters(remote.version.spec)
         }
-        onAdd={spec =>
-          act(() =>
-            api.api(`flows/${flowId}/schedules`, {
-              method: 'POST',
-              body: JSON.stringify(spec)
-            })
-          )
-        }
+        onAdd={async spec => {
+          await model.add(spec);
+        }}
       />
-      <OverlapForm remote={remote} trans={trans} onError={setError} />
+      <OverlapForm model={model} trans={trans} />
       {error && (
         <p className="jp-CellflowError" role="alert">
           {error}
@@ -366,32 +329,20 @@ function FieldProblem(props: { message: string | null }): JSX.Element | null {
   ) : null;
 }
 
-/** What a scheduled run does while an earlier run of the flow is still running. */
+/** What a scheduled run does while an earlier run of the flow is still running: the flow's own policy. */
 function OverlapForm(props: {
-  remote: RemoteFlowModel;
+  model: SchedulesModel;
   trans: TranslationBundle;
-  onError: (message: string) => void;
 }): JSX.Element {
-  const { remote, trans } = props;
-  const [overlap, setOverlap] = useState('queue');
-  const save = async (value: string) => {
-    setOverlap(value);
-    try {
-      await remote.client.api(`flows/${remote.flow!.id}/overlap`, {
-        method: 'PATCH',
-        body: JSON.stringify({ overlap: value })
-      });
-    } catch (e) {
-      props.onError(messageOf(e));
-    }
-  };
+  const { model, trans } = props;
   return (
     <label className="jp-CellflowOverlap">
       {trans.__('When a run is due while the previous one still runs')}
       <select
         className="jp-mod-styled"
-        value={overlap}
-        onChange={e => void save(e.target.value)}
+        value={model.overlap?.overlap ?? 'queue'}
+        disabled={model.overlap === null}
+        onChange={e => void model.setOverlap(e.target.value as OverlapPolicy)}
       >
         <option value="queue">{trans.__('queue it')}</option>
         <option value="skip">{trans.__('skip it (recorded)')}</option>

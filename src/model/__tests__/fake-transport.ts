@@ -6,7 +6,7 @@
 import { ServerConnection } from '@jupyterlab/services';
 
 import { CellflowClient } from '../../api/client.js';
-import type { ISecret } from '../../api/types.js';
+import type { IOverlap, ISchedule, ISecret } from '../../api/types.js';
 import { checkSecretName } from '../secrets-model.js';
 
 export const LAB_URL = 'http://lab.test/';
@@ -28,6 +28,8 @@ interface IWorkspace {
   id: string;
   name: string;
   secrets: Map<string, ISecret & { value: string }>;
+  /** Deployed flows by id: their schedules and overlap policy. */
+  flows: Map<string, { schedules: ISchedule[]; overlap: IOverlap }>;
 }
 
 export class FakeTransport {
@@ -41,12 +43,14 @@ export class FakeTransport {
     this.workspaces.set('cf_main', {
       id: 'w1',
       name: 'main',
-      secrets: new Map()
+      secrets: new Map(),
+      flows: new Map()
     });
     this.workspaces.set('cf_other', {
       id: 'w2',
       name: 'other',
-      secrets: new Map()
+      secrets: new Map(),
+      flows: new Map()
     });
   }
 
@@ -121,6 +125,9 @@ export class FakeTransport {
     if (this.revoked) {
       return error(401, 'unauthorized', 'This API key was revoked');
     }
+    if (/^cellflow\/api\/(flows|schedules)\//.test(path)) {
+      return this.schedules(workspace, method, path, body);
+    }
     const match = /^cellflow\/api\/secrets(?:\/([^/?]+))?$/.exec(path);
     if (!match) {
       return error(404, 'not-found', `No route ${method} ${path}`);
@@ -170,6 +177,101 @@ export class FakeTransport {
     }
     return error(404, 'not-found', `No route ${method} ${path}`);
   }
+
+  /** A flow with no schedule yet, and the overlap policy it has. */
+  addFlow(
+    key: 'cf_main' | 'cf_other',
+    flowId: string,
+    overlap: IOverlap = { overlap: 'queue', maxConcurrent: null }
+  ): void {
+    this.workspace(key).flows.set(flowId, { schedules: [], overlap });
+  }
+
+  /** The schedules routes, as the server answers them (interval schedules only). */
+  private schedules(
+    workspace: IWorkspace,
+    method: string,
+    path: string,
+    body: string | null
+  ): IAnswer {
+    const input = JSON.parse(body || '{}') as Record<string, unknown>;
+    const ofFlow = /^cellflow\/api\/flows\/([^/]+)\/(schedules|overlap)$/.exec(
+      path
+    );
+    if (ofFlow) {
+      const flow = workspace.flows.get(decodeURIComponent(ofFlow[1]));
+      if (!flow) {
+        return error(404, 'not-found', `Flow ${ofFlow[1]} not found`);
+      }
+      if (ofFlow[2] === 'overlap' && method === 'PATCH') {
+        if (!['queue', 'skip', 'parallel'].includes(input.overlap as string)) {
+          return error(
+            400,
+            'bad-request',
+            'overlap must be queue, skip or parallel',
+            'overlap'
+          );
+        }
+        flow.overlap = {
+          ...flow.overlap,
+          overlap: input.overlap as IOverlap['overlap']
+        };
+        return { status: 200, body: flow.overlap };
+      }
+      if (ofFlow[2] === 'schedules' && method === 'GET') {
+        return {
+          status: 200,
+          body: { schedules: flow.schedules, overlap: flow.overlap }
+        };
+      }
+      if (ofFlow[2] === 'schedules' && method === 'POST') {
+        const every = input.every;
+        if (typeof every !== 'number' || every < 1) {
+          return error(
+            400,
+            'bad-request',
+            'every must be at least 1 second',
+            'every'
+          );
+        }
+        const schedule: ISchedule = {
+          id: `s${++this.scheduleCount}`,
+          kind: 'interval',
+          every,
+          paused: false,
+          missedPolicy: 'skip',
+          description: `Every ${every} seconds`,
+          nextRuns: [new Date(this.now + every * 1000).toISOString()]
+        };
+        flow.schedules.push(schedule);
+        return { status: 201, body: { schedule } };
+      }
+      return error(404, 'not-found', `No route ${method} ${path}`);
+    }
+    const one = /^cellflow\/api\/schedules\/([^/]+)$/.exec(path);
+    const id = one ? decodeURIComponent(one[1]) : '';
+    const flow = [...workspace.flows.values()].find(f =>
+      f.schedules.some(s => s.id === id)
+    );
+    if (!one || !flow) {
+      return error(404, 'not-found', `Schedule ${id} not found`);
+    }
+    if (method === 'DELETE') {
+      flow.schedules = flow.schedules.filter(s => s.id !== id);
+      return { status: 204 };
+    }
+    if (method === 'PATCH') {
+      const schedule = flow.schedules.find(s => s.id === id)!;
+      schedule.paused = input.paused === true;
+      schedule.nextRuns = schedule.paused
+        ? []
+        : [new Date(this.now + (schedule.every ?? 1) * 1000).toISOString()];
+      return { status: 200, body: { schedule } };
+    }
+    return error(404, 'not-found', `No route ${method} ${path}`);
+  }
+
+  private scheduleCount = 0;
 
   private session(method: string, body: string | null): IAnswer {
     if (method === 'POST') {
