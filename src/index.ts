@@ -11,6 +11,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { addNotebookCommands } from './commands';
 import { NotebookFlowTracker } from './notebook/flow-tracker';
+import { registerRunsDashboard } from './dashboard';
 import { CellflowPanel } from './panel';
 import { CommandIDs, ICellflowNotebooks, PluginIDs } from './tokens';
 import { RunStateItem } from './widgets/run-state-item';
@@ -93,6 +94,13 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
       execute: () => labShell.activateById(panel.id)
     });
     palette?.addItem({ command: CommandIDs.openPanel, category: 'Cellflow' });
+    registerRunsDashboard({
+      app,
+      connection: panel.connection,
+      trans,
+      palette,
+      restorer
+    });
 
     // Clicking a task's chip shows that task in the panel.
     app.commands.addCommand(CommandIDs.selectTask, {

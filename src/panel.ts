@@ -6,6 +6,7 @@ import { Panel, Widget } from '@lumino/widgets';
 import { CellflowClient } from './api/client';
 import { cellflowIcon } from './icons';
 import { ConnectionModel } from './model/connection-model';
+import { CommandIDs } from './tokens';
 import { RemoteFlowModel } from './model/remote-flow';
 import { SecretsModel } from './model/secrets-model';
 import type { NotebookFlow } from './notebook/notebook-flow';
@@ -65,7 +66,15 @@ export class CellflowPanel extends Panel {
     this.addWidget(this._actions);
     this._schedules = new SchedulesView(trans);
     this.addWidget(this._schedules);
-    this._runs = new RunsView(options.rendermime, trans);
+    this._runs = new RunsView(
+      options.rendermime,
+      trans,
+      (flowId, runId) =>
+        void options.commands.execute(CommandIDs.openRuns, {
+          flowId,
+          runId: runId ?? ''
+        })
+    );
     this.addWidget(this._runs);
 
     options.notebooks.currentChanged.connect(this.follow, this);

@@ -33,6 +33,8 @@ export namespace CommandIDs {
   export const stopRun = 'cellflow:stop-run';
   /** Select a task (args: { task }) and show it in the side panel. */
   export const selectTask = 'cellflow:select-task';
+  /** Open "Cellflow runs" in the main area (args: { flowId?, runId? }). */
+  export const openRuns = 'cellflow:open-runs';
 }
 
 /** The id of the side panel widget, stable so layouts restore and tests can find it. */

@@ -2,7 +2,15 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import type { ScheduleSpec } from '../flow/schedule-types.js';
-import type { IOverlap, ISchedule, ISecret, OverlapPolicy } from './types.js';
+import type {
+  IFlow,
+  IFlowRun,
+  IFlowRunDetail,
+  IOverlap,
+  ISchedule,
+  ISecret,
+  OverlapPolicy
+} from './types.js';
 
 /**
  * The lab's client of the Cellflow server. Every call goes through the Jupyter server's
@@ -94,6 +102,32 @@ export class CellflowClient {
     await this.api(`secrets/${encodeURIComponent(name)}`, {
       method: 'DELETE'
     });
+  }
+
+  /** The workspace's flows. */
+  async listFlows(): Promise<IFlow[]> {
+    const answer = await this.api<{ flows: IFlow[] }>('flows', {
+      method: 'GET'
+    });
+    return answer.flows;
+  }
+
+  /** A flow's newest runs, newest first. */
+  async listRuns(flowId: string, limit: number): Promise<IFlowRun[]> {
+    const query = new URLSearchParams({ flowId, limit: String(limit) });
+    const answer = await this.api<{ runs: IFlowRun[] }>(`runs?${query}`, {
+      method: 'GET'
+    });
+    return answer.runs;
+  }
+
+  /** A run with its task runs and their attempts. */
+  async getRun(runId: string): Promise<IFlowRunDetail> {
+    const answer = await this.api<{ run: IFlowRunDetail }>(
+      `runs/${encodeURIComponent(runId)}`,
+      { method: 'GET' }
+    );
+    return answer.run;
   }
 
   /** A flow's schedules and its overlap policy. */

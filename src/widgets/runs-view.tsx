@@ -16,7 +16,9 @@ import { OutputView } from './output-view.js';
 export class RunsView extends ReactWidget {
   constructor(
     private readonly rendermime: IRenderMimeRegistry,
-    private readonly trans: TranslationBundle
+    private readonly trans: TranslationBundle,
+    /** Opens "Cellflow runs" in the main area on a flow (and run). */
+    private readonly openRuns?: (flowId: string, runId?: string) => void
   ) {
     super();
     this.addClass('jp-CellflowRuns');
@@ -61,6 +63,7 @@ export class RunsView extends ReactWidget {
           trans={this.trans}
           selected={open?.runId ?? null}
           onOpen={id => this.openRun(id)}
+          openRuns={this.openRuns}
         />
         {open && (
           <RunDetail
@@ -105,11 +108,21 @@ function RunHistory(props: {
   trans: TranslationBundle;
   selected: string | null;
   onOpen: (id: string) => void;
+  openRuns?: (flowId: string) => void;
 }): JSX.Element {
-  const { remote, trans } = props;
+  const { remote, trans, openRuns } = props;
   return (
     <section aria-label={trans.__('Runs')}>
       <h3 className="jp-CellflowSection-title">{trans.__('Runs')}</h3>
+      {openRuns && remote.flow && (
+        <button
+          type="button"
+          className="jp-mod-styled"
+          onClick={() => openRuns(remote.flow!.id)}
+        >
+          {trans.__('Open runs')}
+        </button>
+      )}
       <label className="jp-CellflowRuns-filter">
         {trans.__('State')}
         <select

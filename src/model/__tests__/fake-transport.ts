@@ -6,7 +6,12 @@
 import { ServerConnection } from '@jupyterlab/services';
 
 import { CellflowClient } from '../../api/client.js';
-import type { IOverlap, ISchedule, ISecret } from '../../api/types.js';
+import type {
+  IFlowRunDetail,
+  IOverlap,
+  ISchedule,
+  ISecret
+} from '../../api/types.js';
 import { checkSecretName } from '../secrets-model.js';
 
 export const LAB_URL = 'http://lab.test/';
@@ -30,6 +35,8 @@ interface IWorkspace {
   secrets: Map<string, ISecret & { value: string }>;
   /** Deployed flows by id: their schedules and overlap policy. */
   flows: Map<string, { schedules: ISchedule[]; overlap: IOverlap }>;
+  /** Runs with their task runs, oldest first. */
+  runs: IFlowRunDetail[];
 }
 
 export class FakeTransport {
@@ -44,13 +51,15 @@ export class FakeTransport {
       id: 'w1',
       name: 'main',
       secrets: new Map(),
-      flows: new Map()
+      flows: new Map(),
+      runs: []
     });
     this.workspaces.set('cf_other', {
       id: 'w2',
       name: 'other',
       secrets: new Map(),
-      flows: new Map()
+      flows: new Map(),
+      runs: []
     });
   }
 
@@ -124,6 +133,43 @@ export class FakeTransport {
     }
     if (this.revoked) {
       return error(401, 'unauthorized', 'This API key was revoked');
+    }
+    if (path === 'cellflow/api/flows' && method === 'GET') {
+      return {
+        status: 200,
+        body: {
+          flows: [...workspace.flows.keys()].map(id => ({
+            id,
+            name: `flow ${id}`,
+            paused: false,
+            latestVersion: 1,
+            createdAt: '2026-01-01T00:00:00Z',
+            updatedAt: '2026-01-01T00:00:00Z'
+          }))
+        }
+      };
+    }
+    const runs = /^cellflow\/api\/runs\?(.*)$/.exec(path);
+    if (runs && method === 'GET') {
+      const query = new URLSearchParams(runs[1]);
+      const limit = Number(query.get('limit') ?? 50);
+      const listed = workspace.runs
+        .filter(r => r.flowId === query.get('flowId'))
+        .reverse()
+        .slice(0, limit)
+        .map(({ taskRuns: _, ...run }) => run);
+      return { status: 200, body: { runs: listed, nextCursor: null } };
+    }
+    const run = /^cellflow\/api\/runs\/([^/?]+)$/.exec(path);
+    if (run && method === 'GET') {
+      const found = workspace.runs.find(r => r.id === run[1]);
+      return found
+        ? { status: 200, body: { run: found } }
+        : error(404, 'not-found', `Run ${run[1]} not found`);
+    }
+    if (path.startsWith('cellflow/api/events')) {
+      // An event stream that ends at once: the model reconnects later; tests read runs directly.
+      return { status: 200, body: '' };
     }
     if (/^cellflow\/api\/(flows|schedules)\//.test(path)) {
       return this.schedules(workspace, method, path, body);

@@ -1,0 +1,78 @@
+import { ILayoutRestorer, JupyterFrontEnd } from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  MainAreaWidget,
+  WidgetTracker
+} from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
+
+import { cellflowIcon } from './icons.js';
+import { ConnectionModel } from './model/connection-model.js';
+import { RunsDashboardModel } from './model/runs-dashboard-model.js';
+import { CommandIDs } from './tokens.js';
+import { RunsDashboard } from './widgets/runs-dashboard.js';
+
+/**
+ * "Cellflow runs" in the main area: one view, opened by `cellflow:open-runs` ({flowId, runId} optional)
+ * from the palette and the panel, tracked so a reload restores it on the flow and run it showed.
+ */
+export function registerRunsDashboard(options: {
+  app: JupyterFrontEnd;
+  connection: ConnectionModel;
+  trans: TranslationBundle;
+  palette: ICommandPalette | null;
+  restorer: ILayoutRestorer | null;
+}): void {
+  const { app, connection, trans, palette, restorer } = options;
+  const tracker = new WidgetTracker<MainAreaWidget<RunsDashboard>>({
+    namespace: 'cellflow-runs'
+  });
+  app.commands.addCommand(CommandIDs.openRuns, {
+    label: trans.__('Open Cellflow Runs'),
+    caption: trans.__(
+      "The flows' runs: a grid of tasks by run, and each run's timeline"
+    ),
+    icon: cellflowIcon,
+    execute: async args => {
+      const flowId =
+        typeof args.flowId === 'string' && args.flowId ? args.flowId : null;
+      const runId =
+        typeof args.runId === 'string' && args.runId ? args.runId : null;
+      let widget = tracker.currentWidget;
+      if (widget && !widget.isDisposed) {
+        if (flowId) {
+          await widget.content.model.selectFlow(flowId);
+        }
+        if (runId) {
+          widget.content.model.selectRun(runId);
+        }
+      } else {
+        const model = new RunsDashboardModel(connection, { flowId, runId });
+        widget = new MainAreaWidget({
+          content: new RunsDashboard(model, trans)
+        });
+        widget.id = 'cellflow-runs';
+        widget.title.label = trans.__('Cellflow runs');
+        widget.title.icon = cellflowIcon;
+        widget.title.closable = true;
+        await tracker.add(widget);
+        // Saved again as the selection changes, so a reload reopens what was shown.
+        model.changed.connect(() => void tracker.save(widget!));
+      }
+      if (!widget.isAttached) {
+        app.shell.add(widget, 'main');
+      }
+      app.shell.activateById(widget.id);
+      return widget;
+    }
+  });
+  palette?.addItem({ command: CommandIDs.openRuns, category: 'Cellflow' });
+  void restorer?.restore(tracker, {
+    command: CommandIDs.openRuns,
+    args: widget => ({
+      flowId: widget.content.model.flowId ?? '',
+      runId: widget.content.model.runId ?? ''
+    }),
+    name: () => 'cellflow-runs'
+  });
+}
