@@ -56,8 +56,16 @@ export function registerRunsDashboard(options: {
         widget.title.icon = cellflowIcon;
         widget.title.closable = true;
         await tracker.add(widget);
-        // Saved again as the selection changes, so a reload reopens what was shown.
-        model.changed.connect(() => void tracker.save(widget!));
+        // Saved again when the selection changes (not at every redraw: each save postpones the
+        // workspace's debounced write), so a reload reopens the flow and run shown.
+        let saved = `${model.flowId}/${model.runId}`;
+        model.changed.connect(() => {
+          const now = `${model.flowId}/${model.runId}`;
+          if (now !== saved) {
+            saved = now;
+            void tracker.save(widget!);
+          }
+        });
       }
       if (!widget.isAttached) {
         app.shell.add(widget, 'main');

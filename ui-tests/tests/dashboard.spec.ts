@@ -80,8 +80,20 @@ test.describe('Cellflow runs, in the main area', () => {
     ).toContainText(selected!.slice(0, 8));
     await cellflow.screenshot('dashboard-light');
 
-    // A reload reopens the view on the same flow and run.
-    await page.reload();
+    // A reload reopens the view on the same flow and run: once the workspace holds the view and its
+    // selection (the lab writes it debounced), the lab is loaded again at /lab, not at the /lab/tree/…
+    // URL galata opened (a tree URL opens its path instead of the saved layout), and without galata's
+    // wait for a Launcher tab, which a restored layout does not have.
+    await expect
+      .poll(async () =>
+        page.evaluate(async () => {
+          const answer = await fetch('/lab/api/workspaces/default');
+          const data = (await answer.json()).data ?? {};
+          return data['cellflow-runs:cellflow-runs']?.data?.runId ?? null;
+        })
+      )
+      .toBe(selected);
+    await page.evaluate(() => window.location.assign('/lab'));
     await expect(page.locator('#cellflow-runs')).toBeVisible({
       timeout: 30000
     });
