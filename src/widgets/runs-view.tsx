@@ -77,6 +77,11 @@ export class RunsView extends ReactWidget {
               this._openRun = null;
               this.update();
             }}
+            onOpenInMainArea={
+              this.openRuns && remote.flow
+                ? () => this.openRuns!(remote.flow!.id, open.runId)
+                : undefined
+            }
           />
         )}
       </div>
@@ -115,13 +120,15 @@ function RunHistory(props: {
     <section aria-label={trans.__('Runs')}>
       <h3 className="jp-CellflowSection-title">{trans.__('Runs')}</h3>
       {openRuns && remote.flow && (
-        <button
-          type="button"
-          className="jp-mod-styled"
-          onClick={() => openRuns(remote.flow!.id)}
-        >
-          {trans.__('Open runs')}
-        </button>
+        <div className="jp-CellflowActions-buttons">
+          <button
+            type="button"
+            className="jp-mod-styled"
+            onClick={() => openRuns(remote.flow!.id)}
+          >
+            {trans.__('Open runs')}
+          </button>
+        </div>
       )}
       <label className="jp-CellflowRuns-filter">
         {trans.__('State')}
@@ -222,6 +229,8 @@ function RunDetail(props: {
   rendermime: IRenderMimeRegistry;
   trans: TranslationBundle;
   onClose: () => void;
+  /** Opens this run in "Cellflow runs", in the main area. */
+  onOpenInMainArea?: () => void;
 }): JSX.Element {
   const { remote, runId, rendermime, trans } = props;
   const [run, setRun] = useState<IFlowRunDetail | null>(null);
@@ -308,6 +317,15 @@ function RunDetail(props: {
         >
           {trans.__('Executed notebook')}
         </a>
+        {props.onOpenInMainArea && (
+          <button
+            type="button"
+            className="jp-mod-styled"
+            onClick={props.onOpenInMainArea}
+          >
+            {trans.__('Open in Cellflow runs')}
+          </button>
+        )}
         <button type="button" className="jp-mod-styled" onClick={props.onClose}>
           {trans.__('Close')}
         </button>

@@ -74,11 +74,23 @@ test.describe('Cellflow runs, in the main area', () => {
     await expect(
       gantt.locator('rect[data-task="flaky"][data-attempt="2"]')
     ).toHaveAttribute('data-state', 'Completed');
-    const selected = await flaky.last().getAttribute('data-run');
+    const newest = await flaky.last().getAttribute('data-run');
     await expect(
       dashboard.locator('.jp-CellflowDashboard-run h3')
-    ).toContainText(selected!.slice(0, 8));
+    ).toContainText(newest!.slice(0, 8));
     await cellflow.screenshot('dashboard-light');
+
+    // The panel's run view opens its run here too: the older run, now selected in the grid.
+    const older = await rows.nth(1).getAttribute('data-run');
+    await rows.nth(1).click();
+    await cellflow.panelButton('Open in Cellflow runs');
+    await expect(
+      dashboard.locator('.jp-CellflowDashboard-run h3')
+    ).toContainText(older!.slice(0, 8));
+    await expect(
+      grid.locator(`.jp-CellflowGrid-cell.jp-mod-selected[data-run="${older}"]`)
+    ).toHaveCount(2);
+    const selected = older;
 
     // A reload reopens the view on the same flow and run: once the workspace holds the view and its
     // selection (the lab writes it debounced), the lab is loaded again at /lab, not at the /lab/tree/…
