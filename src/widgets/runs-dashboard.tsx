@@ -4,19 +4,14 @@ import React, { useEffect, useState } from 'react';
 
 import type { IFlowRunDetail } from '../api/types.js';
 import { ENDED_FLOW_RUN_STATES } from '../flow/run-states.js';
+import { formatDuration } from '../model/chip-state.js';
 import { RunsDashboardModel } from '../model/runs-dashboard-model.js';
-
-function seconds(ms: number): string {
-  return ms < 60_000
-    ? `${(ms / 1000).toFixed(1)} s`
-    : `${Math.round(ms / 1000)} s`;
-}
 
 function duration(from?: string | null, to?: string | null): string {
   if (!from) {
     return '';
   }
-  return seconds((to ? Date.parse(to) : Date.now()) - Date.parse(from));
+  return formatDuration((to ? Date.parse(to) : Date.now()) - Date.parse(from));
 }
 
 /**
@@ -234,7 +229,7 @@ function RunDetail(props: {
             width={Math.max(2, scale(bar.toMs) - scale(bar.fromMs))}
             height={rowHeight - 8}
           >
-            <title>{`${bar.task} #${bar.attempt} · ${bar.state} · ${seconds(bar.toMs - bar.fromMs)}`}</title>
+            <title>{`${bar.task} #${bar.attempt} · ${bar.state} · ${formatDuration(bar.toMs - bar.fromMs)}`}</title>
           </rect>
         ))}
         <text
@@ -243,7 +238,7 @@ function RunDetail(props: {
           y={Math.max(1, tasks.length) * rowHeight + 16}
           textAnchor="end"
         >
-          {seconds(spanMs)}
+          {formatDuration(spanMs)}
         </text>
       </svg>
     </section>

@@ -49,10 +49,6 @@ export class KernelLauncher
     super(options.warmKernels, options.onWarmError);
   }
 
-  get isolation(): KernelIsolation {
-    return this.options.isolation;
-  }
-
   /**
    * The kernelspec of that name: null for python3 (the server's own), else the one on disk;
    * KernelspecNotInstalledError when there is none.
