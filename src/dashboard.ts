@@ -4,6 +4,7 @@ import {
   MainAreaWidget,
   WidgetTracker
 } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { cellflowIcon } from './icons.js';
@@ -13,17 +14,21 @@ import { CommandIDs } from './tokens.js';
 import { RunsDashboard } from './widgets/runs-dashboard.js';
 
 /**
- * "Cellflow runs" in the main area: one view, opened by `cellflow:open-runs` ({flowId, runId} optional)
- * from the palette and the panel, tracked so a reload restores it on the flow and run it showed.
+ * "Cellflow runs" in the main area: one view, opened by `cellflow:open-runs` ({flowId, runId, task},
+ * each optional) from the palette, the panel and a task's chip, tracked so a reload restores it on the
+ * flow and run it showed.
  */
 export function registerRunsDashboard(options: {
   app: JupyterFrontEnd;
   connection: ConnectionModel;
+  rendermime: IRenderMimeRegistry;
   trans: TranslationBundle;
   palette: ICommandPalette | null;
   restorer: ILayoutRestorer | null;
 }): void {
-  const { app, connection, trans, palette, restorer } = options;
+  const { app, connection, rendermime, trans, palette, restorer } = options;
+  const text = (value: unknown) =>
+    typeof value === 'string' && value ? value : null;
   const tracker = new WidgetTracker<MainAreaWidget<RunsDashboard>>({
     namespace: 'cellflow-runs'
   });
@@ -34,22 +39,25 @@ export function registerRunsDashboard(options: {
     ),
     icon: cellflowIcon,
     execute: async args => {
-      const flowId =
-        typeof args.flowId === 'string' && args.flowId ? args.flowId : null;
-      const runId =
-        typeof args.runId === 'string' && args.runId ? args.runId : null;
+      const flowId = text(args.flowId);
+      const runId = text(args.runId);
+      const task = text(args.task);
       let widget = tracker.currentWidget;
       if (widget && !widget.isDisposed) {
         if (flowId) {
           await widget.content.model.selectFlow(flowId);
         }
         if (runId) {
-          widget.content.model.selectRun(runId);
+          widget.content.model.selectRun(runId, task);
         }
       } else {
-        const model = new RunsDashboardModel(connection, { flowId, runId });
+        const model = new RunsDashboardModel(connection, {
+          flowId,
+          runId,
+          task
+        });
         widget = new MainAreaWidget({
-          content: new RunsDashboard(model, trans)
+          content: new RunsDashboard(model, rendermime, trans)
         });
         widget.id = 'cellflow-runs';
         widget.title.label = trans.__('Cellflow runs');

@@ -97,22 +97,29 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     registerRunsDashboard({
       app,
       connection: panel.connection,
+      rendermime,
       trans,
       palette,
       restorer
     });
 
-    // Clicking a task's chip shows that task in the panel.
+    // Clicking a task's chip selects the task in the panel and opens the run the chips show in
+    // "Cellflow runs", on that task; before any run, the panel shows the task's settings.
     app.commands.addCommand(CommandIDs.selectTask, {
-      label: trans.__('Show the Task in the Cellflow Panel'),
-      execute: args => {
+      label: trans.__('Show the Task and Its Run'),
+      execute: async args => {
         const task = typeof args.task === 'string' ? args.task : null;
         const flow = notebooks.current;
-        if (flow && task) {
-          flow.model.selectedTask = task;
-          panel.showTask(task);
+        if (!flow || !task) {
+          return;
         }
-        labShell.activateById(panel.id);
+        flow.model.selectedTask = task;
+        const shown = panel.chipRun();
+        if (shown) {
+          await app.commands.execute(CommandIDs.openRuns, { ...shown, task });
+        } else {
+          labShell.activateById(panel.id);
+        }
       }
     });
     notebooks.taskSelected.connect((_, { task }) =>

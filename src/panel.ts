@@ -102,16 +102,15 @@ export class CellflowPanel extends Panel {
     return remote;
   }
 
-  /** Show a task of the active notebook: its logs and outputs in the latest run. */
-  showTask(task: string): void {
+  /** The run the active notebook's chips show, with its flow (null before its first run). */
+  chipRun(): { flowId: string; runId: string } | null {
     const flow = this._notebooks.current;
     if (!flow) {
-      return;
+      return null;
     }
-    const runId = this.remoteOf(flow).latestRunId;
-    if (runId) {
-      this._runs.openRun(runId, task);
-    }
+    const remote = this.remoteOf(flow);
+    const runId = remote.latestRunId;
+    return remote.flow && runId ? { flowId: remote.flow.id, runId } : null;
   }
 
   dispose(): void {

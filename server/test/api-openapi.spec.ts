@@ -99,6 +99,9 @@ describe('GET /api/openapi.json', () => {
       'query:flowId',
       'query:state',
       'query:idPrefix',
+      'query:trigger',
+      'query:from',
+      'query:to',
       'query:limit',
       'query:cursor'
     ]);

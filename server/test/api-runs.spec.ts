@@ -231,11 +231,39 @@ describe('GET /api/runs and /api/runs/:runId', () => {
     expect(either.json().runs).toHaveLength(3);
   });
 
+  it('filters runs by trigger and by a time range', async () => {
+    const tenant = await newTenant(db.store);
+    const flowId = await deploy(tenant);
+    const manual = (await startRun(tenant, flowId)).json().run.id;
+    await db.store.transitionRun(manual, 'Cancelled');
+    const retry = await t.app.inject({
+      method: 'POST',
+      url: `/api/runs/${manual}/retry`,
+      headers: tenant.headers
+    });
+    const list = async (query: string) => {
+      const res = await t.app.inject({
+        method: 'GET',
+        url: `/api/runs?flowId=${flowId}&${query}`,
+        headers: tenant.headers
+      });
+      expect(res.statusCode).toBe(200);
+      return res.json().runs.map((r: { id: string }) => r.id);
+    };
+    expect(await list('trigger=retry')).toEqual([retry.json().run.id]);
+    expect(await list('trigger=manual&trigger=scheduled')).toEqual([manual]);
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+    expect(await list(`from=${hourAgo}`)).toHaveLength(2);
+    expect(await list(`to=${hourAgo}`)).toEqual([]);
+  });
+
   it.each([
     ['state=Sleeping', 'state.0', /Pending/],
     ['limit=0', 'limit', /must be >= 1/],
     ['limit=many', 'limit', /integer/],
     ['cursor=abc', 'cursor', /pattern/],
+    ['trigger=cron', 'trigger.0', /manual/],
+    ['from=yesterday', 'from', /date-time/],
     ['colour=red', 'colour', /not allowed/]
   ])('refuses ?%s with 400 naming %s', async (query, field, message) => {
     const tenant = await newTenant(db.store);

@@ -22,6 +22,7 @@ import {
   openPostgresStore,
   openStore,
   type FlowRun,
+  type ListRunsQuery,
   type Store
 } from '../src/store/index.js';
 import { loadMigrations } from '../src/store/migrate.js';
@@ -629,6 +630,55 @@ describe.each([pgliteBackend(), postgresBackend()])(
       await expect(
         store.listRuns({ workspaceId: ws.id, cursor: 'abc' })
       ).rejects.toThrow(/Invalid runs cursor/);
+    });
+
+    it('lists runs by trigger and by a time range on when each ran or was due', async () => {
+      const ws = await workspace();
+      const { flow } = await deployed(ws.id);
+      const at = (iso: string) => new Date(iso);
+      const manual = await store.createRun({
+        workspaceId: ws.id,
+        flowId: flow.id,
+        trigger: 'manual'
+      });
+      const early = await store.createRun({
+        workspaceId: ws.id,
+        flowId: flow.id,
+        trigger: 'scheduled',
+        state: 'Scheduled',
+        scheduledAt: at('2020-01-01T10:00:00Z')
+      });
+      const late = await store.createRun({
+        workspaceId: ws.id,
+        flowId: flow.id,
+        trigger: 'scheduled',
+        state: 'Scheduled',
+        scheduledAt: at('2020-01-02T10:00:00Z')
+      });
+      const ids = async (query: Partial<ListRunsQuery>) =>
+        (await store.listRuns({ workspaceId: ws.id, ...query })).runs.map(
+          r => r.id
+        );
+      expect(await ids({ trigger: 'manual' })).toEqual([manual.id]);
+      expect(await ids({ trigger: ['scheduled', 'retry'] })).toEqual([
+        late.id,
+        early.id
+      ]);
+      expect(await ids({ trigger: [] })).toEqual([]);
+      // `from` is inclusive, `to` exclusive; a run never started or due counts from its creation.
+      expect(
+        await ids({
+          from: at('2020-01-01T10:00:00Z'),
+          to: at('2020-01-02T10:00:00Z')
+        })
+      ).toEqual([early.id]);
+      expect(await ids({ from: at('2020-01-02T00:00:00Z') })).toEqual([
+        late.id,
+        manual.id
+      ]);
+      expect(
+        await ids({ to: at('2021-01-01T00:00:00Z'), trigger: 'scheduled' })
+      ).toEqual([late.id, early.id]);
     });
 
     it('records task runs, attempts, retries, outputs and refuses illegal task transitions', async () => {

@@ -6,7 +6,10 @@ import type {
   IFlow,
   IFlowRun,
   IFlowRunDetail,
+  ILogLine,
   IOverlap,
+  IRunPage,
+  IRunsQuery,
   ISchedule,
   ISecret,
   OverlapPolicy
@@ -119,6 +122,68 @@ export class CellflowClient {
       method: 'GET'
     });
     return answer.runs;
+  }
+
+  /** A page of the workspace's runs, newest made first, filtered; `nextCursor` asks for the next. */
+  listRunsPage(query: IRunsQuery): Promise<IRunPage> {
+    const params = new URLSearchParams();
+    if (query.flowId) {
+      params.set('flowId', query.flowId);
+    }
+    for (const state of query.states ?? []) {
+      params.append('state', state);
+    }
+    for (const trigger of query.triggers ?? []) {
+      params.append('trigger', trigger);
+    }
+    if (query.from) {
+      params.set('from', query.from);
+    }
+    if (query.to) {
+      params.set('to', query.to);
+    }
+    if (query.cursor) {
+      params.set('cursor', query.cursor);
+    }
+    params.set('limit', String(query.limit ?? 50));
+    return this.api<IRunPage>(`runs?${params}`, { method: 'GET' });
+  }
+
+  /** A run's log lines in order, after a line id (0: from the start), optionally one task's. */
+  async getLogs(
+    runId: string,
+    options: { after?: number; task?: string; limit?: number } = {}
+  ): Promise<ILogLine[]> {
+    const params = new URLSearchParams({ after: String(options.after ?? 0) });
+    if (options.task) {
+      params.set('task', options.task);
+    }
+    if (options.limit) {
+      params.set('limit', String(options.limit));
+    }
+    const answer = await this.api<{ lines: ILogLine[] }>(
+      `runs/${encodeURIComponent(runId)}/logs?${params}`,
+      { method: 'GET' }
+    );
+    return answer.lines;
+  }
+
+  /** Cancel a run that has not ended (a Scheduled or Pending one never starts). */
+  async cancelRun(runId: string): Promise<IFlowRun> {
+    const answer = await this.api<{ run: IFlowRun }>(
+      `runs/${encodeURIComponent(runId)}/cancel`,
+      { method: 'POST' }
+    );
+    return answer.run;
+  }
+
+  /** A new run of an ended one that reuses its completed tasks' results ("Retry from failed"). */
+  async retryRun(runId: string): Promise<IFlowRun> {
+    const answer = await this.api<{ run: IFlowRun }>(
+      `runs/${encodeURIComponent(runId)}/retry`,
+      { method: 'POST' }
+    );
+    return answer.run;
   }
 
   /** A run with its task runs and their attempts. */

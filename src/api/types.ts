@@ -6,6 +6,8 @@ export interface IFlow {
   name: string;
   paused: boolean;
   latestVersion: number;
+  /** When its schedules next start a run (listings); null when nothing is scheduled. */
+  nextRunAt?: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -37,6 +39,27 @@ export interface IFlowRun {
   retryOf?: string;
   /** A Pending run no live worker takes: "a worker of pool gpu". */
   waitingFor?: string;
+}
+
+/** What made a run: a person or a client, a schedule, or a retry of an ended run. */
+export type RunTrigger = 'manual' | 'scheduled' | 'retry';
+
+/** GET /api/runs's filters (each list means any of). */
+export interface IRunsQuery {
+  flowId?: string;
+  states?: readonly FlowRunState[];
+  triggers?: readonly RunTrigger[];
+  /** ISO times: runs whose time (started, else due, else made) is from ≤ t < to. */
+  from?: string;
+  to?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+/** A page of runs, newest made first; `nextCursor` (null on the last page) asks for the next. */
+export interface IRunPage {
+  runs: IFlowRun[];
+  nextCursor: string | null;
 }
 
 export interface ITaskAttempt {

@@ -2,8 +2,15 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { EventStream } from '../api/event-stream.js';
-import type { IFlow, IFlowRunDetail } from '../api/types.js';
+import type {
+  IFlow,
+  IFlowRun,
+  IFlowRunDetail,
+  ISchedule
+} from '../api/types.js';
 import { ConnectionModel, messageOf } from './connection-model.js';
+import { RunHistoryModel } from './run-history-model.js';
+import { RunViewModel } from './run-view-model.js';
 
 /** How many of a flow's runs the grid shows. */
 export const GRID_RUNS = 20;
@@ -14,6 +21,24 @@ export interface IGridCell {
   attempts: number;
   startedAt: string | null;
   endedAt: string | null;
+}
+
+/** How many flows the workspace's list reads the schedules and last run of. */
+export const LISTED_FLOWS = 50;
+
+/** A flow in the workspace's list: its schedules and its newest run. */
+export interface IFlowSummary {
+  schedules: ISchedule[];
+  lastRun: IFlowRun | null;
+}
+
+/** A bar of the durations chart: one of the grid's runs. */
+export interface IDurationBar {
+  runId: string;
+  state: string;
+  /** Null: it never started. */
+  ms: number | null;
+  open: boolean;
 }
 
 /** A bar of the Gantt strip: one attempt of one task, in ms from the run's start. */
@@ -28,17 +53,26 @@ export interface IGanttBar {
 }
 
 /**
- * The "Cellflow runs" view's state: the workspace's flows, the selected flow's newest runs with their
- * task runs (the grid: tasks as rows, runs as columns, oldest on the left as Airflow's grid), the
- * selected run (its Gantt strip). Live: the flow's events read the runs they name again.
+ * The "Cellflow runs" view's state: the workspace's flows (a list with their schedules, last state and
+ * next run, shown while no flow is chosen), the chosen flow's newest runs with their task runs (the
+ * grid: tasks as rows, runs as columns, oldest on the left as Airflow's grid), its history, and the
+ * chosen run (its Gantt strip, logs, outputs and actions). Live: the flow's events read the runs they
+ * name again and reach the run's view.
  */
 export class RunsDashboardModel implements IDisposable {
   constructor(
     private readonly connection: ConnectionModel,
-    selection: { flowId?: string | null; runId?: string | null } = {}
+    selection: {
+      flowId?: string | null;
+      runId?: string | null;
+      task?: string | null;
+    } = {}
   ) {
     this._flowId = selection.flowId ?? null;
-    this._runId = selection.runId ?? null;
+    this.setHistory();
+    if (selection.runId) {
+      this.openRunView(selection.runId, selection.task ?? null);
+    }
     connection.changed.connect(this.onConnection, this);
     void this.onConnection();
   }
@@ -56,7 +90,39 @@ export class RunsDashboardModel implements IDisposable {
   }
 
   get runId(): string | null {
-    return this._runId;
+    return this._runView?.runId ?? null;
+  }
+
+  /** The chosen run's view (null: none chosen). */
+  get runView(): RunViewModel | null {
+    return this._runView;
+  }
+
+  /** The chosen flow's history (null while the flows list shows). */
+  get history(): RunHistoryModel | null {
+    return this._history;
+  }
+
+  get flow(): IFlow | null {
+    return this._flows.find(f => f.id === this._flowId) ?? null;
+  }
+
+  /** A listed flow's schedules and newest run (undefined until read). */
+  summary(flowId: string): IFlowSummary | undefined {
+    return this._summaries.get(flowId);
+  }
+
+  /** The grid's runs' durations, oldest first; `now` ends a running one. */
+  durations(now = Date.now()): IDurationBar[] {
+    return this._runs.map(run => ({
+      runId: run.id,
+      state: run.state,
+      ms: run.startedAt
+        ? (run.endedAt ? Date.parse(run.endedAt) : now) -
+          Date.parse(run.startedAt)
+        : null,
+      open: !!run.startedAt && !run.endedAt
+    }));
   }
 
   /** The selected flow's newest runs, oldest first (the grid's columns, left to right). */
@@ -64,8 +130,13 @@ export class RunsDashboardModel implements IDisposable {
     return this._runs;
   }
 
+  /** The chosen run as its view read it, else as the grid holds it. */
   get selectedRun(): IFlowRunDetail | null {
-    return this._runs.find(r => r.id === this._runId) ?? null;
+    return (
+      this._runView?.run ??
+      this._runs.find(r => r.id === this._runView?.runId) ??
+      null
+    );
   }
 
   get loading(): boolean {
@@ -133,20 +204,49 @@ export class RunsDashboardModel implements IDisposable {
     return { bars, spanMs: Math.max(1, ...bars.map(b => b.toMs)) };
   }
 
-  async selectFlow(flowId: string): Promise<void> {
+  /** Show a flow (null: the workspace's flows list). */
+  async selectFlow(flowId: string | null): Promise<void> {
     if (flowId === this._flowId) {
       return;
     }
     this._flowId = flowId;
-    this._runId = null;
+    this.openRunView(null);
     this._runs = [];
+    this.setHistory();
     this.follow();
-    await this.loadRuns();
+    await Promise.all([
+      this.loadRuns(),
+      this._history?.load(),
+      flowId ? undefined : this.loadSummaries()
+    ]);
   }
 
-  selectRun(runId: string | null): void {
-    this._runId = runId;
-    this._changed.emit();
+  /** Show a run of the flow (null: none), optionally one task's logs and outputs. */
+  selectRun(runId: string | null, task: string | null = null): void {
+    if (runId !== null && runId === this._runView?.runId) {
+      this._runView.task = task;
+      return;
+    }
+    this.openRunView(runId, task);
+    if (this._runView && this.connection.status === 'loggedIn') {
+      void this._runView.load();
+    }
+    this.emit();
+  }
+
+  /** Where the lab serves a run's executed notebook (a download through its proxy). */
+  notebookUrl(runId: string): string {
+    return this.connection.client.downloadUrl(
+      `runs/${encodeURIComponent(runId)}/notebook`
+    );
+  }
+
+  /** "Retry from failed" on the chosen run, then the new run is shown. */
+  async retrySelected(): Promise<void> {
+    const newRun = await this._runView?.retry();
+    if (newRun) {
+      this.selectRun(newRun);
+    }
   }
 
   /** Reads the flows and the selected flow's runs again. */
@@ -161,15 +261,22 @@ export class RunsDashboardModel implements IDisposable {
     this._changed.emit();
     try {
       this._flows = await this.connection.client.listFlows();
-      if (!this._flowId || !this._flows.some(f => f.id === this._flowId)) {
-        this._flowId = this._flows[0]?.id ?? null;
+      if (this._flowId && !this._flows.some(f => f.id === this._flowId)) {
+        this._flowId = null;
+        this.openRunView(null);
+        this.setHistory();
       }
       this._error = null;
     } catch (error) {
       this._error = messageOf(error);
     }
     this.follow();
-    await this.loadRuns();
+    await Promise.all([
+      this.loadRuns(),
+      this._history?.load(),
+      this._runView?.load(),
+      this._flowId ? undefined : this.loadSummaries()
+    ]);
   }
 
   dispose(): void {
@@ -178,12 +285,50 @@ export class RunsDashboardModel implements IDisposable {
     }
     this._isDisposed = true;
     this._stream?.dispose();
+    this._runView?.dispose();
     this.connection.changed.disconnect(this.onConnection, this);
     Signal.clearData(this);
   }
 
   private async onConnection(): Promise<void> {
     await this.refresh();
+  }
+
+  private setHistory(): void {
+    this._history?.changed.disconnect(this.emit, this);
+    this._history = this._flowId
+      ? new RunHistoryModel(() => this.connection.client, this._flowId)
+      : null;
+    this._history?.changed.connect(this.emit, this);
+  }
+
+  private openRunView(runId: string | null, task: string | null = null): void {
+    this._runView?.changed.disconnect(this.emit, this);
+    this._runView?.dispose();
+    this._runView = runId
+      ? new RunViewModel(() => this.connection.client, runId, { task })
+      : null;
+    this._runView?.changed.connect(this.emit, this);
+  }
+
+  /** Each listed flow's schedules and newest run, read side by side. */
+  private async loadSummaries(): Promise<void> {
+    const client = this.connection.client;
+    const listed = this._flows.slice(0, LISTED_FLOWS);
+    await Promise.all(
+      listed.map(async flow => {
+        try {
+          const [{ schedules }, runs] = await Promise.all([
+            client.listSchedules(flow.id),
+            client.listRuns(flow.id, 1)
+          ]);
+          this._summaries.set(flow.id, { schedules, lastRun: runs[0] ?? null });
+        } catch {
+          // A flow deleted meanwhile: the next refresh drops it.
+        }
+      })
+    );
+    this.emit();
   }
 
   private async loadRuns(): Promise<void> {
@@ -231,7 +376,12 @@ export class RunsDashboardModel implements IDisposable {
     this._stream = new EventStream(this.connection.client, {
       query: `flowId=${encodeURIComponent(flowId)}`,
       onEvent: event => {
-        if (event.flowRunId && flowId === this._flowId) {
+        if (!event.flowRunId || flowId !== this._flowId) {
+          return;
+        }
+        this._runView?.handleEvent(event);
+        // Log lines change no run: only the run view takes them.
+        if (event.type !== 'log') {
           this._reads = this._reads.then(() => this.readRun(event.flowRunId!));
         }
       }
@@ -244,6 +394,8 @@ export class RunsDashboardModel implements IDisposable {
       if (run.flowId !== this._flowId) {
         return;
       }
+      const { taskRuns: _, ...listed } = run;
+      this._history?.noteRun(listed);
       const at = this._runs.findIndex(r => r.id === run.id);
       if (at >= 0) {
         this._runs = this._runs.map(r => (r.id === run.id ? run : r));
@@ -264,7 +416,9 @@ export class RunsDashboardModel implements IDisposable {
 
   private _flows: IFlow[] = [];
   private _flowId: string | null;
-  private _runId: string | null;
+  private _runView: RunViewModel | null = null;
+  private _history: RunHistoryModel | null = null;
+  private _summaries = new Map<string, IFlowSummary>();
   private _runs: IFlowRunDetail[] = [];
   private _loading = false;
   private _error: string | null = null;

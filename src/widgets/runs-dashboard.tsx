@@ -1,63 +1,84 @@
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget } from '@jupyterlab/ui-components';
-import React, { useEffect, useState } from 'react';
+import React from 'react';
 
-import type { IFlowRunDetail } from '../api/types.js';
-import { ENDED_FLOW_RUN_STATES } from '../flow/run-states.js';
-import { formatDuration } from '../model/chip-state.js';
 import { RunsDashboardModel } from '../model/runs-dashboard-model.js';
-
-function duration(from?: string | null, to?: string | null): string {
-  if (!from) {
-    return '';
-  }
-  return formatDuration((to ? Date.parse(to) : Date.now()) - Date.parse(from));
-}
+import { DurationsChart } from './dashboard/durations-chart.js';
+import { FlowsList } from './dashboard/flows-list.js';
+import { RunHistory } from './dashboard/run-history.js';
+import { RunPage } from './dashboard/run-page.js';
+import { RunsGrid } from './dashboard/runs-grid.js';
 
 /**
- * "Cellflow runs", in the main area: a flow picker, the flow's grid (recent runs as columns, tasks as
- * rows, each cell coloured by its state, hover for times, click to open the run) and the selected
- * run's Gantt strip (its task attempts on a time axis).
+ * "Cellflow runs", in the main area: the workspace's flows; a flow's durations chart, grid (recent
+ * runs as columns, tasks as rows) and history; the chosen run beside them, with its Gantt strip,
+ * outputs, logs and actions.
  */
 export class RunsDashboard extends ReactWidget {
   constructor(
     readonly model: RunsDashboardModel,
+    private readonly rendermime: IRenderMimeRegistry,
     private readonly trans: TranslationBundle
   ) {
     super();
     this.addClass('jp-CellflowDashboard');
     model.changed.connect(this.update, this);
+    // Running runs' durations count up: redrawn every second while one runs, never otherwise.
+    this._timer = window.setInterval(() => {
+      if (model.runs.some(r => r.state === 'Running')) {
+        this.update();
+      }
+    }, 1000);
   }
 
   dispose(): void {
+    window.clearInterval(this._timer);
     this.model.changed.disconnect(this.update, this);
     this.model.dispose();
     super.dispose();
   }
 
   protected render(): JSX.Element {
-    return <Dashboard model={this.model} trans={this.trans} />;
+    return (
+      <Dashboard
+        model={this.model}
+        rendermime={this.rendermime}
+        trans={this.trans}
+      />
+    );
   }
+
+  private readonly _timer: number;
 }
 
 function Dashboard(props: {
   model: RunsDashboardModel;
+  rendermime: IRenderMimeRegistry;
   trans: TranslationBundle;
 }): JSX.Element {
   const { model, trans } = props;
-  const runs = model.runs;
-  const tasks = model.tasks;
+  const flow = model.flow;
   return (
     <div className="jp-CellflowDashboard-body">
       <div className="jp-CellflowDashboard-toolbar">
+        <button
+          type="button"
+          className="jp-mod-styled jp-mod-minimal"
+          disabled={!flow}
+          onClick={() => void model.selectFlow(null)}
+        >
+          {trans.__('All flows')}
+        </button>
         <label>
           {trans.__('Flow')}{' '}
           <select
             className="jp-mod-styled"
             aria-label={trans.__('Flow')}
             value={model.flowId ?? ''}
-            onChange={e => void model.selectFlow(e.target.value)}
+            onChange={e => void model.selectFlow(e.target.value || null)}
           >
+            <option value="">{trans.__('(all flows)')}</option>
             {model.flows.map(f => (
               <option key={f.id} value={f.id}>
                 {f.name}
@@ -86,161 +107,40 @@ function Dashboard(props: {
           {trans.__('No flow deployed in this workspace yet.')}
         </p>
       )}
-      {runs.length > 0 && (
-        <table
-          className="jp-CellflowGrid"
-          aria-label={trans.__('Runs by task')}
-        >
-          <thead>
-            <tr>
-              <th scope="col">{trans.__('Task')}</th>
-              {runs.map(run => (
-                <th
-                  key={run.id}
-                  scope="col"
-                  className="jp-CellflowGrid-run"
-                  data-state={run.state}
-                  title={`${run.id.slice(0, 8)} · ${run.state} · ${run.trigger}`}
-                >
-                  <button
-                    type="button"
-                    className="jp-CellflowGrid-runButton"
-                    aria-label={trans.__(
-                      'Run %1, %2',
-                      run.id.slice(0, 8),
-                      run.state
-                    )}
-                    onClick={() => model.selectRun(run.id)}
-                  />
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {tasks.map(task => (
-              <tr key={task} data-task={task}>
-                <th scope="row">{task}</th>
-                {runs.map(run => {
-                  const cell = model.cell(run, task);
-                  return (
-                    <td key={run.id}>
-                      {cell && (
-                        <button
-                          type="button"
-                          className={`jp-CellflowGrid-cell${run.id === model.runId ? ' jp-mod-selected' : ''}`}
-                          data-run={run.id}
-                          data-state={cell.state}
-                          title={[
-                            `${task} · ${cell.state}`,
-                            cell.startedAt
-                              ? new Date(cell.startedAt).toLocaleString()
-                              : '',
-                            duration(cell.startedAt, cell.endedAt),
-                            cell.attempts > 1
-                              ? trans.__('%1 attempts', cell.attempts)
-                              : ''
-                          ]
-                            .filter(Boolean)
-                            .join('\n')}
-                          onClick={() => model.selectRun(run.id)}
-                        >
-                          {cell.attempts > 1 ? cell.attempts : ''}
-                        </button>
-                      )}
-                    </td>
-                  );
-                })}
-              </tr>
-            ))}
-          </tbody>
-        </table>
+      {!flow && model.flows.length > 0 && (
+        <FlowsList model={model} trans={trans} />
       )}
-      {model.selectedRun && (
-        <RunDetail model={model} run={model.selectedRun} trans={trans} />
+      {flow && (
+        <>
+          <div className="jp-CellflowDashboard-overview">
+            <DurationsChart
+              bars={model.durations()}
+              selected={model.runId}
+              trans={trans}
+              onOpen={id => model.selectRun(id)}
+            />
+            <RunsGrid model={model} trans={trans} />
+          </div>
+          <div className="jp-CellflowDashboard-split">
+            {model.history && (
+              <RunHistory
+                history={model.history}
+                selected={model.runId}
+                trans={trans}
+                onOpen={id => model.selectRun(id)}
+              />
+            )}
+            {model.runView && (
+              <RunPage
+                model={model}
+                view={model.runView}
+                rendermime={props.rendermime}
+                trans={trans}
+              />
+            )}
+          </div>
+        </>
       )}
     </div>
-  );
-}
-
-/** The selected run: its state and times, and the Gantt strip of its attempts (redrawn while it runs). */
-function RunDetail(props: {
-  model: RunsDashboardModel;
-  run: IFlowRunDetail;
-  trans: TranslationBundle;
-}): JSX.Element {
-  const { model, run, trans } = props;
-  const running = !ENDED_FLOW_RUN_STATES.includes(run.state);
-  const [, tick] = useState(0);
-  useEffect(() => {
-    if (!running) {
-      return;
-    }
-    const timer = setInterval(() => tick(n => n + 1), 1000);
-    return () => clearInterval(timer);
-  }, [running]);
-  const { bars, spanMs } = model.gantt();
-  const tasks = [...new Set(bars.map(b => b.task))];
-  const rowHeight = 22;
-  const labelWidth = 120;
-  const width = 600;
-  const scale = (ms: number) =>
-    labelWidth + (ms / spanMs) * (width - labelWidth - 8);
-  return (
-    <section
-      className="jp-CellflowDashboard-run"
-      aria-label={trans.__('Run %1', run.id.slice(0, 8))}
-    >
-      <h3 className="jp-CellflowSection-title">
-        {trans.__('Run %1', run.id.slice(0, 8))}{' '}
-        <span className="jp-CellflowRunState" data-state={run.state}>
-          {run.state}
-        </span>{' '}
-        <span className="jp-CellflowHint">
-          {duration(run.startedAt, run.endedAt)}
-        </span>
-      </h3>
-      {run.error && <p className="jp-CellflowError">{run.error}</p>}
-      <svg
-        className="jp-CellflowGantt"
-        role="img"
-        aria-label={trans.__('Task attempts on a time axis')}
-        width={width}
-        height={Math.max(1, tasks.length) * rowHeight + 20}
-      >
-        {tasks.map((task, row) => (
-          <text
-            key={task}
-            className="jp-CellflowGantt-label"
-            x={4}
-            y={row * rowHeight + 15}
-          >
-            {task}
-          </text>
-        ))}
-        {bars.map(bar => (
-          <rect
-            key={`${bar.task}-${bar.attempt}`}
-            className="jp-CellflowGantt-bar"
-            data-state={bar.state}
-            data-task={bar.task}
-            data-attempt={bar.attempt}
-            x={scale(bar.fromMs)}
-            y={tasks.indexOf(bar.task) * rowHeight + 4}
-            width={Math.max(2, scale(bar.toMs) - scale(bar.fromMs))}
-            height={rowHeight - 8}
-          >
-            <title>{`${bar.task} #${bar.attempt} · ${bar.state} · ${formatDuration(bar.toMs - bar.fromMs)}`}</title>
-          </rect>
-        ))}
-        <text
-          className="jp-CellflowGantt-axis"
-          x={width - 8}
-          y={Math.max(1, tasks.length) * rowHeight + 16}
-          textAnchor="end"
-        >
-          {formatDuration(spanMs)}
-        </text>
-      </svg>
-    </section>
   );
 }

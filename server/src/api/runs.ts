@@ -16,7 +16,14 @@ import {
   type FlowRunState
 } from '../store/states.js';
 import { TransitionConflictError } from '../store/errors.js';
-import type { FlowRun, FlowRunDetail, LogLine, Store } from '../store/store.js';
+import {
+  RUN_TRIGGERS,
+  type FlowRun,
+  type FlowRunDetail,
+  type LogLine,
+  type RunTrigger,
+  type Store
+} from '../store/store.js';
 import { principalOf } from './auth.js';
 import { waitingFor } from './waiting-for.js';
 import type { ApiContext } from './context.js';
@@ -194,6 +201,13 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
             },
             // The short ids the panel and the CLI show are prefixes of the full one.
             idPrefix: { type: 'string', pattern: '^[0-9a-f-]{1,36}$' },
+            trigger: {
+              type: 'array',
+              items: { type: 'string', enum: [...RUN_TRIGGERS] }
+            },
+            // A time range on when each run started, else was due, else was made: from ≤ t < to.
+            from: { type: 'string', format: 'date-time' },
+            to: { type: 'string', format: 'date-time' },
             limit: { type: 'integer', minimum: 1, maximum: 500 },
             cursor: { type: 'string', pattern: '^[0-9]{1,15}$' }
           },
@@ -218,6 +232,9 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         flowId?: string;
         state?: FlowRunState[];
         idPrefix?: string;
+        trigger?: RunTrigger[];
+        from?: string;
+        to?: string;
         limit?: number;
         cursor?: string;
       };
@@ -229,6 +246,9 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         flowId: query.flowId,
         state: query.state,
         idPrefix: query.idPrefix,
+        trigger: query.trigger,
+        from: query.from === undefined ? undefined : new Date(query.from),
+        to: query.to === undefined ? undefined : new Date(query.to),
         limit: query.limit,
         cursor: query.cursor
       });

@@ -42,7 +42,9 @@ export type TaskAttempt = Omit<typeof taskAttempts.$inferSelect, 'state'> & {
 export type LogLine = typeof logLines.$inferSelect;
 export type CellflowEvent = typeof events.$inferSelect;
 export type ExecutedNotebook = typeof executedNotebooks.$inferSelect;
-export type RunTrigger = 'manual' | 'scheduled' | 'retry';
+/** What made a run: a person or a client, a schedule, or a retry of an ended run. */
+export const RUN_TRIGGERS = ['manual', 'scheduled', 'retry'] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 /** A workspace secret as listed: its name and times, never its value or ciphertext. */
 export type SecretInfo = Pick<
   typeof secrets.$inferSelect,
@@ -188,6 +190,10 @@ export interface ListRunsQuery {
   state?: FlowRunState | FlowRunState[];
   /** Only runs whose id starts with this (lower-case hex and dashes: the short ids people copy). */
   idPrefix?: string;
+  trigger?: RunTrigger | RunTrigger[];
+  /** Only runs whose time (started, else due, else made) is at or after `from` and before `to`. */
+  from?: Date;
+  to?: Date;
   /** At most 500; default 50. */
   limit?: number;
   offset?: number;

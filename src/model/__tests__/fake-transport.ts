@@ -8,6 +8,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import { CellflowClient } from '../../api/client.js';
 import type {
   IFlowRunDetail,
+  ILogLine,
   IOverlap,
   ISchedule,
   ISecret
@@ -37,6 +38,8 @@ interface IWorkspace {
   flows: Map<string, { schedules: ISchedule[]; overlap: IOverlap }>;
   /** Runs with their task runs, oldest first. */
   runs: IFlowRunDetail[];
+  /** Log lines by run id, in id order. */
+  logs: Map<string, ILogLine[]>;
 }
 
 export class FakeTransport {
@@ -52,14 +55,16 @@ export class FakeTransport {
       name: 'main',
       secrets: new Map(),
       flows: new Map(),
-      runs: []
+      runs: [],
+      logs: new Map()
     });
     this.workspaces.set('cf_other', {
       id: 'w2',
       name: 'other',
       secrets: new Map(),
       flows: new Map(),
-      runs: []
+      runs: [],
+      logs: new Map()
     });
   }
 
@@ -151,21 +156,14 @@ export class FakeTransport {
     }
     const runs = /^cellflow\/api\/runs\?(.*)$/.exec(path);
     if (runs && method === 'GET') {
-      const query = new URLSearchParams(runs[1]);
-      const limit = Number(query.get('limit') ?? 50);
-      const listed = workspace.runs
-        .filter(r => r.flowId === query.get('flowId'))
-        .reverse()
-        .slice(0, limit)
-        .map(({ taskRuns: _, ...run }) => run);
-      return { status: 200, body: { runs: listed, nextCursor: null } };
+      return this.listRuns(workspace, new URLSearchParams(runs[1]));
     }
-    const run = /^cellflow\/api\/runs\/([^/?]+)$/.exec(path);
-    if (run && method === 'GET') {
-      const found = workspace.runs.find(r => r.id === run[1]);
-      return found
-        ? { status: 200, body: { run: found } }
-        : error(404, 'not-found', `Run ${run[1]} not found`);
+    const run =
+      /^cellflow\/api\/runs\/([^/?]+)(?:\/(logs|cancel|retry))?(?:\?(.*))?$/.exec(
+        path
+      );
+    if (run) {
+      return this.runRoute(workspace, method, run[1], run[2], run[3] ?? '');
     }
     if (path.startsWith('cellflow/api/events')) {
       // An event stream that ends at once: the model reconnects later; tests read runs directly.
@@ -222,6 +220,92 @@ export class FakeTransport {
         : error(404, 'not-found', `Secret ${name} not found`);
     }
     return error(404, 'not-found', `No route ${method} ${path}`);
+  }
+
+  /**
+   * GET /api/runs: the flow's runs newest made first, by state, trigger and time range (on when each
+   * started, else was due, else was made), a page at a time (the cursor is the position after a page).
+   */
+  private listRuns(workspace: IWorkspace, query: URLSearchParams): IAnswer {
+    const limit = Number(query.get('limit') ?? 50);
+    const states = query.getAll('state');
+    const triggers = query.getAll('trigger');
+    const from = query.get('from');
+    const to = query.get('to');
+    const when = (r: IFlowRunDetail) =>
+      Date.parse(r.startedAt ?? r.scheduledAt ?? r.createdAt);
+    const matching = workspace.runs
+      .filter(r => !query.has('flowId') || r.flowId === query.get('flowId'))
+      .filter(r => states.length === 0 || states.includes(r.state))
+      .filter(r => triggers.length === 0 || triggers.includes(r.trigger))
+      .filter(r => from === null || when(r) >= Date.parse(from))
+      .filter(r => to === null || when(r) < Date.parse(to))
+      .reverse();
+    const start = Number(query.get('cursor') ?? 0);
+    const page = matching
+      .slice(start, start + limit)
+      .map(({ taskRuns: _, ...run }) => run);
+    const next = start + limit < matching.length ? String(start + limit) : null;
+    return { status: 200, body: { runs: page, nextCursor: next } };
+  }
+
+  /** GET /api/runs/:id, its logs (after, task, limit), POST cancel and retry. */
+  private runRoute(
+    workspace: IWorkspace,
+    method: string,
+    runId: string,
+    action: string | undefined,
+    queryText: string
+  ): IAnswer {
+    const found = workspace.runs.find(r => r.id === runId);
+    if (!found) {
+      return error(404, 'not-found', `Run ${runId} not found`);
+    }
+    const listed = ({ taskRuns: _, ...run }: IFlowRunDetail) => run;
+    if (!action && method === 'GET') {
+      return { status: 200, body: { run: found } };
+    }
+    if (action === 'logs' && method === 'GET') {
+      const query = new URLSearchParams(queryText);
+      const after = Number(query.get('after') ?? 0);
+      const limit = Number(query.get('limit') ?? 1000);
+      const lines = (workspace.logs.get(runId) ?? [])
+        .filter(l => l.id > after)
+        .filter(l => !query.has('task') || l.task === query.get('task'))
+        .slice(0, limit);
+      return { status: 200, body: { lines } };
+    }
+    if (action === 'cancel' && method === 'POST') {
+      if (!['Scheduled', 'Late', 'Pending', 'Running'].includes(found.state)) {
+        return error(409, 'conflict', `Run ${runId} has ended`);
+      }
+      found.state = 'Cancelled';
+      found.endedAt = new Date(this.now).toISOString();
+      return { status: 200, body: { run: listed(found) } };
+    }
+    if (action === 'retry' && method === 'POST') {
+      if (!['Failed', 'Crashed', 'Cancelled'].includes(found.state)) {
+        return error(409, 'conflict', `Run ${runId} cannot be retried`);
+      }
+      const retry: IFlowRunDetail = {
+        ...found,
+        id: `${runId}-retry`,
+        state: 'Pending',
+        trigger: 'retry',
+        retryOf: runId,
+        startedAt: null,
+        endedAt: null,
+        createdAt: new Date(this.now).toISOString(),
+        taskRuns: []
+      };
+      workspace.runs.push(retry);
+      return { status: 201, body: { run: listed(retry) } };
+    }
+    return error(
+      404,
+      'not-found',
+      `No route ${method} runs/${runId}/${action}`
+    );
   }
 
   /** A flow with no schedule yet, and the overlap policy it has. */

@@ -59,7 +59,7 @@ const T = (s: number) => new Date(Date.UTC(2026, 0, 1, 12, 0, s)).toISOString();
 async function settled(model: RunsDashboardModel): Promise<void> {
   for (let i = 0; i < 50; i++) {
     await new Promise(resolve => setTimeout(resolve, 0));
-    if (!model.loading && model.flowId !== null) {
+    if (!model.loading && model.flows.length > 0) {
       return;
     }
   }
@@ -97,8 +97,32 @@ async function dashboard(selection: { flowId?: string; runId?: string } = {}) {
 }
 
 describe('RunsDashboardModel', () => {
-  it("shows the first flow's runs as the grid's columns, oldest first, and its tasks as rows in run order", async () => {
-    const { model } = await dashboard();
+  it("lists the workspace's flows with their schedules and newest run when no flow is chosen", async () => {
+    const { model, transport } = await dashboard();
+    expect(model.flowId).toBeNull();
+    expect(model.history).toBeNull();
+    expect(model.flows.map(f => f.id)).toEqual(['f1', 'f2']);
+    await expect.poll(() => model.summary('f1')?.lastRun?.id).toBe('r2');
+    expect(model.summary('f2')?.lastRun?.id).toBe('other');
+    expect(model.summary('f1')?.schedules).toEqual([]);
+    // A schedule added elsewhere shows at the next refresh.
+    transport.workspace('cf_main').flows.get('f2')!.schedules.push({
+      id: 's9',
+      kind: 'interval',
+      every: 10,
+      paused: false,
+      missedPolicy: 'skip',
+      description: 'Every 10 seconds',
+      nextRuns: []
+    });
+    await model.refresh();
+    expect(model.summary('f2')?.schedules.map(s => s.description)).toEqual([
+      'Every 10 seconds'
+    ]);
+  });
+
+  it("shows a flow's runs as the grid's columns, oldest first, and its tasks as rows in run order", async () => {
+    const { model } = await dashboard({ flowId: 'f1' });
     expect(model.flows.map(f => f.id)).toEqual(['f1', 'f2']);
     expect(model.flowId).toBe('f1');
     expect(model.runs.map(r => r.id)).toEqual(['r1', 'r2']);
@@ -135,7 +159,7 @@ describe('RunsDashboardModel', () => {
   });
 
   it('ends a running attempt at now, and switches flows', async () => {
-    const { transport, model } = await dashboard();
+    const { transport, model } = await dashboard({ flowId: 'f1' });
     transport
       .workspace('cf_main')
       .runs.push(
@@ -153,5 +177,42 @@ describe('RunsDashboardModel', () => {
     expect(model.runId).toBeNull();
     expect(model.runs.map(r => r.id)).toEqual(['other']);
     expect(model.tasks).toEqual(['x']);
+  });
+
+  it("charts the grid's runs' durations, a running one up to now", async () => {
+    const { transport, model } = await dashboard({ flowId: 'f1' });
+    transport
+      .workspace('cf_main')
+      .runs.push(
+        run('r3', 'f1', 'Running', [
+          task('extract', 'Running', [['Running', T(20), null]])
+        ])
+      );
+    await model.refresh();
+    const [r1, r2] = model.runs;
+    r1.endedAt = T(2);
+    r2.endedAt = T(15);
+    expect(
+      model.durations(Date.parse(T(23))).map(d => [d.runId, d.ms, d.open])
+    ).toEqual([
+      ['r1', 2000, false],
+      ['r2', 5000, false],
+      ['r3', 3000, true]
+    ]);
+  });
+
+  it("opens a run on one task (a chip's click), and a retry shows the new run", async () => {
+    const { transport, model } = await dashboard({
+      flowId: 'f1',
+      runId: 'r1',
+      task: 'load'
+    });
+    await expect.poll(() => model.runView?.run?.id).toBe('r1');
+    expect(model.runView?.task).toBe('load');
+    expect(model.history?.past.map(r => r.id)).toEqual(['r2', 'r1']);
+    await model.retrySelected();
+    expect(model.runId).toBe('r1-retry');
+    expect(transport.requestsTo('cellflow/api/runs/r1/retry')).toHaveLength(1);
+    await expect.poll(() => model.runView?.run?.trigger).toBe('retry');
   });
 });

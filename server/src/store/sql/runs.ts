@@ -5,7 +5,18 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { and, asc, desc, eq, inArray, like, lt, type SQL } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  gte,
+  inArray,
+  like,
+  lt,
+  sql,
+  type SQL
+} from 'drizzle-orm';
 
 import { NotFoundError, TransitionConflictError } from '../errors.js';
 import { flowRuns, flows, taskAttempts, taskRuns } from '../schema.js';
@@ -181,6 +192,26 @@ export async function listRuns(db: Db, query: ListRunsQuery): Promise<RunPage> {
       return { runs: [], nextCursor: null };
     }
     conditions.push(inArray(flowRuns.state, states));
+  }
+  if (query.trigger !== undefined) {
+    const triggers = Array.isArray(query.trigger)
+      ? query.trigger
+      : [query.trigger];
+    if (triggers.length === 0) {
+      return { runs: [], nextCursor: null };
+    }
+    conditions.push(inArray(flowRuns.trigger, triggers));
+  }
+  if (query.from !== undefined || query.to !== undefined) {
+    // A run's time is when it started, else when it was due, else when it was made: the time the
+    // history shows it at.
+    const when = sql<Date>`coalesce(${flowRuns.startedAt}, ${flowRuns.scheduledAt}, ${flowRuns.createdAt})`;
+    if (query.from !== undefined) {
+      conditions.push(gte(when, query.from));
+    }
+    if (query.to !== undefined) {
+      conditions.push(lt(when, query.to));
+    }
   }
   // The cursor is the last row's insertion number: keyset paging, stable while new runs arrive.
   if (query.cursor !== undefined) {
