@@ -9,7 +9,7 @@ import type {
   ISchedule
 } from '../api/types.js';
 import { ConnectionModel, messageOf } from './connection-model.js';
-import { RunHistoryModel } from './run-history-model.js';
+import { PAST_STATES, RunHistoryModel } from './run-history-model.js';
 import { RunViewModel } from './run-view-model.js';
 
 /** How many of a flow's runs the grid shows. */
@@ -318,9 +318,14 @@ export class RunsDashboardModel implements IDisposable {
     await Promise.all(
       listed.map(async flow => {
         try {
-          const [{ schedules }, runs] = await Promise.all([
+          // The last run is the newest one not merely planned: a schedule makes its runs ahead.
+          const [{ schedules }, { runs }] = await Promise.all([
             client.listSchedules(flow.id),
-            client.listRuns(flow.id, 1)
+            client.listRunsPage({
+              flowId: flow.id,
+              states: PAST_STATES,
+              limit: 1
+            })
           ]);
           this._summaries.set(flow.id, { schedules, lastRun: runs[0] ?? null });
         } catch {

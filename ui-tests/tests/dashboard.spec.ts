@@ -32,18 +32,8 @@ test.describe('Cellflow runs, in the main area', () => {
     await cellflow.openNotebook(`${tmpPath}/dashboard.ipynb`, twoTasks());
     await cellflow.openPanelFromSidebar();
     await cellflow.loginToTestServer();
-    await cellflow.panelButton('Deploy');
-    await expect(
-      cellflow.panel.locator('.jp-CellflowActions-version')
-    ).toContainText('Deployed version');
+    await cellflow.deployAndRun(2);
     const rows = cellflow.panel.locator('.jp-CellflowRuns-table tr[data-run]');
-    for (const count of [1, 2]) {
-      await cellflow.panelButton('Run now');
-      await expect(rows).toHaveCount(count);
-      await expect(rows.first()).toHaveAttribute('data-state', 'Completed', {
-        timeout: 60000
-      });
-    }
 
     await cellflow.panelButton('Open runs');
     const dashboard = page.locator('#cellflow-runs');
@@ -75,18 +65,18 @@ test.describe('Cellflow runs, in the main area', () => {
       gantt.locator('rect[data-task="flaky"][data-attempt="2"]')
     ).toHaveAttribute('data-state', 'Completed');
     const newest = await flaky.last().getAttribute('data-run');
-    await expect(
-      dashboard.locator('.jp-CellflowDashboard-run h3')
-    ).toContainText(newest!.slice(0, 8));
+    await expect(dashboard.locator('.jp-CellflowRunPage h3')).toContainText(
+      newest!.slice(0, 8)
+    );
     await cellflow.screenshot('dashboard-light');
 
     // The panel's run view opens its run here too: the older run, now selected in the grid.
     const older = await rows.nth(1).getAttribute('data-run');
     await rows.nth(1).click();
     await cellflow.panelButton('Open in Cellflow runs');
-    await expect(
-      dashboard.locator('.jp-CellflowDashboard-run h3')
-    ).toContainText(older!.slice(0, 8));
+    await expect(dashboard.locator('.jp-CellflowRunPage h3')).toContainText(
+      older!.slice(0, 8)
+    );
     await expect(
       grid.locator(`.jp-CellflowGrid-cell.jp-mod-selected[data-run="${older}"]`)
     ).toHaveCount(2);
@@ -110,10 +100,191 @@ test.describe('Cellflow runs, in the main area', () => {
       timeout: 30000
     });
     await expect(
-      page.locator('#cellflow-runs .jp-CellflowDashboard-run h3')
+      page.locator('#cellflow-runs .jp-CellflowRunPage h3')
     ).toContainText(selected!.slice(0, 8), { timeout: 30000 });
     await expect(
       page.locator('#cellflow-runs rect.jp-CellflowGantt-bar')
     ).toHaveCount(3);
+  });
+
+  test('a chip opens its run on that task: logs with line breaks and colours, search, and only the actions its state allows', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    // `check` fails the first time it runs (no flag file yet) and passes on a retry.
+    const flag = `first-run-${Date.now()}`;
+    await cellflow.openNotebook(
+      `${tmpPath}/dashboard_run.ipynb`,
+      notebook([
+        codeCell('pause = 0  # seconds greet waits', { tags: ['parameters'] }),
+        codeCell(
+          [
+            '%%task greet',
+            'import time',
+            'time.sleep(pause)',
+            'print("\\033[31mred line\\033[0m\\nsecond line")'
+          ].join('\n')
+        ),
+        codeCell(
+          [
+            '%%task check',
+            'import os',
+            `if not os.path.exists("${flag}"):`,
+            `    open("${flag}", "w").close()`,
+            '    raise RuntimeError("the first run fails")',
+            'print("checked")'
+          ].join('\n')
+        )
+      ])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.deployAndRun(1, 'Failed');
+    const failed = await cellflow.panel
+      .locator('.jp-CellflowRuns-table tr[data-run]')
+      .first()
+      .getAttribute('data-run');
+    await expect(cellflow.chipState(2)).toContainText('Failed');
+
+    // The failed task's chip opens its run in the main area, on that task.
+    await cellflow.chip(2).locator('.jp-CellflowChip-state').click();
+    await expect(cellflow.runPage).toHaveAttribute('data-run', failed!);
+    await expect(
+      cellflow.runPage.locator('.jp-CellflowRunPage-task')
+    ).toHaveCount(1);
+    await expect(
+      cellflow.runPage.locator('.jp-CellflowRunPage-task[data-task="check"]')
+    ).toContainText('the first run fails');
+    await expect(
+      cellflow.runPage.locator('.jp-CellflowLogView select')
+    ).toHaveValue('check');
+
+    // Every task's logs: one row per line, the ANSI red shown in the theme's red, not as escapes.
+    await cellflow.runsButton('Show every task');
+    const greet = cellflow.runPage.locator(
+      '.jp-CellflowLogView-row[data-task="greet"]'
+    );
+    await expect(greet).toHaveCount(2);
+    await expect(greet.nth(0).locator('.ansi-red-fg')).toHaveText('red line');
+    await expect(greet.nth(0)).not.toContainText('[31m');
+    await expect(greet.nth(1)).toHaveText(/greet#1\s*second line/);
+    await cellflow.runPage
+      .getByRole('searchbox', { name: 'Search the logs' })
+      .fill('SECOND');
+    await expect(
+      cellflow.runPage.locator('.jp-CellflowLogView-row')
+    ).toHaveCount(1);
+    await cellflow.screenshot('dashboard-run');
+
+    // A failed run can be retried, not cancelled; the retry opens and completes.
+    await expect(
+      cellflow.runPage.getByRole('button', { name: 'Cancel' })
+    ).toHaveCount(0);
+    await cellflow.runsButton('Retry from failed');
+    await expect(cellflow.runPage).not.toHaveAttribute('data-run', failed!);
+    await expect(
+      cellflow.runPage.locator('.jp-CellflowRunPage-facts')
+    ).toContainText(`retry (of run ${failed!.slice(0, 8)})`);
+    await expect(
+      cellflow.runPage.locator('h3 .jp-CellflowRunState')
+    ).toHaveText('Completed', { timeout: 60000 });
+    await expect(
+      cellflow.runPage.locator('.jp-CellflowActions-buttons button')
+    ).toHaveCount(0);
+
+    // A running run can be cancelled, then retried.
+    await cellflow.panel.locator('[data-parameter="pause"] input').fill('60');
+    await cellflow.panelButton('Run now');
+    const running = cellflow
+      .historyRows('Past runs')
+      .and(page.locator('[data-state="Running"]'));
+    await running.first().click({ timeout: 60000 });
+    await expect(
+      cellflow.runPage.getByRole('button', { name: 'Retry from failed' })
+    ).toHaveCount(0);
+    await cellflow.runsButton('Cancel');
+    await expect(
+      cellflow.runPage.locator('h3 .jp-CellflowRunState')
+    ).toHaveText('Cancelled', { timeout: 30000 });
+    await expect(
+      cellflow.runPage.getByRole('button', { name: 'Retry from failed' })
+    ).toBeVisible();
+    await expect(
+      cellflow.runPage.getByRole('button', { name: 'Cancel' })
+    ).toHaveCount(0);
+  });
+
+  test('the history puts planned runs apart and filters past ones; the flows list shows each flow at a glance', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/dashboard_history.ipynb`,
+      notebook([codeCell('%%task tick\nprint("tick")')])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.deployAndRun(1);
+    const form = cellflow.panel.locator('.jp-CellflowScheduleForm');
+    await form.locator('select[name="kind"]').selectOption('interval');
+    await form.locator('input[name="every"]').fill('10s');
+    await form.getByRole('button', { name: 'Add schedule' }).click();
+    const schedule = cellflow.panel.locator('.jp-CellflowSchedule');
+    await expect(
+      schedule.locator('.jp-CellflowSchedule-description')
+    ).toHaveText('every 10 seconds');
+
+    await cellflow.panelButton('Open runs');
+    const upcoming = cellflow.historyRows('Upcoming runs');
+    await expect(upcoming.first()).toHaveAttribute('data-state', 'Scheduled');
+    const past = cellflow.historyRows('Past runs');
+    // A scheduled run comes to pass: it leaves the planned runs and lists among the past ones.
+    const ranOnTime = past
+      .and(page.locator('[data-state="Completed"]'))
+      .filter({
+        hasText: 'scheduled'
+      });
+    await expect(ranOnTime.first()).toBeVisible({ timeout: 40000 });
+    for (const row of await upcoming.all()) {
+      await expect(row).toHaveAttribute('data-state', 'Scheduled');
+    }
+
+    await cellflow.filterHistory('Trigger', 'manual');
+    await expect(past).toHaveCount(1);
+    await expect(past.first()).toContainText('manual');
+    await cellflow.filterHistory('Trigger', 'scheduled');
+    await expect(past.filter({ hasText: 'manual' })).toHaveCount(0);
+    await cellflow.filterHistory('State', 'Failed');
+    await expect(cellflow.runsView).toContainText('No runs match.');
+    await cellflow.filterHistory('State', '');
+    await cellflow.filterHistory('When', '1h');
+    await expect(past.first()).toBeVisible();
+
+    // The workspace's flows: this one with its schedule, the state of its last run, its next run.
+    const flowId = await cellflow.runsView
+      .locator('select[aria-label="Flow"]')
+      .inputValue();
+    await cellflow.runsButton('All flows');
+    const flowRow = cellflow.runsView.locator(
+      `.jp-CellflowFlows tr[data-flow="${flowId}"]`
+    );
+    await expect(flowRow).toContainText('every 10 seconds');
+    await expect(flowRow.locator('.jp-CellflowRunState')).toHaveText(
+      /Completed|Running|Pending/
+    );
+    await page.theme.setDarkTheme();
+    await cellflow.screenshot('dashboard-flows-dark');
+    await page.theme.setLightTheme();
+    await flowRow.locator('.jp-CellflowFlows-open').click();
+    await expect(cellflow.runsView.locator('.jp-CellflowGrid')).toBeVisible();
+
+    // Paused again, so the rest of the suite's server is not kept busy.
+    await cellflow.openPanelFromSidebar();
+    await schedule.getByRole('button', { name: 'Pause' }).click();
+    await expect(
+      schedule.locator('.jp-CellflowSchedule-description')
+    ).toContainText('paused');
   });
 });

@@ -103,6 +103,15 @@ describe('RunsDashboardModel', () => {
     expect(model.history).toBeNull();
     expect(model.flows.map(f => f.id)).toEqual(['f1', 'f2']);
     await expect.poll(() => model.summary('f1')?.lastRun?.id).toBe('r2');
+    // A run a schedule made ahead is not the last run.
+    transport.workspace('cf_main').runs.push({
+      ...transport.workspace('cf_main').runs[0],
+      id: 'planned',
+      state: 'Scheduled',
+      taskRuns: []
+    });
+    await model.refresh();
+    expect(model.summary('f1')?.lastRun?.id).toBe('r2');
     expect(model.summary('f2')?.lastRun?.id).toBe('other');
     expect(model.summary('f1')?.schedules).toEqual([]);
     // A schedule added elsewhere shows at the next refresh.

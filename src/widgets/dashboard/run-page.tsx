@@ -1,6 +1,6 @@
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { TranslationBundle } from '@jupyterlab/translation';
-import React, { useEffect, useState } from 'react';
+import React, { useEffect, useRef, useState } from 'react';
 
 import type { IFlowRunDetail } from '../../api/types.js';
 import { ENDED_FLOW_RUN_STATES } from '../../flow/run-states.js';
@@ -28,6 +28,11 @@ export function RunPage(props: {
   const { model, view, rendermime, trans } = props;
   const run = view.run;
   const running = !!run && !ENDED_FLOW_RUN_STATES.includes(run.state);
+  const section = useRef<HTMLElement>(null);
+  // A run chosen in the history (under it when the area is narrow) comes into sight.
+  useEffect(() => {
+    section.current?.scrollIntoView?.({ block: 'nearest' });
+  }, [view.runId, !!run]);
   const [, tick] = useState(0);
   useEffect(() => {
     if (!running) {
@@ -56,6 +61,7 @@ export function RunPage(props: {
       className="jp-CellflowRunPage"
       aria-label={trans.__('Run %1', shortId(run.id))}
       data-run={run.id}
+      ref={section}
     >
       <h3 className="jp-CellflowSection-title">
         {trans.__('Run %1', shortId(run.id))}{' '}

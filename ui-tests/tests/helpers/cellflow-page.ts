@@ -292,4 +292,54 @@ export class CellflowPage {
       .getCellTextOutput(0)
       .then(out => (out ? out.join('') : null));
   }
+
+  /** Deploy the open notebook, then press Run now `count` times, each run ending before the next. */
+  async deployAndRun(count: number, state = 'Completed'): Promise<void> {
+    await this.panelButton('Deploy');
+    await expect(
+      this.panel.locator('.jp-CellflowActions-version')
+    ).toContainText('Deployed version');
+    const rows = this.panel.locator('.jp-CellflowRuns-table tr[data-run]');
+    const before = await rows.count();
+    for (let i = 1; i <= count; i++) {
+      await this.panelButton('Run now');
+      await expect(rows).toHaveCount(before + i);
+      await expect(rows.first()).toHaveAttribute('data-state', state, {
+        timeout: 60000
+      });
+    }
+  }
+
+  /** "Cellflow runs", in the main area. */
+  get runsView(): Locator {
+    return this.page.locator('#cellflow-runs');
+  }
+
+  /** The run "Cellflow runs" shows beside the history. */
+  get runPage(): Locator {
+    return this.runsView.locator('.jp-CellflowRunPage');
+  }
+
+  /** The rows of a table of "Cellflow runs"' history: 'Past runs' or 'Upcoming runs'. */
+  historyRows(table: 'Past runs' | 'Upcoming runs'): Locator {
+    return this.runsView.locator(
+      `table[aria-label="${table}"] tbody tr[data-run]`
+    );
+  }
+
+  /** Click a button of "Cellflow runs" by its text. */
+  async runsButton(name: string): Promise<void> {
+    await this.runsView.getByRole('button', { name, exact: true }).click();
+  }
+
+  /** Choose a value of one of the history's filters (State, Trigger, When). */
+  async filterHistory(
+    filter: 'State' | 'Trigger' | 'When',
+    value: string
+  ): Promise<void> {
+    await this.runsView
+      .locator('.jp-CellflowHistory-filters label', { hasText: filter })
+      .locator('select')
+      .selectOption(value);
+  }
 }
