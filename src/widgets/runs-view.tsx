@@ -343,14 +343,15 @@ function RunDetail(props: {
               ` · ${trans.__('%1 attempts', String(task.attemptCount))}`}
           </h4>
           {task.error && <p className="jp-CellflowError">{task.error}</p>}
-          {(task.attempts[task.attempts.length - 1]?.outputs ?? []).map(
-            (output, i) => (
+          {(task.attempts[task.attempts.length - 1]?.outputs ?? [])
+            // Outputs are any JSON on the wire; nbformat outputs are objects.
+            .filter(isOutput)
+            .map((output, i) => (
               <React.Fragment key={i}>
                 <OutputView output={output} rendermime={rendermime} />
                 <DataPreviewSlot output={output} trans={trans} />
               </React.Fragment>
-            )
-          )}
+            ))}
         </div>
       ))}
       <h4>{trans.__('Logs')}</h4>
@@ -414,4 +415,8 @@ function Timeline(props: {
       ))}
     </div>
   );
+}
+
+function isOutput(output: unknown): output is Record<string, unknown> {
+  return typeof output === 'object' && output !== null;
 }
