@@ -1,7 +1,7 @@
 /**
- * The TypeScript types of the Cellflow API's answers, derived from the schemas the server serialises
- * with (wire-schemas.ts): the lab's client (types.ts), the CLI's client (server/src/cli/client.ts) and
- * the server's routes all read the one definition. Types only: nothing here exists at run time.
+ * The TypeScript types of the Cellflow API's answers, derived from the schemas the server's routes
+ * serialise with (wire-schemas.ts), for the lab's client (types.ts) and the CLI's client
+ * (server/src/cli/client.ts). Types only: nothing here exists at run time.
  */
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 
