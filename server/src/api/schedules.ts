@@ -40,7 +40,6 @@ import {
 /** How many upcoming runs a schedule shows. */
 const NEXT_RUNS = 5;
 
-
 /** What a client sends: validateSchedule names unknown or bad fields, so the schema stays open. */
 const scheduleInputSchema = {
   type: 'object',
