@@ -7,6 +7,7 @@ import type {
   IFlowRun,
   IFlowRunDetail,
   ILogLine,
+  IMe,
   IOverlap,
   IRunPage,
   IRunsQuery,
@@ -15,16 +16,13 @@ import type {
   OverlapPolicy
 } from './types.js';
 
+export type { IMe };
+
 /**
  * The lab's client of the Cellflow server. Every call goes through the Jupyter server's
  * `/cellflow/...` handlers (jupyterlab_cellflow/handlers.py), which add the API key: the browser
  * never holds the key, and no cross-origin request is needed.
  */
-
-export interface IMe {
-  workspace: { id: string; name: string };
-  key: { id: string; name: string; prefix: string };
-}
 
 export interface ISession {
   loggedIn: boolean;
@@ -34,15 +32,24 @@ export interface ISession {
   error?: string;
 }
 
-/** An error answer of the Cellflow server (or of the lab's proxy), with its status and message. */
-export class CellflowError extends Error {
+/**
+ * An error answer of the Cellflow server (or of the lab's proxy), with its status and message: a
+ * JupyterLab ResponseError, so code that handles the lab's server errors handles these too. When the
+ * lab cannot be reached at all its response is a network error (`Response.error()`, status 0).
+ */
+export class CellflowError extends ServerConnection.ResponseError {
   constructor(
-    readonly status: number,
+    response: Response,
     message: string,
     readonly body: Record<string, unknown> = {}
   ) {
-    super(message);
+    super(response, message);
     this.name = 'CellflowError';
+  }
+
+  /** The HTTP status of the answer; 0 when there was none. */
+  get status(): number {
+    return this.response.status;
   }
 
   /** 401: no key, a wrong key or a revoked key. */
@@ -272,7 +279,10 @@ export class CellflowClient {
     try {
       response = await ServerConnection.makeRequest(url, init, this.settings);
     } catch (error) {
-      throw new CellflowError(0, `The lab cannot be reached: ${String(error)}`);
+      throw new CellflowError(
+        Response.error(),
+        `The lab cannot be reached: ${String(error)}`
+      );
     }
     if (!response.ok) {
       throw await toError(response);
@@ -295,5 +305,5 @@ async function toError(response: Response): Promise<CellflowError> {
     typeof body.message === 'string'
       ? body.message
       : `${response.status} ${response.statusText}`;
-  return new CellflowError(response.status, message, body);
+  return new CellflowError(response, message, body);
 }

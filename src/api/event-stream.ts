@@ -1,15 +1,8 @@
 import { CellflowClient, CellflowError } from './client.js';
-import { IServerEvent, SseParser } from './sse.js';
+import { IStreamEvent, SseParser } from './sse.js';
+import type { ICellflowEvent } from './types.js';
 
-/** One event of the Cellflow server's stream, decoded. */
-export interface ICellflowEvent {
-  id: number;
-  type: string;
-  flowId: string | null;
-  flowRunId: string | null;
-  payload: Record<string, unknown>;
-  at: string;
-}
+export type { ICellflowEvent };
 
 export interface IEventStreamOptions {
   /** `flowId=...` or `runId=...`. */
@@ -48,7 +41,7 @@ export class EventStream {
     const min = this.options.minDelayMs ?? 500;
     const max = this.options.maxDelayMs ?? 15000;
     let delay = min;
-    const parser = new SseParser(event => this.dispatch(event));
+    const parser = new SseParser();
     while (!this._abort.signal.aborted) {
       try {
         const response = await this.client.openEvents(
@@ -65,7 +58,11 @@ export class EventStream {
           if (done) {
             break;
           }
-          parser.push(decoder.decode(value, { stream: true }));
+          for (const event of parser.push(
+            decoder.decode(value, { stream: true })
+          )) {
+            this.dispatch(event);
+          }
         }
         if (!this._abort.signal.aborted) {
           this.options.onConnection?.(false, 'the event stream ended');
@@ -88,11 +85,15 @@ export class EventStream {
     }
   }
 
-  private dispatch(event: IServerEvent): void {
+  private dispatch(event: IStreamEvent): void {
+    if (typeof event.data !== 'object' || event.data === null) {
+      console.warn('Cellflow: unreadable event', event);
+      return;
+    }
     try {
-      this.options.onEvent(JSON.parse(event.data) as ICellflowEvent);
+      this.options.onEvent(event.data as ICellflowEvent);
     } catch (error) {
-      console.warn('Cellflow: unreadable event', event, error);
+      console.warn('Cellflow: an event handler failed', event, error);
     }
   }
 

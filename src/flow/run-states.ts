@@ -28,6 +28,10 @@ export const TASK_RUN_STATES = [
 ] as const;
 export type TaskRunState = (typeof TASK_RUN_STATES)[number];
 
+/** What made a run: a person or a client, a schedule, or a retry of an ended run. */
+export const RUN_TRIGGERS = ['manual', 'scheduled', 'retry'] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+
 /** States a flow run never leaves. */
 export const ENDED_FLOW_RUN_STATES: readonly FlowRunState[] = [
   'Completed',

@@ -43,7 +43,9 @@ export function runTime(run: IFlowRun): number {
 }
 
 /** Parameters as people read them: `name: value`, strings unquoted, the rest as JSON. */
-export function formatParameters(parameters: Record<string, unknown>): string {
+export function formatParameters(
+  parameters: Record<string, unknown> | undefined
+): string {
   return Object.entries(parameters ?? {})
     .map(
       ([name, value]) =>

@@ -2,6 +2,11 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 import React, { useLayoutEffect, useRef } from 'react';
 
+/** Outputs are any JSON on the wire; nbformat outputs are objects. */
+export function isOutput(output: unknown): output is Record<string, unknown> {
+  return typeof output === 'object' && output !== null;
+}
+
 /** One stored nbformat output, rendered by JupyterLab's rendermime, as the notebook renders it. */
 export function OutputView(props: {
   output: Record<string, unknown>;

@@ -10,7 +10,7 @@ import type { IFlowRun, IFlowRunDetail, ILogLine } from '../api/types.js';
 import { formatDuration } from '../model/chip-state.js';
 import { RemoteFlowModel } from '../model/remote-flow.js';
 import { DataPreviewSlot } from '../preview/data-preview-slot.js';
-import { OutputView } from './output-view.js';
+import { isOutput, OutputView } from './output-view.js';
 
 /** Run history of the active notebook's deployed flow, and the view of one run. */
 export class RunsView extends ReactWidget {
@@ -343,14 +343,15 @@ function RunDetail(props: {
               ` · ${trans.__('%1 attempts', String(task.attemptCount))}`}
           </h4>
           {task.error && <p className="jp-CellflowError">{task.error}</p>}
-          {(task.attempts[task.attempts.length - 1]?.outputs ?? []).map(
-            (output, i) => (
+          {(task.attempts[task.attempts.length - 1]?.outputs ?? [])
+            // Outputs are any JSON on the wire; nbformat outputs are objects.
+            .filter(isOutput)
+            .map((output, i) => (
               <React.Fragment key={i}>
                 <OutputView output={output} rendermime={rendermime} />
                 <DataPreviewSlot output={output} trans={trans} />
               </React.Fragment>
-            )
-          )}
+            ))}
         </div>
       ))}
       <h4>{trans.__('Logs')}</h4>

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 
 import { principalOf } from './auth.js';
-import { errorResponses } from './schemas.js';
+import { errorResponses, meSchema } from './schemas.js';
 
 export function registerMeRoutes(app: FastifyInstance): void {
   app.get(
@@ -11,29 +11,7 @@ export function registerMeRoutes(app: FastifyInstance): void {
       schema: {
         summary: 'The workspace and API key of the caller',
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              workspace: {
-                type: 'object',
-                properties: {
-                  id: { type: 'string' },
-                  name: { type: 'string' }
-                },
-                required: ['id', 'name']
-              },
-              key: {
-                type: 'object',
-                properties: {
-                  id: { type: 'string' },
-                  name: { type: 'string' },
-                  prefix: { type: 'string' }
-                },
-                required: ['id', 'name', 'prefix']
-              }
-            },
-            required: ['workspace', 'key']
-          },
+          200: meSchema,
           ...errorResponses
         }
       }

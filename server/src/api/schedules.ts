@@ -29,77 +29,16 @@ import type { Flow, OverlapPolicy, Schedule, Store } from '../store/store.js';
 import { principalOf } from './auth.js';
 import type { ApiContext } from './context.js';
 import { ApiError, badRequest, conflict, notFound } from './errors.js';
-import { errorResponses, idParam } from './schemas.js';
+import {
+  dateTime,
+  errorResponses,
+  idParam,
+  overlapSchema,
+  scheduleSchema
+} from './schemas.js';
 
 /** How many upcoming runs a schedule shows. */
 const NEXT_RUNS = 5;
-
-const dateTime = { type: 'string', format: 'date-time' } as const;
-
-export const scheduleSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    flowId: { type: 'string' },
-    kind: { type: 'string', enum: ['interval', 'cron'] },
-    every: { type: 'integer', description: 'seconds (interval)' },
-    anchor: dateTime,
-    expression: { type: 'string' },
-    timezone: { type: 'string' },
-    start: dateTime,
-    end: dateTime,
-    paused: { type: 'boolean' },
-    parameters: { type: 'object', additionalProperties: true },
-    missedPolicy: { type: 'string', enum: ['skip', 'latest', 'all'] },
-    description: { type: 'string' },
-    nextRuns: {
-      type: 'array',
-      items: dateTime,
-      description: 'the next run times (UTC); empty while paused'
-    },
-    /** Only on a stored schedule that cannot run (a value from before a bound): what is wrong. */
-    problems: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          field: { type: 'string' },
-          message: { type: 'string' }
-        },
-        required: ['field', 'message']
-      }
-    },
-    revision: { type: 'integer' },
-    createdAt: dateTime,
-    updatedAt: dateTime
-  },
-  required: [
-    'id',
-    'flowId',
-    'kind',
-    'paused',
-    'parameters',
-    'missedPolicy',
-    'description',
-    'nextRuns',
-    'revision',
-    'createdAt',
-    'updatedAt'
-  ]
-} as const;
-
-const overlapSchema = {
-  type: 'object',
-  properties: {
-    overlap: { type: 'string', enum: ['queue', 'skip', 'parallel'] },
-    maxConcurrent: {
-      type: ['integer', 'null'],
-      minimum: LIMITS.maxConcurrent.min,
-      maximum: LIMITS.maxConcurrent.max
-    }
-  },
-  required: ['overlap', 'maxConcurrent']
-} as const;
 
 /** What a client sends: validateSchedule names unknown or bad fields, so the schema stays open. */
 const scheduleInputSchema = {

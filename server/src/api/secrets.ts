@@ -13,29 +13,9 @@ import {
 import type { SecretInfo } from '../store/store.js';
 import { principalOf } from './auth.js';
 import { ApiError, badRequest, errorSchema, notFound } from './errors.js';
-import { errorResponses } from './schemas.js';
+import { errorResponses, secretSchema } from './schemas.js';
 
-/** A secret as the API shows it. */
-export const secretSchema = {
-  type: 'object',
-  properties: {
-    name: { type: 'string' },
-    createdAt: { type: 'string', format: 'date-time' },
-    updatedAt: { type: 'string', format: 'date-time' }
-  },
-  required: ['name', 'createdAt', 'updatedAt']
-} as const;
-
-/** The wire shapes (times as ISO 8601 strings), for typed clients. */
-export interface SecretJson {
-  name: string;
-  createdAt: string;
-  updatedAt: string;
-}
-export interface SecretListJson {
-  secrets: SecretJson[];
-}
-export interface PutSecretBody {
+interface PutSecretBody {
   value: string;
 }
 

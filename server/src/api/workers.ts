@@ -2,20 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 
 import type { ApiContext } from './context.js';
-import { dateTime, errorResponses } from './schemas.js';
+import { errorResponses, workerSchema } from './schemas.js';
 import { liveWorkers } from './waiting-for.js';
-
-const workerSchema = {
-  type: 'object',
-  properties: {
-    name: { type: 'string' },
-    pools: { type: 'array', items: { type: 'string' } },
-    draining: { type: 'boolean' },
-    startedAt: dateTime,
-    heartbeatAt: dateTime
-  },
-  required: ['name', 'pools', 'draining', 'startedAt', 'heartbeatAt']
-} as const;
 
 export function registerWorkerRoutes(
   app: FastifyInstance,

@@ -5,11 +5,35 @@
  */
 import type { Command } from 'commander';
 
+import { SseParser, type IStreamEvent } from '../../../src/api/sse.js';
+import type {
+  WireFlow,
+  WireFlowRun,
+  WireFlowRunDetail,
+  WireFlowVersion,
+  WireLogLine,
+  WireMe,
+  WireSchedule,
+  WireSecret,
+  WireWorker
+} from '../../../src/api/wire-types.js';
 import type { FlowProblem } from '../../../src/flow/spec.js';
-import type { SecretJson } from '../api/secrets.js';
 
+// The API's answers, typed from the server's response schemas (src/api/wire-schemas.ts).
+export type MeResponse = WireMe;
+export type FlowInfo = WireFlow;
+export type FlowVersionInfo = WireFlowVersion;
+export type WorkerInfo = WireWorker;
+export type RunInfo = WireFlowRun;
+export type RunDetail = WireFlowRunDetail;
+export type ScheduleInfo = WireSchedule;
+export type LogLineInfo = WireLogLine;
 /** A workspace secret as the API lists it (never its value). */
-export type SecretInfo = SecretJson;
+export type SecretInfo = WireSecret;
+
+/** One Server-Sent Event as received (the parser is shared with the lab: src/api/sse.ts). */
+export type StreamEvent = IStreamEvent;
+export { SseParser };
 
 /** An error meant for the user: the top-level handler prints `cellflow: <message>` and exits. */
 export class CliError extends Error {
@@ -48,103 +72,12 @@ export interface Connection {
   key: string;
 }
 
-export interface MeResponse {
-  workspace: { id: string; name: string };
-  key: { id: string; name: string; prefix: string };
-}
-
-export interface FlowInfo {
-  id: string;
-  name: string;
-  paused: boolean;
-  latestVersion: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface FlowVersionInfo {
-  version: number;
-  spec: {
-    tasks?: { name: string; retries?: number }[];
-    [key: string]: unknown;
-  };
-  kernelName: string;
-  createdAt: string;
-}
-
-export interface WorkerInfo {
-  name: string;
-  pools: string[];
-  draining: boolean;
-  startedAt: string;
-  heartbeatAt: string;
-}
-
-export interface RunInfo {
-  id: string;
-  flowId: string;
-  flowVersion: number;
-  state: string;
-  trigger: string;
-  scheduledAt: string | null;
-  startedAt: string | null;
-  endedAt: string | null;
-  createdAt: string;
-  parameters: Record<string, unknown>;
-  error: string | null;
-  stateReason?: string | null;
-  /** A Pending run no live worker takes: "a worker of pool gpu". */
-  waitingFor?: string;
-  taskRuns?: {
-    taskName: string;
-    state: string;
-    attempts: number;
-    startedAt: string | null;
-    endedAt: string | null;
-    error: string | null;
-  }[];
-}
-
-/** A schedule as the API returns it (times in UTC ISO 8601). */
-export interface ScheduleInfo {
-  id: string;
-  flowId: string;
-  kind: 'interval' | 'cron';
-  every?: number;
-  anchor?: string;
-  expression?: string;
-  timezone?: string;
-  start?: string;
-  end?: string;
-  paused: boolean;
-  parameters: Record<string, unknown>;
-  missedPolicy: string;
-  description: string;
-  nextRuns: string[];
-}
-
-export interface LogLineInfo {
-  id: number;
-  task: string | null;
-  attempt: number | null;
-  stream: string;
-  text: string;
-  at: string;
-}
-
 export interface ListRunsOptions {
   flowId?: string;
   state?: string;
   idPrefix?: string;
   limit?: number;
   cursor?: string;
-}
-
-/** One Server-Sent Event as received. */
-export interface StreamEvent {
-  id: string | undefined;
-  type: string;
-  data: unknown;
 }
 
 export interface EventStreamOptions {
@@ -300,8 +233,8 @@ export class ApiClient {
     );
   }
 
-  async getRun(runId: string): Promise<RunInfo> {
-    const body = await this.request<{ run: RunInfo }>(
+  async getRun(runId: string): Promise<RunDetail> {
+    const body = await this.request<{ run: RunDetail }>(
       'GET',
       `/api/runs/${encodeURIComponent(runId)}`
     );
@@ -496,81 +429,6 @@ export class ApiClient {
         `${method} ${this.url}${path} failed: ${status} ${response.statusText || code || ''}`.trimEnd();
     }
     return new ApiError(message, status, code, body);
-  }
-}
-
-/**
- * Incremental parser for the text/event-stream format: `field: value` lines, an event ends at a blank
- * line, `data` lines join with newlines, comments (`:`) are keep-alives.
- */
-export class SseParser {
-  private buffer = '';
-  private id: string | undefined;
-  private type = '';
-  private data: string[] = [];
-
-  push(text: string): StreamEvent[] {
-    this.buffer += text;
-    const events: StreamEvent[] = [];
-    let newline: number;
-    while ((newline = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
-      const line = this.buffer.slice(0, newline);
-      const width =
-        this.buffer[newline] === '\r' && this.buffer[newline + 1] === '\n'
-          ? 2
-          : 1;
-      // A lone '\r' at the very end may be the first half of '\r\n': wait for more.
-      if (
-        width === 1 &&
-        this.buffer[newline] === '\r' &&
-        newline + 1 === this.buffer.length
-      ) {
-        break;
-      }
-      this.buffer = this.buffer.slice(newline + width);
-      const event = this.line(line);
-      if (event) {
-        events.push(event);
-      }
-    }
-    return events;
-  }
-
-  private line(line: string): StreamEvent | null {
-    if (line === '') {
-      if (this.data.length === 0) {
-        this.type = '';
-        return null;
-      }
-      const raw = this.data.join('\n');
-      this.data = [];
-      let data: unknown = raw;
-      try {
-        data = JSON.parse(raw);
-      } catch {
-        // Keep it as text: a server may send plain data for some types.
-      }
-      const event = { id: this.id, type: this.type || 'message', data };
-      this.type = '';
-      return event;
-    }
-    if (line.startsWith(':')) {
-      return null;
-    }
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) {
-      value = value.slice(1);
-    }
-    if (field === 'data') {
-      this.data.push(value);
-    } else if (field === 'event') {
-      this.type = value;
-    } else if (field === 'id' && !value.includes('\0')) {
-      this.id = value;
-    }
-    return null;
   }
 }
 

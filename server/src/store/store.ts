@@ -42,9 +42,11 @@ export type TaskAttempt = Omit<typeof taskAttempts.$inferSelect, 'state'> & {
 export type LogLine = typeof logLines.$inferSelect;
 export type CellflowEvent = typeof events.$inferSelect;
 export type ExecutedNotebook = typeof executedNotebooks.$inferSelect;
-/** What made a run: a person or a client, a schedule, or a retry of an ended run. */
-export const RUN_TRIGGERS = ['manual', 'scheduled', 'retry'] as const;
-export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+export {
+  RUN_TRIGGERS,
+  type RunTrigger
+} from '../../../src/flow/run-states.js';
+import type { RunTrigger } from '../../../src/flow/run-states.js';
 /** A workspace secret as listed: its name and times, never its value or ciphertext. */
 export type SecretInfo = Pick<
   typeof secrets.$inferSelect,

@@ -143,11 +143,12 @@ export class FakeTransport {
       return {
         status: 200,
         body: {
-          flows: [...workspace.flows.keys()].map(id => ({
+          flows: [...workspace.flows.entries()].map(([id, flow]) => ({
             id,
             name: `flow ${id}`,
             paused: false,
             latestVersion: 1,
+            ...flow.overlap,
             createdAt: '2026-01-01T00:00:00Z',
             updatedAt: '2026-01-01T00:00:00Z'
           }))
@@ -364,14 +365,20 @@ export class FakeTransport {
             'every'
           );
         }
+        const at = new Date(this.now).toISOString();
         const schedule: ISchedule = {
           id: `s${++this.scheduleCount}`,
+          flowId: decodeURIComponent(ofFlow[1]),
           kind: 'interval',
           every,
           paused: false,
+          parameters: {},
           missedPolicy: 'skip',
           description: `Every ${every} seconds`,
-          nextRuns: [new Date(this.now + every * 1000).toISOString()]
+          nextRuns: [new Date(this.now + every * 1000).toISOString()],
+          revision: 1,
+          createdAt: at,
+          updatedAt: at
         };
         flow.schedules.push(schedule);
         return { status: 201, body: { schedule } };

@@ -14,7 +14,7 @@ afterEach(() => {
 
 function task(
   name: string,
-  state: string,
+  state: ITaskRun['state'],
   attempts: [string, string, string | null][]
 ): ITaskRun {
   return {

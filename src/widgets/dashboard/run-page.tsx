@@ -8,7 +8,7 @@ import { formatParameters } from '../../model/run-history-model.js';
 import { RunsDashboardModel } from '../../model/runs-dashboard-model.js';
 import { RunViewModel } from '../../model/run-view-model.js';
 import { DataPreviewSlot } from '../../preview/data-preview-slot.js';
-import { OutputView } from '../output-view.js';
+import { isOutput, OutputView } from '../output-view.js';
 import { durationText, shortId, timeText } from './format.js';
 import { GanttStrip } from './gantt.js';
 import { LogView } from './log-view.js';
@@ -148,7 +148,7 @@ export function RunPage(props: {
               </span>
             </h4>
             {task.error && <p className="jp-CellflowError">{task.error}</p>}
-            {(last?.outputs ?? []).map((output, i) => (
+            {(last?.outputs ?? []).filter(isOutput).map((output, i) => (
               <React.Fragment key={i}>
                 <OutputView output={output} rendermime={rendermime} />
                 <DataPreviewSlot output={output} trans={trans} />
