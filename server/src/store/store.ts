@@ -42,10 +42,7 @@ export type TaskAttempt = Omit<typeof taskAttempts.$inferSelect, 'state'> & {
 export type LogLine = typeof logLines.$inferSelect;
 export type CellflowEvent = typeof events.$inferSelect;
 export type ExecutedNotebook = typeof executedNotebooks.$inferSelect;
-export {
-  RUN_TRIGGERS,
-  type RunTrigger
-} from '../../../src/flow/run-states.js';
+export { RUN_TRIGGERS, type RunTrigger } from '../../../src/flow/run-states.js';
 import type { RunTrigger } from '../../../src/flow/run-states.js';
 /** A workspace secret as listed: its name and times, never its value or ciphertext. */
 export type SecretInfo = Pick<
