@@ -66,9 +66,11 @@ export function registerRunsDashboard(options: {
         await tracker.add(widget);
         // Saved again when the selection changes (not at every redraw: each save postpones the
         // workspace's debounced write), so a reload reopens the flow and run shown.
-        let saved = `${model.flowId}/${model.runId}`;
+        const selection = () =>
+          `${model.flowId}/${model.runId}/${model.runView?.task}`;
+        let saved = selection();
         model.changed.connect(() => {
-          const now = `${model.flowId}/${model.runId}`;
+          const now = selection();
           if (now !== saved) {
             saved = now;
             void tracker.save(widget!);
@@ -87,7 +89,8 @@ export function registerRunsDashboard(options: {
     command: CommandIDs.openRuns,
     args: widget => ({
       flowId: widget.content.model.flowId ?? '',
-      runId: widget.content.model.runId ?? ''
+      runId: widget.content.model.runId ?? '',
+      task: widget.content.model.runView?.task ?? ''
     }),
     name: () => 'cellflow-runs'
   });
