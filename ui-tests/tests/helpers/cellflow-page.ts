@@ -283,6 +283,43 @@ export class CellflowPage {
     return this.chip(index).locator('.jp-CellflowChip-state');
   }
 
+  /** Click a task's chip: the panel shows its settings. */
+  async selectTask(index: number): Promise<void> {
+    await this.chip(index).click();
+    await expect(this.panel.locator('.jp-CellflowTaskSettings')).toBeVisible();
+  }
+
+  /** The selected task's "Runs after" choices, as their task names in order. */
+  get runsAfter(): Locator {
+    return this.panel.locator('.jp-CellflowTaskSettings-after label');
+  }
+
+  /**
+   * Where each "Runs after" box sits against its task's name: the box's left edge and width, the
+   * gap to the name, and how far the name's middle is from the box's middle.
+   */
+  async runsAfterLayout(): Promise<
+    { left: number; width: number; gap: number; offset: number }[]
+  > {
+    return this.runsAfter.evaluateAll(labels =>
+      labels.map(label => {
+        const box = label.querySelector('input')!.getBoundingClientRect();
+        const range = document.createRange();
+        range.selectNodeContents(label);
+        range.setStartAfter(label.querySelector('input')!);
+        const text = range.getBoundingClientRect();
+        return {
+          left: box.left,
+          width: box.width,
+          gap: text.left - box.right,
+          offset: Math.abs(
+            text.top + text.height / 2 - (box.top + box.height / 2)
+          )
+        };
+      })
+    );
+  }
+
   /** Create a Python notebook, type code into its first cell and run it; returns the cell's output text. */
   async runInNewNotebook(name: string, code: string): Promise<string | null> {
     await this.page.notebook.createNew(name);

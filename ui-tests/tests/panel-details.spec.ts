@@ -1,0 +1,48 @@
+import { expect, test } from '@jupyterlab/galata';
+
+import { CellflowPage } from './helpers/cellflow-page';
+import { codeCell, notebook } from './helpers/notebooks';
+
+/** Issue 18, flaw 10: the panel's and the chips' details, each walked as the user meets it. */
+test.describe('Details of the panel and the chips (issue 18, flaw 10)', () => {
+  test.use({ kernels: null });
+
+  test('"Runs after" offers no task downstream of the selected one, and each box lines up with its name', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    // extract → transform → load, report after extract, audit on its own.
+    await cellflow.openNotebook(
+      `${tmpPath}/runs_after.ipynb`,
+      notebook([
+        codeCell('%%task extract\nrows = [1, 2, 3]'),
+        codeCell('%%task transform\nrows = [r * 2 for r in rows]'),
+        codeCell('%%task load\nprint(rows)'),
+        codeCell('%%task report --after extract\nprint(len(rows))'),
+        codeCell('%%task audit --after=\nprint("audit")')
+      ])
+    );
+    await cellflow.openPanelFromSidebar();
+
+    // extract runs first: making it run after any task below it would be a cycle.
+    await cellflow.selectTask(0);
+    await expect(cellflow.runsAfter).toHaveText(['audit']);
+
+    // load may run after every task above it, and after the independent ones.
+    await cellflow.selectTask(2);
+    await expect(cellflow.runsAfter).toHaveText([
+      'extract',
+      'transform',
+      'report',
+      'audit'
+    ]);
+    const layout = await cellflow.runsAfterLayout();
+    for (const row of layout) {
+      expect(row.left, 'every box starts the same column').toBe(layout[0].left);
+      expect(row.width, 'a box, not a full-width field').toBeLessThan(24);
+      expect(row.gap, 'the name right beside its box').toBeLessThan(12);
+      expect(row.offset, 'the name on the box’s line').toBeLessThan(4);
+    }
+  });
+});
