@@ -45,4 +45,28 @@ test.describe('Details of the panel and the chips (issue 18, flaw 10)', () => {
       expect(row.offset, 'the name on the box’s line').toBeLessThan(4);
     }
   });
+
+  test('a long problem’s bullet sits on its first line, its text wrapped in the panel', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    const name = 'a_task_name_long_enough_to_wrap_in_the_side_panel';
+    await cellflow.openNotebook(
+      `${tmpPath}/problems.ipynb`,
+      notebook([
+        codeCell(`%%task ${name}\nrows = [1, 2, 3]`),
+        codeCell(`%%task ${name}\ntotal = sum(rows)`)
+      ])
+    );
+    await cellflow.openPanelFromSidebar();
+    await expect(cellflow.problems.first()).toContainText(name);
+    const bullets = await cellflow.problemBulletLines();
+    expect(bullets.length).toBeGreaterThan(0);
+    for (const bullet of bullets) {
+      expect(bullet.lines, 'the problem wraps').toBeGreaterThan(1);
+      expect(bullet.line, 'the bullet is on the first line').toBe(0);
+      expect(bullet.fits, 'a long task name wraps too').toBe(true);
+    }
+  });
 });

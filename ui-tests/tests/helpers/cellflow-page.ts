@@ -320,6 +320,53 @@ export class CellflowPage {
     );
   }
 
+  /** The panel's list of the flow's problems (shown while the notebook has some). */
+  get problems(): Locator {
+    return this.panel.locator('.jp-CellflowFlow-problems li');
+  }
+
+  /**
+   * For each problem of the list: which line of its (wrapped) text its bullet sits on, 0 for the
+   * first, how many lines the text has, and whether it fits in the panel's width. The bullet sits on the baseline of the item's first line
+   * box; a zero-size probe at the start of the item marks that baseline (kept on the button's line:
+   * the item does not wrap between them, the button's text wraps as it did).
+   */
+  async problemBulletLines(): Promise<
+    { line: number; lines: number; fits: boolean }[]
+  > {
+    return this.problems.evaluateAll(items =>
+      items.map(item => {
+        const button = item.querySelector('button')!;
+        button.style.whiteSpace = getComputedStyle(button).whiteSpace;
+        item.style.whiteSpace = 'nowrap';
+        const probe = document.createElement('span');
+        probe.style.cssText =
+          'display: inline-block; width: 0; height: 0; vertical-align: baseline';
+        item.prepend(probe);
+        const baseline = probe.getBoundingClientRect().bottom;
+        probe.remove();
+        item.style.whiteSpace = '';
+        button.style.whiteSpace = '';
+        // One rectangle per line of the problem's text (its text node's, not the button's box).
+        const range = document.createRange();
+        range.selectNodeContents(button.firstChild!);
+        const rects = [...range.getClientRects()];
+        const lines = rects
+          .filter(
+            (r, i) => !rects.slice(0, i).some(o => Math.abs(o.top - r.top) < 2)
+          )
+          .sort((a, b) => a.top - b.top);
+        const line = lines.findIndex(
+          r => baseline > r.top && baseline <= r.bottom
+        );
+        const fits =
+          button.getBoundingClientRect().right <=
+          item.getBoundingClientRect().right + 1;
+        return { line, lines: lines.length, fits };
+      })
+    );
+  }
+
   /** Create a Python notebook, type code into its first cell and run it; returns the cell's output text. */
   async runInNewNotebook(name: string, code: string): Promise<string | null> {
     await this.page.notebook.createNew(name);
