@@ -69,4 +69,23 @@ test.describe('Details of the panel and the chips (issue 18, flaw 10)', () => {
       expect(bullet.fits, 'a long task name wraps too').toBe(true);
     }
   });
+
+  test('"Run here" in the notebook toolbar says what it does', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/run_here_label.ipynb`,
+      notebook([codeCell('%%task hello\nprint("hello")')])
+    );
+    await expect(cellflow.runHereButton).toBeVisible();
+    await expect(cellflow.runHereButton).toContainText('Run here');
+    await expect(cellflow.runHereButton).toHaveAccessibleName('Run here');
+    // And it does it.
+    await cellflow.runHere();
+    await expect(cellflow.chipState(0)).toContainText('Completed', {
+      timeout: 60000
+    });
+  });
 });

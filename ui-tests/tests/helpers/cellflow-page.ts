@@ -103,11 +103,16 @@ export class CellflowPage {
     ).toHaveCount(1, { timeout: 60000 });
   }
 
+  /** "Run here" in the active notebook's toolbar. */
+  get runHereButton(): Locator {
+    return this.page.locator(
+      '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar [data-command="cellflow:run-here"]'
+    );
+  }
+
   /** Click "Run here" in the notebook's toolbar. */
   async runHere(): Promise<void> {
-    await this.page
-      .locator('.jp-NotebookPanel-toolbar [data-command="cellflow:run-here"]')
-      .click();
+    await this.runHereButton.click();
   }
 
   /** The .ipynb as the lab's server has it on disk. */
