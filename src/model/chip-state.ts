@@ -16,6 +16,8 @@ export interface ITaskLiveState {
   /** The error's last line for Failed, Crashed and AwaitingRetry. */
   error?: string;
   timedOut?: boolean;
+  /** For AwaitingRetry: when the next attempt starts (ms since epoch), for "Retrying 1/3 in 4 s". */
+  retryAt?: number;
 }
 
 /** Everything a chip shows: the task's settings at a glance, and its live state when there is one. */
@@ -72,7 +74,9 @@ export function applyTaskEvent(
     startedAt,
     endedAt: ended.includes(event.state) ? event.at : undefined,
     error: event.error?.summary ?? event.reason,
-    timedOut: event.error?.timedOut
+    timedOut: event.error?.timedOut,
+    ...(event.state === 'AwaitingRetry' &&
+      event.retryAt !== undefined && { retryAt: event.retryAt })
   };
 }
 
@@ -89,6 +93,8 @@ export function fromServerTaskEvent(
   const error = typeof payload.error === 'string' ? payload.error : undefined;
   const reason =
     typeof payload.reason === 'string' ? payload.reason : undefined;
+  const retryAt =
+    typeof payload.retryAt === 'string' ? Date.parse(payload.retryAt) : NaN;
   return {
     type: 'task-state',
     at: Date.parse(at),
@@ -113,7 +119,8 @@ export function fromServerTaskEvent(
           timedOut: /^TimeoutError\b|timed out/.test(error)
         }
       : undefined,
-    reason
+    reason,
+    ...(Number.isFinite(retryAt) && { retryAt })
   };
 }
 
@@ -128,6 +135,12 @@ export function formatDuration(ms: number): string {
   }
   const minutes = Math.floor(seconds / 60);
   return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
+}
+
+/** Time left, in whole seconds rounded up (a countdown never shows 0 before it ends): "4 s". */
+export function formatCountdown(ms: number): string {
+  const seconds = Math.ceil(Math.max(0, ms) / 1000);
+  return seconds < 60 ? `${seconds} s` : formatDuration(seconds * 1000);
 }
 
 /**
@@ -149,11 +162,18 @@ export function describeLiveState(
     case 'Running':
       return translate('Running %1', formatDuration(now - live.since));
     case 'AwaitingRetry':
-      return translate(
-        'Retrying %1/%2 soon',
-        String(live.attempt),
-        String(live.maxAttempts - 1)
-      );
+      return live.retryAt !== undefined && live.retryAt > now
+        ? translate(
+            'Retrying %1/%2 in %3',
+            String(live.attempt),
+            String(live.maxAttempts - 1),
+            formatCountdown(live.retryAt - now)
+          )
+        : translate(
+            'Retrying %1/%2 soon',
+            String(live.attempt),
+            String(live.maxAttempts - 1)
+          );
     case 'Retrying':
       return translate(
         'Retrying %1/%2 %3',

@@ -1,4 +1,5 @@
 import { expect, test } from '@jupyterlab/galata';
+import type { Locator } from '@playwright/test';
 
 import { CellflowPage } from './helpers/cellflow-page';
 import { codeCell, notebook } from './helpers/notebooks';
@@ -84,6 +85,53 @@ test.describe('Details of the panel and the chips (issue 18, flaw 10)', () => {
     await expect(cellflow.runHereButton).toHaveAccessibleName('Run here');
     // And it does it.
     await cellflow.runHere();
+    await expect(cellflow.chipState(0)).toContainText('Completed', {
+      timeout: 60000
+    });
+  });
+
+  test('a retry counts down to its next attempt on the chip', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/countdown.ipynb`,
+      notebook([
+        codeCell(
+          [
+            '%%task flaky --retries 1 --retry-delay 8',
+            "tries = globals().get('tries', 0) + 1",
+            'if tries == 1:',
+            "    raise RuntimeError('flaky, try again')",
+            'print("done")'
+          ].join('\n')
+        )
+      ])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.deploy(1);
+    await cellflow.panelButton('Run now');
+
+    const countdown = /Retrying 1\/1 in (\d+) s/;
+    await expect(cellflow.chipState(0)).toHaveText(countdown, {
+      timeout: 60000
+    });
+    const first = Number(
+      countdown.exec((await cellflow.chipState(0).textContent())!)![1]
+    );
+    expect(first).toBeLessThanOrEqual(8);
+    // The seconds go down as the chip ticks, and on the panel's list of tasks too.
+    const secondsLeft = async (state: Locator) =>
+      Number(countdown.exec((await state.textContent()) ?? '')?.[1] ?? NaN);
+    await expect
+      .poll(() => secondsLeft(cellflow.chipState(0)))
+      .toBeLessThan(first);
+    const listed = cellflow.panelTaskState('flaky');
+    await expect(listed).toHaveText(countdown);
+    const shown = await secondsLeft(listed);
+    await expect.poll(() => secondsLeft(listed)).toBeLessThan(shown);
     await expect(cellflow.chipState(0)).toContainText('Completed', {
       timeout: 60000
     });

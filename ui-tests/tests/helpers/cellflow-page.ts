@@ -372,6 +372,26 @@ export class CellflowPage {
     );
   }
 
+  /** The live state of a task in the panel's list of the flow's tasks. */
+  panelTaskState(task: string): Locator {
+    return this.panel.locator(
+      `.jp-CellflowFlow-task[data-task="${task}"] .jp-CellflowFlow-taskState`
+    );
+  }
+
+  /** The panel's line about the deployed version ("Deployed version 2, up to date."). */
+  get deployedVersion(): Locator {
+    return this.panel.locator('.jp-CellflowActions-version');
+  }
+
+  /** Click Deploy in the panel and wait until it says which version is deployed. */
+  async deploy(version?: number): Promise<void> {
+    await this.panelButton('Deploy');
+    await expect(this.deployedVersion).toContainText(
+      version === undefined ? 'Deployed version' : `Deployed version ${version}`
+    );
+  }
+
   /** Create a Python notebook, type code into its first cell and run it; returns the cell's output text. */
   async runInNewNotebook(name: string, code: string): Promise<string | null> {
     await this.page.notebook.createNew(name);

@@ -204,7 +204,8 @@ export async function transitionTaskRun(
       to,
       attempt: task.attempts,
       reason: options.reason ?? null,
-      error: task.error
+      error: task.error,
+      ...(options.retryAt && { retryAt: options.retryAt.toISOString() })
     }
   });
   return { taskRun: asTaskRun(task), attempt };
