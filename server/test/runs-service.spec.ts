@@ -258,9 +258,11 @@ describe('RunService', () => {
       attempts: 2,
       error: 'ValueError: no data'
     });
+    // Stored with why, so a run read again shows it as the live event did (issue 18, flaw 10).
     expect(task(done, 'load')).toMatchObject({
       state: 'Cancelled',
-      attempts: 0
+      attempts: 0,
+      stateReason: "upstream task 'extract' is Failed"
     });
     const loadEvents = (await taskEvents(run.id)).filter(
       e => e.taskName === 'load'

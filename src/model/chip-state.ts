@@ -124,6 +124,41 @@ export function fromServerTaskEvent(
   };
 }
 
+/** A task run as the server stores it (GET /api/runs/:id), as much as the chips need of it. */
+export interface IStoredTaskRun {
+  taskName: string;
+  state: string;
+  attemptCount: number;
+  startedAt?: string | null;
+  error?: string | null;
+  /** Why it is in its state, as its last change said (the live event's `reason`). */
+  stateReason?: string | null;
+  attempts: { startedAt: string; endedAt?: string | null }[];
+}
+
+/**
+ * A stored task run as the event that left it in its state, so a run read again (after a reload)
+ * shows on the chips as it showed live: a task skipped for its upstream is Not run in both.
+ */
+export function fromStoredTaskRun(
+  task: IStoredTaskRun,
+  runCreatedAt: string,
+  maxRetries: number
+): TaskStateEvent {
+  const last = task.attempts[task.attempts.length - 1];
+  return fromServerTaskEvent(
+    {
+      taskName: task.taskName,
+      to: task.state,
+      attempt: task.attemptCount,
+      error: task.error,
+      reason: task.stateReason
+    },
+    last?.endedAt ?? last?.startedAt ?? task.startedAt ?? runCreatedAt,
+    maxRetries
+  );
+}
+
 /** Seconds as people read them: "0.4 s", "12 s", "2 min 5 s". */
 export function formatDuration(ms: number): string {
   const seconds = Math.max(0, ms) / 1000;

@@ -12,7 +12,7 @@ import type {
 } from '../api/types.js';
 import { ENDED_FLOW_RUN_STATES } from '../flow/run-states.js';
 import type { FlowSpec } from '../flow/spec.js';
-import { fromServerTaskEvent } from './chip-state.js';
+import { fromServerTaskEvent, fromStoredTaskRun } from './chip-state.js';
 import { ConnectionModel, messageOf } from './connection-model.js';
 import { NotebookFlowModel } from './notebook-flow-model.js';
 import { SchedulesModel } from './schedules-model.js';
@@ -366,18 +366,8 @@ export class RemoteFlowModel implements IDisposable {
       return;
     }
     for (const task of run.taskRuns) {
-      const last = task.attempts[task.attempts.length - 1];
       this.notebook.applyRunEvent(
-        fromServerTaskEvent(
-          {
-            taskName: task.taskName,
-            to: task.state,
-            attempt: task.attemptCount,
-            error: task.error
-          },
-          last?.endedAt ?? last?.startedAt ?? task.startedAt ?? run.createdAt,
-          this.retriesOf(task.taskName)
-        )
+        fromStoredTaskRun(task, run.createdAt, this.retriesOf(task.taskName))
       );
     }
   }

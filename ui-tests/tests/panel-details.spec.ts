@@ -136,4 +136,33 @@ test.describe('Details of the panel and the chips (issue 18, flaw 10)', () => {
       timeout: 60000
     });
   });
+
+  test('a task skipped for its failed upstream task says Not run, live and after a reload', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    const path = `${tmpPath}/not_run.ipynb`;
+    await cellflow.openNotebook(
+      path,
+      notebook([
+        codeCell('%%task fetch\nraise ValueError("no data")'),
+        codeCell('%%task publish\nprint("never")')
+      ])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.deploy(1);
+    await cellflow.panelButton('Run now');
+    await expect(cellflow.chipState(0)).toContainText('Failed', {
+      timeout: 60000
+    });
+    await expect(cellflow.chipState(1)).toHaveText('Not run');
+
+    await cellflow.reloadAndReopen(path);
+    await expect(cellflow.chipState(0)).toContainText('Failed', {
+      timeout: 30000
+    });
+    await expect(cellflow.chipState(1)).toHaveText('Not run');
+  });
 });

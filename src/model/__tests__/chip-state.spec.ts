@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import {
   applyTaskEvent,
   describeLiveState,
-  fromServerTaskEvent
+  fromServerTaskEvent,
+  fromStoredTaskRun
 } from '../chip-state.js';
 
 const at = '2026-12-07T10:00:00.000Z';
@@ -72,5 +73,41 @@ describe('chip states (issue 18, flaw 10)', () => {
       maxRetries: 2
     });
     expect(retrying.retryAt).toBeUndefined();
+  });
+
+  it('shows a stored run as its live events showed it: a task skipped for its upstream is Not run after a reload too', () => {
+    const reason = "upstream task 'extract' is Failed";
+    const live = fromServerTaskEvent(
+      { taskName: 'load', from: 'Pending', to: 'Cancelled', reason },
+      at,
+      0
+    );
+    const stored = fromStoredTaskRun(
+      {
+        taskName: 'load',
+        state: 'Cancelled',
+        attemptCount: 0,
+        stateReason: reason,
+        attempts: []
+      },
+      at,
+      0
+    );
+    expect(live.state).toBe('NotRun');
+    expect(stored.state).toBe(live.state);
+    expect(describeLiveState(applyTaskEvent(null, stored), t0)).toBe('Not run');
+    // A task the user cancelled stays Cancelled, live and stored.
+    const cancelled = fromStoredTaskRun(
+      {
+        taskName: 'load',
+        state: 'Cancelled',
+        attemptCount: 1,
+        stateReason: 'the run was cancelled',
+        attempts: [{ startedAt: at, endedAt: at }]
+      },
+      at,
+      0
+    );
+    expect(cancelled.state).toBe('Cancelled');
   });
 });

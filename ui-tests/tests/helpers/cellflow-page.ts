@@ -392,6 +392,32 @@ export class CellflowPage {
     );
   }
 
+  /** Reload the lab, reopen a notebook and the panel, as a user back at their desk would. */
+  async reloadAndReopen(notebookPath: string): Promise<void> {
+    // Not galata's wait for a Launcher tab, which a restored layout does not have (galata's reload
+    // takes waitForIsReady; the fixture's type names only Playwright's options).
+    const lab = this.page as unknown as {
+      reload(options: { waitForIsReady: boolean }): Promise<unknown>;
+    };
+    await lab.reload({ waitForIsReady: false });
+    await expect(this.page.locator('#jupyterlab-splash')).toHaveCount(0, {
+      timeout: 60000
+    });
+    // Reopened as File > Open from Path… does (the restored sidebar may hide the file browser).
+    await this.page.evaluate(async path => {
+      await (window as any).jupyterapp.commands.execute('docmanager:open', {
+        path
+      });
+    }, notebookPath);
+    await expect(
+      this.page
+        .locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')
+        .first()
+    ).toBeVisible();
+    await this.openPanelFromSidebar();
+    await this.loginToTestServer();
+  }
+
   /** Create a Python notebook, type code into its first cell and run it; returns the cell's output text. */
   async runInNewNotebook(name: string, code: string): Promise<string | null> {
     await this.page.notebook.createNew(name);

@@ -135,6 +135,7 @@ export async function transitionTaskRun(
     .update(taskRuns)
     .set({
       state: to,
+      stateReason: options.reason ?? null,
       ...(starts
         ? {
             attempts: sql`${taskRuns.attempts} + 1`,
