@@ -376,6 +376,16 @@ export class RemoteFlowModel implements IDisposable {
     this._events.emit(event);
     const runId = event.flowRunId;
     switch (event.type) {
+      case 'flow.deployed': {
+        // A new version deployed elsewhere (`cellflow deploy`, another lab): the panel shows it.
+        if (
+          event.flowId === this._flow?.id &&
+          event.payload.version !== this._version?.version
+        ) {
+          void this.readVersion(event.flowId);
+        }
+        break;
+      }
       case 'flow_run.created': {
         if (runId) {
           this._latestRunId = runId;
@@ -426,6 +436,26 @@ export class RemoteFlowModel implements IDisposable {
         );
         break;
       }
+    }
+  }
+
+  /** Read the flow and its latest version again, unless an older answer than what is shown. */
+  private async readVersion(flowId: string): Promise<void> {
+    try {
+      const answer = await this.client.api<{
+        flow: IFlow;
+        version: IFlowVersion;
+      }>(`flows/${flowId}`);
+      if (
+        this._flow?.id === flowId &&
+        answer.version.version >= (this._version?.version ?? 0)
+      ) {
+        this._flow = answer.flow;
+        this._version = answer.version;
+        this._changed.emit();
+      }
+    } catch {
+      // Unreachable or logged out: the connection model reports it; the next event tries again.
     }
   }
 

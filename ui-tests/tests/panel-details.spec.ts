@@ -165,4 +165,29 @@ test.describe('Details of the panel and the chips (issue 18, flaw 10)', () => {
     });
     await expect(cellflow.chipState(1)).toHaveText('Not run');
   });
+
+  test('after `cellflow deploy` of a new version, the panel names that version', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    const content = notebook([codeCell('%%task hello\nprint("hello")')]);
+    await cellflow.openNotebook(`${tmpPath}/cli_deployed.ipynb`, content);
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.deploy(1);
+    await expect(cellflow.deployedVersion).toHaveText(
+      'Deployed version 1, up to date.'
+    );
+
+    // Someone deploys a changed notebook from a terminal.
+    const printed = CellflowPage.deployWithCli(
+      'cli_deployed',
+      notebook([codeCell('%%task hello\nprint("hello, version 2")')])
+    );
+    expect(printed).toContain('2');
+    await expect(cellflow.deployedVersion).toContainText(
+      'Deployed version 2; the notebook changed since.'
+    );
+  });
 });

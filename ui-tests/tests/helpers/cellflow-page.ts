@@ -2,22 +2,25 @@ import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
 import { expect, Locator } from '@playwright/test';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+
+/** The `cellflow` command of this checkout. */
+const CELLFLOW_BIN = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  '..',
+  'server',
+  'bin',
+  'cellflow.js'
+);
 
 /** Run the `cellflow` CLI against the test server's data directory. */
 function cellflowCli(args: string[]): string {
-  const bin = path.resolve(
-    __dirname,
-    '..',
-    '..',
-    '..',
-    'server',
-    'bin',
-    'cellflow.js'
-  );
   return execFileSync(
     process.execPath,
-    [bin, ...args, '--data-dir', process.env.CELLFLOW_TEST_DATA_DIR!],
+    [CELLFLOW_BIN, ...args, '--data-dir', process.env.CELLFLOW_TEST_DATA_DIR!],
     { encoding: 'utf8' }
   );
 }
@@ -389,6 +392,25 @@ export class CellflowPage {
     await this.panelButton('Deploy');
     await expect(this.deployedVersion).toContainText(
       version === undefined ? 'Deployed version' : `Deployed version ${version}`
+    );
+  }
+
+  /**
+   * Deploy a notebook from a terminal, as `cellflow deploy FILE --name NAME` does, logged in with the
+   * test server's key; returns what the command printed.
+   */
+  static deployWithCli(name: string, content: unknown): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cellflow-cli-'));
+    const file = path.join(dir, `${name}.ipynb`);
+    fs.writeFileSync(file, JSON.stringify(content));
+    const { url, key } = CellflowPage.server();
+    return execFileSync(
+      process.execPath,
+      [CELLFLOW_BIN, 'deploy', file, '--name', name],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, CELLFLOW_API_URL: url, CELLFLOW_API_KEY: key }
+      }
     );
   }
 
