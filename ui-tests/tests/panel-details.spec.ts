@@ -190,4 +190,66 @@ test.describe('Details of the panel and the chips (issue 18, flaw 10)', () => {
       'Deployed version 2; the notebook changed since.'
     );
   });
+
+  test('schedule times move on as time passes, in the schedule’s zone with its name', async ({
+    page,
+    tmpPath
+  }) => {
+    const cellflow = new CellflowPage(page);
+    await cellflow.openNotebook(
+      `${tmpPath}/zoned_schedule.ipynb`,
+      notebook([codeCell('%%task tick\nprint("tick")')])
+    );
+    await cellflow.openPanelFromSidebar();
+    await cellflow.loginToTestServer();
+    await cellflow.deploy(1);
+
+    // The preview of a 10-second schedule in Tokyo: each time on Tokyo's clock, with the zone's name.
+    await cellflow.typeIntervalSchedule('10s', 'Asia/Tokyo');
+    const preview = cellflow.scheduleForm.locator(
+      '.jp-CellflowSchedulePreview-runs'
+    );
+    await expect(preview.locator('li')).toHaveCount(5);
+    for (const item of await preview.locator('li').all()) {
+      await expect(item).toContainText('+09:00 Asia/Tokyo');
+    }
+    // As the first time passes, the preview moves on: it never lists a past time.
+    const [firstPreviewed] = await cellflow.listedTimes(preview);
+    await expect
+      .poll(async () => (await cellflow.listedTimes(preview))[0], {
+        timeout: 20000
+      })
+      .toBeGreaterThan(firstPreviewed);
+    for (const at of await cellflow.listedTimes(preview)) {
+      expect(at).toBeGreaterThan(Date.now() - 1000);
+    }
+
+    // Saved, its next runs say their zone too, and move on as well.
+    await cellflow.scheduleForm
+      .getByRole('button', { name: 'Add schedule' })
+      .click();
+    const next = cellflow.panel.locator(
+      '.jp-CellflowSchedule .jp-CellflowSchedule-next'
+    );
+    await expect(next.locator('li')).toHaveCount(3);
+    await expect(next.locator('li').first()).toContainText('+09:00 Asia/Tokyo');
+    const [firstNext] = await cellflow.listedTimes(next);
+    await expect
+      .poll(async () => (await cellflow.listedTimes(next))[0], {
+        timeout: 20000
+      })
+      .toBeGreaterThan(firstNext);
+    for (const at of await cellflow.listedTimes(next)) {
+      expect(at).toBeGreaterThan(Date.now() - 1000);
+    }
+
+    // Stop the schedule: later tests run on a quiet server.
+    await cellflow.panel
+      .locator('.jp-CellflowSchedule')
+      .getByRole('button', { name: 'Pause' })
+      .click();
+    await expect(
+      cellflow.panel.locator('.jp-CellflowSchedule-description')
+    ).toContainText('paused');
+  });
 });

@@ -414,6 +414,33 @@ export class CellflowPage {
     );
   }
 
+  /** The rows of the panel's run history, newest first. */
+  get historyRows(): Locator {
+    return this.panel.locator('.jp-CellflowRuns-table tr[data-run]');
+  }
+
+  /** The panel's form that previews and adds a schedule. */
+  get scheduleForm(): Locator {
+    return this.panel.locator('.jp-CellflowScheduleForm');
+  }
+
+  /** Fill the schedule form for an interval ("10s") in a time zone; the preview follows as typed. */
+  async typeIntervalSchedule(every: string, zone: string): Promise<void> {
+    const form = this.scheduleForm;
+    await form.locator('select[name="kind"]').selectOption('interval');
+    await form.locator('input[name="every"]').fill(every);
+    await form.locator('input[name="timezone"]').fill(zone);
+  }
+
+  /** The times of a list of run times (the form's preview or a saved schedule's next runs), in ms. */
+  async listedTimes(list: Locator): Promise<number[]> {
+    return list
+      .locator('li')
+      .evaluateAll(items =>
+        items.map(item => Date.parse(item.getAttribute('data-at') ?? ''))
+      );
+  }
+
   /** Reload the lab, reopen a notebook and the panel, as a user back at their desk would. */
   async reloadAndReopen(notebookPath: string): Promise<void> {
     // Not galata's wait for a Launcher tab, which a restored layout does not have (galata's reload
