@@ -191,7 +191,7 @@ test.describe('Details of the panel and the chips (issue 18, flaw 10)', () => {
     );
   });
 
-  test('schedule times move on as time passes, in the schedule’s zone with its name', async ({
+  test('schedule times move on as time passes, in the schedule’s zone with its name, and the history shows a clock icon', async ({
     page,
     tmpPath
   }) => {
@@ -242,6 +242,17 @@ test.describe('Details of the panel and the chips (issue 18, flaw 10)', () => {
     for (const at of await cellflow.listedTimes(next)) {
       expect(at).toBeGreaterThan(Date.now() - 1000);
     }
+
+    // A scheduled run in the history: its scheduled time has a clock icon, not a glyph fonts lack.
+    const scheduled = cellflow.historyRows
+      .filter({ hasText: 'scheduled' })
+      .first();
+    await expect(scheduled).toBeVisible({ timeout: 30000 });
+    const when = scheduled.locator('[title="scheduled"]');
+    await expect(when.locator('svg')).toBeVisible();
+    const icon = await when.locator('svg').boundingBox();
+    expect(icon!.width).toBeGreaterThan(8);
+    await expect(scheduled).not.toContainText('⏲');
 
     // Stop the schedule: later tests run on a quiet server.
     await cellflow.panel
