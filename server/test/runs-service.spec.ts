@@ -231,6 +231,17 @@ describe('RunService', () => {
       'Retrying',
       'Completed'
     ]);
+    // Each wait says when the next attempt starts, so a UI counts down to it (issue 18, flaw 10).
+    const waits = (await taskEvents(run.id)).filter(
+      e => e.to === 'AwaitingRetry'
+    );
+    const begun = flaky.attemptList.map(a => a.startedAt.getTime());
+    for (const [i, wait] of waits.entries()) {
+      const due = Date.parse(String(wait.retryAt));
+      expect(due).toBeGreaterThan(begun[i]);
+      expect(due).toBeLessThanOrEqual(begun[i + 1]);
+    }
+    expect(waits).toHaveLength(2);
   });
 
   it('fails the run once retries are exhausted, with the traceback in the log', async () => {
@@ -247,9 +258,11 @@ describe('RunService', () => {
       attempts: 2,
       error: 'ValueError: no data'
     });
+    // Stored with why, so a run read again shows it as the live event did (issue 18, flaw 10).
     expect(task(done, 'load')).toMatchObject({
       state: 'Cancelled',
-      attempts: 0
+      attempts: 0,
+      stateReason: "upstream task 'extract' is Failed"
     });
     const loadEvents = (await taskEvents(run.id)).filter(
       e => e.taskName === 'load'

@@ -118,6 +118,8 @@ export const taskRunSchema = {
     startedAt: nullableDateTime,
     endedAt: nullableDateTime,
     error: nullableString,
+    /** Why the task is in its state: "upstream task 'extract' is Failed" for a task not run. */
+    stateReason: nullableString,
     attempts: { type: 'array', items: taskAttemptSchema }
   },
   required: ['id', 'taskName', 'state', 'attemptCount', 'attempts']

@@ -1,3 +1,4 @@
+import type { ITaskRun } from '../api/types.js';
 import type { TaskStateEvent } from '../flow/runner.js';
 import type { TaskSettings } from '../flow/spec.js';
 
@@ -16,6 +17,8 @@ export interface ITaskLiveState {
   /** The error's last line for Failed, Crashed and AwaitingRetry. */
   error?: string;
   timedOut?: boolean;
+  /** For AwaitingRetry: when the next attempt starts (ms since epoch), for "Retrying 1/3 in 4 s". */
+  retryAt?: number;
 }
 
 /** Everything a chip shows: the task's settings at a glance, and its live state when there is one. */
@@ -72,7 +75,9 @@ export function applyTaskEvent(
     startedAt,
     endedAt: ended.includes(event.state) ? event.at : undefined,
     error: event.error?.summary ?? event.reason,
-    timedOut: event.error?.timedOut
+    timedOut: event.error?.timedOut,
+    ...(event.state === 'AwaitingRetry' &&
+      event.retryAt !== undefined && { retryAt: event.retryAt })
   };
 }
 
@@ -89,6 +94,8 @@ export function fromServerTaskEvent(
   const error = typeof payload.error === 'string' ? payload.error : undefined;
   const reason =
     typeof payload.reason === 'string' ? payload.reason : undefined;
+  const retryAt =
+    typeof payload.retryAt === 'string' ? Date.parse(payload.retryAt) : NaN;
   return {
     type: 'task-state',
     at: Date.parse(at),
@@ -113,8 +120,42 @@ export function fromServerTaskEvent(
           timedOut: /^TimeoutError\b|timed out/.test(error)
         }
       : undefined,
-    reason
+    reason,
+    ...(Number.isFinite(retryAt) && { retryAt })
   };
+}
+
+/**
+ * A stored task run as the event that left it in its state, so a run read again (after a reload)
+ * shows on the chips as it showed live: a task skipped for its upstream is Not run in both.
+ */
+export function fromStoredTaskRun(
+  task: Pick<
+    ITaskRun,
+    | 'taskName'
+    | 'state'
+    | 'attemptCount'
+    | 'startedAt'
+    | 'error'
+    | 'stateReason'
+  > & {
+    attempts: Pick<ITaskRun['attempts'][number], 'startedAt' | 'endedAt'>[];
+  },
+  runCreatedAt: string,
+  maxRetries: number
+): TaskStateEvent {
+  const last = task.attempts[task.attempts.length - 1];
+  return fromServerTaskEvent(
+    {
+      taskName: task.taskName,
+      to: task.state,
+      attempt: task.attemptCount,
+      error: task.error,
+      reason: task.stateReason
+    },
+    last?.endedAt ?? last?.startedAt ?? task.startedAt ?? runCreatedAt,
+    maxRetries
+  );
 }
 
 /** Seconds as people read them: "0.4 s", "12 s", "2 min 5 s". */
@@ -128,6 +169,12 @@ export function formatDuration(ms: number): string {
   }
   const minutes = Math.floor(seconds / 60);
   return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
+}
+
+/** Time left, in whole seconds rounded up (a countdown never shows 0 before it ends): "4 s". */
+export function formatCountdown(ms: number): string {
+  const seconds = Math.ceil(Math.max(0, ms) / 1000);
+  return seconds < 60 ? `${seconds} s` : formatDuration(seconds * 1000);
 }
 
 /**
@@ -149,11 +196,18 @@ export function describeLiveState(
     case 'Running':
       return translate('Running %1', formatDuration(now - live.since));
     case 'AwaitingRetry':
-      return translate(
-        'Retrying %1/%2 soon',
-        String(live.attempt),
-        String(live.maxAttempts - 1)
-      );
+      return live.retryAt !== undefined && live.retryAt > now
+        ? translate(
+            'Retrying %1/%2 in %3',
+            String(live.attempt),
+            String(live.maxAttempts - 1),
+            formatCountdown(live.retryAt - now)
+          )
+        : translate(
+            'Retrying %1/%2 soon',
+            String(live.attempt),
+            String(live.maxAttempts - 1)
+          );
     case 'Retrying':
       return translate(
         'Retrying %1/%2 %3',

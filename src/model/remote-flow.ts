@@ -12,7 +12,7 @@ import type {
 } from '../api/types.js';
 import { ENDED_FLOW_RUN_STATES } from '../flow/run-states.js';
 import type { FlowSpec } from '../flow/spec.js';
-import { fromServerTaskEvent } from './chip-state.js';
+import { fromServerTaskEvent, fromStoredTaskRun } from './chip-state.js';
 import { ConnectionModel, messageOf } from './connection-model.js';
 import { NotebookFlowModel } from './notebook-flow-model.js';
 import { SchedulesModel } from './schedules-model.js';
@@ -366,18 +366,8 @@ export class RemoteFlowModel implements IDisposable {
       return;
     }
     for (const task of run.taskRuns) {
-      const last = task.attempts[task.attempts.length - 1];
       this.notebook.applyRunEvent(
-        fromServerTaskEvent(
-          {
-            taskName: task.taskName,
-            to: task.state,
-            attempt: task.attemptCount,
-            error: task.error
-          },
-          last?.endedAt ?? last?.startedAt ?? task.startedAt ?? run.createdAt,
-          this.retriesOf(task.taskName)
-        )
+        fromStoredTaskRun(task, run.createdAt, this.retriesOf(task.taskName))
       );
     }
   }
@@ -386,6 +376,18 @@ export class RemoteFlowModel implements IDisposable {
     this._events.emit(event);
     const runId = event.flowRunId;
     switch (event.type) {
+      case 'flow.deployed': {
+        // A new version deployed elsewhere (`cellflow deploy`, another lab): the panel shows it.
+        const flowId = this._flow?.id;
+        if (
+          flowId &&
+          event.flowId === flowId &&
+          event.payload.version !== this._version?.version
+        ) {
+          void this.readVersion(flowId);
+        }
+        break;
+      }
       case 'flow_run.created': {
         if (runId) {
           this._latestRunId = runId;
@@ -436,6 +438,26 @@ export class RemoteFlowModel implements IDisposable {
         );
         break;
       }
+    }
+  }
+
+  /** Read the flow and its latest version again, unless an older answer than what is shown. */
+  private async readVersion(flowId: string): Promise<void> {
+    try {
+      const answer = await this.client.api<{
+        flow: IFlow;
+        version: IFlowVersion;
+      }>(`flows/${flowId}`);
+      if (
+        this._flow?.id === flowId &&
+        answer.version.version >= (this._version?.version ?? 0)
+      ) {
+        this._flow = answer.flow;
+        this._version = answer.version;
+        this._changed.emit();
+      }
+    } catch {
+      // Unreachable or logged out: the connection model reports it; the next event tries again.
     }
   }
 

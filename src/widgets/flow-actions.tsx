@@ -7,6 +7,7 @@ import { coerceParameterValue } from '../flow/parameters.js';
 import type { FlowSpec, ParameterSpec, TaskSpec } from '../flow/spec.js';
 import { ConnectionModel } from '../model/connection-model.js';
 import { RemoteFlowModel } from '../model/remote-flow.js';
+import { possibleUpstream } from '../model/task-graph.js';
 import type { NotebookFlow } from '../notebook/notebook-flow.js';
 import { updateTaskSettings } from '../notebook/task-actions.js';
 import { CommandIDs } from '../tokens.js';
@@ -355,7 +356,8 @@ function TaskSettingsForm(props: {
       />
     </label>
   );
-  const others = tasks.filter(t => t.name !== task.name);
+  // Not the tasks downstream of this one: running after one of them would make a cycle.
+  const others = possibleUpstream(tasks, task.name);
   return (
     <section
       aria-label={trans.__('Task %1', task.name)}
@@ -371,7 +373,7 @@ function TaskSettingsForm(props: {
       <fieldset className="jp-CellflowTaskSettings-after">
         <legend>{trans.__('Runs after')}</legend>
         {others.map(other => (
-          <label key={other.name}>
+          <label key={other.name} data-task={other.name}>
             <input
               type="checkbox"
               checked={task.upstream.includes(other.name)}

@@ -25,6 +25,7 @@ export class FlowSection extends Widget {
     if (this._frame !== null) {
       cancelAnimationFrame(this._frame);
     }
+    this.tick([]);
     this.follow(this.notebooks, null);
     this.notebooks.currentChanged.disconnect(this.follow, this);
     super.dispose();
@@ -62,6 +63,8 @@ export class FlowSection extends Widget {
     const tr = (text: string, ...args: string[]) => trans.__(text, ...args);
     const node = this.node;
     node.replaceChildren();
+    this.tick([]);
+    const ticking: { node: HTMLElement; task: string }[] = [];
     const flow = this._flow;
     if (!flow) {
       node.append(
@@ -157,10 +160,14 @@ export class FlowSection extends Widget {
         );
         state.dataset.state = live.state;
         item.append(state);
+        if (TICKING_STATES.includes(live.state)) {
+          ticking.push({ node: state, task: task.name });
+        }
       }
       list.append(item);
     }
     node.append(list);
+    this.tick(ticking);
     if (spec.parameters.length) {
       node.append(
         paragraph(
@@ -171,6 +178,29 @@ export class FlowSection extends Widget {
           'jp-CellflowFlow-parameters'
         )
       );
+    }
+  }
+
+  /**
+   * Running and Retrying count up, and a retry counts down to its next attempt: their lines are
+   * updated every second (only their text, not the whole section) while any is shown.
+   */
+  private tick(lines: { node: HTMLElement; task: string }[]): void {
+    this._ticking = lines;
+    if (lines.length === 0 && this._timer !== null) {
+      window.clearInterval(this._timer);
+      this._timer = null;
+    } else if (lines.length > 0 && this._timer === null) {
+      this._timer = window.setInterval(() => {
+        const tr = (text: string, ...args: string[]) =>
+          this.trans.__(text, ...args);
+        for (const line of this._ticking) {
+          const live = this._flow?.model.liveState(line.task);
+          if (live) {
+            line.node.textContent = describeLiveState(live, Date.now(), tr);
+          }
+        }
+      }, 1000);
     }
   }
 
@@ -188,7 +218,12 @@ export class FlowSection extends Widget {
 
   private _flow: NotebookFlow | null = null;
   private _frame: number | null = null;
+  private _timer: number | null = null;
+  private _ticking: { node: HTMLElement; task: string }[] = [];
 }
+
+/** The states whose line shows a time that moves. */
+const TICKING_STATES = ['Running', 'Retrying', 'AwaitingRetry'];
 
 const SVG = 'http://www.w3.org/2000/svg';
 const NODE_W = 90;

@@ -4,6 +4,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import React, { useEffect, useState } from 'react';
 
 import type { ICellflowEvent } from '../api/event-stream.js';
+import { scheduledIcon, startedIcon } from '../icons.js';
 import { ENDED_FLOW_RUN_STATES, FLOW_RUN_STATES } from '../flow/run-states.js';
 import { logTextRows } from '../flow/log-text.js';
 import type { IFlowRun, IFlowRunDetail, ILogLine } from '../api/types.js';
@@ -104,6 +105,15 @@ function durationOf(run: {
   return formatDuration(end - Date.parse(run.startedAt));
 }
 
+/** The history's clock and start icons: inline, before their time. */
+const WHEN_ICON = {
+  tag: 'span',
+  className: 'jp-CellflowRuns-whenIcon',
+  elementPosition: 'center',
+  height: '12px',
+  width: '12px'
+} as const;
+
 function time(iso?: string | null): string {
   return iso ? new Date(iso).toLocaleTimeString() : '';
 }
@@ -185,12 +195,14 @@ function RunHistory(props: {
               <td className="jp-CellflowRuns-when">
                 {run.scheduledAt && (
                   <span title={trans.__('scheduled')}>
-                    ⏲ {time(run.scheduledAt)}
+                    <scheduledIcon.react {...WHEN_ICON} />
+                    {time(run.scheduledAt)}
                   </span>
                 )}
                 {run.startedAt && (
                   <span title={trans.__('started')}>
-                    ▶ {time(run.startedAt)}
+                    <startedIcon.react {...WHEN_ICON} />
+                    {time(run.startedAt)}
                   </span>
                 )}
                 {run.startedAt && (

@@ -5,7 +5,10 @@ import React, { useState } from 'react';
 import type { OverlapPolicy } from '../api/types.js';
 import { RemoteFlowModel } from '../model/remote-flow.js';
 import { SchedulesModel } from '../model/schedules-model.js';
-import { previewSchedule } from '../flow/schedule-describe.js';
+import {
+  describeSchedule,
+  previewSchedule
+} from '../flow/schedule-describe.js';
 import type { ScheduleSpec } from '../flow/schedule-types.js';
 import { validateSchedule } from '../flow/schedule-validate.js';
 import {
@@ -14,6 +17,8 @@ import {
 } from '../flow/parameters.js';
 import type { ParameterSpec } from '../flow/spec.js';
 import { userTimeZone } from '../flow/schedule-zone.js';
+import { upcomingRuns } from '../model/schedule-times.js';
+import { ScheduleRunTimes } from './schedule-run-times.js';
 
 /**
  * Schedules of the deployed flow: each with its readable description and next runs, pause/resume and
@@ -92,16 +97,12 @@ function Schedules(props: {
             <span className="jp-CellflowHint">
               {trans.__('missed runs: %1', s.missedPolicy)}
             </span>
-            {s.nextRuns.length > 0 && (
-              <ol
-                className="jp-CellflowSchedule-next"
-                aria-label={trans.__('Next runs')}
-              >
-                {s.nextRuns.slice(0, 3).map(at => (
-                  <li key={at}>{new Date(at).toLocaleString()}</li>
-                ))}
-              </ol>
-            )}
+            <ScheduleRunTimes
+              preview={now => upcomingRuns(s, now, 3)}
+              className="jp-CellflowSchedule-next"
+              label={trans.__('Next runs')}
+              trans={trans}
+            />
             <div className="jp-CellflowActions-buttons">
               <button
                 type="button"
@@ -184,9 +185,11 @@ function ScheduleForm(props: {
   const checked = validateSchedule(
     parameterValues ? { ...input, parameters: parameterValues } : input
   );
-  const preview = checked.ok
-    ? previewSchedule(checked.schedule, { count: 5 })
-    : null;
+  const preview = (now: Date) =>
+    checked.ok
+      ? previewSchedule(checked.schedule, { from: now, count: 5 })
+      : null;
+  const description = checked.ok ? describeSchedule(checked.schedule) : null;
   const problem = (field: string) =>
     checked.ok
       ? null
@@ -252,25 +255,20 @@ function ScheduleForm(props: {
           <option value="all">{trans.__('run them all (capped)')}</option>
         </select>
       </label>
-      {preview && (
+      {description !== null && (
         <div
           className="jp-CellflowSchedulePreview"
           aria-label={trans.__('Preview')}
         >
           <p className="jp-CellflowSchedulePreview-description">
-            {preview.description}
+            {description}
           </p>
-          <ol className="jp-CellflowSchedulePreview-runs">
-            {preview.runs.map(run => (
-              <li key={run.at}>
-                {run.local}
-                {run.viewer !== run.local
-                  ? ` (${trans.__('your time %1', run.viewer)})`
-                  : ''}
-                {run.note ? ` — ${run.note}` : ''}
-              </li>
-            ))}
-          </ol>
+          <ScheduleRunTimes
+            preview={preview}
+            className="jp-CellflowSchedulePreview-runs"
+            label={trans.__('Next runs')}
+            trans={trans}
+          />
         </div>
       )}
       {props.parameters.length > 0 && (

@@ -246,7 +246,11 @@ export class RunRecorder {
           {
             reason,
             attemptError: event.error ? attemptError(event.error) : null,
-            at: new Date(event.at)
+            at: new Date(event.at),
+            ...(event.state === 'AwaitingRetry' &&
+              event.retryAt !== undefined && {
+                retryAt: new Date(event.retryAt)
+              })
           },
           false,
           ended
@@ -283,6 +287,7 @@ export class RunRecorder {
       reason: string | null;
       attemptError?: AttemptError | null;
       at?: Date;
+      retryAt?: Date;
     },
     begins = false,
     endedOutputs?: OutputCollector

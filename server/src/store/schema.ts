@@ -154,7 +154,8 @@ export const taskRuns = pgTable(
     attempts: integer('attempts').notNull().default(0),
     startedAt: ts('started_at'),
     endedAt: ts('ended_at'),
-    error: text('error')
+    error: text('error'),
+    stateReason: text('state_reason')
   },
   t => [unique('task_runs_run_task_key').on(t.flowRunId, t.taskName)]
 );

@@ -231,6 +231,8 @@ export interface TaskTransitionOptions extends TransitionOptions<TaskRunState> {
    * logs, so the time of the write would add their lag to every start, end and duration.
    */
   at?: Date;
+  /** To AwaitingRetry: when the next attempt starts, told in the event so a UI can count down. */
+  retryAt?: Date;
 }
 
 export interface TaskTransitionResult {

@@ -2,22 +2,25 @@ import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
 import { expect, Locator } from '@playwright/test';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+
+/** The `cellflow` command of this checkout. */
+const CELLFLOW_BIN = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  '..',
+  'server',
+  'bin',
+  'cellflow.js'
+);
 
 /** Run the `cellflow` CLI against the test server's data directory. */
 function cellflowCli(args: string[]): string {
-  const bin = path.resolve(
-    __dirname,
-    '..',
-    '..',
-    '..',
-    'server',
-    'bin',
-    'cellflow.js'
-  );
   return execFileSync(
     process.execPath,
-    [bin, ...args, '--data-dir', process.env.CELLFLOW_TEST_DATA_DIR!],
+    [CELLFLOW_BIN, ...args, '--data-dir', process.env.CELLFLOW_TEST_DATA_DIR!],
     { encoding: 'utf8' }
   );
 }
@@ -103,11 +106,16 @@ export class CellflowPage {
     ).toHaveCount(1, { timeout: 60000 });
   }
 
+  /** "Run here" in the active notebook's toolbar. */
+  get runHereButton(): Locator {
+    return this.page.locator(
+      '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar [data-command="cellflow:run-here"]'
+    );
+  }
+
   /** Click "Run here" in the notebook's toolbar. */
   async runHere(): Promise<void> {
-    await this.page
-      .locator('.jp-NotebookPanel-toolbar [data-command="cellflow:run-here"]')
-      .click();
+    await this.runHereButton.click();
   }
 
   /** The .ipynb as the lab's server has it on disk. */
@@ -283,6 +291,182 @@ export class CellflowPage {
     return this.chip(index).locator('.jp-CellflowChip-state');
   }
 
+  /** Click a task's chip: the panel shows its settings. */
+  async selectTask(index: number): Promise<void> {
+    await this.chip(index).click();
+    await expect(this.panel.locator('.jp-CellflowTaskSettings')).toBeVisible();
+  }
+
+  /** The selected task's "Runs after" choices, as their task names in order. */
+  get runsAfter(): Locator {
+    return this.panel.locator('.jp-CellflowTaskSettings-after label');
+  }
+
+  /**
+   * Where each "Runs after" box sits against its task's name: the box's left edge and width, the
+   * gap to the name, and how far the name's middle is from the box's middle.
+   */
+  async runsAfterLayout(): Promise<
+    { left: number; width: number; gap: number; offset: number }[]
+  > {
+    return this.runsAfter.evaluateAll(labels =>
+      labels.map(label => {
+        const box = label.querySelector('input')!.getBoundingClientRect();
+        const range = document.createRange();
+        range.selectNodeContents(label);
+        range.setStartAfter(label.querySelector('input')!);
+        const text = range.getBoundingClientRect();
+        return {
+          left: box.left,
+          width: box.width,
+          gap: text.left - box.right,
+          offset: Math.abs(
+            text.top + text.height / 2 - (box.top + box.height / 2)
+          )
+        };
+      })
+    );
+  }
+
+  /** The panel's list of the flow's problems (shown while the notebook has some). */
+  get problems(): Locator {
+    return this.panel.locator('.jp-CellflowFlow-problems li');
+  }
+
+  /**
+   * For each problem of the list: which line of its (wrapped) text its bullet sits on, 0 for the
+   * first, how many lines the text has, and whether it fits in the panel's width. The bullet sits on the baseline of the item's first line
+   * box; a zero-size probe at the start of the item marks that baseline (kept on the button's line:
+   * the item does not wrap between them, the button's text wraps as it did).
+   */
+  async problemBulletLines(): Promise<
+    { line: number; lines: number; fits: boolean }[]
+  > {
+    return this.problems.evaluateAll(items =>
+      items.map(item => {
+        const button = item.querySelector('button')!;
+        button.style.whiteSpace = getComputedStyle(button).whiteSpace;
+        item.style.whiteSpace = 'nowrap';
+        const probe = document.createElement('span');
+        probe.style.cssText =
+          'display: inline-block; width: 0; height: 0; vertical-align: baseline';
+        item.prepend(probe);
+        const baseline = probe.getBoundingClientRect().bottom;
+        probe.remove();
+        item.style.whiteSpace = '';
+        button.style.whiteSpace = '';
+        // One rectangle per line of the problem's text (its text node's, not the button's box).
+        const range = document.createRange();
+        range.selectNodeContents(button.firstChild!);
+        const rects = [...range.getClientRects()];
+        const lines = rects
+          .filter(
+            (r, i) => !rects.slice(0, i).some(o => Math.abs(o.top - r.top) < 2)
+          )
+          .sort((a, b) => a.top - b.top);
+        const line = lines.findIndex(
+          r => baseline > r.top && baseline <= r.bottom
+        );
+        const fits =
+          button.getBoundingClientRect().right <=
+          item.getBoundingClientRect().right + 1;
+        return { line, lines: lines.length, fits };
+      })
+    );
+  }
+
+  /** The live state of a task in the panel's list of the flow's tasks. */
+  panelTaskState(task: string): Locator {
+    return this.panel.locator(
+      `.jp-CellflowFlow-task[data-task="${task}"] .jp-CellflowFlow-taskState`
+    );
+  }
+
+  /** The panel's line about the deployed version ("Deployed version 2, up to date."). */
+  get deployedVersion(): Locator {
+    return this.panel.locator('.jp-CellflowActions-version');
+  }
+
+  /** Click Deploy in the panel and wait until it says which version is deployed. */
+  async deploy(version?: number): Promise<void> {
+    await this.panelButton('Deploy');
+    await expect(this.deployedVersion).toContainText(
+      version === undefined ? 'Deployed version' : `Deployed version ${version}`
+    );
+  }
+
+  /**
+   * Deploy a notebook from a terminal, as `cellflow deploy FILE --name NAME` does, logged in with the
+   * test server's key; returns what the command printed.
+   */
+  static deployWithCli(name: string, content: unknown): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cellflow-cli-'));
+    const file = path.join(dir, `${name}.ipynb`);
+    fs.writeFileSync(file, JSON.stringify(content));
+    const { url, key } = CellflowPage.server();
+    return execFileSync(
+      process.execPath,
+      [CELLFLOW_BIN, 'deploy', file, '--name', name],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, CELLFLOW_API_URL: url, CELLFLOW_API_KEY: key }
+      }
+    );
+  }
+
+  /** The rows of the panel's run history, newest first. */
+  get panelRunRows(): Locator {
+    return this.panel.locator('.jp-CellflowRuns-table tr[data-run]');
+  }
+
+  /** The panel's form that previews and adds a schedule. */
+  get scheduleForm(): Locator {
+    return this.panel.locator('.jp-CellflowScheduleForm');
+  }
+
+  /** Fill the schedule form for an interval ("10s") in a time zone; the preview follows as typed. */
+  async typeIntervalSchedule(every: string, zone: string): Promise<void> {
+    const form = this.scheduleForm;
+    await form.locator('select[name="kind"]').selectOption('interval');
+    await form.locator('input[name="every"]').fill(every);
+    await form.locator('input[name="timezone"]').fill(zone);
+  }
+
+  /** The times of a list of run times (the form's preview or a saved schedule's next runs), in ms. */
+  async listedTimes(list: Locator): Promise<number[]> {
+    return list
+      .locator('li')
+      .evaluateAll(items =>
+        items.map(item => Date.parse(item.getAttribute('data-at') ?? ''))
+      );
+  }
+
+  /** Reload the lab, reopen a notebook and the panel, as a user back at their desk would. */
+  async reloadAndReopen(notebookPath: string): Promise<void> {
+    // Not galata's wait for a Launcher tab, which a restored layout does not have (galata's reload
+    // takes waitForIsReady; the fixture's type names only Playwright's options).
+    const lab = this.page as unknown as {
+      reload(options: { waitForIsReady: boolean }): Promise<unknown>;
+    };
+    await lab.reload({ waitForIsReady: false });
+    await expect(this.page.locator('#jupyterlab-splash')).toHaveCount(0, {
+      timeout: 60000
+    });
+    // Reopened as File > Open from Path… does (the restored sidebar may hide the file browser).
+    await this.page.evaluate(async path => {
+      await (window as any).jupyterapp.commands.execute('docmanager:open', {
+        path
+      });
+    }, notebookPath);
+    await expect(
+      this.page
+        .locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')
+        .first()
+    ).toBeVisible();
+    await this.openPanelFromSidebar();
+    await this.loginToTestServer();
+  }
+
   /** Create a Python notebook, type code into its first cell and run it; returns the cell's output text. */
   async runInNewNotebook(name: string, code: string): Promise<string | null> {
     await this.page.notebook.createNew(name);
@@ -299,7 +483,7 @@ export class CellflowPage {
     await expect(
       this.panel.locator('.jp-CellflowActions-version')
     ).toContainText('Deployed version');
-    const rows = this.panel.locator('.jp-CellflowRuns-table tr[data-run]');
+    const rows = this.panelRunRows;
     const before = await rows.count();
     for (let i = 1; i <= count; i++) {
       await this.panelButton('Run now');

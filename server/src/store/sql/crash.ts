@@ -96,7 +96,12 @@ async function endOpenTasks(
     assertTaskRunTransition(task.id, task.state, to);
     const [updated] = await db
       .update(taskRuns)
-      .set({ state: to, endedAt: now, error: to === 'Crashed' ? reason : null })
+      .set({
+        state: to,
+        stateReason: reason,
+        endedAt: now,
+        error: to === 'Crashed' ? reason : null
+      })
       .where(and(eq(taskRuns.id, task.id), eq(taskRuns.state, task.state)))
       .returning();
     if (!updated) {

@@ -135,6 +135,7 @@ export async function transitionTaskRun(
     .update(taskRuns)
     .set({
       state: to,
+      stateReason: options.reason ?? null,
       ...(starts
         ? {
             attempts: sql`${taskRuns.attempts} + 1`,
@@ -204,7 +205,8 @@ export async function transitionTaskRun(
       to,
       attempt: task.attempts,
       reason: options.reason ?? null,
-      error: task.error
+      error: task.error,
+      ...(options.retryAt && { retryAt: options.retryAt.toISOString() })
     }
   });
   return { taskRun: asTaskRun(task), attempt };
