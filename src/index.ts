@@ -82,7 +82,6 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     const panel = new CellflowPanel({
       notebooks,
       commands: app.commands,
-      rendermime,
       translator: translator ?? nullTranslator
     });
     labShell.add(panel, 'left', { rank: 600 });

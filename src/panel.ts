@@ -1,4 +1,3 @@
-import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { CommandRegistry } from '@lumino/commands';
 import { Panel, Widget } from '@lumino/widgets';
@@ -67,7 +66,6 @@ export class CellflowPanel extends Panel {
     this._schedules = new SchedulesView(trans);
     this.addWidget(this._schedules);
     this._runs = new RunsView(
-      options.rendermime,
       trans,
       (flowId, runId) =>
         void options.commands.execute(CommandIDs.openRuns, {
@@ -156,7 +154,6 @@ export namespace CellflowPanel {
   export interface IOptions {
     notebooks: ICellflowNotebooks;
     commands: CommandRegistry;
-    rendermime: IRenderMimeRegistry;
     client?: CellflowClient;
     translator?: ITranslator;
   }

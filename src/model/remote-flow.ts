@@ -7,8 +7,7 @@ import type {
   IFlow,
   IFlowRun,
   IFlowRunDetail,
-  IFlowVersion,
-  ILogLine
+  IFlowVersion
 } from '../api/types.js';
 import { ENDED_FLOW_RUN_STATES } from '../flow/run-states.js';
 import type { FlowSpec } from '../flow/spec.js';
@@ -63,14 +62,6 @@ export class RemoteFlowModel implements IDisposable {
 
   get runs(): IFlowRun[] {
     return this._runs;
-  }
-
-  get nextCursor(): string | null {
-    return this._nextCursor;
-  }
-
-  get stateFilter(): string {
-    return this._stateFilter;
   }
 
   get latestRunId(): string | null {
@@ -131,61 +122,8 @@ export class RemoteFlowModel implements IDisposable {
     return run;
   }
 
-  async cancel(runId: string): Promise<boolean> {
-    return this.act(async () => {
-      const answer = await this.client.api<{ run: IFlowRun }>(
-        `runs/${runId}/cancel`,
-        {
-          method: 'POST'
-        }
-      );
-      this.noteRun(answer.run);
-    });
-  }
-
-  async retry(runId: string): Promise<IFlowRun | null> {
-    let run: IFlowRun | null = null;
-    await this.act(async () => {
-      const answer = await this.client.api<{ run: IFlowRun }>(
-        `runs/${runId}/retry`,
-        {
-          method: 'POST'
-        }
-      );
-      run = answer.run;
-      this.noteRun(answer.run);
-    });
-    return run;
-  }
-
   getRun(runId: string): Promise<IFlowRunDetail> {
-    return this.client
-      .api<{ run: IFlowRunDetail }>(`runs/${runId}`)
-      .then(answer => answer.run);
-  }
-
-  getLogs(runId: string, after = 0): Promise<ILogLine[]> {
-    return this.client
-      .api<{ lines: ILogLine[] }>(`runs/${runId}/logs?after=${after}`)
-      .then(answer => answer.lines);
-  }
-
-  /** Show runs in this state only (or all with ''), from the first page. */
-  async filterRuns(state: string): Promise<void> {
-    this._stateFilter = state;
-    await this.loadRuns();
-  }
-
-  /** Load the next page of the run history. */
-  async moreRuns(): Promise<void> {
-    if (this._nextCursor) {
-      await this.loadRuns(this._nextCursor);
-    }
-  }
-
-  /** Every server event of this flow, for the run view (logs streaming live). */
-  get events(): ISignal<this, ICellflowEvent> {
-    return this._events;
+    return this.client.getRun(runId);
   }
 
   get client(): CellflowClient {
@@ -324,28 +262,18 @@ export class RemoteFlowModel implements IDisposable {
     this._changed.emit();
   }
 
-  private async loadRuns(cursor?: string): Promise<void> {
+  /** The flow's newest runs (the panel lists the last few; "Cellflow runs" pages through all). */
+  private async loadRuns(): Promise<void> {
     const flow = this._flow;
     if (!flow) {
       return;
     }
     await this.act(async () => {
-      const query = new URLSearchParams({
+      const page = await this.client.listRunsPage({
         flowId: flow.id,
-        limit: String(RUNS_PAGE)
+        limit: RUNS_PAGE
       });
-      if (this._stateFilter) {
-        query.set('state', this._stateFilter);
-      }
-      if (cursor) {
-        query.set('cursor', cursor);
-      }
-      const page = await this.client.api<{
-        runs: IFlowRun[];
-        nextCursor: string | null;
-      }>(`runs?${query}`);
-      this._runs = cursor ? [...this._runs, ...page.runs] : page.runs;
-      this._nextCursor = page.nextCursor;
+      this._runs = page.runs;
     });
   }
 
@@ -373,7 +301,6 @@ export class RemoteFlowModel implements IDisposable {
   }
 
   private onServerEvent(event: ICellflowEvent): void {
-    this._events.emit(event);
     const runId = event.flowRunId;
     switch (event.type) {
       case 'flow.deployed': {
@@ -509,8 +436,6 @@ export class RemoteFlowModel implements IDisposable {
   private _schedules: SchedulesModel | null = null;
   private _version: IFlowVersion | null = null;
   private _runs: IFlowRun[] = [];
-  private _nextCursor: string | null = null;
-  private _stateFilter = '';
   private _latestRunId: string | null = null;
   private _name: string | null = null;
   private _error: string | null = null;
@@ -519,7 +444,6 @@ export class RemoteFlowModel implements IDisposable {
   private _stream: EventStream | null = null;
   private _streamFlowId: string | null = null;
   private _changed = new Signal<this, void>(this);
-  private _events = new Signal<this, ICellflowEvent>(this);
 }
 
 /** A server error as one message; a refused deploy lists the problems it names. */

@@ -57,8 +57,8 @@ test.describe('Data preview of a run’s DataFrame', () => {
       .locator('.jp-CellflowRuns-table tr[data-run]')
       .first()
       .click();
-    const task = cellflow.panel.locator(
-      '.jp-CellflowRunDetail-task[data-task="frame"]'
+    const task = cellflow.runPage.locator(
+      '.jp-CellflowRunPage-task[data-task="frame"]'
     );
     const toggle = task.getByRole('button', {
       name: 'Preview data',

@@ -197,15 +197,20 @@ test.describe('The tutorial', () => {
         timeout: 60000
       })
       .toBeTruthy();
-    const retriedRow = runs().and(page.locator(`[data-run="${retriedId}"]`));
+    // Found in the history of Cellflow runs (the panel lists only the last few), then opened there.
+    await cellflow.panelButton('Open runs');
+    const retriedRow = cellflow
+      .historyRows('Past runs')
+      .and(page.locator(`[data-run="${retriedId}"]`));
     await expect(retriedRow).toHaveAttribute('data-state', 'Completed');
     await expect(retriedRow).toContainText('scheduled');
     await retriedRow.click();
-    const extractDetail = cellflow.panel.locator(
-      '.jp-CellflowRunDetail-task[data-task="extract"]'
+    const extractDetail = cellflow.runPage.locator(
+      '.jp-CellflowRunPage-task[data-task="extract"]'
     );
-    await expect(extractDetail).toContainText('Completed · 3 attempts');
-    await cellflow.panel.getByRole('button', { name: 'Close' }).click();
+    await expect(extractDetail).toContainText('Completed');
+    await expect(extractDetail).toContainText('3 attempts');
+    await page.activity.activateTab('etl.ipynb');
 
     // Pause the schedule, so the chips show the next run alone, and wait for runs in flight to end.
     await schedule.getByRole('button', { name: 'Pause' }).click();
@@ -234,11 +239,13 @@ test.describe('The tutorial', () => {
     await expect(failedRow).toContainText('manual');
     await expect(failedRow).toContainText('127.0.0.1:9');
     await failedRow.click();
-    await expect(extractDetail).toContainText('Failed · 4 attempts');
+    await expect(extractDetail).toContainText('Failed');
+    await expect(extractDetail).toContainText('4 attempts');
     await expect(extractDetail.locator('.jp-CellflowError')).toContainText(
       'Connection refused'
     );
-    await extractDetail.scrollIntoViewIfNeeded();
+    // Back in the notebook, the failure is named on the chip.
+    await page.activity.activateTab('etl.ipynb');
     await cellflow.chip(EXTRACT).scrollIntoViewIfNeeded();
     await cellflow.screenshot('tutorial-failed');
 

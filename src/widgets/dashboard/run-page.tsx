@@ -72,7 +72,7 @@ export function RunPage(props: {
       <RunFacts run={run} trans={trans} />
       {run.error && <p className="jp-CellflowError">{run.error}</p>}
       {run.waitingFor && (
-        <p className="jp-CellflowHint">
+        <p className="jp-CellflowHint jp-CellflowRunPage-waiting">
           {trans.__('Waiting for %1', run.waitingFor)}
         </p>
       )}
