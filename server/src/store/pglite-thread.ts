@@ -79,7 +79,7 @@ export class PgliteThread {
 
   private readonly ready: Promise<void>;
 
-  private constructor(readonly worker: Worker) {
+  private constructor(private readonly worker: Worker) {
     this.ready = new Promise<void>((resolve, reject) => {
       worker.once('message', (hello: Hello) => {
         if (hello.ready) {
