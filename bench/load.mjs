@@ -329,10 +329,15 @@ async function measureEngine(name) {
     const finished = submitted.filter(
       id => endedAt.get(id) <= deadlineWall
     ).length;
+    // Which events went missing tells a late delivery (the newest ones) from a gap (one in the middle).
+    const missedIds = new Set();
     const missing = subscribers.map(({ seen }) => {
       let count = 0;
       for (const id of expected) {
-        count += seen.ids.has(id) ? 0 : 1;
+        if (!seen.ids.has(id)) {
+          count++;
+          missedIds.add(id);
+        }
       }
       return count;
     });
@@ -355,6 +360,8 @@ async function measureEngine(name) {
       events: expected.length,
       subscribersMissingEvents: missing.filter(count => count > 0).length,
       eventsMissedAtMost: missing.length ? Math.max(...missing) : 0,
+      missedIds: [...missedIds].slice(0, 20),
+      newestEventId: expected.length ? expected[expected.length - 1] : 0,
       subscriberErrors: subscribers.filter(s => s.seen.error).length,
       runsSubmitted: submitted.length,
       runsFinished: finished
