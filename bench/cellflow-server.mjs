@@ -69,12 +69,14 @@ export function apiClient(url, key) {
  */
 export async function startServer(
   extraArgs = [],
-  { parentDir = tmpdir(), dataDir: given = null } = {}
+  { parentDir = tmpdir(), dataDir: given = null, env: extraEnv = {} } = {}
 ) {
   // A data dir given is reused (a benchmark that fills the store between two starts) and kept.
   const dataDir = given ?? mkdtempSync(join(parentDir, 'cellflow-bench-'));
+  // `env` adds to this process's environment (DATABASE_URL, for one), for the server and its CLI calls.
   const env = {
     ...process.env,
+    ...extraEnv,
     PATH: `${join(ROOT, '.venv', 'bin')}:${process.env.PATH}`
   };
   const spawnedAt = performance.now();

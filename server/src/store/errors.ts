@@ -154,7 +154,8 @@ const UNAVAILABLE_CODES = new Set([
   '08000', // connection_exception
   '08001', // sqlclient_unable_to_establish_sqlconnection
   '08003', // connection_does_not_exist
-  '08006' // connection_failure
+  '08006', // connection_failure
+  'EMBEDDED_STORE_EXITED' // the embedded store's thread died (pglite-thread.ts): 503, not a bare 500
 ]);
 
 const UNAVAILABLE_MESSAGES =

@@ -1,6 +1,6 @@
 /**
  * Opening the store: PostgreSQL when a database URL is given (or DATABASE_URL is set), else embedded
- * PGlite in the data directory.
+ * PGlite in the data directory, in a thread of its own.
  */
 import {
   DEFAULT_DISK_RESERVE_BYTES,
@@ -29,7 +29,10 @@ export async function openStore(
   if (databaseUrl) {
     return openPostgresStore(databaseUrl);
   }
-  const store = await openPgliteStore(options.dataDir);
+  const store = await openPgliteStore(options.dataDir, {
+    // Not a user option: the load benchmark's baseline, PGlite on the server's own thread (issue 16).
+    inThread: env.CELLFLOW_BENCH_PGLITE_IN_THREAD === '1'
+  });
   if (!options.dataDir) {
     return store; // in memory: no disk to fill
   }

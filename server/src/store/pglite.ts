@@ -1,5 +1,6 @@
 /**
  * The embedded store: PGlite (PostgreSQL in WebAssembly) in a data directory, no server to install.
+ * It runs in a worker thread (pglite-thread.ts), so its queries never hold up the server's event loop.
  * PGlite is ONE connection: a statement issued while another caller's transaction is open would run
  * inside that transaction. So every store call, transaction or not, takes a turn through one mutex.
  */
@@ -15,12 +16,18 @@ import { drizzle } from 'drizzle-orm/pglite';
 import { DrizzleStore, type Db, type DbRunner } from './drizzle-store.js';
 import { migrate, type MigrationSession, type Migration } from './migrate.js';
 import { Mutex } from './mutex.js';
+import { PgliteThread } from './pglite-thread.js';
 import { schema } from './schema.js';
 import type { Store } from './store.js';
 
 export interface PgliteStoreOptions {
   /** Migrations to apply instead of server/migrations (tests). */
   migrations?: Migration[];
+  /**
+   * PGlite on the caller's own thread, as before issue 16: only for the load benchmark to compare
+   * against (CELLFLOW_BENCH_PGLITE_IN_THREAD, read by openStore).
+   */
+  inThread?: boolean;
 }
 
 /**
@@ -29,7 +36,10 @@ export interface PgliteStoreOptions {
  * resident after a fresh open, ~300 MB after a reopen). So a new directory is created by a short-lived
  * child process, and this process only ever reopens.
  */
-async function openPglite(dataDir?: string): Promise<PGlite> {
+async function openPglite(
+  dataDir: string | undefined,
+  inThread: boolean
+): Promise<PGlite | PgliteThread> {
   if (dataDir && !existsSync(join(dataDir, 'PG_VERSION'))) {
     const entry = createRequire(import.meta.url).resolve(
       '@electric-sql/pglite'
@@ -53,7 +63,9 @@ async function openPglite(dataDir?: string): Promise<PGlite> {
       );
     });
   }
-  return PGlite.create(dataDir ? { dataDir } : {});
+  return inThread
+    ? PGlite.create(dataDir ? { dataDir } : {})
+    : PgliteThread.start(dataDir);
 }
 
 /** Opens (creating if needed) the store in `dataDir`, or in memory when dataDir is undefined. */
@@ -64,7 +76,7 @@ export async function openPgliteStore(
   if (dataDir) {
     mkdirSync(dataDir, { recursive: true });
   }
-  const client = await openPglite(dataDir);
+  const client = await openPglite(dataDir, options.inThread ?? false);
   const mutex = new Mutex();
   try {
     await mutex.run(() =>
@@ -88,7 +100,8 @@ export async function openPgliteStore(
     await client.close();
     throw error;
   }
-  const db = drizzle(client, { schema }) as unknown as Db;
+  // The thread stands in for PGlite with the part of its interface drizzle's driver calls.
+  const db = drizzle(client as PGlite, { schema }) as unknown as Db;
   let closed = false;
   const runner: DbRunner = {
     kind: 'pglite',
