@@ -1,4 +1,5 @@
 import { TranslationBundle } from '@jupyterlab/translation';
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import React, { useState } from 'react';
 
@@ -89,24 +90,26 @@ function Schedules(props: {
       )}
       <ul className="jp-CellflowSchedules-list">
         {schedules.map(s => (
-          <li key={s.id} className="jp-CellflowSchedule" data-schedule={s.id}>
+          <li
+            key={s.id}
+            className="jp-CellflowSchedule"
+            data-schedule={s.id}
+            title={trans.__('missed runs: %1', s.missedPolicy)}
+          >
             <span className="jp-CellflowSchedule-description">
               {s.description}
               {s.paused ? ` (${trans.__('paused')})` : ''}
             </span>
-            <span className="jp-CellflowHint">
-              {trans.__('missed runs: %1', s.missedPolicy)}
-            </span>
             <ScheduleRunTimes
-              preview={now => upcomingRuns(s, now, 3)}
+              preview={now => upcomingRuns(s, now, 1)}
               className="jp-CellflowSchedule-next"
-              label={trans.__('Next runs')}
+              label={trans.__('Next run')}
               trans={trans}
             />
-            <div className="jp-CellflowActions-buttons">
+            <span className="jp-CellflowSchedule-actions">
               <button
                 type="button"
-                className="jp-mod-styled"
+                className="jp-mod-styled jp-mod-minimal"
                 disabled={model.busy}
                 onClick={() => void model.setPaused(s.id, !s.paused)}
               >
@@ -114,26 +117,27 @@ function Schedules(props: {
               </button>
               <button
                 type="button"
-                className="jp-mod-styled jp-mod-warn"
+                className="jp-mod-styled jp-mod-minimal jp-mod-warn"
                 disabled={model.busy}
-                onClick={() => void model.remove(s.id)}
+                onClick={() =>
+                  void confirmDelete(model, s.id, s.description, trans)
+                }
               >
                 {trans.__('Delete')}
               </button>
-            </div>
+            </span>
           </li>
         ))}
       </ul>
-      <ScheduleForm
-        trans={trans}
-        parameters={remote.version?.spec.parameters ?? []}
-        acceptUndeclared={
-          !!remote.version && acceptsUndeclaredParameters(remote.version.spec)
-        }
-        onAdd={async spec => {
-          await model.add(spec);
-        }}
-      />
+      <div className="jp-CellflowActions-buttons">
+        <button
+          type="button"
+          className="jp-mod-styled"
+          onClick={() => openScheduleEditor(remote, model, trans)}
+        >
+          {trans.__('Add schedule…')}
+        </button>
+      </div>
       <OverlapForm model={model} trans={trans} />
       {error && (
         <p className="jp-CellflowError" role="alert">
@@ -144,6 +148,63 @@ function Schedules(props: {
   );
 }
 
+/** Deletes a schedule (and its planned runs) once the user confirms it. */
+async function confirmDelete(
+  model: SchedulesModel,
+  id: string,
+  description: string,
+  trans: TranslationBundle
+): Promise<void> {
+  const answer = await showDialog({
+    title: trans.__('Delete the schedule?'),
+    body: trans.__(
+      '“%1” and the runs it planned are removed; runs that ran stay.',
+      description
+    ),
+    buttons: [
+      Dialog.cancelButton({ label: trans.__('Cancel') }),
+      Dialog.warnButton({ label: trans.__('Delete') })
+    ]
+  });
+  if (answer.button.accept) {
+    await model.remove(id);
+  }
+}
+
+/**
+ * The schedule editor, in a dialog with room for its preview: it closes once the schedule is added,
+ * and shows the server's refusal in place otherwise.
+ */
+function openScheduleEditor(
+  remote: RemoteFlowModel,
+  model: SchedulesModel,
+  trans: TranslationBundle
+): void {
+  const version = remote.version;
+  const dialog = new Dialog({
+    title: trans.__('Add a schedule'),
+    body: ReactWidget.create(
+      <ScheduleForm
+        trans={trans}
+        parameters={version?.spec.parameters ?? []}
+        acceptUndeclared={
+          !!version && acceptsUndeclaredParameters(version.spec)
+        }
+        onAdd={async spec => {
+          if (await model.add(spec)) {
+            dialog.resolve();
+            return null;
+          }
+          return model.error;
+        }}
+      />
+    ),
+    buttons: [Dialog.cancelButton({ label: trans.__('Close') })]
+  });
+  dialog.addClass('jp-CellflowScheduleDialog');
+  void dialog.launch();
+}
+
 /** A new schedule: typed, validated and previewed as typed, added only when valid. */
 function ScheduleForm(props: {
   trans: TranslationBundle;
@@ -151,9 +212,11 @@ function ScheduleForm(props: {
   parameters: ParameterSpec[];
   /** The flow has no parameters cell: any value is taken, as the server takes it (papermill's rule). */
   acceptUndeclared: boolean;
-  onAdd: (spec: ScheduleSpec) => Promise<void>;
+  /** Resolves to the server's refusal, or null once added. */
+  onAdd: (spec: ScheduleSpec) => Promise<string | null>;
 }): JSX.Element {
   const { trans } = props;
+  const [refusal, setRefusal] = useState<string | null>(null);
   const [parameterText, setParameterText] = useState('');
   const [kind, setKind] = useState<'interval' | 'cron'>('interval');
   const [every, setEvery] = useState('10s');
@@ -202,7 +265,7 @@ function ScheduleForm(props: {
       onSubmit={e => {
         e.preventDefault();
         if (checked.ok) {
-          void props.onAdd(checked.schedule);
+          void props.onAdd(checked.schedule).then(setRefusal);
         }
       }}
     >
@@ -293,6 +356,11 @@ function ScheduleForm(props: {
       >
         {trans.__('Add schedule')}
       </button>
+      {refusal && (
+        <p className="jp-CellflowError" role="alert">
+          {refusal}
+        </p>
+      )}
     </form>
   );
 }

@@ -226,10 +226,7 @@ test.describe('Cellflow runs, in the main area', () => {
     await cellflow.openPanelFromSidebar();
     await cellflow.loginToTestServer();
     await cellflow.deployAndRun(1);
-    const form = cellflow.panel.locator('.jp-CellflowScheduleForm');
-    await form.locator('select[name="kind"]').selectOption('interval');
-    await form.locator('input[name="every"]').fill('10s');
-    await form.getByRole('button', { name: 'Add schedule' }).click();
+    await cellflow.addIntervalSchedule('10s');
     const schedule = cellflow.panel.locator('.jp-CellflowSchedule');
     await expect(
       schedule.locator('.jp-CellflowSchedule-description')

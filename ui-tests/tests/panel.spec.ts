@@ -406,7 +406,9 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
       cellflow.panel.locator('.jp-CellflowActions-version')
     ).toContainText('Deployed version');
 
-    const form = cellflow.panel.locator('.jp-CellflowScheduleForm');
+    // The schedule editor opens in a dialog, with room for its preview.
+    const form = await cellflow.openScheduleEditor();
+    await cellflow.screenshot('schedule-editor');
     // A bad cron is refused as typed, naming the field; nothing can be added.
     await form.locator('select[name="kind"]').selectOption('cron');
     await form.locator('input[name="expression"]').fill('61 * * * *');
@@ -433,13 +435,14 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
       form.getByRole('button', { name: 'Add schedule' })
     ).toBeDisabled();
     await values.fill('{"who": "cellflow"}');
-    await form.getByRole('button', { name: 'Add schedule' }).click();
+    await cellflow.addScheduleFromEditor();
+    // In the panel, the schedule is one line: what, its next run, and its actions.
     const schedule = cellflow.panel.locator('.jp-CellflowSchedule');
     await expect(
       schedule.locator('.jp-CellflowSchedule-description')
     ).toHaveText('every 10 seconds');
     await expect(schedule.locator('.jp-CellflowSchedule-next li')).toHaveCount(
-      3
+      1
     );
     await cellflow.screenshot('panel-schedule');
 
@@ -484,6 +487,17 @@ test.describe('The Cellflow panel with a real Cellflow server', () => {
       0
     );
     await expect(cellflow.chipState(1)).not.toContainText('Scheduled');
+
+    // Delete asks first: cancelled, the schedule stays; confirmed, it is gone.
+    const confirm = page.locator('.jp-Dialog');
+    await schedule.getByRole('button', { name: 'Delete' }).click();
+    await expect(confirm).toContainText('Delete the schedule?');
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await expect(schedule).toHaveCount(1);
+    await schedule.getByRole('button', { name: 'Delete' }).click();
+    await confirm.getByRole('button', { name: 'Delete' }).click();
+    await expect(schedule).toHaveCount(0);
+    await expect(cellflow.panel).toContainText('No schedule yet.');
   });
 
   test('a key revoked mid-session asks to log in again, keeping the server URL', async ({

@@ -138,18 +138,18 @@ test.describe('The tutorial', () => {
     await cellflow.openPanelFromSidebar();
     await cellflow.loginToTestServer();
 
-    // Deploy, then add an interval schedule of 10 seconds through the panel's form.
+    // Deploy, then add an interval schedule of 10 seconds through the schedule editor.
     await cellflow.panelButton('Deploy');
     await expect(
       cellflow.panel.locator('.jp-CellflowActions-version')
     ).toContainText('Deployed version 1, up to date.');
-    const form = cellflow.panel.locator('.jp-CellflowScheduleForm');
+    const form = await cellflow.openScheduleEditor();
     await form.locator('select[name="kind"]').selectOption('interval');
     await form.locator('input[name="every"]').fill('10s');
     await expect(
       form.locator('.jp-CellflowSchedulePreview-description')
     ).toHaveText('every 10 seconds');
-    await form.getByRole('button', { name: 'Add schedule' }).click();
+    await cellflow.addScheduleFromEditor();
     const schedule = cellflow.panel.locator('.jp-CellflowSchedule');
     await expect(
       schedule.locator('.jp-CellflowSchedule-description')

@@ -419,9 +419,32 @@ export class CellflowPage {
     return this.panel.locator('.jp-CellflowRuns-table tr[data-run]');
   }
 
-  /** The panel's form that previews and adds a schedule. */
+  /** The schedule editor's form, in its dialog: it previews and adds a schedule. */
   get scheduleForm(): Locator {
-    return this.panel.locator('.jp-CellflowScheduleForm');
+    return this.page.locator('.jp-Dialog .jp-CellflowScheduleForm');
+  }
+
+  /** Open the schedule editor from the panel's "Add schedule…". */
+  async openScheduleEditor(): Promise<Locator> {
+    await this.panelButton('Add schedule…');
+    await expect(this.scheduleForm).toBeVisible();
+    return this.scheduleForm;
+  }
+
+  /** Press the editor's "Add schedule": the dialog closes once the server has the schedule. */
+  async addScheduleFromEditor(): Promise<void> {
+    await this.scheduleForm
+      .getByRole('button', { name: 'Add schedule', exact: true })
+      .click();
+    await expect(this.page.locator('.jp-Dialog')).toHaveCount(0);
+  }
+
+  /** Add a schedule of an interval ("10s") through the editor, in the browser's zone. */
+  async addIntervalSchedule(every: string): Promise<void> {
+    const form = await this.openScheduleEditor();
+    await form.locator('select[name="kind"]').selectOption('interval');
+    await form.locator('input[name="every"]').fill(every);
+    await this.addScheduleFromEditor();
   }
 
   /** Fill the schedule form for an interval ("10s") in a time zone; the preview follows as typed. */
