@@ -171,6 +171,49 @@ describe('a generic webhook', () => {
   });
 });
 
+describe('the events a rule asks for', () => {
+  it('Late when a scheduled run is marked late, Recovered when a run completes after a failure', async () => {
+    const tenant = await newTenant(store);
+    const flow = await deployEtl(store, tenant.workspace.id, 'hourly');
+    await service().addRule(tenant.workspace.id, {
+      flowId: flow.id,
+      events: ['Late', 'Recovered'],
+      kind: 'webhook',
+      url: `${receiver.url}/events`,
+      secret: SECRET
+    });
+    const scheduled = await store.createRun({
+      workspaceId: tenant.workspace.id,
+      flowId: flow.id,
+      trigger: 'scheduled',
+      state: 'Scheduled',
+      scheduledAt: new Date(Date.now() - 60_000)
+    });
+    await store.transitionRun(scheduled.id, 'Late');
+    await store.transitionRun(scheduled.id, 'Cancelled');
+    await endRun(store, tenant.workspace.id, flow.id, 'Completed');
+    await endRun(store, tenant.workspace.id, flow.id, 'Failed');
+    const recovered = await endRun(
+      store,
+      tenant.workspace.id,
+      flow.id,
+      'Completed'
+    );
+    await endRun(store, tenant.workspace.id, flow.id, 'Completed');
+    await loop().runOnce();
+    // Sent side by side: in either order.
+    const sent = receiver.received
+      .map(r => JSON.parse(r.body))
+      .sort((x, y) => (x.event === 'Late' ? -1 : y.event === 'Late' ? 1 : 0));
+    expect(sent.map(m => [m.event, m.runId])).toEqual([
+      ['Late', scheduled.id],
+      ['Recovered', recovered.id]
+    ]);
+    expect(sent[0].scheduledAt).toBe(scheduled.scheduledAt!.toISOString());
+    expect(sent[1].summary).toContain('completed again after a failure');
+  });
+});
+
 describe('a Slack webhook', () => {
   it('gets a text plus blocks, with a button that opens the run', async () => {
     const tenant = await newTenant(store);
