@@ -19,6 +19,7 @@ import {
 import { signBody } from '../src/notifications/senders.js';
 import { NotificationService } from '../src/notifications/service.js';
 import { openPgliteStore } from '../src/store/index.js';
+import type { DrizzleStore } from '../src/store/drizzle-store.js';
 import type { Store } from '../src/store/store.js';
 import { newTenant } from './support/api-fixture.js';
 import {
@@ -356,5 +357,29 @@ describe('a failing destination', () => {
     expect([1, 2, 3, 4, 10].map(a => backoffDelay(a, 1000, 5000))).toEqual([
       1000, 2000, 4000, 5000, 5000
     ]);
+  });
+});
+
+describe('a run whose notification cannot be queued', () => {
+  it('still records its state: queueing is never worth failing the run', async () => {
+    const tenant = await newTenant(store);
+    const flow = await deployEtl(store, tenant.workspace.id);
+    await service().addRule(tenant.workspace.id, {
+      flowId: flow.id,
+      events: ['Failed'],
+      kind: 'slack',
+      url: `${receiver.url}/broken`
+    });
+    const raw = (text: string) => (store as DrizzleStore).queryRows(text);
+    await raw('ALTER TABLE notification_deliveries RENAME TO deliveries_away');
+    try {
+      const run = await endRun(store, tenant.workspace.id, flow.id);
+      expect(run.state).toBe('Failed');
+      expect((await store.getRunById(run.id))!.state).toBe('Failed');
+    } finally {
+      await raw(
+        'ALTER TABLE deliveries_away RENAME TO notification_deliveries'
+      );
+    }
   });
 });

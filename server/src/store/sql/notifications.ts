@@ -188,6 +188,25 @@ export async function enqueueRunNotifications(
   if (!['Failed', 'Crashed', 'Late', 'Completed'].includes(run.state)) {
     return;
   }
+  // In a savepoint: should queueing fail, the run's state change still commits (a notification is
+  // never worth failing the run over); the warning says which run went unannounced.
+  try {
+    await db.transaction(sp => queueFor(sp as unknown as Db, run));
+  } catch (error) {
+    process.emitWarning(
+      `notifications for run ${run.id} (${run.state}) were not queued: ${reasonOf(error)}`,
+      'CellflowNotificationWarning'
+    );
+  }
+}
+
+/** The database's own words (drizzle wraps them in the whole query text), one line. */
+function reasonOf(error: unknown): string {
+  const e = error as { message?: string; cause?: { message?: string } };
+  return (e?.cause?.message ?? e?.message ?? String(error)).split('\n')[0];
+}
+
+async function queueFor(db: Db, run: RunRow): Promise<void> {
   const rules = await db
     .select({ events: notificationRules.events })
     .from(notificationRules)
