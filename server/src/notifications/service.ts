@@ -12,7 +12,7 @@ import {
 } from '../../../src/flow/notification-kinds.js';
 import type { WorkspaceSecrets } from '../secrets/workspace-secrets.js';
 import type { NotificationRule, Store } from '../store/store.js';
-import { runLink, type RunNotice } from './message.js';
+import type { RunNotice } from './message.js';
 import { SendError, sendNotice, type SendContext } from './senders.js';
 import {
   checkTarget,
@@ -117,7 +117,8 @@ export class NotificationService {
       scheduledAt: null,
       startedAt: null,
       endedAt: null,
-      link: runLink(this.context.publicUrl, 'test')
+      // No run to open.
+      link: null
     };
     try {
       const target = this.openTarget(workspaceId, rule.id, targetCiphertext);
