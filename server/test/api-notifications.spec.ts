@@ -158,6 +158,35 @@ describe('notification rules', () => {
     expect(anonymous.statusCode).toBe(401);
   });
 
+  it('never put their destination in the server log or the events', async () => {
+    const lines: string[] = [];
+    const logged = await testApp(db.store, {
+      notifications: service,
+      logger: true,
+      logStream: { write: line => void lines.push(line) }
+    });
+    try {
+      const tenant = await newTenant(db.store);
+      const res = await addRule(tenant, webhook(), logged.app);
+      expect(res.statusCode).toBe(201);
+      await logged.app.inject({
+        method: 'POST',
+        url: `/api/notifications/rules/${res.json().id}/test`,
+        headers: tenant.headers
+      });
+      expect(lines.length).toBeGreaterThan(0);
+      const events = await db.store.listEvents({
+        workspaceId: tenant.workspace.id
+      });
+      for (const text of [lines.join('\n'), JSON.stringify(events)]) {
+        expect(text).not.toContain('TOKEN-IN-PATH');
+        expect(text).not.toContain(SECRET);
+      }
+    } finally {
+      await logged.app.close();
+    }
+  });
+
   it('cannot be added without the secrets key (503)', async () => {
     const tenant = await newTenant(db.store);
     const res = await addRule(tenant, webhook(), bare.app);
