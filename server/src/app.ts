@@ -10,6 +10,7 @@ import { frameworkErrors } from './api/input-guard.js';
 import { registerEventRoutes } from './api/events.js';
 import { registerFlowRoutes } from './api/flows.js';
 import { registerMeRoutes } from './api/me.js';
+import { registerNotificationRoutes } from './api/notifications.js';
 import { collectRoutes, registerOpenApiRoute } from './api/openapi.js';
 import { registerRunRoutes } from './api/runs.js';
 import { registerWorkerRoutes } from './api/workers.js';
@@ -17,6 +18,7 @@ import { registerScheduleRoutes } from './api/schedules.js';
 import { registerSecretRoutes } from './api/secrets.js';
 import { registerServerInfoRoute } from './api/server-info.js';
 import { createEventHub, type EventHub } from './events/hub.js';
+import type { NotificationService } from './notifications/service.js';
 import type { RunController } from './runs/controller.js';
 import type { WorkspaceSecrets } from './secrets/workspace-secrets.js';
 import type { Store } from './store/store.js';
@@ -46,6 +48,11 @@ export interface ServerOptions {
    * /api/secrets routes answer 503, as every route does without a store.
    */
   secrets?: WorkspaceSecrets;
+  /**
+   * Notification rules (needs the secrets key: destinations are sealed with it). Without it the rules
+   * can be listed but not added or tested (503).
+   */
+  notifications?: NotificationService;
   /** Fastify's logger; off by default so tests stay quiet. Never logs headers (no API keys in logs). */
   logger?: boolean;
   /** Where log lines go when `logger` is on (stdout otherwise); tests capture them here. */
@@ -205,6 +212,7 @@ export async function buildServer(
     registerScheduleRoutes(app, ctx);
     registerEventRoutes(app, ctx);
     registerSecretRoutes(app, options.secrets);
+    registerNotificationRoutes(app, options.store, options.notifications);
   }
 
   return app;

@@ -39,6 +39,9 @@ import { RunService } from './runs/service.js';
 import { startScheduler, type Scheduler } from './scheduler/index.js';
 import { secretKeyFile } from './secrets/secret-box.js';
 import { openWorkspaceSecrets } from './secrets/workspace-secrets.js';
+import { DeliveryLoop } from './notifications/delivery-loop.js';
+import { NotificationService } from './notifications/service.js';
+import { resolveNotificationSettings } from './notifications/settings.js';
 import { openStore } from './store/index.js';
 import type { FlowRun, Store } from './store/store.js';
 
@@ -112,6 +115,15 @@ export interface CellflowServerOptions {
   retentionDays?: number;
   /** Keep the newest this many runs per flow (`--retention-runs`; default CELLFLOW_RETENTION_RUNS). */
   retentionRuns?: number;
+  /** The SMTP server notification e-mail goes through (`--smtp-url`; default CELLFLOW_SMTP_URL). */
+  smtpUrl?: string;
+  /** Their sender (`--smtp-from`; default CELLFLOW_SMTP_FROM, else cellflow@<host name>). */
+  smtpFrom?: string;
+  /** Tries per notification before it is given up (`--notify-attempts`, 1..50, default 8). */
+  notifyAttempts?: number;
+  /** The delivery loop's timing (tests make it quick; DeliveryLoopOptions has the bounds). */
+  notifyPollMs?: number;
+  notifyBackoffMs?: number;
 }
 
 /** Loopback addresses: a server listening only there is reached from its own machine only. */
@@ -144,6 +156,8 @@ export interface CellflowServer {
   readonly kernelGateway: string | null;
   /** Runs found Running at start (left by a previous process) and marked Crashed. */
   readonly crashedAtStart: string[];
+  /** Sends the queued notifications. */
+  readonly notifications: DeliveryLoop;
   close(): Promise<void>;
 }
 
@@ -221,6 +235,11 @@ async function startProcess(
     rootDir,
     // Wherever the secrets key is kept, no kernel sees it.
     hidden: [keyFile],
+    env
+  });
+  const notifySettings = resolveNotificationSettings({
+    smtpUrl: options.smtpUrl,
+    smtpFrom: options.smtpFrom,
     env
   });
   const retentionConfig = retentionSettings(
@@ -377,11 +396,16 @@ async function startProcess(
     }
 
     // A variable, not a literal: buildServer's options grow with the API (store, hub, runs, ...).
+    const notificationService = new NotificationService(store, secrets, {
+      ...notifySettings,
+      publicUrl: deployment.publicUrl
+    });
     const apiOptions = {
       store,
       hub,
       runs,
       secrets,
+      notifications: notificationService,
       logger: options.logger ?? false,
       allowedOrigins: deployment.corsOrigins,
       allowedHosts: deployment.allowedHosts,
@@ -406,6 +430,18 @@ async function startProcess(
     // After the run service: the scheduler's first pass may release due runs and wake it.
     const scheduler = await startScheduler({ store, hub, runs });
     cleanups.push(() => scheduler.stop());
+    // Apart from the runs: a slow or failing destination delays only its own messages.
+    const notifications = new DeliveryLoop({
+      store,
+      service: notificationService,
+      maxAttempts: options.notifyAttempts,
+      pollMs: options.notifyPollMs,
+      backoffMs: options.notifyBackoffMs,
+      onError: error =>
+        notice(`notification delivery: ${describeStoreError(error)}`)
+    });
+    notifications.start();
+    cleanups.push(() => notifications.stop());
     const retention = startRetention(store, retentionConfig, error =>
       notice(`retention sweep failed: ${describeStoreError(error)}`)
     );
@@ -428,6 +464,7 @@ async function startProcess(
       isolation,
       kernelGateway: kernelGateway?.url ?? null,
       crashedAtStart: crashed.map(r => r.id),
+      notifications,
       close() {
         closing ??= unwind();
         return closing;

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { buildServer } from '../src/app.js';
+import { NotificationService } from '../src/notifications/service.js';
 import { SecretBox } from '../src/secrets/secret-box.js';
 import { WorkspaceSecrets } from '../src/secrets/workspace-secrets.js';
 import {
@@ -26,6 +27,8 @@ interface Ids {
   scheduleId: string;
   /** A secret of the owner's workspace. */
   secretName: string;
+  /** A notification rule of the owner's workspace. */
+  ruleId: string;
 }
 
 interface RouteCase {
@@ -202,6 +205,41 @@ const ROUTES: RouteCase[] = [
     method: 'DELETE',
     url: ids => `/api/secrets/${ids.secretName}`,
     scoped: true
+  },
+  {
+    name: 'list notification rules',
+    method: 'GET',
+    url: () => '/api/notifications/rules',
+    scoped: false
+  },
+  {
+    name: 'add notification rule',
+    method: 'POST',
+    url: () => '/api/notifications/rules',
+    payload: () => ({
+      events: ['Failed'],
+      kind: 'slack',
+      url: 'http://127.0.0.1:9/services/stranger'
+    }),
+    scoped: false
+  },
+  {
+    name: 'test notification rule',
+    method: 'POST',
+    url: ids => `/api/notifications/rules/${ids.ruleId}/test`,
+    scoped: true
+  },
+  {
+    name: 'remove notification rule',
+    method: 'DELETE',
+    url: ids => `/api/notifications/rules/${ids.ruleId}`,
+    scoped: true
+  },
+  {
+    name: 'notification deliveries',
+    method: 'GET',
+    url: ids => `/api/notifications/deliveries?flowRunId=${ids.runId}`,
+    scoped: false
   }
 ];
 
@@ -214,7 +252,12 @@ let secrets: WorkspaceSecrets;
 beforeAll(async () => {
   db = await openTestStore();
   secrets = new WorkspaceSecrets(db.store, new SecretBox(randomBytes(32)));
-  t = await testApp(db.store, { secrets });
+  const notifications = new NotificationService(db.store, secrets, {
+    timeoutMs: 1000,
+    smtp: null,
+    publicUrl: null
+  });
+  t = await testApp(db.store, { secrets, notifications });
 });
 afterAll(async () => {
   await t.app.close();
@@ -249,7 +292,14 @@ async function tenantWithRun(): Promise<Tenant & Ids> {
   const scheduleId = schedule.json().schedule.id as string;
   const secretName = `OWNER_${randomBytes(6).toString('hex').toUpperCase()}`;
   await secrets.set(tenant.workspace.id, secretName, SECRET_VALUE);
-  return { ...tenant, flowId, runId, scheduleId, secretName };
+  const rule = await t.app.inject({
+    method: 'POST',
+    url: '/api/notifications/rules',
+    headers: tenant.headers,
+    payload: { events: ['Failed'], kind: 'slack', url: 'http://127.0.0.1:9/x' }
+  });
+  const ruleId = rule.json().id as string;
+  return { ...tenant, flowId, runId, scheduleId, secretName, ruleId };
 }
 
 /** The owner's secret is as it was set. */
@@ -281,7 +331,8 @@ describe('the route list', () => {
       flowId: '{flowId}',
       runId: '{runId}',
       scheduleId: '{scheduleId}',
-      secretName: '{name}'
+      secretName: '{name}',
+      ruleId: '{ruleId}'
     };
     const listed = new Set(
       ROUTES.map(r => `${r.method} ${r.url(ids).split('?')[0]}`)

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { NotificationService } from '../src/notifications/service.js';
 import { SecretBox } from '../src/secrets/secret-box.js';
 import { WorkspaceSecrets } from '../src/secrets/workspace-secrets.js';
 import {
@@ -54,7 +55,12 @@ beforeAll(async () => {
     db.store,
     new SecretBox(randomBytes(32))
   );
-  t = await testApp(db.store, { secrets });
+  const notifications = new NotificationService(db.store, secrets, {
+    timeoutMs: 1000,
+    smtp: null,
+    publicUrl: null
+  });
+  t = await testApp(db.store, { secrets, notifications });
   tenant = await newTenant(db.store);
   const deployed = await call('POST', '/api/flows', {
     name: 'etl',

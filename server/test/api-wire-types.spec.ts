@@ -11,6 +11,7 @@ import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import * as wire from '../../src/api/wire-schemas.js';
+import { NotificationService } from '../src/notifications/service.js';
 import { SecretBox } from '../src/secrets/secret-box.js';
 import { WorkspaceSecrets } from '../src/secrets/workspace-secrets.js';
 import {
@@ -22,6 +23,7 @@ import {
   type TestApp,
   type TestStore
 } from './support/api-fixture.js';
+import { deployEtl, endRun } from './support/notify-fixture.js';
 
 let db: TestStore;
 let t: TestApp;
@@ -33,7 +35,12 @@ beforeAll(async () => {
     db.store,
     new SecretBox(randomBytes(32))
   );
-  t = await testApp(db.store, { secrets });
+  const notifications = new NotificationService(db.store, secrets, {
+    timeoutMs: 1000,
+    smtp: null,
+    publicUrl: null
+  });
+  t = await testApp(db.store, { secrets, notifications });
   tenant = await newTenant(db.store);
 });
 afterAll(async () => {
@@ -193,6 +200,31 @@ describe('the API answers with the shared wire schemas', () => {
     const events = (await call('GET', `/api/events?runId=${runId}`)).events;
     expect(events.length).toBeGreaterThan(0);
     events.forEach((e: unknown) => expectWire(wire.eventSchema, e, 'event'));
+  });
+
+  it('notification rules, test answers and deliveries', async () => {
+    const flow = await deployEtl(db.store, tenant.workspace.id, 'notified');
+    const rule = await call('POST', '/api/notifications/rules', {
+      flowId: flow.id,
+      events: ['Failed'],
+      kind: 'slack',
+      // Nothing listens there: the test answer and the delivery carry an error.
+      url: 'http://127.0.0.1:9/services/T/B/X'
+    });
+    expectWire(wire.notificationRuleSchema, rule, 'created rule');
+    (await call('GET', '/api/notifications/rules')).rules.forEach(
+      (r: unknown) => expectWire(wire.notificationRuleSchema, r, 'listed rule')
+    );
+    const tested = await call(
+      'POST',
+      `/api/notifications/rules/${rule.id}/test`
+    );
+    expect(tested.delivered).toBe(false);
+    expectWire(wire.notificationRuleSchema, tested.rule, 'tested rule');
+    await endRun(db.store, tenant.workspace.id, flow.id);
+    const { deliveries } = await call('GET', '/api/notifications/deliveries');
+    expect(deliveries).toHaveLength(1);
+    expectWire(wire.notificationDeliverySchema, deliveries[0], 'delivery');
   });
 
   it('catches a drift: an answer with a field the schema does not list, or without a required one', () => {

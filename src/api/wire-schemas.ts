@@ -7,6 +7,11 @@
  * (server/tsconfig.json), the lab imports only its types.
  */
 import { LIMITS } from '../flow/limits.js';
+import {
+  DELIVERY_STATES,
+  NOTIFICATION_EVENTS,
+  NOTIFICATION_KINDS
+} from '../flow/notification-kinds.js';
 import { FLOW_RUN_STATES, TASK_RUN_STATES } from '../flow/run-states.js';
 
 export const dateTime = { type: 'string', format: 'date-time' } as const;
@@ -169,6 +174,65 @@ export const secretSchema = {
     updatedAt: dateTime
   },
   required: ['name', 'createdAt', 'updatedAt']
+} as const;
+
+/** A notification rule: its destination only masked (the URL, secret or address is never sent back). */
+export const notificationRuleSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    /** null: every flow of the workspace. */
+    flowId: nullableString,
+    events: {
+      type: 'array',
+      items: { type: 'string', enum: [...NOTIFICATION_EVENTS] }
+    },
+    kind: { type: 'string', enum: [...NOTIFICATION_KINDS] },
+    /** The destination masked: `https://hooks.example.com/…` or `o…@example.org`. */
+    target: { type: 'string' },
+    createdAt: dateTime
+  },
+  required: ['id', 'flowId', 'events', 'kind', 'target', 'createdAt']
+} as const;
+
+export const notificationDeliverySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    ruleId: { type: 'string' },
+    kind: { type: 'string', enum: [...NOTIFICATION_KINDS] },
+    target: { type: 'string' },
+    flowId: nullableString,
+    flowRunId: { type: 'string' },
+    event: { type: 'string', enum: [...NOTIFICATION_EVENTS] },
+    state: { type: 'string', enum: [...DELIVERY_STATES] },
+    attempts: { type: 'integer' },
+    nextAttemptAt: nullableDateTime,
+    lastError: nullableString,
+    /** The latest failed attempts, oldest first. */
+    failures: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { at: dateTime, error: { type: 'string' } },
+        required: ['at', 'error']
+      }
+    },
+    createdAt: dateTime,
+    deliveredAt: nullableDateTime
+  },
+  required: [
+    'id',
+    'ruleId',
+    'kind',
+    'target',
+    'flowRunId',
+    'event',
+    'state',
+    'attempts',
+    'failures',
+    'createdAt'
+  ]
 } as const;
 
 export const scheduleSchema = {

@@ -47,6 +47,10 @@ export type WireFlowRunDetail = Wire<typeof S.flowRunDetailSchema>;
 export type WireLogLine = Wire<typeof S.logLineSchema>;
 export type WireEvent = Wire<typeof S.eventSchema>;
 export type WireSecret = Wire<typeof S.secretSchema>;
+export type WireNotificationRule = Wire<typeof S.notificationRuleSchema>;
+export type WireNotificationDelivery = Wire<
+  typeof S.notificationDeliverySchema
+>;
 export type WireSchedule = Wire<typeof S.scheduleSchema>;
 export type WireOverlap = Wire<typeof S.overlapSchema>;
 export type WireMe = Wire<typeof S.meSchema>;

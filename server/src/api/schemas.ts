@@ -14,6 +14,8 @@ export {
   flowVersionSchema,
   logLineSchema,
   meSchema,
+  notificationDeliverySchema,
+  notificationRuleSchema,
   overlapSchema,
   scheduleSchema,
   secretSchema,

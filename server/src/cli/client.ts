@@ -13,6 +13,8 @@ import type {
   WireFlowVersion,
   WireLogLine,
   WireMe,
+  WireNotificationDelivery,
+  WireNotificationRule,
   WireSchedule,
   WireSecret,
   WireWorker
@@ -30,6 +32,18 @@ export type ScheduleInfo = WireSchedule;
 export type LogLineInfo = WireLogLine;
 /** A workspace secret as the API lists it (never its value). */
 export type SecretInfo = WireSecret;
+/** A notification rule, its destination masked. */
+export type NotificationRuleInfo = WireNotificationRule;
+export type NotificationDeliveryInfo = WireNotificationDelivery;
+
+export interface NewNotificationRule {
+  flowId: string | null;
+  events: string[];
+  kind: 'slack' | 'webhook' | 'email';
+  url?: string;
+  secret?: string;
+  email?: string;
+}
 
 /** One Server-Sent Event as received (the parser is shared with the lab: src/api/sse.ts). */
 export type StreamEvent = IStreamEvent;
@@ -284,6 +298,54 @@ export class ApiClient {
   }
 
   /** ApiError with status 404 when the workspace has no secret of that name. */
+  async listNotificationRules(): Promise<NotificationRuleInfo[]> {
+    const body = await this.request<{ rules: NotificationRuleInfo[] }>(
+      'GET',
+      '/api/notifications/rules'
+    );
+    return body.rules;
+  }
+
+  addNotificationRule(
+    rule: NewNotificationRule
+  ): Promise<NotificationRuleInfo> {
+    return this.request('POST', '/api/notifications/rules', rule);
+  }
+
+  async removeNotificationRule(id: string): Promise<void> {
+    await this.request<void>(
+      'DELETE',
+      `/api/notifications/rules/${encodeURIComponent(id)}`
+    );
+  }
+
+  testNotificationRule(id: string): Promise<{
+    rule: NotificationRuleInfo;
+    delivered: boolean;
+    error: string | null;
+  }> {
+    return this.request(
+      'POST',
+      `/api/notifications/rules/${encodeURIComponent(id)}/test`
+    );
+  }
+
+  async listNotificationDeliveries(
+    options: { flowRunId?: string; state?: string; limit?: number } = {}
+  ): Promise<NotificationDeliveryInfo[]> {
+    const body = await this.request<{
+      deliveries: NotificationDeliveryInfo[];
+    }>(
+      'GET',
+      `/api/notifications/deliveries${query({
+        flowRunId: options.flowRunId,
+        state: options.state,
+        limit: options.limit === undefined ? undefined : String(options.limit)
+      })}`
+    );
+    return body.deliveries;
+  }
+
   async deleteSecret(name: string): Promise<void> {
     await this.request<void>(
       'DELETE',

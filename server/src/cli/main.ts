@@ -6,6 +6,7 @@ import { registerDeployCommand } from './deploy.js';
 import { registerKeysCommand } from './keys.js';
 import { registerLoginCommand } from './login.js';
 import { registerLogsCommand } from './logs.js';
+import { registerNotifyCommands } from './notify.js';
 import { registerRunCommand } from './run.js';
 import { registerRunsCommand } from './runs.js';
 import { registerScheduleCommand } from './schedule.js';
@@ -37,5 +38,6 @@ export async function main(argv: string[]): Promise<void> {
   registerRunCommand(program);
   registerRunsCommand(program);
   registerLogsCommand(program);
+  registerNotifyCommands(program);
   await program.parseAsync(argv);
 }

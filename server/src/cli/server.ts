@@ -13,6 +13,7 @@ import {
   splitList,
   type TrustProxy
 } from '../deployment-settings.js';
+import { SMTP_FROM_ENV, SMTP_URL_ENV } from '../notifications/settings.js';
 import {
   parseRetention,
   RETENTION_DAYS_MAX,
@@ -60,6 +61,9 @@ interface ServerCommandOptions extends ExecutorCommandOptions {
   publicUrl?: string;
   trustProxy?: TrustProxy;
   corsOrigin?: string[];
+  smtpUrl?: string;
+  smtpFrom?: string;
+  notifyAttempts?: number;
 }
 
 /** A repeatable option whose every value may also be a comma-separated list. */
@@ -119,6 +123,19 @@ export function registerServerCommand(program: Command): void {
       value => parseRetention(value, '--retention-days', RETENTION_DAYS_MAX)
     )
     .option(
+      '--smtp-url <url>',
+      `the SMTP server notification e-mail goes through, smtp[s]://[user:password@]host[:port] (prefer $${SMTP_URL_ENV}: a command line is visible to every user of the machine)`
+    )
+    .option(
+      '--smtp-from <address>',
+      `the sender of notification e-mail (default: $${SMTP_FROM_ENV}, else cellflow@<host name>)`
+    )
+    .option(
+      '--notify-attempts <n>',
+      'tries per notification before it is given up and listed Failed, 1 to 50 (default 8; retried after 10 s, 20 s, ... up to an hour)',
+      value => parseNotifyAttempts(value)
+    )
+    .option(
       '--retention-runs <n>',
       `keep only the newest this many runs of each flow, removing older ended ones likewise (1 to ${RETENTION_RUNS_MAX}; default: $CELLFLOW_RETENTION_RUNS, else all)`,
       value => parseRetention(value, '--retention-runs', RETENTION_RUNS_MAX)
@@ -136,7 +153,10 @@ export function registerServerCommand(program: Command): void {
       trustProxy: opts.trustProxy,
       allowedOrigins: opts.corsOrigin,
       retentionDays: opts.retentionDays,
-      retentionRuns: opts.retentionRuns
+      retentionRuns: opts.retentionRuns,
+      smtpUrl: opts.smtpUrl,
+      smtpFrom: opts.smtpFrom,
+      notifyAttempts: opts.notifyAttempts
     });
     process.stdout.write(`${kernelsNotice(server)}\n`);
     if (server.crashedAtStart.length > 0) {
@@ -351,6 +371,14 @@ function parseOutputCap(value: string): number {
     );
   }
   return mb;
+}
+
+function parseNotifyAttempts(value: string): number {
+  const count = parseCount(value, 1, '--notify-attempts');
+  if (count > 50) {
+    throw new Error(`--notify-attempts must be at most 50, got "${value}"`);
+  }
+  return count;
 }
 
 function parseCount(

@@ -88,6 +88,19 @@ export class WorkspaceSecrets {
     );
   }
 
+  /**
+   * Seals another value the workspace keeps secret (a notification's destination) with the secrets
+   * key, bound to the workspace and `scope`; `scope` holds a ':' so it can never be a secret's name.
+   */
+  sealValue(workspaceId: string, scope: string, value: string): string {
+    return this.box.seal(workspaceId, scope, value);
+  }
+
+  /** Opens what sealValue sealed (SecretDecryptError if it was sealed elsewhere or changed). */
+  openValue(workspaceId: string, scope: string, sealed: string): string {
+    return this.box.open(workspaceId, scope, sealed);
+  }
+
   /** Names and times, by name; never values. */
   list(workspaceId: string): Promise<SecretInfo[]> {
     return this.store.listSecrets(workspaceId);

@@ -13,6 +13,7 @@ import { listEvents, insertEvent } from './sql/events.js';
 import * as flowsSql from './sql/flows.js';
 import * as keysSql from './sql/keys.js';
 import * as logsSql from './sql/logs.js';
+import * as notifySql from './sql/notifications.js';
 import * as runsSql from './sql/runs.js';
 import * as schedulesSql from './sql/schedules.js';
 import * as secretsSql from './sql/secrets.js';
@@ -24,6 +25,9 @@ import type {
   PruneRunsPolicy,
   CrashFilter,
   CreateRunInput,
+  DeliveryOutcome,
+  ListDeliveriesQuery,
+  NewNotificationRule,
   DeployInput,
   FlowRetrySettings,
   ListEventsQuery,
@@ -365,6 +369,36 @@ export class DrizzleStore implements Store {
     return this.db.tx(db =>
       schedulesSql.releaseDueRuns(db, flowId, now, lateAfterMs)
     );
+  }
+
+  createNotificationRule(input: NewNotificationRule) {
+    return this.db.tx(db => notifySql.createRule(db, input));
+  }
+  listNotificationRules(workspaceId: string, flowId?: string) {
+    return this.db.run(db => notifySql.listRules(db, workspaceId, flowId));
+  }
+  getNotificationRuleSecret(workspaceId: string, ruleId: string) {
+    return this.db.run(db => notifySql.getRuleSecret(db, workspaceId, ruleId));
+  }
+  deleteNotificationRule(workspaceId: string, ruleId: string) {
+    return this.db.run(db => notifySql.deleteRule(db, workspaceId, ruleId));
+  }
+  listNotificationDeliveries(query: ListDeliveriesQuery) {
+    return this.db.run(db => notifySql.listDeliveries(db, query));
+  }
+  claimNotificationDeliveries(
+    limit: number,
+    leaseMs: number,
+    now: Date = new Date()
+  ) {
+    return this.db.tx(db => notifySql.claimDeliveries(db, limit, leaseMs, now));
+  }
+  finishNotificationDelivery(
+    id: string,
+    outcome: DeliveryOutcome,
+    now: Date = new Date()
+  ) {
+    return this.db.tx(db => notifySql.finishDelivery(db, id, outcome, now));
   }
 
   appendEvent(event: NewEvent) {

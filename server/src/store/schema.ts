@@ -241,6 +241,56 @@ export const workers = pgTable('workers', {
   draining: boolean('draining').notNull().default(false)
 });
 
+/** A notification rule: which run events go to which destination (sealed: see server/src/notifications). */
+export const notificationRules = pgTable('notification_rules', {
+  id: text('id').primaryKey(),
+  workspaceId: text('workspace_id')
+    .notNull()
+    .references(() => workspaces.id, { onDelete: 'cascade' }),
+  flowId: text('flow_id').references(() => flows.id, { onDelete: 'cascade' }),
+  events: text('events').array().notNull(),
+  kind: text('kind').notNull(),
+  targetCiphertext: text('target_ciphertext').notNull(),
+  targetMasked: text('target_masked').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow()
+});
+
+/** One notification to send: queued with the run's state change, unique per (rule, run, event). */
+export const notificationDeliveries = pgTable(
+  'notification_deliveries',
+  {
+    id: text('id').primaryKey(),
+    seq: bigserial('seq', { mode: 'number' }).notNull().unique(),
+    ruleId: text('rule_id')
+      .notNull()
+      .references(() => notificationRules.id, { onDelete: 'cascade' }),
+    workspaceId: text('workspace_id')
+      .notNull()
+      .references(() => workspaces.id, { onDelete: 'cascade' }),
+    flowId: text('flow_id'),
+    flowRunId: text('flow_run_id').notNull(),
+    event: text('event').notNull(),
+    state: text('state').notNull().default('Pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    leaseExpiresAt: ts('lease_expires_at'),
+    lastError: text('last_error'),
+    failures: jsonb('failures')
+      .$type<{ at: string; error: string }[]>()
+      .notNull()
+      .default([]),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at')
+  },
+  t => [
+    unique('notification_deliveries_once_key').on(
+      t.ruleId,
+      t.flowRunId,
+      t.event
+    )
+  ]
+);
+
 export const schema = {
   workspaces,
   apiKeys,
@@ -254,6 +304,8 @@ export const schema = {
   events,
   executedNotebooks,
   secrets,
-  workers
+  workers,
+  notificationRules,
+  notificationDeliveries
 };
 export type Schema = typeof schema;

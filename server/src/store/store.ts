@@ -20,6 +20,11 @@ import type {
   workspaces
 } from './schema.js';
 import type { FlowRunState, TaskRunState } from './states.js';
+import type {
+  DeliveryState,
+  NotificationEvent,
+  NotificationKind
+} from '../../../src/flow/notification-kinds.js';
 
 export type { FlowRunState, TaskRunState } from './states.js';
 
@@ -309,6 +314,71 @@ export interface CrashFilter {
   leaseOwners?: string[];
 }
 
+/** A notification rule as listed: its destination masked, never its ciphertext. */
+export interface NotificationRule {
+  id: string;
+  workspaceId: string;
+  /** null: every flow of the workspace. */
+  flowId: string | null;
+  events: NotificationEvent[];
+  kind: NotificationKind;
+  targetMasked: string;
+  createdAt: Date;
+}
+
+/** A rule with its sealed destination (server/src/notifications opens it). */
+export type NotificationRuleSecret = NotificationRule & {
+  targetCiphertext: string;
+};
+
+export interface NewNotificationRule {
+  /** Chosen by the caller: the destination is sealed with the rule id as associated data. */
+  id: string;
+  workspaceId: string;
+  flowId: string | null;
+  events: readonly NotificationEvent[];
+  kind: NotificationKind;
+  targetCiphertext: string;
+  targetMasked: string;
+}
+
+export interface NotificationDelivery {
+  id: string;
+  seq: number;
+  ruleId: string;
+  workspaceId: string;
+  flowId: string | null;
+  flowRunId: string;
+  event: NotificationEvent;
+  state: DeliveryState;
+  attempts: number;
+  nextAttemptAt: Date;
+  lastError: string | null;
+  failures: { at: string; error: string }[];
+  createdAt: Date;
+  deliveredAt: Date | null;
+  kind: NotificationKind;
+  targetMasked: string;
+}
+
+/** A delivery claimed for sending, with its rule's sealed destination. */
+export type ClaimedDelivery = NotificationDelivery & {
+  targetCiphertext: string;
+};
+
+/** A send's outcome; a failure with retryAt null gives the delivery up (Failed). */
+export type DeliveryOutcome =
+  { ok: true } | { ok: false; error: string; retryAt: Date | null };
+
+export interface ListDeliveriesQuery {
+  workspaceId: string;
+  flowRunId?: string;
+  ruleId?: string;
+  state?: DeliveryState;
+  /** At most 500; default 50. */
+  limit?: number;
+}
+
 export interface Store {
   readonly kind: 'pglite' | 'postgres';
 
@@ -483,6 +553,35 @@ export interface Store {
     now: Date,
     lateAfterMs: number
   ): Promise<ReleaseResult>;
+
+  // Notifications (destinations sealed by the caller, see server/src/notifications)
+  createNotificationRule(input: NewNotificationRule): Promise<NotificationRule>;
+  /** The workspace's rules (only the flow's when flowId is given), oldest first. */
+  listNotificationRules(
+    workspaceId: string,
+    flowId?: string
+  ): Promise<NotificationRule[]>;
+  getNotificationRuleSecret(
+    workspaceId: string,
+    ruleId: string
+  ): Promise<NotificationRuleSecret | null>;
+  /** Deletes the rule and its deliveries; false if not found. */
+  deleteNotificationRule(workspaceId: string, ruleId: string): Promise<boolean>;
+  /** Newest first. */
+  listNotificationDeliveries(
+    query: ListDeliveriesQuery
+  ): Promise<NotificationDelivery[]>;
+  /** For the delivery loop (across workspaces): claims due deliveries under a lease, skipping locked ones. */
+  claimNotificationDeliveries(
+    limit: number,
+    leaseMs: number,
+    now?: Date
+  ): Promise<ClaimedDelivery[]>;
+  finishNotificationDelivery(
+    id: string,
+    outcome: DeliveryOutcome,
+    now?: Date
+  ): Promise<void>;
 
   // Events
   appendEvent(event: NewEvent): Promise<CellflowEvent>;

@@ -10,6 +10,7 @@ import type {
   TransitionOptions
 } from '../store.js';
 import { clampLimit, requireText, type Db } from './common.js';
+import { enqueueRunNotifications } from './notifications.js';
 
 const DEFAULT_EVENT_PAGE = 1000;
 const MAX_EVENT_PAGE = 10_000;
@@ -32,12 +33,17 @@ export async function insertEvent(
   return row;
 }
 
-export function insertRunStateEvent(
+/**
+ * Every change of a run's state comes through here (transitions, claims, crashes, Late marking), so
+ * this is also where the notifications the new state calls for are queued, in the same transaction.
+ */
+export async function insertRunStateEvent(
   db: Db,
   run: typeof flowRuns.$inferSelect,
   from: string,
   options: TransitionOptions<FlowRunState>
 ): Promise<CellflowEvent> {
+  await enqueueRunNotifications(db, run);
   return insertEvent(db, {
     workspaceId: run.workspaceId,
     flowId: run.flowId,

@@ -1,15 +1,16 @@
 /**
  * Retention: removes ended runs older than a time, or beyond the newest N runs of their flow, with
  * everything that hangs off them (task runs, attempts and their outputs, log lines and the executed
- * notebook go by ON DELETE CASCADE; the runs' events are deleted here). A run that has not ended
+ * notebook go by ON DELETE CASCADE; the runs' events and ended notification deliveries are deleted
+ * here). A run that has not ended
  * (Scheduled, Late, Pending, Running) is never removed, whatever its age or rank.
  *
  * One call removes at most `batch` runs, so a first pass over a long history is many short
  * transactions instead of one that holds its locks for minutes.
  */
-import { inArray, sql } from 'drizzle-orm';
+import { and, inArray, sql } from 'drizzle-orm';
 
-import { events, flowRuns } from '../schema.js';
+import { events, flowRuns, notificationDeliveries } from '../schema.js';
 import type { PruneRunsPolicy } from '../store.js';
 import type { Db } from './common.js';
 
@@ -51,6 +52,15 @@ export async function pruneRuns(
     return [];
   }
   await db.delete(events).where(inArray(events.flowRunId, ids));
+  // Notifications already sent or given up go with their run; one still waiting is sent first.
+  await db
+    .delete(notificationDeliveries)
+    .where(
+      and(
+        inArray(notificationDeliveries.flowRunId, ids),
+        inArray(notificationDeliveries.state, ['Delivered', 'Failed'])
+      )
+    );
   await db.delete(flowRuns).where(inArray(flowRuns.id, ids));
   return ids;
 }
