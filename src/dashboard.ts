@@ -85,6 +85,15 @@ export function registerRunsDashboard(options: {
     }
   });
   palette?.addItem({ command: CommandIDs.openRuns, category: 'Cellflow' });
+  // A notification links to `<lab>/lab?cellflow-run=<id>`: that run opens once the lab is restored.
+  const linked = new URLSearchParams(window.location.search).get(
+    RUN_LINK_PARAMETER
+  );
+  if (linked) {
+    void app.restored.then(() =>
+      app.commands.execute(CommandIDs.openRuns, { runId: linked })
+    );
+  }
   void restorer?.restore(tracker, {
     command: CommandIDs.openRuns,
     args: widget => ({
@@ -95,3 +104,6 @@ export function registerRunsDashboard(options: {
     name: () => 'cellflow-runs'
   });
 }
+
+/** The query parameter of a link to a run (the server's notifications write it). */
+export const RUN_LINK_PARAMETER = 'cellflow-run';

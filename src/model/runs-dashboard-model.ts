@@ -261,6 +261,13 @@ export class RunsDashboardModel implements IDisposable {
     this._changed.emit();
     try {
       this._flows = await this.connection.client.listFlows();
+      if (!this._flowId && this._runView) {
+        // A run given alone (a notification's link) is shown on its own flow.
+        this._flowId = (
+          await this.connection.client.getRun(this._runView.runId)
+        ).flowId;
+        this.setHistory();
+      }
       if (this._flowId && !this._flows.some(f => f.id === this._flowId)) {
         this._flowId = null;
         this.openRunView(null);

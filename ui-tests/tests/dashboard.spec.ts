@@ -212,6 +212,15 @@ test.describe('Cellflow runs, in the main area', () => {
     await expect(
       cellflow.runPage.getByRole('button', { name: 'Cancel' })
     ).toHaveCount(0);
+
+    // A notification's link (`/lab?cellflow-run=<id>`) opens that run once the lab is loaded.
+    await page.evaluate(
+      id => window.location.assign(`/lab?cellflow-run=${id}`),
+      failed!
+    );
+    await expect(
+      page.locator(`#cellflow-runs .jp-CellflowRunPage[data-run="${failed}"]`)
+    ).toBeVisible({ timeout: 30000 });
   });
 
   test('the history puts planned runs apart and filters past ones; the flows list shows each flow at a glance', async ({

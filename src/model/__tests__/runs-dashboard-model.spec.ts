@@ -224,4 +224,11 @@ describe('RunsDashboardModel', () => {
     expect(transport.requestsTo('cellflow/api/runs/r1/retry')).toHaveLength(1);
     await expect.poll(() => model.runView?.run?.trigger).toBe('retry');
   });
+
+  it("shows a run given alone (a notification's link) on its own flow", async () => {
+    const { model } = await dashboard({ runId: 'other' });
+    await expect.poll(() => model.flowId).toBe('f2');
+    expect(model.history?.flowId).toBe('f2');
+    await expect.poll(() => model.runView?.run?.id).toBe('other');
+  });
 });
