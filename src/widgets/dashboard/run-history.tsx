@@ -2,6 +2,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
 import type { IFlowRun } from '../../api/types.js';
+import { RUN_TRIGGERS, type RunTrigger } from '../../flow/run-states.js';
 import {
   formatParameters,
   PAST_STATES,
@@ -23,6 +24,11 @@ export function RunHistory(props: {
 }): JSX.Element {
   const { history, trans } = props;
   const filter = history.filter;
+  const triggers: Record<RunTrigger, string> = {
+    manual: trans.__('manual'),
+    scheduled: trans.__('scheduled'),
+    retry: trans.__('retry')
+  };
   const ranges: Record<TimeRange, string> = {
     '': trans.__('any time'),
     '1h': trans.__('last hour'),
@@ -49,58 +55,42 @@ export function RunHistory(props: {
       )}
       <h3 className="jp-CellflowSection-title">{trans.__('History')}</h3>
       <div className="jp-CellflowHistory-filters">
-        <label>
-          {trans.__('State')}
-          <select
-            className="jp-mod-styled"
-            value={filter.state}
-            onChange={e =>
-              void history.setFilter({
-                state: e.target.value as typeof filter.state
-              })
-            }
-          >
-            <option value="">{trans.__('all')}</option>
-            {PAST_STATES.map(state => (
-              <option key={state} value={state}>
-                {state}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          {trans.__('Trigger')}
-          <select
-            className="jp-mod-styled"
-            value={filter.trigger}
-            onChange={e =>
-              void history.setFilter({
-                trigger: e.target.value as typeof filter.trigger
-              })
-            }
-          >
-            <option value="">{trans.__('all')}</option>
-            <option value="manual">{trans.__('manual')}</option>
-            <option value="scheduled">{trans.__('scheduled')}</option>
-            <option value="retry">{trans.__('retry')}</option>
-          </select>
-        </label>
-        <label>
-          {trans.__('When')}
-          <select
-            className="jp-mod-styled"
-            value={filter.range}
-            onChange={e =>
-              void history.setFilter({ range: e.target.value as TimeRange })
-            }
-          >
-            {(Object.keys(TIME_RANGES) as TimeRange[]).map(range => (
-              <option key={range} value={range}>
-                {ranges[range]}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect
+          label={trans.__('State')}
+          value={filter.state}
+          options={[
+            ['', trans.__('all')],
+            ...PAST_STATES.map(state => [state, state] as const)
+          ]}
+          onChange={state =>
+            void history.setFilter({ state: state as typeof filter.state })
+          }
+        />
+        <FilterSelect
+          label={trans.__('Trigger')}
+          value={filter.trigger}
+          options={[
+            ['', trans.__('all')],
+            ...RUN_TRIGGERS.map(
+              trigger => [trigger, triggers[trigger]] as const
+            )
+          ]}
+          onChange={trigger =>
+            void history.setFilter({
+              trigger: trigger as typeof filter.trigger
+            })
+          }
+        />
+        <FilterSelect
+          label={trans.__('When')}
+          value={filter.range}
+          options={(Object.keys(TIME_RANGES) as TimeRange[]).map(
+            range => [range, ranges[range]] as const
+          )}
+          onChange={range =>
+            void history.setFilter({ range: range as TimeRange })
+          }
+        />
       </div>
       {history.error && (
         <p className="jp-CellflowError" role="alert">
@@ -128,6 +118,31 @@ export function RunHistory(props: {
         </button>
       )}
     </section>
+  );
+}
+
+/** One of the history's filters: a labelled choice of (value, text) pairs. */
+function FilterSelect(props: {
+  label: string;
+  value: string;
+  options: readonly (readonly [string, string])[];
+  onChange: (value: string) => void;
+}): JSX.Element {
+  return (
+    <label>
+      {props.label}
+      <select
+        className="jp-mod-styled"
+        value={props.value}
+        onChange={e => props.onChange(e.target.value)}
+      >
+        {props.options.map(([value, text]) => (
+          <option key={value} value={value}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 
