@@ -6,6 +6,7 @@ import type {
   IFlow,
   IFlowRun,
   IFlowRunDetail,
+  IFlowVersion,
   ILogLine,
   IMe,
   IOverlap,
@@ -120,6 +121,34 @@ export class CellflowClient {
       method: 'GET'
     });
     return answer.flows;
+  }
+
+  /** Deploy a notebook as a new version of the flow of that name (made on its first deploy). */
+  deployFlow(
+    name: string,
+    notebook: unknown
+  ): Promise<{ flow: IFlow; version: IFlowVersion }> {
+    return this.api('flows', {
+      method: 'POST',
+      body: JSON.stringify({ name, notebook })
+    });
+  }
+
+  /** A flow with its latest version. */
+  getFlow(flowId: string): Promise<{ flow: IFlow; version: IFlowVersion }> {
+    return this.api(`flows/${encodeURIComponent(flowId)}`, { method: 'GET' });
+  }
+
+  /** Start a run of a flow now, with these parameter values (the defaults for the rest). */
+  async startRun(
+    flowId: string,
+    parameters: Record<string, unknown>
+  ): Promise<IFlowRun> {
+    const answer = await this.api<{ run: IFlowRun }>(
+      `flows/${encodeURIComponent(flowId)}/runs`,
+      { method: 'POST', body: JSON.stringify({ parameters }) }
+    );
+    return answer.run;
   }
 
   /** A flow's newest runs, newest first. */

@@ -89,16 +89,10 @@ export class RemoteFlowModel implements IDisposable {
       return false;
     }
     return this.act(async () => {
-      const answer = await this.client.api<{
-        flow: IFlow;
-        version: IFlowVersion;
-      }>('flows', {
-        method: 'POST',
-        body: JSON.stringify({
-          name: compiled.spec.name,
-          notebook: this.notebookJSON()
-        })
-      });
+      const answer = await this.client.deployFlow(
+        compiled.spec.name,
+        this.notebookJSON()
+      );
       this._flow = answer.flow;
       this._version = answer.version;
       this.follow();
@@ -112,12 +106,8 @@ export class RemoteFlowModel implements IDisposable {
       if (!this._flow) {
         throw new Error('Deploy the flow first');
       }
-      const answer = await this.client.api<{ run: IFlowRun }>(
-        `flows/${this._flow.id}/runs`,
-        { method: 'POST', body: JSON.stringify({ parameters }) }
-      );
-      run = answer.run;
-      this.noteRun(answer.run);
+      run = await this.client.startRun(this._flow.id, parameters);
+      this.noteRun(run);
     });
     return run;
   }
@@ -201,16 +191,12 @@ export class RemoteFlowModel implements IDisposable {
       return;
     }
     await this.act(async () => {
-      const { flows } = await this.client.api<{ flows: IFlow[] }>('flows');
+      const flows = await this.client.listFlows();
       const flow = flows.find(f => f.name === this._name) ?? null;
       this._flow = flow;
       this._version = null;
       if (flow) {
-        const answer = await this.client.api<{
-          flow: IFlow;
-          version: IFlowVersion;
-        }>(`flows/${flow.id}`);
-        this._version = answer.version;
+        this._version = (await this.client.getFlow(flow.id)).version;
         this.follow();
       }
     });
@@ -371,10 +357,7 @@ export class RemoteFlowModel implements IDisposable {
   /** Read the flow and its latest version again, unless an older answer than what is shown. */
   private async readVersion(flowId: string): Promise<void> {
     try {
-      const answer = await this.client.api<{
-        flow: IFlow;
-        version: IFlowVersion;
-      }>(`flows/${flowId}`);
+      const answer = await this.client.getFlow(flowId);
       if (
         this._flow?.id === flowId &&
         answer.version.version >= (this._version?.version ?? 0)
