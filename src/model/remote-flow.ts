@@ -13,6 +13,7 @@ import { ENDED_FLOW_RUN_STATES } from '../flow/run-states.js';
 import type { FlowSpec } from '../flow/spec.js';
 import { fromServerTaskEvent, fromStoredTaskRun } from './chip-state.js';
 import { ConnectionModel, messageOf } from './connection-model.js';
+import { TaskTracker } from './task-tracker.js';
 import { NotebookFlowModel } from './notebook-flow-model.js';
 import { SchedulesModel } from './schedules-model.js';
 
@@ -73,8 +74,9 @@ export class RemoteFlowModel implements IDisposable {
     return this._error;
   }
 
+  /** Whether a call to the server is under way (deploy, run, reading the flow or its runs). */
   get busy(): boolean {
-    return this._busy;
+    return this._tasks.busy;
   }
 
   get isDisposed(): boolean {
@@ -386,13 +388,13 @@ export class RemoteFlowModel implements IDisposable {
     }
   }
 
-  /** Run a server call: busy while it runs, its failure shown (and a 401 asks to log in again). */
+  /** Run a server call: tracked while it runs, its failure shown (and a 401 asks to log in again). */
   private async act(call: () => Promise<void>): Promise<boolean> {
-    this._busy = true;
     this._error = null;
+    const running = this._tasks.run('call', call);
     this._changed.emit();
     try {
-      await call();
+      await running;
       return true;
     } catch (error) {
       if (error instanceof CellflowError && error.isUnauthorized) {
@@ -403,7 +405,6 @@ export class RemoteFlowModel implements IDisposable {
       this._error = describeError(error);
       return false;
     } finally {
-      this._busy = false;
       if (!this._isDisposed) {
         this._changed.emit();
       }
@@ -422,7 +423,7 @@ export class RemoteFlowModel implements IDisposable {
   private _latestRunId: string | null = null;
   private _name: string | null = null;
   private _error: string | null = null;
-  private _busy = false;
+  private _tasks = new TaskTracker();
   private _isDisposed = false;
   private _stream: EventStream | null = null;
   private _streamFlowId: string | null = null;

@@ -7,6 +7,7 @@ import type { FlowRunState, IFlowRunDetail, ILogLine } from '../api/types.js';
 import { logTextRows } from '../flow/log-text.js';
 import { stripAnsi } from './ansi.js';
 import { messageOf } from './connection-model.js';
+import { TaskTracker } from './task-tracker.js';
 
 /** How many log lines one request reads (the API's page is at most 5,000). */
 export const LOG_PAGE = 2000;
@@ -143,7 +144,7 @@ export class RunViewModel implements IDisposable {
 
   /** Whether an action is under way (its button waits for it). */
   isBusy(action: RunAction): boolean {
-    return this._busy.has(action);
+    return this._tasks.isBusy(action);
   }
 
   /** Reads the run and its logs from the start. */
@@ -186,21 +187,22 @@ export class RunViewModel implements IDisposable {
     action: RunAction,
     call: (client: CellflowClient) => Promise<T>
   ): Promise<T | null> {
-    if (this._busy.has(action)) {
+    if (this._tasks.isBusy(action)) {
       return null;
     }
-    this._busy.add(action);
-    this.emit();
-    try {
+    const done = this._tasks.run(action, async () => {
       const answer = await call(this.client());
       this._error = null;
       await this.reloadRun();
       return answer;
+    });
+    this.emit();
+    try {
+      return await done;
     } catch (error) {
       this._error = messageOf(error);
       return null;
     } finally {
-      this._busy.delete(action);
       this.emit();
     }
   }
@@ -265,7 +267,7 @@ export class RunViewModel implements IDisposable {
   private _task: string | null;
   private _search = '';
   private _follow = true;
-  private _busy = new Set<RunAction>();
+  private _tasks = new TaskTracker<RunAction>();
   private _reads: Promise<void> = Promise.resolve();
   private _isDisposed = false;
   private _changed = new Signal<this, void>(this);

@@ -5,6 +5,7 @@ import type { CellflowClient } from '../api/client.js';
 import type { IOverlap, ISchedule, OverlapPolicy } from '../api/types.js';
 import type { ScheduleSpec } from '../flow/schedule-types.js';
 import { messageOf } from './connection-model.js';
+import { TaskTracker } from './task-tracker.js';
 
 export interface ISchedulesModelOptions {
   client: CellflowClient;
@@ -48,7 +49,7 @@ export class SchedulesModel implements IDisposable {
 
   /** True while an action is under way. */
   get busy(): boolean {
-    return this._pending > 0;
+    return this._tasks.busy;
   }
 
   get error(): string | null {
@@ -120,23 +121,24 @@ export class SchedulesModel implements IDisposable {
     call: () => Promise<unknown>,
     plansRuns = true
   ): Promise<boolean> {
-    this._pending++;
     this._error = null;
-    this.emit();
     let failure: string | null = null;
-    try {
-      await call();
-    } catch (error) {
-      failure = messageOf(error);
-    }
-    try {
+    const done = this._tasks.run('change', async () => {
+      try {
+        await call();
+      } catch (error) {
+        failure = messageOf(error);
+      }
       // Read again either way: a refused change leaves what the server has.
       await this.refresh();
       if (failure === null && plansRuns) {
         await this.options.onChanged?.();
       }
+    });
+    this.emit();
+    try {
+      await done;
     } finally {
-      this._pending--;
       if (failure !== null) {
         this._error = failure; // over the refresh's clearing
       }
@@ -154,7 +156,7 @@ export class SchedulesModel implements IDisposable {
   private _schedules: ISchedule[] = [];
   private _overlap: IOverlap | null = null;
   private _loaded = false;
-  private _pending = 0;
+  private _tasks = new TaskTracker();
   private _error: string | null = null;
   private _generation = 0;
   private _isDisposed = false;
