@@ -355,7 +355,12 @@ export class RunsDashboardModel implements IDisposable {
     this._changed.emit();
     try {
       const client = this.connection.client;
-      const newest = await client.listRuns(flowId, GRID_RUNS);
+      // Runs a schedule planned ahead have no tasks yet: the grid and the chart leave them out.
+      const { runs: newest } = await client.listRunsPage({
+        flowId,
+        states: PAST_STATES,
+        limit: GRID_RUNS
+      });
       const details = await Promise.all(newest.map(r => client.getRun(r.id)));
       if (generation === this._generation) {
         this._runs = details.reverse();
@@ -409,7 +414,10 @@ export class RunsDashboardModel implements IDisposable {
       const { taskRuns: _, ...listed } = run;
       this._history?.noteRun(listed);
       const at = this._runs.findIndex(r => r.id === run.id);
-      if (at >= 0) {
+      if (run.state === 'Scheduled') {
+        // Planned: in the history's upcoming runs only (a paused schedule's runs go back there).
+        this._runs = this._runs.filter(r => r.id !== run.id);
+      } else if (at >= 0) {
         this._runs = this._runs.map(r => (r.id === run.id ? run : r));
       } else {
         this._runs = [...this._runs, run].slice(-GRID_RUNS);

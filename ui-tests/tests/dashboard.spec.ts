@@ -284,6 +284,11 @@ test.describe('Cellflow runs, in the main area', () => {
     await page.theme.setLightTheme();
     await flowRow.locator('.jp-CellflowFlows-open').click();
     await expect(cellflow.runsView.locator('.jp-CellflowGrid')).toBeVisible();
+    // The flow's chart, grid and history in the dark theme.
+    await page.theme.setDarkTheme();
+    await expect(cellflow.historyRows('Past runs').first()).toBeVisible();
+    await cellflow.screenshot('dashboard-dark');
+    await page.theme.setLightTheme();
 
     // Paused again, so the rest of the suite's server is not kept busy.
     await cellflow.openPanelFromSidebar();

@@ -103,7 +103,7 @@ describe('RunsDashboardModel', () => {
     expect(model.history).toBeNull();
     expect(model.flows.map(f => f.id)).toEqual(['f1', 'f2']);
     await expect.poll(() => model.summary('f1')?.lastRun?.id).toBe('r2');
-    // A run a schedule made ahead is not the last run.
+    // A run a schedule made ahead is not the last run, nor a column of the flow's grid.
     transport.workspace('cf_main').runs.push({
       ...transport.workspace('cf_main').runs[0],
       id: 'planned',
@@ -112,6 +112,10 @@ describe('RunsDashboardModel', () => {
     });
     await model.refresh();
     expect(model.summary('f1')?.lastRun?.id).toBe('r2');
+    await model.selectFlow('f1');
+    expect(model.runs.map(r => r.id)).toEqual(['r1', 'r2']);
+    expect(model.history?.upcoming.map(r => r.id)).toEqual(['planned']);
+    await model.selectFlow(null);
     expect(model.summary('f2')?.lastRun?.id).toBe('other');
     expect(model.summary('f1')?.schedules).toEqual([]);
     // A schedule added elsewhere shows at the next refresh.
