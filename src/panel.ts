@@ -14,6 +14,7 @@ import { ConnectionView } from './widgets/connection-view';
 import { FlowActionsView } from './widgets/flow-actions';
 import { FlowSection } from './widgets/flow-section';
 import { RunsView } from './widgets/runs-view';
+import { NotificationsView } from './widgets/notifications-view';
 import { SchedulesView } from './widgets/schedules-view';
 import { SecretsView } from './widgets/secrets-view';
 
@@ -65,6 +66,8 @@ export class CellflowPanel extends Panel {
     this.addWidget(this._actions);
     this._schedules = new SchedulesView(trans);
     this.addWidget(this._schedules);
+    this._notifications = new NotificationsView(trans);
+    this.addWidget(this._notifications);
     this._runs = new RunsView(
       trans,
       (flowId, runId) =>
@@ -126,6 +129,7 @@ export class CellflowPanel extends Panel {
     const remote = live ? this.remoteOf(live) : null;
     this._actions.target = live && remote ? { flow: live, remote } : null;
     this._schedules.remote = remote;
+    this._notifications.remote = remote;
     this._runs.remote = remote;
   }
 
@@ -133,6 +137,7 @@ export class CellflowPanel extends Panel {
   private _actions: FlowActionsView;
   private _runs: RunsView;
   private _schedules: SchedulesView;
+  private _notifications: NotificationsView;
   private _remotes = new Map<NotebookFlow, RemoteFlowModel>();
 }
 

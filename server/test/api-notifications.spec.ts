@@ -264,4 +264,28 @@ describe('GET /api/notifications/deliveries', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.json().field).toBe('limit');
   });
+  it("lists one flow's deliveries with flowId (the panel's notifications section)", async () => {
+    const tenant = await newTenant(db.store);
+    const etl = await deployEtl(db.store, tenant.workspace.id, 'etl');
+    const other = await deployEtl(db.store, tenant.workspace.id, 'other');
+    await addRule(tenant, { ...webhook(), flowId: null });
+    const etlRun = await endRun(db.store, tenant.workspace.id, etl.id);
+    await endRun(db.store, tenant.workspace.id, other.id);
+    receiver.status = 200;
+    await new DeliveryLoop({ store: db.store, service }).runOnce();
+
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/api/notifications/deliveries?flowId=${etl.id}`,
+      headers: tenant.headers
+    });
+    expect(res.statusCode).toBe(200);
+    const deliveries = res.json().deliveries;
+    expect(deliveries).toHaveLength(1);
+    expect(deliveries[0]).toMatchObject({
+      flowId: etl.id,
+      flowRunId: etlRun.id,
+      state: 'Delivered'
+    });
+  });
 });

@@ -4,9 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { compileNotebook } from '../../src/flow/compiler.js';
+
+// Each test starts cold `cellflow` processes (a new data dir is a new PGlite database): on two busy
+// cores that alone can take tens of seconds, which is not what these tests measure.
+vi.setConfig({ testTimeout: 120_000 });
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'server', 'bin', 'cellflow.js');

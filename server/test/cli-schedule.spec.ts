@@ -1,7 +1,11 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+
+// Each test starts cold `cellflow` processes (a new data dir is a new PGlite database): on two busy
+// cores that alone can take tens of seconds, which is not what these tests measure.
+vi.setConfig({ testTimeout: 120_000 });
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../bin/cellflow.js', import.meta.url));

@@ -9,6 +9,10 @@ import type {
   IFlowVersion,
   ILogLine,
   IMe,
+  INewNotificationRule,
+  INotificationDelivery,
+  INotificationRule,
+  INotificationTestResult,
   IOverlap,
   IRunPage,
   IRunsQuery,
@@ -271,6 +275,51 @@ export class CellflowClient {
       method: 'PATCH',
       body: JSON.stringify({ overlap })
     });
+  }
+
+  /** The workspace's notification rules (each flow's and those for every flow), destinations masked. */
+  async listNotificationRules(): Promise<INotificationRule[]> {
+    const answer = await this.api<{ rules: INotificationRule[] }>(
+      'notifications/rules',
+      { method: 'GET' }
+    );
+    return answer.rules;
+  }
+
+  /** Add a rule; its destination is sent in this request's body only. */
+  addNotificationRule(rule: INewNotificationRule): Promise<INotificationRule> {
+    return this.api<INotificationRule>('notifications/rules', {
+      method: 'POST',
+      body: JSON.stringify(rule)
+    });
+  }
+
+  /** Remove a rule (its unsent deliveries are dropped). */
+  async deleteNotificationRule(id: string): Promise<void> {
+    await this.api(`notifications/rules/${encodeURIComponent(id)}`, {
+      method: 'DELETE'
+    });
+  }
+
+  /** Send a test message to a rule's destination now. */
+  testNotificationRule(id: string): Promise<INotificationTestResult> {
+    return this.api<INotificationTestResult>(
+      `notifications/rules/${encodeURIComponent(id)}/test`,
+      { method: 'POST' }
+    );
+  }
+
+  /** A flow's notifications, newest first, with their outcome. */
+  async listNotificationDeliveries(
+    flowId: string,
+    limit: number
+  ): Promise<INotificationDelivery[]> {
+    const query = new URLSearchParams({ flowId, limit: String(limit) });
+    const answer = await this.api<{ deliveries: INotificationDelivery[] }>(
+      `notifications/deliveries?${query}`,
+      { method: 'GET' }
+    );
+    return answer.deliveries;
   }
 
   /** Open the live event stream; the Response's body is read by the caller (see EventStream). */

@@ -10,6 +10,8 @@ import type {
   WireFlowVersion,
   WireLogLine,
   WireMe,
+  WireNotificationDelivery,
+  WireNotificationRule,
   WireOverlap,
   WireSchedule,
   WireSecret,
@@ -41,6 +43,42 @@ export type ISchedule = WireSchedule;
 
 /** What a scheduled run does while the flow's runs are active. */
 export type IOverlap = WireOverlap;
+
+/** A notification rule as the API lists it: its destination masked, never its URL, secret or address. */
+export type INotificationRule = WireNotificationRule;
+
+/** A notification queued or sent for a run, with its outcome and failed attempts. */
+export type INotificationDelivery = WireNotificationDelivery;
+
+export type {
+  NotificationEvent,
+  NotificationKind
+} from '../flow/notification-kinds.js';
+import type {
+  NotificationEvent,
+  NotificationKind
+} from '../flow/notification-kinds.js';
+
+/** A new rule: the destination is sent once, in the request's body, and never comes back. */
+export interface INewNotificationRule {
+  /** null: every flow of the workspace. */
+  flowId: string | null;
+  events: NotificationEvent[];
+  kind: NotificationKind;
+  /** slack and webhook */
+  url?: string;
+  /** webhook: signs each body */
+  secret?: string;
+  /** email */
+  email?: string;
+}
+
+/** POST /api/notifications/rules/:id/test: whether the test message arrived. */
+export interface INotificationTestResult {
+  rule: INotificationRule;
+  delivered: boolean;
+  error: string | null;
+}
 
 /** GET /api/me: the workspace and API key of the caller. */
 export type IMe = WireMe;

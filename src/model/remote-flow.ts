@@ -15,6 +15,7 @@ import { fromServerTaskEvent, fromStoredTaskRun } from './chip-state.js';
 import { ConnectionModel, messageOf } from './connection-model.js';
 import { TaskTracker } from './task-tracker.js';
 import { NotebookFlowModel } from './notebook-flow-model.js';
+import { NotificationsModel } from './notifications-model.js';
 import { SchedulesModel } from './schedules-model.js';
 
 /** How many runs the history shows per page. */
@@ -143,6 +144,26 @@ export class RemoteFlowModel implements IDisposable {
     return this._schedules;
   }
 
+  /**
+   * The deployed flow's notification rules and deliveries (null before the first deploy): one model
+   * per flow, loaded when first asked for; read again when a run of the flow ends.
+   */
+  get notifications(): NotificationsModel | null {
+    const flow = this._flow;
+    if (!flow) {
+      return null;
+    }
+    if (this._notifications?.flowId !== flow.id) {
+      this._notifications?.dispose();
+      this._notifications = new NotificationsModel({
+        client: this.client,
+        flowId: flow.id
+      });
+      void this._notifications.refresh();
+    }
+    return this._notifications;
+  }
+
   dispose(): void {
     if (this._isDisposed) {
       return;
@@ -150,6 +171,7 @@ export class RemoteFlowModel implements IDisposable {
     this._isDisposed = true;
     this._stream?.dispose();
     this._schedules?.dispose();
+    this._notifications?.dispose();
     this.connection.changed.disconnect(this.onConnection, this);
     this.notebook.changed.disconnect(this.onNotebookChanged, this);
     Signal.clearData(this);
@@ -332,6 +354,10 @@ export class RemoteFlowModel implements IDisposable {
               }
             : run
         );
+        if (ENDED_FLOW_RUN_STATES.includes(to) || to === 'Late') {
+          // Its notifications were queued with this change: show them and their outcome.
+          this._notifications?.runEnded();
+        }
         if (runId === this._latestRunId) {
           this.notebook.setRunState(to);
           if (to === 'Late' || to === 'Pending') {
@@ -418,6 +444,7 @@ export class RemoteFlowModel implements IDisposable {
 
   private _flow: IFlow | null = null;
   private _schedules: SchedulesModel | null = null;
+  private _notifications: NotificationsModel | null = null;
   private _version: IFlowVersion | null = null;
   private _runs: IFlowRun[] = [];
   private _latestRunId: string | null = null;

@@ -255,6 +255,7 @@ export function registerNotificationRoutes(
         querystring: {
           type: 'object',
           properties: {
+            flowId: { type: 'string', minLength: 1, maxLength: 200 },
             flowRunId: { type: 'string', minLength: 1, maxLength: 200 },
             ruleId: { type: 'string', minLength: 1, maxLength: 200 },
             state: { type: 'string', enum: [...DELIVERY_STATES] },
@@ -277,6 +278,7 @@ export function registerNotificationRoutes(
     async request => {
       const { workspace } = principalOf(request);
       const query = request.query as {
+        flowId?: string;
         flowRunId?: string;
         ruleId?: string;
         state?: DeliveryState;

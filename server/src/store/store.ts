@@ -372,6 +372,8 @@ export type DeliveryOutcome =
 
 export interface ListDeliveriesQuery {
   workspaceId: string;
+  /** A flow's deliveries (those of rules for every flow included). */
+  flowId?: string;
   flowRunId?: string;
   ruleId?: string;
   state?: DeliveryState;

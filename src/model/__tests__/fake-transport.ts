@@ -9,6 +9,8 @@ import { CellflowClient } from '../../api/client.js';
 import type {
   IFlowRunDetail,
   ILogLine,
+  INotificationDelivery,
+  INotificationRule,
   IOverlap,
   ISchedule,
   ISecret
@@ -40,6 +42,10 @@ interface IWorkspace {
   runs: IFlowRunDetail[];
   /** Log lines by run id, in id order. */
   logs: Map<string, ILogLine[]>;
+  /** Notification rules (destinations masked, as the server keeps them for listing). */
+  rules: INotificationRule[];
+  /** Deliveries, oldest first. */
+  deliveries: INotificationDelivery[];
 }
 
 export class FakeTransport {
@@ -56,7 +62,9 @@ export class FakeTransport {
       secrets: new Map(),
       flows: new Map(),
       runs: [],
-      logs: new Map()
+      logs: new Map(),
+      rules: [],
+      deliveries: []
     });
     this.workspaces.set('cf_other', {
       id: 'w2',
@@ -64,7 +72,9 @@ export class FakeTransport {
       secrets: new Map(),
       flows: new Map(),
       runs: [],
-      logs: new Map()
+      logs: new Map(),
+      rules: [],
+      deliveries: []
     });
   }
 
@@ -169,6 +179,9 @@ export class FakeTransport {
     if (path.startsWith('cellflow/api/events')) {
       // An event stream that ends at once: the model reconnects later; tests read runs directly.
       return { status: 200, body: '' };
+    }
+    if (path.startsWith('cellflow/api/notifications/')) {
+      return this.notifications(workspace, method, path, body);
     }
     if (/^cellflow\/api\/(flows|schedules)\//.test(path)) {
       return this.schedules(workspace, method, path, body);
@@ -409,6 +422,70 @@ export class FakeTransport {
   }
 
   private scheduleCount = 0;
+
+  /** Whether a test message to a rule's destination arrives (its error otherwise). */
+  testOutcome: string | null = null;
+
+  /** The notifications routes: rules added (masked), removed, tested; a flow's deliveries. */
+  private notifications(
+    workspace: IWorkspace,
+    method: string,
+    path: string,
+    body: string | null
+  ): IAnswer {
+    const rest = path.slice('cellflow/api/notifications/'.length);
+    if (rest === 'rules' && method === 'GET') {
+      return { status: 200, body: { rules: workspace.rules } };
+    }
+    if (rest === 'rules' && method === 'POST') {
+      const input = JSON.parse(body || '{}') as Record<string, unknown>;
+      const target = String(input.url ?? input.email ?? '');
+      if (input.kind !== 'email' && !/^https?:\/\//.test(target)) {
+        return error(400, 'bad-request', 'url must be an http(s) URL', 'url');
+      }
+      const rule: INotificationRule = {
+        id: `r${++this.ruleCount}`,
+        flowId: (input.flowId as string | null) ?? null,
+        events: input.events as INotificationRule['events'],
+        kind: input.kind as INotificationRule['kind'],
+        target: `${target.slice(0, 12)}…`,
+        createdAt: new Date(this.now).toISOString()
+      };
+      workspace.rules.push(rule);
+      return { status: 201, body: rule };
+    }
+    const one = /^rules\/([^/]+)(\/test)?$/.exec(rest);
+    const rule = one && workspace.rules.find(r => r.id === one[1]);
+    if (one && !rule) {
+      return error(404, 'not-found', `Notification rule ${one[1]} not found`);
+    }
+    if (rule && one[2] && method === 'POST') {
+      return {
+        status: 200,
+        body: {
+          rule,
+          delivered: this.testOutcome === null,
+          error: this.testOutcome
+        }
+      };
+    }
+    if (rule && !one[2] && method === 'DELETE') {
+      workspace.rules = workspace.rules.filter(r => r !== rule);
+      return { status: 204 };
+    }
+    const deliveries = /^deliveries\?(.*)$/.exec(rest);
+    if (deliveries && method === 'GET') {
+      const query = new URLSearchParams(deliveries[1]);
+      const list = workspace.deliveries
+        .filter(d => d.flowId === query.get('flowId'))
+        .reverse()
+        .slice(0, Number(query.get('limit') ?? 50));
+      return { status: 200, body: { deliveries: list } };
+    }
+    return error(404, 'not-found', `No route ${method} ${path}`);
+  }
+
+  private ruleCount = 0;
 
   private session(method: string, body: string | null): IAnswer {
     if (method === 'POST') {

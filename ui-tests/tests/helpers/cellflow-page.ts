@@ -464,6 +464,33 @@ export class CellflowPage {
       );
   }
 
+  /** The panel's notifications section: the flow's rules and the deliveries sent for its runs. */
+  get notifications(): Locator {
+    return this.panel.locator('.jp-CellflowNotifications');
+  }
+
+  /** The notification form, in its dialog. */
+  get notificationForm(): Locator {
+    return this.page.locator('.jp-Dialog .jp-CellflowNotificationForm');
+  }
+
+  /** Open the form from the panel's "Add notification…". */
+  async openNotificationEditor(): Promise<Locator> {
+    await this.panelButton('Add notification…');
+    await expect(this.notificationForm).toBeVisible();
+    return this.notificationForm;
+  }
+
+  /** Add a signed webhook for failed and crashed runs (the form's default events) of this flow. */
+  async addWebhookNotification(url: string, secret: string): Promise<void> {
+    const form = await this.openNotificationEditor();
+    await form.locator('select[name="kind"]').selectOption('webhook');
+    await form.locator('input[name="url"]').fill(url);
+    await form.locator('input[name="secret"]').fill(secret);
+    await form.getByRole('button', { name: 'Add notification' }).click();
+    await expect(this.page.locator('.jp-Dialog')).toHaveCount(0);
+  }
+
   /** Reload the lab, reopen a notebook and the panel, as a user back at their desk would. */
   async reloadAndReopen(notebookPath: string): Promise<void> {
     // Not galata's wait for a Launcher tab, which a restored layout does not have (galata's reload

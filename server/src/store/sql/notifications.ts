@@ -269,6 +269,9 @@ export async function listDeliveries(
   const conditions: SQL[] = [
     eq(notificationDeliveries.workspaceId, query.workspaceId)
   ];
+  if (query.flowId !== undefined) {
+    conditions.push(eq(notificationDeliveries.flowId, query.flowId));
+  }
   if (query.flowRunId !== undefined) {
     conditions.push(eq(notificationDeliveries.flowRunId, query.flowRunId));
   }
