@@ -6,7 +6,9 @@ export default defineConfig({
     include: ['src/**/*.spec.ts', 'server/test/**/*.spec.ts'],
     environment: 'node',
     globalSetup: ['server/test/support/build-server.ts'],
-    testTimeout: 30000,
+    // A hang detector, not a speed check (timing lives in bench/): tests start real kernels, stores and
+    // CLI processes, several files at once, on two cores.
+    testTimeout: 60000,
     hookTimeout: 60000
   }
 });
