@@ -1,5 +1,5 @@
 /** Event rows: written in the same transaction as the change they describe, read in id order. */
-import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 
 import { events, flowRuns } from '../schema.js';
 import type { FlowRunState } from '../states.js';
@@ -58,6 +58,12 @@ export async function insertRunStateEvent(
   });
 }
 
+/**
+ * A workspace's events after a cursor, in the order they became visible (see migration 0009): held back
+ * while an older transaction is still open, then ordered by (tx_id, id). The cursor is an event id, and
+ * "after it" means after its place in that order; a cursor whose event is gone (removed with its run)
+ * falls back to the ids after it.
+ */
 export async function listEvents(
   db: Db,
   query: ListEventsQuery
@@ -66,11 +72,18 @@ export async function listEvents(
   const conditions: SQL[] = [
     eq(events.workspaceId, query.workspaceId),
     // Hold back events of transactions newer than the oldest one still open: one of those could
-    // yet commit a lower id, and a client resuming after our last id would never see it.
+    // yet commit an event that belongs before them.
     sql`"events"."tx_id" < pg_snapshot_xmin(pg_current_snapshot())`
   ];
   if (query.afterId) {
-    conditions.push(gt(events.id, query.afterId));
+    conditions.push(sql`(
+      ("events"."tx_id", "events"."id") >
+        (SELECT "cursor"."tx_id", "cursor"."id" FROM "events" AS "cursor" WHERE "cursor"."id" = ${query.afterId})
+      OR (
+        NOT EXISTS (SELECT 1 FROM "events" AS "cursor" WHERE "cursor"."id" = ${query.afterId})
+        AND "events"."id" > ${query.afterId}
+      )
+    )`);
   }
   if (query.flowId !== undefined) {
     conditions.push(eq(events.flowId, query.flowId));
@@ -82,6 +95,6 @@ export async function listEvents(
     .select()
     .from(events)
     .where(and(...conditions))
-    .orderBy(asc(events.id))
+    .orderBy(sql`"events"."tx_id"`, asc(events.id))
     .limit(limit);
 }
