@@ -1377,6 +1377,21 @@ describe.each([pgliteBackend(), postgresBackend()])(
       expect((await store.getRunById(liveRun!.id))?.state).toBe('Running');
     });
 
+    it("names the workspace's latest event, after which listing gives only what comes next", async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      expect(await store.latestEventId(ws.id)).toBe(0);
+      const first = await store.appendEvent({ workspaceId: ws.id, type: 'a' });
+      await store.appendEvent({ workspaceId: other.id, type: 'theirs' });
+      expect(await store.latestEventId(ws.id)).toBe(first.id);
+      const second = await store.appendEvent({ workspaceId: ws.id, type: 'b' });
+      const latest = await store.latestEventId(ws.id);
+      expect(latest).toBe(second.id);
+      expect(
+        await store.listEvents({ workspaceId: ws.id, afterId: latest })
+      ).toEqual([]);
+    });
+
     it('appends custom events and lists them since an id, by flow and by run', async () => {
       const ws = await workspace();
       const other = await workspace();

@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 
 import { bearerToken, hashApiKey } from '../auth/keys.js';
 import { EventStream } from '../events/sse.js';
+import { WorkspaceFeeds } from '../events/workspace-feed.js';
 import type { Store } from '../store/store.js';
 import { principalOf } from './auth.js';
 import type { ApiContext } from './context.js';
@@ -102,6 +103,8 @@ export function registerEventRoutes(
   const { store, hub } = ctx;
   const maxPerKey = ctx.maxStreamsPerKey ?? DEFAULT_MAX_STREAMS_PER_KEY;
   const byKey = new Map<string, KeyStreams>();
+  // One store read per workspace for all of its live streams.
+  const feeds = new WorkspaceFeeds(store, hub, ctx.heartbeatMs);
   // Open streams would keep app.close() waiting forever: end them first; clients resume from their last id.
   app.addHook('preClose', async () => {
     for (const group of [...byKey.values()]) {
@@ -109,6 +112,7 @@ export function registerEventRoutes(
         stream.close();
       }
     }
+    feeds.close();
   });
 
   app.get(
@@ -215,6 +219,7 @@ export function registerEventRoutes(
         afterId,
         heartbeatMs: ctx.heartbeatMs,
         stallMs: ctx.streamStallMs,
+        feeds,
         onClose: () => owner.delete(stream)
       });
       if (!stream.isClosed) {

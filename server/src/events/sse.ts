@@ -1,8 +1,9 @@
 /**
  * One Server-Sent Events stream of a workspace's events. It replays from the store after the client's
- * last id, then on every hub notify (and every heartbeat, a safety net for a notify that came while an
- * older transaction still held events back) reads again after the last id it sent. Reads are serialised,
- * so events go out once each, in id order, with no gaps.
+ * last id, then follows live: from its workspace's shared feed (one store read per workspace for all its
+ * streams, see workspace-feed.ts) when the server gives it one, else by reading the store again on every
+ * hub notify and heartbeat. Reads are serialised, so events go out once each, in the store's order
+ * (listEvents), with no gaps.
  *
  * Backpressure: the store is read a page at a time, and once the socket refuses more (`write()` returns
  * false) nothing more is written or read until it drains, in the replay and live alike. So a client that
@@ -13,6 +14,15 @@ import type { ServerResponse } from 'node:http';
 
 import type { CellflowEvent, Store } from '../store/store.js';
 import type { EventHub } from './hub.js';
+import {
+  formatEvent,
+  type FeedEvent,
+  type FeedReader,
+  type WorkspaceFeed,
+  type WorkspaceFeeds
+} from './workspace-feed.js';
+
+export { formatEvent };
 
 export interface EventStreamOptions {
   store: Store;
@@ -27,6 +37,8 @@ export interface EventStreamOptions {
   stallMs?: number;
   /** Called once when the stream ends, whichever side ended it. */
   onClose?: () => void;
+  /** The workspaces' shared feeds: once caught up, the stream follows its feed instead of the store. */
+  feeds?: WorkspaceFeeds;
 }
 
 /** Events read from the store at a time: about the most a stream holds in memory. */
@@ -34,22 +46,17 @@ export const EVENT_PAGE_SIZE = 200;
 
 export const DEFAULT_STREAM_STALL_MS = 30_000;
 
-/** The wire form of one event: its id for resuming, its type as the SSE event name, the rest as data. */
-export function formatEvent(event: CellflowEvent): string {
-  const data = JSON.stringify({
-    id: event.id,
-    type: event.type,
-    flowId: event.flowId,
-    flowRunId: event.flowRunId,
-    payload: event.payload,
-    at: event.at
-  });
-  // Event types are ours (no newlines); JSON.stringify never emits raw newlines either.
-  return `id: ${event.id}\nevent: ${event.type}\ndata: ${data}\n\n`;
-}
-
-export class EventStream {
+export class EventStream implements FeedReader {
   private lastId: number;
+  /** Following a feed: it, the position in it, and the ids of the join's own read it must not resend. */
+  private live: {
+    feed: WorkspaceFeed;
+    position: number;
+    skip: Set<number>;
+  } | null = null;
+  private joining = false;
+  private sending = false;
+  private sendAgain = false;
   private reading = false;
   private readAgain = false;
   private closed = false;
@@ -63,7 +70,8 @@ export class EventStream {
     private readonly options: EventStreamOptions
   ) {
     this.lastId = options.afterId;
-    // Subscribe before the first read, so an event committed during the replay still triggers a read.
+    // Subscribe before the first read, so an event committed during the replay still triggers a read
+    // (a stream following a feed ignores these: the feed reads for it).
     this.unsubscribe = options.hub.subscribe(options.workspaceId, () =>
       this.pump()
     );
@@ -90,7 +98,7 @@ export class EventStream {
 
   /** Reads and sends whatever is new; a call during a read makes that read go round once more. */
   pump(): void {
-    if (this.closed) {
+    if (this.closed || this.live || this.joining) {
       return;
     }
     if (this.reading) {
@@ -135,7 +143,105 @@ export class EventStream {
     } catch {
       // The store went away (server stopping) or failed: end the stream; the client resumes from its last id.
       this.close();
+      return;
     }
+    if (this.options.feeds && !this.closed) {
+      this.joining = true;
+      void this.join(this.options.feeds);
+    }
+  }
+
+  /**
+   * Caught up with the store: join the workspace's feed. Between two of the feed's reads, one more
+   * read after the last id sent (written without waiting for the socket: it is what came since the
+   * previous page, a few events) brings the stream to at least where the feed is.
+   */
+  private async join(feeds: WorkspaceFeeds): Promise<void> {
+    const { workspaceId, flowId, flowRunId, store } = this.options;
+    const feed = feeds.of(workspaceId);
+    try {
+      const joined = await feed.join(this, async () => {
+        const ids: number[] = [];
+        let page: CellflowEvent[];
+        do {
+          page = await store.listEvents({
+            workspaceId,
+            flowId,
+            flowRunId,
+            afterId: this.lastId,
+            limit: EVENT_PAGE_SIZE
+          });
+          for (const event of page) {
+            this.write(formatEvent(event));
+            this.lastId = event.id;
+            ids.push(event.id);
+          }
+        } while (page.length === EVENT_PAGE_SIZE && !this.closed);
+        return ids;
+      });
+      this.joining = false;
+      if (this.closed) {
+        feed.leave(this);
+        return;
+      }
+      this.live = { feed, ...joined };
+      this.onEvents();
+    } catch {
+      this.joining = false;
+      this.close();
+    }
+  }
+
+  /** The feed has new events: send those of this stream's flow or run, waiting for the socket. */
+  onEvents(): void {
+    if (this.sending) {
+      this.sendAgain = true;
+      return;
+    }
+    this.sending = true;
+    void this.send().finally(() => {
+      this.sending = false;
+    });
+  }
+
+  private async send(): Promise<void> {
+    do {
+      this.sendAgain = false;
+      const live = this.live;
+      if (!live || this.closed) {
+        return;
+      }
+      const events = live.feed.from(live.position);
+      if (events === null) {
+        // Fallen behind what the feed keeps (a slow reader): replay from the store, then join again.
+        live.feed.leave(this);
+        this.live = null;
+        this.pump();
+        return;
+      }
+      for (const event of events) {
+        live.position++;
+        if (live.skip.delete(event.id) || !this.wants(event)) {
+          continue;
+        }
+        const accepted = this.write(event.text);
+        this.lastId = event.id;
+        if (!accepted) {
+          await this.drained();
+        }
+        if (this.closed) {
+          return;
+        }
+      }
+    } while (this.sendAgain);
+  }
+
+  private wants(event: FeedEvent): boolean {
+    const { flowId, flowRunId } = this.options;
+    return (
+      (flowId === undefined || event.flowId === flowId) &&
+      (flowRunId === undefined || event.flowRunId === flowRunId)
+    );
   }
 
   /** False when the socket wants to drain before it is given more. */
@@ -173,6 +279,8 @@ export class EventStream {
     this.closed = true;
     clearInterval(this.heartbeat);
     this.unsubscribe();
+    this.live?.feed.leave(this);
+    this.live = null;
     this.wake?.();
     if (this.res.writableNeedDrain) {
       // Its client is not reading: an end() would wait behind the unread bytes forever.

@@ -9,7 +9,7 @@ import { NotFoundError } from './errors.js';
 import type { Db } from './sql/common.js';
 import { crashRunningRuns, listRunningLeaseOwners } from './sql/crash.js';
 import { pruneRuns } from './sql/retention.js';
-import { listEvents, insertEvent } from './sql/events.js';
+import { insertEvent, latestEventId, listEvents } from './sql/events.js';
 import * as flowsSql from './sql/flows.js';
 import * as keysSql from './sql/keys.js';
 import * as logsSql from './sql/logs.js';
@@ -406,5 +406,8 @@ export class DrizzleStore implements Store {
   }
   listEvents(query: ListEventsQuery) {
     return this.db.run(db => listEvents(db, query));
+  }
+  latestEventId(workspaceId: string) {
+    return this.db.run(db => latestEventId(db, workspaceId));
   }
 }

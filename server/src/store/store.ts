@@ -588,6 +588,11 @@ export interface Store {
   // Events
   appendEvent(event: NewEvent): Promise<CellflowEvent>;
   listEvents(query: ListEventsQuery): Promise<CellflowEvent[]>;
+  /**
+   * The id of the last event of the workspace a reader can see now, in listEvents' order (0: none):
+   * listEvents after it returns only what becomes visible from now on.
+   */
+  latestEventId(workspaceId: string): Promise<number>;
 
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 /** Event rows: written in the same transaction as the change they describe, read in id order. */
-import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 
 import { events, flowRuns } from '../schema.js';
 import type { FlowRunState } from '../states.js';
@@ -97,4 +97,23 @@ export async function listEvents(
     .where(and(...conditions))
     .orderBy(sql`"events"."tx_id"`, asc(events.id))
     .limit(limit);
+}
+
+/** The last event of the workspace in listEvents' order among those it would return now (0: none). */
+export async function latestEventId(
+  db: Db,
+  workspaceId: string
+): Promise<number> {
+  const [row] = await db
+    .select({ id: events.id })
+    .from(events)
+    .where(
+      and(
+        eq(events.workspaceId, workspaceId),
+        sql`"events"."tx_id" < pg_snapshot_xmin(pg_current_snapshot())`
+      )
+    )
+    .orderBy(sql`"events"."tx_id" DESC`, desc(events.id))
+    .limit(1);
+  return row?.id ?? 0;
 }
