@@ -104,7 +104,7 @@ describe('parseTaskMagic', () => {
 
   it('reports unknown options, missing values, repeats and stray words', () => {
     expect(messages('%%task t --retry 3')).toEqual([
-      'Unknown option "--retry" in the %%task line; the options are --retries, --retry-delay, --backoff, --timeout, --after'
+      'Unknown option "--retry" in the %%task line; the options are --retries, --retry-delay, --backoff, --timeout, --after, --cache-for, --cache-key'
     ]);
     expect(messages('%%task t --retries')).toEqual([
       '--retries needs a value, e.g. --retries 3'
