@@ -116,7 +116,7 @@ describe('parseTaskMagic', () => {
       '--retries is given more than once in the %%task line'
     ]);
     expect(messages('%%task t u')).toEqual([
-      'Unexpected "u" in the %%task line: it takes one task name, then options (--retries, --retry-delay, --backoff, --timeout, --after)'
+      'Unexpected "u" in the %%task line: it takes one task name, then options (--retries, --retry-delay, --backoff, --timeout, --after, --cache-for, --cache-key)'
     ]);
   });
 
