@@ -149,12 +149,14 @@ describe('task caching over real ipykernels', () => {
       task(
         'extract',
         counting(counter) +
-          "import json\nrows = [{'id': 1}, {'id': 2}, {'id': 3}]\nsource = 'api'\nprint('extracted', len(rows))",
+          "import json\nrows = [{'id': 1}, {'id': 2}, {'id': 3}]\nsource = 'api'\n" +
+          'def double(x):\n    return 2 * x\n' +
+          "print('extracted', len(rows))",
         { cacheFor: 3600 }
       ),
       task(
         'load',
-        "print('loaded', sum(r['id'] for r in rows), source, json.dumps(1))",
+        "print('loaded', sum(r['id'] for r in rows), source, json.dumps(1), double(21))",
         {
           upstream: ['extract']
         }
@@ -169,9 +171,12 @@ describe('task caching over real ipykernels', () => {
     expect(cache.entries.size).toBe(1);
     const entry = [...cache.entries.values()][0];
     expect(Object.keys(entry.variables.values).sort()).toEqual([
+      'double',
       'rows',
       'source'
     ]);
+    // The kernel has cloudpickle: a function defined in the task is cached by value.
+    expect(entry.variables.serializer).toBe('cloudpickle');
     // Modules the task imported come back by import, not by value.
     expect(entry.variables.modules).toEqual({
       json: 'json',
@@ -194,7 +199,7 @@ describe('task caching over real ipykernels', () => {
           String(e.output.text).includes('extracted 3')
       )
     ).toBe(true);
-    expect(streamText(second, 'load')).toBe('loaded 6 api 1\n');
+    expect(streamText(second, 'load')).toBe('loaded 6 api 1 42\n');
     const record = second.result.tasks.find(t => t.name === 'extract')!;
     expect(record.cachedFrom).toBe('run-one-0001');
   }, 60_000);
@@ -315,6 +320,39 @@ describe('task caching over real ipykernels', () => {
     const second = await run(spec, cache, 'run-2');
     expect(completed(second, 'extract').cachedFrom).toBeUndefined();
     expect(count(counter)).toBe(2);
+  }, 60_000);
+
+  it('falls back to pickle when the kernel has no cloudpickle: values are cached, notebook functions are not', async () => {
+    const counter = join(dir, 'pickle.count');
+    // The kernel "without cloudpickle": importing it fails, in every run (a setup cell runs on hits too).
+    const noCloudpickle = {
+      cellId: 'setup',
+      cellIndex: 0,
+      code: "import sys\nsys.modules['cloudpickle'] = None"
+    };
+    const spec = flow([
+      task('extract', counting(counter) + 'rows = [1, 2, 3]', {
+        cacheFor: 3600,
+        setup: [noCloudpickle]
+      }),
+      task('helper', 'def double(x):\n    return 2 * x', {
+        cacheFor: 3600
+      }),
+      task('load', 'print(sum(rows))', { upstream: ['extract'] })
+    ]);
+    const cache = new MapCache();
+    const first = await run(spec, cache, 'run-1');
+    expect(first.result.state).toBe('Completed');
+    expect(completed(first, 'helper').reason).toBe(
+      "Not cached: variable 'double' cannot be serialised (defined in the notebook: pickle stores it by reference (install cloudpickle in the kernel to cache it))"
+    );
+    expect(
+      [...cache.entries.values()].map(e => e.variables.serializer)
+    ).toEqual(['pickle']);
+    const second = await run(spec, cache, 'run-2');
+    expect(completed(second, 'extract').cachedFrom).toBe('run-1');
+    expect(count(counter)).toBe(1);
+    expect(streamText(second, 'load')).toBe('6\n');
   }, 60_000);
 
   it('runs a cached task uncached, with a note, when its --cache-key raises', async () => {
