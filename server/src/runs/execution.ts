@@ -310,7 +310,8 @@ export class RunExecution {
         store,
         run,
         spec,
-        this.options.taskCacheBytes
+        this.options.taskCacheBytes,
+        mask
       );
       const unmasked = await runFlow(spec, kernel, {
         cache,

@@ -13,6 +13,7 @@ import type {
 import type { FlowSpec } from '../../../src/flow/spec.js';
 import type { KernelOutput } from '../../../src/flow/kernel.js';
 import type { FlowRun, Store } from '../store/store.js';
+import { noMask, type Masker } from './mask.js';
 
 /** The event that marks a run as skipping cached results. */
 export const REFRESH_CACHE_EVENT = 'flow_run.refresh_cache';
@@ -20,10 +21,16 @@ export const REFRESH_CACHE_EVENT = 'flow_run.refresh_cache';
 /** What a workspace's cached results may take in all, by default: 256 MB (least recently used go first). */
 export const DEFAULT_TASK_CACHE_BYTES = 256 * 1024 * 1024;
 
+/**
+ * `mask` is the run's secret masker: the outputs kept for later runs are masked as the run's own are
+ * before they reach the store. (The variables are pickled in the kernel and kept as they are: a task
+ * that holds a secret in a variable keeps it in the cache, in this workspace only.)
+ */
 export function workspaceTaskCache(
   store: Store,
   workspaceId: string,
-  maxBytes: number
+  maxBytes: number,
+  mask: Masker = noMask
 ): TaskCacheStore {
   return {
     async get(key, now) {
@@ -59,7 +66,7 @@ export function workspaceTaskCache(
           cacheKey: entry.key,
           taskName: entry.taskName,
           flowRunId: entry.runId,
-          entry: { variables: entry.variables, outputs: entry.outputs },
+          entry: { variables: entry.variables, outputs: mask(entry.outputs) },
           createdAt: new Date(entry.createdAt),
           expiresAt: new Date(entry.expiresAt)
         },
@@ -74,7 +81,8 @@ export async function runCacheOptions(
   store: Store,
   run: FlowRun,
   spec: FlowSpec,
-  maxBytes = DEFAULT_TASK_CACHE_BYTES
+  maxBytes = DEFAULT_TASK_CACHE_BYTES,
+  mask: Masker = noMask
 ): Promise<RunCacheOptions | undefined> {
   if (!spec.tasks.some(t => t.cacheFor)) {
     return undefined;
@@ -85,7 +93,7 @@ export async function runCacheOptions(
     limit: 50
   });
   return {
-    store: workspaceTaskCache(store, run.workspaceId, maxBytes),
+    store: workspaceTaskCache(store, run.workspaceId, maxBytes, mask),
     runId: run.id,
     refresh: events.some(e => e.type === REFRESH_CACHE_EVENT),
     maxEntryBytes: Math.min(maxBytes, 16 * 1024 * 1024)
