@@ -314,7 +314,8 @@ function cacheKeyProblem(expression: unknown): string | null {
 
 /** A `--cache-key` value as the line writes it: quoted when it holds spaces or quotes. */
 function quoteCacheKey(expression: string): string {
-  if (!/[\s"']/.test(expression)) {
+  // Quotes only group words: without spaces (and not itself quoted) the expression reads back as is.
+  if (!/\s/.test(expression) && !/^(["'])[\s\S]*\1$/.test(expression)) {
     return expression;
   }
   return expression.includes('"') ? `'${expression}'` : `"${expression}"`;

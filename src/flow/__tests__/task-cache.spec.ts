@@ -94,6 +94,20 @@ describe('--cache-for and --cache-key in the %%task line', () => {
     ).toEqual(['cache-key-without-cache-for']);
   });
 
+  it('writes back every expression the line reads as it read it', () => {
+    for (const expression of [
+      'str(day)',
+      'a + b',
+      `f("x") + 'y'`,
+      `"a"+'b'`,
+      `"quoted"`,
+      `f('a b')`
+    ]) {
+      const line = formatTaskMagic('t', { cacheFor: 60, cacheKey: expression });
+      expect(parseTaskMagic(line).settings.cacheKey).toBe(expression);
+    }
+  });
+
   it('parses and formats durations the same way', () => {
     for (const seconds of [1, 59, 60, 90, 3600, 5400, 86400, 31536000]) {
       expect(parseCacheFor(formatCacheFor(seconds))).toBe(seconds);
