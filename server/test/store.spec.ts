@@ -1453,6 +1453,164 @@ describe.each([pgliteBackend(), postgresBackend()])(
       expect(await store.findWorkspaceByName(missing)).toBeNull();
     });
 
+    it('keeps task cache entries per workspace, until they expire', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const t0 = new Date('2026-12-07T10:00:00.000Z');
+      const at = (s: number) => new Date(t0.getTime() + s * 1000);
+      const entry = {
+        variables: {
+          serializer: 'pickle',
+          values: { rows: 'gAR=' },
+          modules: {}
+        },
+        outputs: [{ output_type: 'stream', name: 'stdout', text: 'hi\n' }]
+      };
+      expect(await store.getTaskCacheEntry(ws.id, 'k1', t0)).toBeNull();
+      expect(
+        await store.putTaskCacheEntry(
+          ws.id,
+          {
+            cacheKey: 'k1',
+            taskName: 'extract',
+            flowRunId: 'run-1',
+            entry,
+            createdAt: t0,
+            expiresAt: at(3600)
+          },
+          1_000_000
+        )
+      ).toEqual({ evicted: [] });
+      const hit = await store.getTaskCacheEntry(ws.id, 'k1', at(10));
+      expect(hit).toMatchObject({
+        workspaceId: ws.id,
+        cacheKey: 'k1',
+        taskName: 'extract',
+        flowRunId: 'run-1',
+        entry,
+        sizeBytes: Buffer.byteLength(JSON.stringify(entry)),
+        createdAt: t0,
+        expiresAt: at(3600),
+        lastUsedAt: at(10)
+      });
+      // Never shared across workspaces: the same key in another workspace finds nothing.
+      expect(await store.getTaskCacheEntry(other.id, 'k1', at(10))).toBeNull();
+      // Expired at its expiry.
+      expect(await store.getTaskCacheEntry(ws.id, 'k1', at(3600))).toBeNull();
+      expect(
+        await store.getTaskCacheEntry(ws.id, 'k1', at(3599))
+      ).not.toBeNull();
+      // A put replaces the entry under the same key, and drops the workspace's expired ones.
+      await store.putTaskCacheEntry(
+        ws.id,
+        {
+          cacheKey: 'k2',
+          taskName: 'other',
+          flowRunId: 'run-2',
+          entry: {},
+          createdAt: at(3600),
+          expiresAt: at(7200)
+        },
+        1_000_000
+      );
+      expect(
+        await raw(
+          store,
+          `SELECT cache_key FROM task_cache WHERE workspace_id = ${quote(ws.id)} ORDER BY cache_key`
+        )
+      ).toEqual([{ cache_key: 'k2' }]);
+      await store.putTaskCacheEntry(
+        ws.id,
+        {
+          cacheKey: 'k2',
+          taskName: 'other',
+          flowRunId: 'run-3',
+          entry: { again: true },
+          createdAt: at(3700),
+          expiresAt: at(9000)
+        },
+        1_000_000
+      );
+      expect(
+        await store.getTaskCacheEntry(ws.id, 'k2', at(3701))
+      ).toMatchObject({
+        flowRunId: 'run-3',
+        entry: { again: true },
+        expiresAt: at(9000)
+      });
+    });
+
+    it('bounds the task cache of a workspace, evicting the least recently used', async () => {
+      const ws = await workspace();
+      const other = await workspace();
+      const t0 = new Date('2026-12-07T10:00:00.000Z');
+      const at = (s: number) => new Date(t0.getTime() + s * 1000);
+      const entry = { blob: 'x'.repeat(90) }; // 101 bytes of JSON
+      const size = Buffer.byteLength(JSON.stringify(entry));
+      const put = (workspaceId: string, key: string, s: number) =>
+        store.putTaskCacheEntry(
+          workspaceId,
+          {
+            cacheKey: key,
+            taskName: 't',
+            flowRunId: 'run',
+            entry,
+            createdAt: at(s),
+            expiresAt: at(s + 3600)
+          },
+          size * 3
+        );
+      await put(ws.id, 'a', 1);
+      await put(ws.id, 'b', 2);
+      await put(ws.id, 'c', 3);
+      await put(other.id, 'z', 3);
+      // 'a' used after 'b': 'b' is now the least recently used.
+      expect(await store.getTaskCacheEntry(ws.id, 'a', at(4))).not.toBeNull();
+      expect(await put(ws.id, 'd', 5)).toEqual({ evicted: ['b'] });
+      const keys = async (id: string) =>
+        (
+          await raw(
+            store,
+            `SELECT cache_key FROM task_cache WHERE workspace_id = ${quote(id)} ORDER BY cache_key`
+          )
+        ).map(r => r.cache_key);
+      expect(await keys(ws.id)).toEqual(['a', 'c', 'd']);
+      // The other workspace's entries count against its own bound only.
+      expect(await keys(other.id)).toEqual(['z']);
+      // An entry larger than the bound on its own is refused, naming the task; nothing is evicted.
+      await expect(
+        store.putTaskCacheEntry(
+          ws.id,
+          {
+            cacheKey: 'huge',
+            taskName: 'extract',
+            flowRunId: 'run',
+            entry: { blob: 'x'.repeat(size * 3) },
+            createdAt: at(6),
+            expiresAt: at(60)
+          },
+          size * 3
+        )
+      ).rejects.toThrow(
+        /task 'extract' \(\d+ bytes\) is larger than the workspace's task cache \(303 bytes\)/
+      );
+      expect(await keys(ws.id)).toEqual(['a', 'c', 'd']);
+      await expect(
+        store.putTaskCacheEntry(
+          `ws-${randomUUID()}`,
+          {
+            cacheKey: 'k',
+            taskName: 't',
+            flowRunId: 'r',
+            entry: {},
+            createdAt: at(1),
+            expiresAt: at(2)
+          },
+          1000
+        )
+      ).rejects.toBeInstanceOf(NotFoundError);
+    });
+
     it('puts, lists, reads and deletes secrets per workspace, listing no ciphertext', async () => {
       const ws = await workspace();
       const other = await workspace();

@@ -143,14 +143,18 @@ export class CellflowClient {
     return this.api(`flows/${encodeURIComponent(flowId)}`, { method: 'GET' });
   }
 
-  /** Start a run of a flow now, with these parameter values (the defaults for the rest). */
+  /** Start a run of a flow now, with these parameter values (the defaults for the rest); see runNow. */
   async startRun(
     flowId: string,
-    parameters: Record<string, unknown>
+    parameters: Record<string, unknown>,
+    options: { refreshCache?: boolean } = {}
   ): Promise<IFlowRun> {
+    const body = options.refreshCache
+      ? { parameters, refreshCache: true }
+      : { parameters };
     const answer = await this.api<{ run: IFlowRun }>(
       `flows/${encodeURIComponent(flowId)}/runs`,
-      { method: 'POST', body: JSON.stringify({ parameters }) }
+      { method: 'POST', body: JSON.stringify(body) }
     );
     return answer.run;
   }

@@ -14,3 +14,5 @@ export * from './runner.js';
 export * from './backoff.js';
 export * from './limits.js';
 export * from './log-text.js';
+export * from './cache-duration.js';
+export * from './task-cache.js';

@@ -45,6 +45,8 @@ export const LIMITS = {
   },
   /** Seconds between the runs of an interval schedule: 1 second to 366 days. */
   every: { min: 1, max: 366 * DAY_SECONDS, whole: true, unit: 'seconds' },
+  /** How long a task's cached result may be reused (`--cache-for`): 1 second to 365 days. */
+  cacheFor: { min: 1, max: 365 * DAY_SECONDS, whole: true, unit: 'seconds' },
   /** Parallel runs of one flow (overlap policy 'parallel'). */
   maxConcurrent: { min: 1, max: 1000, whole: true, unit: '' }
 } as const satisfies Record<string, NumberLimit>;

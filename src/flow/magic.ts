@@ -2,7 +2,8 @@
  * The `%%task` first line and the task settings in cell metadata (`metadata.cellflow`): parsing,
  * rendering back, and merging the two, so the panel, the chip and the compiler read a cell the same way.
  */
-import { LIMITS, type NumberLimit } from './limits.js';
+import { formatCacheFor, parseCacheFor } from './cache-duration.js';
+import { LIMITS, withinLimit, type NumberLimit } from './limits.js';
 import type { TaskSettings } from './spec.js';
 import { describeValue, identifierProblem } from './validate.js';
 
@@ -29,6 +30,10 @@ export interface TaskSettingsPatch {
   timeout?: number | null;
   /** Upstream task names; [] means "depends on nothing"; left out means "after the previous task". */
   after?: string[];
+  /** Seconds a result may be reused (`--cache-for 1h`). */
+  cacheFor?: number;
+  /** Python expression whose value joins the cache key (`--cache-key EXPR`). */
+  cacheKey?: string;
 }
 
 export type TaskOption = keyof TaskSettingsPatch;
@@ -62,15 +67,24 @@ const OPTION_FLAGS: Record<TaskOption, string> = {
   retryDelay: '--retry-delay',
   backoff: '--backoff',
   timeout: '--timeout',
-  after: '--after'
+  after: '--after',
+  cacheFor: '--cache-for',
+  cacheKey: '--cache-key'
 };
 const OPTION_ORDER: TaskOption[] = [
   'retries',
   'retryDelay',
   'backoff',
   'timeout',
-  'after'
+  'after',
+  'cacheFor',
+  'cacheKey'
 ];
+
+/** The longest `--cache-key` expression, in characters. */
+export const MAX_CACHE_KEY_LENGTH = 1000;
+
+type NumberOption = 'retries' | 'retryDelay' | 'backoff' | 'timeout';
 const FLAG_OPTIONS = new Map<string, TaskOption>(
   OPTION_ORDER.map(option => [OPTION_FLAGS[option], option])
 );
@@ -95,7 +109,8 @@ export function isTaskMagicLine(line: string): boolean {
 }
 
 /**
- * Parses `%%task NAME [--retries N] [--retry-delay S] [--backoff F] [--timeout S] [--after a,b]`, with
+ * Parses `%%task NAME [--retries N] [--retry-delay S] [--backoff F] [--timeout S] [--after a,b]
+ * [--cache-for DURATION] [--cache-key EXPR]`, with
  * `--opt value` or `--opt=value`. Never throws: whatever is wrong is listed in `problems`, and the
  * settings hold only the values that are valid.
  */
@@ -114,11 +129,12 @@ export function parseTaskMagic(line: string): TaskMagic {
   result.isTask = true;
   const problem = (code: string, message: string) =>
     result.problems.push({ code, message });
-  const tokens = text
-    .slice(TASK_MAGIC.length)
-    .trim()
-    .split(/\s+/)
-    .filter(Boolean);
+  // Words, where a quoted part ("a b" or 'a b') may hold spaces: `--cache-key "date.today()"`.
+  const tokens =
+    text
+      .slice(TASK_MAGIC.length)
+      .trim()
+      .match(/(?:[^\s"']+|"[^"]*"|'[^']*'|["'])+/g) ?? [];
   const positionals: string[] = [];
 
   for (let i = 0; i < tokens.length; i++) {
@@ -206,13 +222,15 @@ function example(option: TaskOption): string {
     retryDelay: '--retry-delay 10',
     backoff: '--backoff 2',
     timeout: '--timeout 600',
-    after: '--after extract,transform'
+    after: '--after extract,transform',
+    cacheFor: '--cache-for 1h',
+    cacheKey: '--cache-key "str(date.today())"'
   };
   return examples[option];
 }
 
 interface ParsedValue {
-  value?: number | string[];
+  value?: number | string[] | string;
   problems: MagicProblem[];
 }
 
@@ -223,6 +241,26 @@ function parseOptionValue(
 ): ParsedValue {
   if (option === 'after') {
     return parseAfterList(value, flag);
+  }
+  if (option === 'cacheFor') {
+    const seconds = parseCacheFor(value);
+    return typeof seconds === 'number'
+      ? { value: seconds, problems: [] }
+      : {
+          problems: [
+            { code: 'invalid-cache-for', message: `${flag} ${seconds}` }
+          ]
+        };
+  }
+  if (option === 'cacheKey') {
+    const problem = cacheKeyProblem(unquote(value));
+    return problem
+      ? {
+          problems: [
+            { code: 'invalid-cache-key', message: `${flag} ${problem}` }
+          ]
+        }
+      : { value: unquote(value), problems: [] };
   }
   const rule = NUMBER_RULES[option];
   const number = (rule.whole ? WHOLE : DECIMAL).test(value)
@@ -257,7 +295,33 @@ interface NumberRule {
   expected: string;
 }
 
-const NUMBER_RULES: Record<Exclude<TaskOption, 'after'>, NumberRule> = {
+/** The text inside matching quotes ("x y" → x y); anything else unchanged. */
+function unquote(value: string): string {
+  const m = /^(["'])([\s\S]*)\1$/.exec(value);
+  return m ? m[2] : value;
+}
+
+/** Completes "--cache-key ..." when the expression cannot be used; null when it can. */
+function cacheKeyProblem(expression: unknown): string | null {
+  if (typeof expression !== 'string' || expression.trim() === '') {
+    return 'must be a Python expression, e.g. "str(date.today())"';
+  }
+  if (expression.length > MAX_CACHE_KEY_LENGTH) {
+    return `must be at most ${MAX_CACHE_KEY_LENGTH} characters, got ${expression.length}`;
+  }
+  return null;
+}
+
+/** A `--cache-key` value as the line writes it: quoted when it holds spaces or quotes. */
+function quoteCacheKey(expression: string): string {
+  // Quotes only group words: without spaces (and not itself quoted) the expression reads back as is.
+  if (!/\s/.test(expression) && !/^(["'])[\s\S]*\1$/.test(expression)) {
+    return expression;
+  }
+  return expression.includes('"') ? `'${expression}'` : `"${expression}"`;
+}
+
+const NUMBER_RULES: Record<NumberOption, NumberRule> = {
   retries: {
     limit: LIMITS.retries,
     whole: true,
@@ -343,6 +407,18 @@ export function formatTaskMagic(
       }
       continue;
     }
+    if (option === 'cacheFor') {
+      if (typeof settings.cacheFor === 'number') {
+        parts.push(`--cache-for ${formatCacheFor(settings.cacheFor)}`);
+      }
+      continue;
+    }
+    if (option === 'cacheKey') {
+      if (typeof settings.cacheKey === 'string' && settings.cacheKey !== '') {
+        parts.push(`--cache-key ${quoteCacheKey(settings.cacheKey)}`);
+      }
+      continue;
+    }
     const value = settings[option];
     if (typeof value === 'number' && value !== DEFAULT_TASK_SETTINGS[option]) {
       parts.push(`${OPTION_FLAGS[option]} ${value}`);
@@ -417,6 +493,13 @@ export function effectiveTaskSettings(cell: CellLike): EffectiveTask {
   const { after, ...numbers } = patch;
   Object.assign(result.settings, numbers);
   result.after = after ?? null;
+  if (result.settings.cacheKey !== undefined && !result.settings.cacheFor) {
+    result.warnings.push({
+      code: 'cache-key-without-cache-for',
+      message:
+        '--cache-key has no effect without --cache-for (how long a result may be reused, e.g. --cache-for 1h)'
+    });
+  }
   if (magic.isTask) {
     result.name = magic.name;
     const metaName = meta.task?.name;
@@ -525,6 +608,27 @@ export function readCellflowMetadata(metadata: unknown): ReadMetadata {
         `invalid-${kebab(option)}`,
         `metadata.cellflow.task.${option} ${rule.expected}, got ${describeValue(value)}`
       );
+    }
+  }
+  if (task.cacheFor !== undefined && task.cacheFor !== null) {
+    if (withinLimit(task.cacheFor, LIMITS.cacheFor)) {
+      result.task.settings.cacheFor = task.cacheFor as number;
+    } else {
+      problem(
+        'invalid-cache-for',
+        `metadata.cellflow.task.cacheFor must be a whole number of seconds from 1 to ${LIMITS.cacheFor.max} (365 days), got ${describeValue(task.cacheFor)}`
+      );
+    }
+  }
+  if (task.cacheKey !== undefined && task.cacheKey !== null) {
+    const keyProblem = cacheKeyProblem(task.cacheKey);
+    if (keyProblem) {
+      problem(
+        'invalid-cache-key',
+        `metadata.cellflow.task.cacheKey ${keyProblem}`
+      );
+    } else {
+      result.task.settings.cacheKey = task.cacheKey as string;
     }
   }
   if (task.after !== undefined && task.after !== null) {

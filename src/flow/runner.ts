@@ -40,6 +40,7 @@ import {
   parameterInjectionCode
 } from './parameters.js';
 import { FlowSpec, SetupCell, TaskSpec } from './spec.js';
+import { CacheBegin, RunCacheOptions, TaskCacheSession } from './task-cache.js';
 
 export type TaskState =
   | 'Pending'
@@ -100,6 +101,8 @@ export interface TaskStateEvent extends AttemptInfo {
   reason?: string;
   /** True on the Completed of a task kept from an earlier run in the same kernel (not executed). */
   kept?: boolean;
+  /** On the Completed of a cache hit (not executed): the run whose result was restored. */
+  cachedFrom?: string;
 }
 
 /** Which execution of which cell an output belongs to. */
@@ -177,6 +180,8 @@ export interface TaskRecord {
   reason?: string;
   /** Completed in an earlier run in this kernel; not executed in this one (no attempts). */
   kept?: boolean;
+  /** A cache hit: the run whose result was restored (its one attempt shows the cached outputs). */
+  cachedFrom?: string;
 }
 
 /** One execution of a cell: its execution count and when it ran (ms since epoch). */
@@ -269,6 +274,8 @@ export interface RunOptions {
    * cell and the injection are not run, nor the kept tasks, nor the setup cells already run.
    */
   resume?: ResumeFrom;
+  /** Task caching (task-cache.ts); without it tasks with `--cache-for` simply run. */
+  cache?: RunCacheOptions;
 }
 
 export const DEFAULT_INTERRUPT_GRACE_MS = 5000;
@@ -357,6 +364,7 @@ class FlowRun {
   private failed = false;
   private readonly kept: ReadonlyMap<string, string>;
   private readonly setupCellsDone: ReadonlySet<string>;
+  private readonly cache: TaskCacheSession | null;
 
   constructor(
     private readonly spec: FlowSpec,
@@ -382,6 +390,15 @@ class FlowRun {
         : null);
     this.kept = options.resume?.completed ?? new Map();
     this.setupCellsDone = options.resume?.setupCellsDone ?? new Set();
+    this.cache = options.cache
+      ? new TaskCacheSession(
+          spec,
+          kernel,
+          options.cache,
+          options.parameters ?? {},
+          this.now
+        )
+      : null;
     const tasks = new Set(spec.tasks.map(t => t.name));
     for (const name of this.kept.keys()) {
       if (!tasks.has(name)) {
@@ -596,6 +613,11 @@ class FlowRun {
     if (!(await this.runSetup(task, record))) {
       return;
     }
+    const cached = this.cache ? await this.cache.begin(task) : null;
+    if (cached?.kind === 'hit') {
+      this.replayCached(task, record, cached);
+      return;
+    }
 
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1) {
@@ -666,7 +688,13 @@ class FlowRun {
           error = this.resultError(outcome.result, 'task', cellId, lastCell);
           if (!error) {
             finish('Completed', undefined, outcome.result);
-            this.endTask(task, 'Completed', attempt);
+            const note = cached
+              ? await this.cache!.finish(task, cached, outputs)
+              : undefined;
+            record.reason = note;
+            this.endTask(task, 'Completed', attempt, undefined, {
+              reason: note
+            });
             return;
           }
           finish('Failed', error, outcome.result);
@@ -725,6 +753,36 @@ class FlowRun {
         return;
       }
     }
+  }
+
+  /** A cache hit, already restored in the kernel: its outputs shown again, Completed, not executed. */
+  private replayCached(
+    task: TaskSpec,
+    record: TaskRecord,
+    hit: Extract<CacheBegin, { kind: 'hit' }>
+  ): void {
+    const startedAt = this.now();
+    const outputs: KernelOutput[] = [];
+    const add = this.collect(
+      { source: 'task', cellId: task.cellId, task: task.name, attempt: 1 },
+      outputs
+    );
+    for (const output of hit.entry.outputs) {
+      add(output);
+    }
+    record.attempts.push({
+      attempt: 1,
+      startedAt,
+      endedAt: this.now(),
+      state: 'Completed',
+      outputs
+    });
+    record.reason = hit.reason;
+    record.cachedFrom = hit.entry.runId;
+    this.endTask(task, 'Completed', 1, undefined, {
+      reason: hit.reason,
+      cachedFrom: hit.entry.runId
+    });
   }
 
   /** Runs the task's setup cells; false (task already ended) when one failed or the run stopped. */
@@ -1014,12 +1072,13 @@ class FlowRun {
     task: TaskSpec,
     state: TaskState,
     attempt: number,
-    error?: RunError
+    error?: RunError,
+    extra: Partial<Pick<TaskStateEvent, 'reason' | 'cachedFrom'>> = {}
   ): void {
     const record = this.records.get(task.name)!;
     record.endedAt = this.now();
     record.error = error;
-    this.emitTask(task, state, attempt, { error });
+    this.emitTask(task, state, attempt, { error, ...extra });
   }
 
   private emitTask(
@@ -1027,7 +1086,10 @@ class FlowRun {
     state: TaskState,
     attempt: number,
     extra: Partial<
-      Pick<TaskStateEvent, 'error' | 'retryAt' | 'reason' | 'kept'>
+      Pick<
+        TaskStateEvent,
+        'error' | 'retryAt' | 'reason' | 'kept' | 'cachedFrom'
+      >
     > = {}
   ): void {
     const record = this.records.get(task.name)!;

@@ -31,6 +31,13 @@ export interface TaskSettings {
   backoff: number;
   /** Seconds an attempt may run before the kernel is interrupted; null = no limit. */
   timeout: number | null;
+  /**
+   * Seconds a completed attempt's result may be reused by later runs with the same cache key
+   * (`--cache-for`); absent = not cached. See task-cache.ts.
+   */
+  cacheFor?: number;
+  /** A Python expression evaluated in the kernel whose value joins the cache key (`--cache-key`). */
+  cacheKey?: string;
 }
 
 export interface TaskSpec extends TaskSettings {

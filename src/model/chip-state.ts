@@ -1,6 +1,10 @@
 import type { ITaskRun } from '../api/types.js';
 import type { TaskStateEvent } from '../flow/runner.js';
 import type { TaskSettings } from '../flow/spec.js';
+import { formatCacheFor } from '../flow/cache-duration.js';
+
+/** A Completed task's reason on a cache hit, as the run loop writes it (task-cache.ts cachedReason). */
+const CACHED_REASON = /^Cached \(from run (\S+)\)$/;
 
 /** The live part of a chip: the state of the task in the latest run, as the run loop reported it. */
 export interface ITaskLiveState {
@@ -19,6 +23,10 @@ export interface ITaskLiveState {
   timedOut?: boolean;
   /** For AwaitingRetry: when the next attempt starts (ms since epoch), for "Retrying 1/3 in 4 s". */
   retryAt?: number;
+  /** A cache hit (not executed): the run its result came from, as its id's first 8 characters. */
+  cachedFrom?: string;
+  /** A Completed task with --cache-for that was not cached, and why ("Not cached: variable …"). */
+  note?: string;
 }
 
 /** Everything a chip shows: the task's settings at a glance, and its live state when there is one. */
@@ -77,8 +85,25 @@ export function applyTaskEvent(
     error: event.error?.summary ?? event.reason,
     timedOut: event.error?.timedOut,
     ...(event.state === 'AwaitingRetry' &&
-      event.retryAt !== undefined && { retryAt: event.retryAt })
+      event.retryAt !== undefined && { retryAt: event.retryAt }),
+    ...(event.state === 'Completed' && cacheInfo(event))
   };
+}
+
+/** A Completed event's cache hit (from the loop's `cachedFrom`, or a stored reason) or note. */
+function cacheInfo(
+  event: TaskStateEvent
+): Pick<ITaskLiveState, 'cachedFrom' | 'note'> {
+  if (event.cachedFrom) {
+    return { cachedFrom: event.cachedFrom.slice(0, 8) };
+  }
+  const hit = event.reason ? CACHED_REASON.exec(event.reason) : null;
+  if (hit) {
+    return { cachedFrom: hit[1] };
+  }
+  return event.reason && /^(Not cached|Ran again): /.test(event.reason)
+    ? { note: event.reason }
+    : {};
 }
 
 /**
@@ -216,6 +241,9 @@ export function describeLiveState(
         formatDuration(now - live.since)
       );
     case 'Completed':
+      if (live.cachedFrom) {
+        return translate('Cached (from run %1)', live.cachedFrom);
+      }
       return translate(
         'Completed in %1',
         formatDuration((live.endedAt ?? now) - (live.startedAt ?? live.since))
@@ -244,6 +272,9 @@ export function describeSettings(
   }
   if (settings.timeout !== null) {
     parts.push(translate('timeout %1 s', String(settings.timeout)));
+  }
+  if (settings.cacheFor) {
+    parts.push(translate('cached %1', formatCacheFor(settings.cacheFor)));
   }
   return parts.join(' · ');
 }

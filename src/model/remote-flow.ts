@@ -102,14 +102,20 @@ export class RemoteFlowModel implements IDisposable {
     });
   }
 
-  /** Start a run of the deployed flow now, with these parameter values (defaults for the rest). */
-  async runNow(parameters: Record<string, unknown>): Promise<IFlowRun | null> {
+  /**
+   * Start a run of the deployed flow now, with these parameter values (defaults for the rest);
+   * `refreshCache` skips cached task results (the tasks run and store fresh ones).
+   */
+  async runNow(
+    parameters: Record<string, unknown>,
+    options: { refreshCache?: boolean } = {}
+  ): Promise<IFlowRun | null> {
     let run: IFlowRun | null = null;
     await this.act(async () => {
       if (!this._flow) {
         throw new Error('Deploy the flow first');
       }
-      run = await this.client.startRun(this._flow.id, parameters);
+      run = await this.client.startRun(this._flow.id, parameters, options);
       this.noteRun(run);
     });
     return run;

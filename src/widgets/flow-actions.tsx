@@ -88,6 +88,9 @@ function FlowActions(props: {
   const remote = target.remote;
   // Typed parameter values, as text; kept while the notebook stays open.
   const [values, setValues] = useState<Record<string, string>>({});
+  // "Refresh cache" for the next Run now: cached tasks run again and store fresh results.
+  const [refreshCache, setRefreshCache] = useState(false);
+  const caches = spec?.tasks.some(t => t.cacheFor) ?? false;
   const parameters = spec?.parameters ?? [];
   const checked = parameters.map(p => checkParameter(p, values[p.name]));
   const invalid = checked.some(c => c.error);
@@ -140,7 +143,11 @@ function FlowActions(props: {
             type="button"
             className="jp-mod-styled"
             disabled={!loggedIn || !remote.flow || invalid || remote.busy}
-            onClick={() => void remote.runNow(overrides)}
+            onClick={() =>
+              void remote.runNow(overrides, {
+                refreshCache: caches && refreshCache
+              })
+            }
           >
             {trans.__('Run now')}
           </button>
@@ -153,6 +160,21 @@ function FlowActions(props: {
             {trans.__('Run here')}
           </button>
         </div>
+        {caches && (
+          <label
+            className="jp-CellflowActions-refreshCache"
+            title={trans.__(
+              'Run now skips cached task results: tasks with --cache-for run again and store fresh results. Run here never uses the cache.'
+            )}
+          >
+            <input
+              type="checkbox"
+              checked={refreshCache}
+              onChange={event => setRefreshCache(event.currentTarget.checked)}
+            />
+            {trans.__('Refresh cache')}
+          </label>
+        )}
         {remote.error && (
           <p className="jp-CellflowError" role="alert">
             {remote.error}

@@ -91,6 +91,7 @@ export class TaskChip extends Widget {
       this._settings.textContent,
       this._state.textContent,
       this._previous.textContent,
+      live?.note,
       ...view.problems
     ].filter(Boolean);
     this.node.title = title.join('\n');

@@ -26,6 +26,7 @@ import {
 } from '../store/store.js';
 import { principalOf } from './auth.js';
 import { waitingFor } from './waiting-for.js';
+import { REFRESH_CACHE_EVENT } from '../runs/task-cache-store.js';
 import type { ApiContext } from './context.js';
 import { ApiError, conflict, notFound } from './errors.js';
 import {
@@ -143,7 +144,12 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         body: {
           type: ['object', 'null'],
           properties: {
-            parameters: { type: 'object', additionalProperties: true }
+            parameters: { type: 'object', additionalProperties: true },
+            refreshCache: {
+              type: 'boolean',
+              description:
+                'Skip cached task results: every task with --cache-for runs, and its result is stored afresh'
+            }
           },
           additionalProperties: false
         },
@@ -155,6 +161,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const { flowId } = request.params as { flowId: string };
       const body = (request.body ?? {}) as {
         parameters?: Record<string, unknown>;
+        refreshCache?: boolean;
       };
       const version = await store.getFlowVersion(workspace.id, flowId);
       if (!version) {
@@ -177,6 +184,15 @@ export function registerRunRoutes(app: FastifyInstance, ctx: ApiContext): void {
         state: 'Pending',
         parameters: checked.values
       });
+      if (body.refreshCache === true) {
+        await store.appendEvent({
+          workspaceId: workspace.id,
+          flowId: run.flowId,
+          flowRunId: run.id,
+          type: REFRESH_CACHE_EVENT,
+          payload: {}
+        });
+      }
       hub.notify(workspace.id);
       ctx.runs?.wake();
       return reply.code(201).send({

@@ -211,12 +211,13 @@ export class ApiClient {
   /** A new run; `warnings` says what the server accepted with a warning (undeclared parameters). */
   async createRun(
     flowId: string,
-    parameters: Record<string, unknown>
+    parameters: Record<string, unknown>,
+    options: { refreshCache?: boolean } = {}
   ): Promise<RunInfo & { warnings?: string[] }> {
     const body = await this.request<{ run: RunInfo; warnings?: string[] }>(
       'POST',
       `/api/flows/${encodeURIComponent(flowId)}/runs`,
-      { parameters }
+      options.refreshCache ? { parameters, refreshCache: true } : { parameters }
     );
     return body.warnings ? { ...body.run, warnings: body.warnings } : body.run;
   }

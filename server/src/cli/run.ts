@@ -1,5 +1,5 @@
 /**
- * `cellflow run FLOW [-p name=value]... [--watch]`: starts a run now. Parameter values travel as the
+ * `cellflow run FLOW [-p name=value]... [--watch] [--refresh-cache]`: starts a run now. Parameter values travel as the
  * strings typed; the server coerces them to the declared types and names any it refuses.
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -26,17 +26,27 @@ export function registerRunCommand(program: Command): void {
         {} as Record<string, string>
       )
       .option(
+        '--refresh-cache',
+        'skip cached task results (tasks with --cache-for run, and their results are stored afresh)'
+      )
+      .option(
         '--watch',
         'follow the run live and exit 0 only if it Completed (1 otherwise)'
       )
       .action(
         async (
           flowArg: string,
-          opts: { param: Record<string, string>; watch?: boolean }
+          opts: {
+            param: Record<string, string>;
+            watch?: boolean;
+            refreshCache?: boolean;
+          }
         ) => {
           const client = new ApiClient(await resolveConnection());
           const flow = await resolveFlow(client, flowArg);
-          const run = await client.createRun(flow.id, opts.param);
+          const run = await client.createRun(flow.id, opts.param, {
+            refreshCache: opts.refreshCache
+          });
           for (const warning of run.warnings ?? []) {
             process.stderr.write(`warning: ${warning}\n`);
           }

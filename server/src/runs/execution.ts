@@ -50,6 +50,7 @@ import {
   sameParameterValues,
   splitRunParameters
 } from './retry.js';
+import { runCacheOptions } from './task-cache-store.js';
 import { kernelWorkdir } from './workdir.js';
 
 export interface RunExecutionOptions {
@@ -71,6 +72,8 @@ export interface RunExecutionOptions {
   keepKernel?: (kept: KeptKernel) => boolean;
   /** How long the end write is retried while the database is unreachable (default 60 s). */
   endRetryMs?: number;
+  /** What a workspace's cached task results may take in all (task-cache-store.ts). */
+  taskCacheBytes?: number;
 }
 
 export const DEFAULT_END_RETRY_MS = 60_000;
@@ -303,7 +306,15 @@ export class RunExecution {
     }
     let result: RunResult | null = null;
     try {
+      const cache = await runCacheOptions(
+        store,
+        run,
+        spec,
+        this.options.taskCacheBytes,
+        mask
+      );
       const unmasked = await runFlow(spec, kernel, {
+        cache,
         // The values the parameters cell does not set itself run as a cell of their own, so the
         // executed notebook shows them as papermill's injected-parameters cell.
         parameters: checked.values,

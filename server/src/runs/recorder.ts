@@ -233,7 +233,8 @@ export class RunRecorder {
           event.state === 'AwaitingRetry' && event.retryAt !== undefined
             ? `retry ${event.attempt}/${event.maxRetries} at ${new Date(event.retryAt).toISOString()}`
             : event.state === 'Completed'
-              ? (replay ?? null)
+              ? // A cache hit ("Cached (from run …)") or why a cached task was not stored.
+                (replay ?? event.reason ?? null)
               : event.error?.timedOut
                 ? event.error.summary
                 : null;

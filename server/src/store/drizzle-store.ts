@@ -17,6 +17,7 @@ import * as notifySql from './sql/notifications.js';
 import * as runsSql from './sql/runs.js';
 import * as schedulesSql from './sql/schedules.js';
 import * as secretsSql from './sql/secrets.js';
+import * as taskCacheSql from './sql/task-cache.js';
 import * as tasksSql from './sql/tasks.js';
 import * as workersSql from './sql/workers.js';
 import type { FlowRunState, TaskRunState } from './states.js';
@@ -33,6 +34,7 @@ import type {
   ListEventsQuery,
   ListRunsQuery,
   NewEvent,
+  NewTaskCacheEntry,
   NewLogLine,
   OverlapPolicy,
   PlanScheduledRunsInput,
@@ -96,6 +98,21 @@ export class DrizzleStore implements Store {
   }
   touchApiKey(keyId: string, at: Date = new Date()) {
     return this.db.run(db => keysSql.touchApiKey(db, keyId, at));
+  }
+
+  getTaskCacheEntry(workspaceId: string, cacheKey: string, now: Date) {
+    return this.db.run(db =>
+      taskCacheSql.getTaskCacheEntry(db, workspaceId, cacheKey, now)
+    );
+  }
+  putTaskCacheEntry(
+    workspaceId: string,
+    entry: NewTaskCacheEntry,
+    maxBytes: number
+  ) {
+    return this.db.tx(db =>
+      taskCacheSql.putTaskCacheEntry(db, workspaceId, entry, maxBytes)
+    );
   }
 
   putSecret(workspaceId: string, name: string, ciphertext: string) {

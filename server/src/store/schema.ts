@@ -4,6 +4,7 @@
  * every column named here exists in a migrated database.
  */
 import {
+  bigint,
   bigserial,
   boolean,
   integer,
@@ -230,6 +231,25 @@ export const secrets = pgTable(
   t => [primaryKey({ columns: [t.workspaceId, t.name] })]
 );
 
+/** Cached task results (migration 0009), per workspace and cache key; see sql/task-cache.ts. */
+export const taskCache = pgTable(
+  'task_cache',
+  {
+    workspaceId: text('workspace_id')
+      .notNull()
+      .references(() => workspaces.id, { onDelete: 'cascade' }),
+    cacheKey: text('cache_key').notNull(),
+    taskName: text('task_name').notNull(),
+    flowRunId: text('flow_run_id').notNull(),
+    entry: jsonb('entry').notNull(),
+    sizeBytes: bigint('size_bytes', { mode: 'number' }).notNull(),
+    createdAt: ts('created_at').notNull(),
+    expiresAt: ts('expires_at').notNull(),
+    lastUsedAt: ts('last_used_at').notNull()
+  },
+  t => [primaryKey({ columns: [t.workspaceId, t.cacheKey] })]
+);
+
 /** A process that executes runs (a worker, or a server's executor), with the pools it serves. */
 export const workers = pgTable('workers', {
   id: text('id').primaryKey(),
@@ -304,6 +324,7 @@ export const schema = {
   events,
   executedNotebooks,
   secrets,
+  taskCache,
   workers,
   notificationRules,
   notificationDeliveries

@@ -54,6 +54,28 @@ export type SecretInfo = Pick<
   typeof secrets.$inferSelect,
   'name' | 'createdAt' | 'updatedAt'
 >;
+/** A cached task result as stored (sql/task-cache.ts); `entry` is the cache's own JSON. */
+export interface TaskCacheRow {
+  workspaceId: string;
+  cacheKey: string;
+  taskName: string;
+  flowRunId: string;
+  entry: unknown;
+  sizeBytes: number;
+  createdAt: Date;
+  expiresAt: Date;
+  lastUsedAt: Date;
+}
+
+export interface NewTaskCacheEntry {
+  cacheKey: string;
+  taskName: string;
+  flowRunId: string;
+  entry: unknown;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
 export interface SecretCiphertext {
   name: string;
   ciphertext: string;
@@ -398,6 +420,24 @@ export interface Store {
   /** Revoked keys are returned too (with revokedAt): the caller decides. */
   findApiKeyByHash(hash: string): Promise<ApiKeyMatch | null>;
   touchApiKey(keyId: string, at?: Date): Promise<void>;
+
+  // Task cache (per workspace; never shared across workspaces)
+  /** The entry under the key unless it expired by `now`; marks it used at `now`. */
+  getTaskCacheEntry(
+    workspaceId: string,
+    cacheKey: string,
+    now: Date
+  ): Promise<TaskCacheRow | null>;
+  /**
+   * Stores (or replaces) an entry, drops the workspace's expired entries and evicts the least recently
+   * used until the workspace's entries total at most `maxBytes`; returns the keys removed. An entry
+   * larger than `maxBytes` on its own is refused (RangeError).
+   */
+  putTaskCacheEntry(
+    workspaceId: string,
+    entry: NewTaskCacheEntry,
+    maxBytes: number
+  ): Promise<{ evicted: string[] }>;
 
   // Secrets (ciphertext only: encrypting is the caller's, see server/src/secrets)
   /** Inserts or replaces the secret; `created` says which. A replace advances updatedAt. */

@@ -247,6 +247,13 @@ export class CellflowPage {
     await this.panel.getByRole('button', { name, exact: true }).click();
   }
 
+  /** Ticks or clears the panel's "Refresh cache" option of Run now (shown when a task is cached). */
+  async setRefreshCache(on: boolean): Promise<void> {
+    await this.panel
+      .getByRole('checkbox', { name: 'Refresh cache', exact: true })
+      .setChecked(on);
+  }
+
   /** The panel's Secrets section of the logged-in workspace (folded until opened). */
   get secrets(): Locator {
     return this.panel.locator('.jp-CellflowSecrets');
