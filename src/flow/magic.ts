@@ -3,7 +3,8 @@
  * rendering back, and merging the two, so the panel, the chip and the compiler read a cell the same way.
  */
 import { LIMITS, type NumberLimit } from './limits.js';
-import type { TaskSettings } from './spec.js';
+import { parseMapOption, readMapMetadata } from './mapping-options.js';
+import type { MapSpec, TaskSettings } from './spec.js';
 import { describeValue, identifierProblem } from './validate.js';
 
 export const TASK_MAGIC = '%%task';
@@ -29,6 +30,8 @@ export interface TaskSettingsPatch {
   timeout?: number | null;
   /** Upstream task names; [] means "depends on nothing"; left out means "after the previous task". */
   after?: string[];
+  /** `--map NAME=ITERABLE`: the body runs once per element (mapping-options.ts). */
+  map?: MapSpec;
 }
 
 export type TaskOption = keyof TaskSettingsPatch;
@@ -62,14 +65,16 @@ const OPTION_FLAGS: Record<TaskOption, string> = {
   retryDelay: '--retry-delay',
   backoff: '--backoff',
   timeout: '--timeout',
-  after: '--after'
+  after: '--after',
+  map: '--map'
 };
 const OPTION_ORDER: TaskOption[] = [
   'retries',
   'retryDelay',
   'backoff',
   'timeout',
-  'after'
+  'after',
+  'map'
 ];
 const FLAG_OPTIONS = new Map<string, TaskOption>(
   OPTION_ORDER.map(option => [OPTION_FLAGS[option], option])
@@ -95,7 +100,8 @@ export function isTaskMagicLine(line: string): boolean {
 }
 
 /**
- * Parses `%%task NAME [--retries N] [--retry-delay S] [--backoff F] [--timeout S] [--after a,b]`, with
+ * Parses `%%task NAME [--retries N] [--retry-delay S] [--backoff F] [--timeout S] [--after a,b]
+ * [--map NAME=ITERABLE]`, with
  * `--opt value` or `--opt=value`. Never throws: whatever is wrong is listed in `problems`, and the
  * settings hold only the values that are valid.
  */
@@ -206,13 +212,14 @@ function example(option: TaskOption): string {
     retryDelay: '--retry-delay 10',
     backoff: '--backoff 2',
     timeout: '--timeout 600',
-    after: '--after extract,transform'
+    after: '--after extract,transform',
+    map: '--map url=urls'
   };
   return examples[option];
 }
 
 interface ParsedValue {
-  value?: number | string[];
+  value?: number | string[] | MapSpec;
   problems: MagicProblem[];
 }
 
@@ -223,6 +230,9 @@ function parseOptionValue(
 ): ParsedValue {
   if (option === 'after') {
     return parseAfterList(value, flag);
+  }
+  if (option === 'map') {
+    return parseMapOption(value, flag);
   }
   const rule = NUMBER_RULES[option];
   const number = (rule.whole ? WHOLE : DECIMAL).test(value)
@@ -257,7 +267,7 @@ interface NumberRule {
   expected: string;
 }
 
-const NUMBER_RULES: Record<Exclude<TaskOption, 'after'>, NumberRule> = {
+const NUMBER_RULES: Record<Exclude<TaskOption, 'after' | 'map'>, NumberRule> = {
   retries: {
     limit: LIMITS.retries,
     whole: true,
@@ -324,7 +334,10 @@ function parseAfterList(
  */
 export function formatTaskMagic(
   name: string,
-  settings: Partial<TaskSettings> & { after?: string[] | null },
+  settings: Partial<TaskSettings> & {
+    after?: string[] | null;
+    map?: MapSpec | null;
+  },
   previousLine?: string
 ): string {
   const previous = previousLine ? parseTaskMagic(previousLine).order : [];
@@ -340,6 +353,12 @@ export function formatTaskMagic(
         parts.push(
           after.length === 0 ? '--after=' : `--after ${after.join(',')}`
         );
+      }
+      continue;
+    }
+    if (option === 'map') {
+      if (settings.map) {
+        parts.push(`--map ${settings.map.name}=${settings.map.over}`);
       }
       continue;
     }
@@ -372,6 +391,8 @@ export interface EffectiveTask {
   settings: TaskSettings;
   /** Declared upstream tasks, or null to run after the previous task in the notebook. */
   after: string[] | null;
+  /** `--map NAME=ITERABLE` (or `metadata.cellflow.task.map`), or null for a task that runs once. */
+  map: MapSpec | null;
   /** Where the task came from. */
   fromMagic: boolean;
   fromMetadata: boolean;
@@ -402,6 +423,7 @@ export function effectiveTaskSettings(cell: CellLike): EffectiveTask {
     name: null,
     settings: { ...DEFAULT_TASK_SETTINGS },
     after: null,
+    map: null,
     fromMagic: magic.isTask,
     fromMetadata: meta.task !== null,
     problems: [...meta.problems, ...magic.problems],
@@ -414,9 +436,10 @@ export function effectiveTaskSettings(cell: CellLike): EffectiveTask {
     ...(meta.task?.settings ?? {}),
     ...magic.settings
   };
-  const { after, ...numbers } = patch;
+  const { after, map, ...numbers } = patch;
   Object.assign(result.settings, numbers);
   result.after = after ?? null;
+  result.map = map ?? null;
   if (magic.isTask) {
     result.name = magic.name;
     const metaName = meta.task?.name;
@@ -549,6 +572,13 @@ export function readCellflowMetadata(metadata: unknown): ReadMetadata {
       result.task.settings.after = names;
     }
   }
+  if (task.map !== undefined && task.map !== null) {
+    const map = readMapMetadata(task.map);
+    if (map.value) {
+      result.task.settings.map = map.value;
+    }
+    result.problems.push(...map.problems);
+  }
   return result;
 }
 
@@ -585,7 +615,9 @@ export function metadataFromMagic(
         value
       )
         ? [...value]
-        : value;
+        : typeof value === 'object'
+          ? { ...value }
+          : value;
     }
   }
   base.task = task;

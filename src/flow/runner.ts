@@ -34,6 +34,7 @@ import {
   KernelDiedError,
   KernelOutput
 } from './kernel.js';
+import { MapHost, runMappedTask, withElements } from './mapping.js';
 import { OutputArea, OutputChange } from './output-area.js';
 import {
   injectedParameterValues,
@@ -457,7 +458,11 @@ class FlowRun {
       state,
       startedAt,
       endedAt: this.now(),
-      tasks: this.spec.tasks.map(t => this.records.get(t.name)!),
+      // A mapped task's elements (`fetch[0]`, ...) follow it.
+      tasks: withElements(
+        this.spec.tasks.map(t => t.name),
+        this.records
+      ),
       error: this.firstError,
       parametersOutputs: this.parametersOutputs,
       teardownOutputs: this.teardownOutputs,
@@ -596,6 +601,10 @@ class FlowRun {
     if (!(await this.runSetup(task, record))) {
       return;
     }
+    if (task.map) {
+      await runMappedTask(this.mapHost(task), { ...task, map: task.map });
+      return;
+    }
 
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1) {
@@ -725,6 +734,61 @@ class FlowRun {
         return;
       }
     }
+  }
+
+  /** What mapping.ts needs to run a mapped task's elements as tasks of their own (mapping.ts). */
+  private mapHost(task: TaskSpec): MapHost {
+    return {
+      execute: async (code, options) => {
+        const outcome = await this.guardedExecute(
+          code,
+          options,
+          null,
+          task.name
+        );
+        if (outcome.kind === 'done') {
+          return outcome;
+        }
+        if (outcome.kind === 'died') {
+          const error = this.diedError(outcome.error, 'task', task.cellId);
+          return { kind: 'died', error };
+        }
+        this.stopped = this.stopped ?? 'cancel';
+        return { kind: 'stopped' };
+      },
+      addElement: element => {
+        this.records.set(element.name, {
+          name: element.name,
+          cellId: element.cellId,
+          state: 'Pending',
+          attempts: [],
+          setupOutputs: []
+        });
+        this.emitTask(element, 'Pending', 0);
+      },
+      runElement: async element => {
+        await this.runTask(element);
+        return this.records.get(element.name)!;
+      },
+      notRun: (element, reason) => this.markNotRun(element, reason),
+      endTask: (state, error) => {
+        this.endTask(task, state, 1, error);
+        if (state === 'Failed') {
+          this.fail(error!);
+        } else if (state === 'Crashed') {
+          this.crash(error!);
+        } else if (state === 'Cancelled') {
+          this.stopped = this.stopped ?? 'cancel';
+        }
+      },
+      errorOf: result =>
+        this.resultError(result, 'task', task.cellId) ?? {
+          ename: 'Error',
+          evalue: '',
+          traceback: [],
+          summary: 'Error'
+        }
+    };
   }
 
   /** Runs the task's setup cells; false (task already ended) when one failed or the run stopped. */
