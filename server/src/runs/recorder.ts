@@ -14,6 +14,7 @@ import type {
   TaskStateEvent
 } from '../../../src/flow/runner.js';
 import type { KernelOutput } from '../../../src/flow/kernel.js';
+import { parseElementTaskName } from '../../../src/flow/mapping-options.js';
 import type {
   AttemptError,
   FlowRun,
@@ -82,6 +83,8 @@ export class RunRecorder {
   private logBatch: NewLogLine[] | null = null;
   private readonly logBudgets = new Map<string, LogBudget>();
   private readonly runStreams = new Map<string, LineSplitter>();
+  /** Elements of mapped tasks reported but not yet in the store: created by one write. */
+  private elementBatch: { names: string[]; slots: TaskSlot[] } | null = null;
 
   constructor(private readonly options: RecorderOptions) {
     for (const taskRun of options.taskRuns) {
@@ -195,6 +198,10 @@ export class RunRecorder {
   }
 
   private onTaskState(event: TaskStateEvent): void {
+    if (event.state === 'Pending' && !this.tasks.has(event.task)) {
+      this.addElement(event.task);
+      return;
+    }
     const slot = this.tasks.get(event.task);
     if (!slot || event.state === 'Pending') {
       return;
@@ -258,6 +265,47 @@ export class RunRecorder {
         return;
       }
     }
+  }
+
+  /**
+   * An element of a mapped task (`fetch[3]`, mapping.ts) is a task run of its own, made when the run
+   * loop reports it: the elements are known only once the iterable was read. Its slot is usable at
+   * once (the writes that follow are queued after the one that creates it, which fills in its id);
+   * the burst of one task's elements becomes one insert.
+   */
+  private addElement(name: string): void {
+    const element = parseElementTaskName(name);
+    const parent = element ? this.tasks.get(element.task) : undefined;
+    if (!parent) {
+      return;
+    }
+    const slot: TaskSlot = {
+      taskRun: { ...parent.taskRun, id: '', taskName: name, state: 'Pending' },
+      state: 'Pending',
+      attemptId: null,
+      attempt: 0,
+      outputs: new OutputCollector(this.options.outputCapBytes),
+      streams: new Map()
+    };
+    this.tasks.set(name, slot);
+    if (this.elementBatch) {
+      this.elementBatch.names.push(name);
+      this.elementBatch.slots.push(slot);
+      return;
+    }
+    const batch = (this.elementBatch = { names: [name], slots: [slot] });
+    this.enqueue(async () => {
+      if (this.elementBatch === batch) {
+        this.elementBatch = null;
+      }
+      const created = await this.options.store.createTaskRuns(
+        this.options.run.id,
+        batch.names
+      );
+      created.forEach((taskRun, i) => {
+        batch.slots[i].taskRun = taskRun;
+      });
+    });
   }
 
   /**
