@@ -91,7 +91,10 @@ describe('a mapped task on the server', () => {
       ['fetch[4]', 'Completed']
     ]);
     const third = detail.taskRuns.find(t => t.taskName === 'fetch[2]')!;
-    expect(third.attemptList.map(a => a.state)).toEqual(['Failed', 'Completed']);
+    expect(third.attemptList.map(a => a.state)).toEqual([
+      'Failed',
+      'Completed'
+    ]);
     const logs = await store.listLogLines(workspaceId, detail.id, {
       taskName: 'fetch[2]'
     });

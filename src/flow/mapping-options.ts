@@ -109,3 +109,28 @@ export function parseElementTaskName(
 export function mapResultsName(task: string): string {
   return `${task}_results`;
 }
+
+/**
+ * Task names with each mapped task's elements moved right after their task, in element order (the
+ * store lists elements after every task, as the run made them).
+ */
+export function groupElements(names: readonly string[]): string[] {
+  const elements = new Map<string, { name: string; index: number }[]>();
+  const plain: string[] = [];
+  for (const name of names) {
+    const element = parseElementTaskName(name);
+    if (element && names.includes(element.task)) {
+      const list = elements.get(element.task) ?? [];
+      list.push({ name, index: element.index });
+      elements.set(element.task, list);
+    } else {
+      plain.push(name);
+    }
+  }
+  return plain.flatMap(name => [
+    name,
+    ...(elements.get(name) ?? [])
+      .sort((a, b) => a.index - b.index)
+      .map(e => e.name)
+  ]);
+}

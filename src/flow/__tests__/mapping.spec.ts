@@ -90,6 +90,10 @@ describe('--map in the %%task line', () => {
     expect(
       parseTaskMagic('%%task fetch --map a=b --map c=d').problems[0].message
     ).toBe('--map is given more than once in the %%task line');
+    expect(parseMapOption(' url = urls ')).toEqual({
+      value: { name: 'url', over: 'urls' },
+      problems: []
+    });
   });
 
   it('writes the option back, keeping its place, and mirrors it into the metadata', () => {
