@@ -193,7 +193,7 @@ describe('a mapped task over a real ipykernel', () => {
     const fetch = result.tasks.find(t => t.name === 'fetch')!;
     expect(fetch.state).toBe('Failed');
     expect(fetch.error?.summary).toBe(
-      '1 of 4 elements failed (fetch[2]: ValueError: cannot fetch bad)'
+      'MapError: 1 of 4 elements failed (fetch[2]: ValueError: cannot fetch bad)'
     );
     expect(states(events, 'load')).toEqual(['Pending', 'NotRun']);
     expect(result.tasks.find(t => t.name === 'load')?.reason).toBe(

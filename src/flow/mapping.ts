@@ -192,14 +192,15 @@ function failedError(
   failed: TaskRecord[],
   size: number
 ): RunError {
+  // One text for the chip of a run here and of a server run (which stores "ename: evalue").
   const first = failed[0];
   const firstText = `${first.name}: ${first.error?.summary ?? first.state}`;
-  const evalue = `${failed.length} of ${size} elements failed; the first, ${firstText}`;
+  const evalue = `${failed.length} of ${size} elements failed (${firstText})`;
   return {
-    ename: first.error?.ename ?? 'MapError',
+    ename: 'MapError',
     evalue,
     traceback: first.error?.traceback ?? [],
-    summary: `${failed.length} of ${size} elements failed (${firstText})`,
+    summary: `MapError: ${evalue}`,
     cellId: task.cellId,
     source: 'task'
   };
