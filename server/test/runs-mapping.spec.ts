@@ -103,6 +103,29 @@ describe('a mapped task on the server', () => {
       taskName: 'total'
     });
     expect(total.map(l => l.text)).toContain('total 150');
+    // The executed notebook's fetch cell: each element's last attempt, in element order.
+    const executed = (await store.getExecutedNotebook(
+      workspaceId,
+      detail.id
+    )) as { cells: { outputs: Record<string, unknown>[] }[] };
+    expect(
+      executed.cells[1].outputs.map(o =>
+        o.output_type === 'stream'
+          ? o.text
+          : (o.data as Record<string, string>)['text/plain']
+      )
+    ).toEqual([
+      'got 1\n',
+      '10',
+      'got 2\n',
+      '20',
+      'got 3\n',
+      '30',
+      'got 4\n',
+      '40',
+      'got 5\n',
+      '50'
+    ]);
   });
 
   it('fails the run on a failed element and leaves downstream tasks not run', async () => {

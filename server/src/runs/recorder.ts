@@ -526,11 +526,12 @@ export class CellOutputs {
     if (event.cellId === null) {
       return;
     }
+    const key = outputsKey(event);
     const attempt = event.source === 'task' ? (event.attempt ?? 1) : 0;
-    let cell = this.cells.get(event.cellId);
+    let cell = this.cells.get(key);
     if (!cell || cell.attempt < attempt) {
       cell = { attempt, outputs: new OutputCollector(this.capBytes) };
-      this.cells.set(event.cellId, cell);
+      this.cells.set(key, cell);
     }
     cell.outputs.add(event.output);
   }
@@ -541,7 +542,7 @@ export class CellOutputs {
       return;
     }
     const attempt = event.source === 'task' ? (event.attempt ?? 1) : 0;
-    const cell = this.cells.get(event.cellId);
+    const cell = this.cells.get(outputsKey(event));
     if (!cell || cell.attempt !== attempt) {
       return;
     }
@@ -552,7 +553,31 @@ export class CellOutputs {
     }
   }
 
+  /** A mapped task's cell: each element's last attempt, in element order. */
   get(cellId: string): KernelOutput[] | undefined {
+    const elements = [...this.cells.entries()]
+      .map(([key, cell]) => ({ index: elementIndexOf(key, cellId), cell }))
+      .filter(e => e.index !== null)
+      .sort((a, b) => a.index! - b.index!);
+    if (elements.length > 0) {
+      return elements.flatMap(e => e.cell.outputs.outputs());
+    }
     return this.cells.get(cellId)?.outputs.outputs();
   }
+}
+
+/**
+ * Where CellOutputs keeps an execution's outputs: its cell, or for an element of a mapped task (all
+ * on the task's cell, each with its own attempts) the cell and the element's index.
+ */
+function outputsKey(place: OutputPlace): string {
+  const element = place.task ? parseElementTaskName(place.task) : null;
+  return element
+    ? `${place.cellId}\u0000${element.index}`
+    : (place.cellId ?? '');
+}
+
+function elementIndexOf(key: string, cellId: string): number | null {
+  const prefix = `${cellId}\u0000`;
+  return key.startsWith(prefix) ? Number(key.slice(prefix.length)) : null;
 }
