@@ -243,6 +243,80 @@ describe('a mapped task over a real ipykernel', () => {
     }
   });
 
+  it('gives each element its own timeout, and a cancel stops at once: the elements not started are NotRun', async () => {
+    const kernel = await start();
+    const events: RunEvent[] = [];
+    const result = await runFlow(
+      flow([
+        task('make', 'waits = [0, 30, 0]'),
+        task('nap', 'import time\ntime.sleep(wait)\nwait', {
+          upstream: ['make'],
+          timeout: 1,
+          map: { name: 'wait', over: 'waits' }
+        })
+      ]),
+      kernel,
+      { onEvent: e => events.push(e) }
+    );
+    // The element that sleeps 30 s times out after 1 s; the next one still runs.
+    expect(result.state).toBe('Failed');
+    expect(result.tasks.find(t => t.name === 'nap[1]')?.error?.summary).toBe(
+      'TimeoutError: timed out after 1 s'
+    );
+    expect(states(events, 'nap[2]')).toEqual([
+      'Pending',
+      'Running',
+      'Completed'
+    ]);
+
+    const cancel = new AbortController();
+    const cancelled: RunEvent[] = [];
+    const stopped = await runFlow(
+      flow([
+        task('make', 'waits = [0, 30, 0, 0]'),
+        task('nap', 'import time\ntime.sleep(wait)', {
+          upstream: ['make'],
+          map: { name: 'wait', over: 'waits' }
+        }),
+        task('after', 'print("never")', { upstream: ['nap'] })
+      ]),
+      kernel,
+      {
+        signal: cancel.signal,
+        onEvent: e => {
+          cancelled.push(e);
+          if (
+            e.type === 'task-state' &&
+            e.task === 'nap[1]' &&
+            e.state === 'Running'
+          ) {
+            cancel.abort();
+          }
+        }
+      }
+    );
+    expect(stopped.state).toBe('Cancelled');
+    expect(states(cancelled, 'nap[0]')).toEqual([
+      'Pending',
+      'Running',
+      'Completed'
+    ]);
+    expect(states(cancelled, 'nap[1]')).toEqual([
+      'Pending',
+      'Running',
+      'Cancelled'
+    ]);
+    for (const name of ['nap[2]', 'nap[3]']) {
+      expect(states(cancelled, name)).toEqual(['Pending', 'NotRun']);
+    }
+    expect(states(cancelled, 'nap')).toEqual([
+      'Pending',
+      'Running',
+      'Cancelled'
+    ]);
+    expect(states(cancelled, 'after')).toEqual(['Pending', 'NotRun']);
+  });
+
   it('maps over an empty iterable: the task completes with empty results', async () => {
     const kernel = await start();
     const result = await runFlow(
