@@ -57,6 +57,8 @@ export interface MapHost {
   endTask(state: TaskState, error?: RunError): void;
   /** The code a task error gives, as the run loop builds it. */
   errorOf(result: ExecuteResult): RunError;
+  /** True once the run was cancelled or crashed: nothing more is sent to the kernel. */
+  isStopped(): boolean;
 }
 
 const KEY = '__cellflow_map__';
@@ -78,6 +80,11 @@ export async function runMappedTask(
 
   const records: TaskRecord[] = [];
   for (const [index, element] of elements.entries()) {
+    if (host.isStopped()) {
+      // The run loop reports it NotRun, as any task after a cancel or a crash.
+      records.push(await host.runElement(element));
+      continue;
+    }
     const bound = await host.execute(bindCode(task, index), { silent: true });
     if (bound.kind === 'died') {
       return crashed(host, elements.slice(index), bound.error);
@@ -90,7 +97,7 @@ export async function runMappedTask(
     }
     const record = await host.runElement(element);
     records.push(record);
-    if (record.state === 'Completed') {
+    if (record.state === 'Completed' && !host.isStopped()) {
       const count = record.attempts[record.attempts.length - 1]?.executionCount;
       const kept = await host.execute(keepResultCode(task, index, count), {
         silent: true

@@ -781,6 +781,8 @@ class FlowRun {
           this.stopped = this.stopped ?? 'cancel';
         }
       },
+      isStopped: () =>
+        this.stopped !== null || this.options.signal?.aborted === true,
       errorOf: result =>
         this.resultError(result, 'task', task.cellId) ?? {
           ename: 'Error',
