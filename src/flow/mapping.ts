@@ -113,8 +113,14 @@ export async function runMappedTask(
     host.endTask('Crashed', crash.error);
     return;
   }
+  const failed = records.filter(r => r.state === 'Failed');
   if (records.some(r => r.state === 'Cancelled' || r.state === 'NotRun')) {
-    host.endTask('Cancelled');
+    // Stopped early: a cancel, or a kernel given up on after a timeout (that element Failed).
+    if (failed.length > 0) {
+      host.endTask('Failed', failedError(task, failed, size));
+    } else {
+      host.endTask('Cancelled');
+    }
     return;
   }
   const collected = await host.execute(collectCode(task, size), {
@@ -124,7 +130,6 @@ export async function runMappedTask(
     host.endTask('Crashed', collected.error);
     return;
   }
-  const failed = records.filter(r => r.state !== 'Completed');
   if (failed.length > 0) {
     host.endTask('Failed', failedError(task, failed, size));
     return;
