@@ -300,6 +300,7 @@ function buildTaskSpecs(
       setup: t.setup,
       upstream,
       ...t.task.settings,
+      ...(t.task.map ? { map: { ...t.task.map } } : {}),
       ...raisesException(t.cell)
     };
   });

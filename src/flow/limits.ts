@@ -47,6 +47,8 @@ export const LIMITS = {
   every: { min: 1, max: 366 * DAY_SECONDS, whole: true, unit: 'seconds' },
   /** How long a task's cached result may be reused (`--cache-for`): 1 second to 365 days. */
   cacheFor: { min: 1, max: 365 * DAY_SECONDS, whole: true, unit: 'seconds' },
+  /** Elements of a mapped task (`--map`): each is a task run of its own, stored and shown. */
+  mapElements: { min: 0, max: 1000, whole: true, unit: '' },
   /** Parallel runs of one flow (overlap policy 'parallel'). */
   maxConcurrent: { min: 1, max: 1000, whole: true, unit: '' }
 } as const satisfies Record<string, NumberLimit>;

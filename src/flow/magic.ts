@@ -4,7 +4,8 @@
  */
 import { formatCacheFor, parseCacheFor } from './cache-duration.js';
 import { LIMITS, withinLimit, type NumberLimit } from './limits.js';
-import type { TaskSettings } from './spec.js';
+import { parseMapOption, readMapMetadata } from './mapping-options.js';
+import type { MapSpec, TaskSettings } from './spec.js';
 import { describeValue, identifierProblem } from './validate.js';
 
 export const TASK_MAGIC = '%%task';
@@ -30,6 +31,8 @@ export interface TaskSettingsPatch {
   timeout?: number | null;
   /** Upstream task names; [] means "depends on nothing"; left out means "after the previous task". */
   after?: string[];
+  /** `--map NAME=ITERABLE`: the body runs once per element (mapping-options.ts). */
+  map?: MapSpec;
   /** Seconds a result may be reused (`--cache-for 1h`). */
   cacheFor?: number;
   /** Python expression whose value joins the cache key (`--cache-key EXPR`). */
@@ -68,6 +71,7 @@ const OPTION_FLAGS: Record<TaskOption, string> = {
   backoff: '--backoff',
   timeout: '--timeout',
   after: '--after',
+  map: '--map',
   cacheFor: '--cache-for',
   cacheKey: '--cache-key'
 };
@@ -77,6 +81,7 @@ const OPTION_ORDER: TaskOption[] = [
   'backoff',
   'timeout',
   'after',
+  'map',
   'cacheFor',
   'cacheKey'
 ];
@@ -110,7 +115,7 @@ export function isTaskMagicLine(line: string): boolean {
 
 /**
  * Parses `%%task NAME [--retries N] [--retry-delay S] [--backoff F] [--timeout S] [--after a,b]
- * [--cache-for DURATION] [--cache-key EXPR]`, with
+ * [--map NAME=ITERABLE] [--cache-for DURATION] [--cache-key EXPR]`, with
  * `--opt value` or `--opt=value`. Never throws: whatever is wrong is listed in `problems`, and the
  * settings hold only the values that are valid.
  */
@@ -223,6 +228,7 @@ function example(option: TaskOption): string {
     backoff: '--backoff 2',
     timeout: '--timeout 600',
     after: '--after extract,transform',
+    map: '--map url=urls',
     cacheFor: '--cache-for 1h',
     cacheKey: '--cache-key "str(date.today())"'
   };
@@ -230,7 +236,7 @@ function example(option: TaskOption): string {
 }
 
 interface ParsedValue {
-  value?: number | string[] | string;
+  value?: number | string[] | string | MapSpec;
   problems: MagicProblem[];
 }
 
@@ -261,6 +267,9 @@ function parseOptionValue(
           ]
         }
       : { value: unquote(value), problems: [] };
+  }
+  if (option === 'map') {
+    return parseMapOption(value, flag);
   }
   const rule = NUMBER_RULES[option];
   const number = (rule.whole ? WHOLE : DECIMAL).test(value)
@@ -388,7 +397,10 @@ function parseAfterList(
  */
 export function formatTaskMagic(
   name: string,
-  settings: Partial<TaskSettings> & { after?: string[] | null },
+  settings: Partial<TaskSettings> & {
+    after?: string[] | null;
+    map?: MapSpec | null;
+  },
   previousLine?: string
 ): string {
   const previous = previousLine ? parseTaskMagic(previousLine).order : [];
@@ -416,6 +428,12 @@ export function formatTaskMagic(
     if (option === 'cacheKey') {
       if (typeof settings.cacheKey === 'string' && settings.cacheKey !== '') {
         parts.push(`--cache-key ${quoteCacheKey(settings.cacheKey)}`);
+      }
+      continue;
+    }
+    if (option === 'map') {
+      if (settings.map) {
+        parts.push(`--map ${settings.map.name}=${settings.map.over}`);
       }
       continue;
     }
@@ -448,6 +466,8 @@ export interface EffectiveTask {
   settings: TaskSettings;
   /** Declared upstream tasks, or null to run after the previous task in the notebook. */
   after: string[] | null;
+  /** `--map NAME=ITERABLE` (or `metadata.cellflow.task.map`), or null for a task that runs once. */
+  map: MapSpec | null;
   /** Where the task came from. */
   fromMagic: boolean;
   fromMetadata: boolean;
@@ -478,6 +498,7 @@ export function effectiveTaskSettings(cell: CellLike): EffectiveTask {
     name: null,
     settings: { ...DEFAULT_TASK_SETTINGS },
     after: null,
+    map: null,
     fromMagic: magic.isTask,
     fromMetadata: meta.task !== null,
     problems: [...meta.problems, ...magic.problems],
@@ -490,9 +511,17 @@ export function effectiveTaskSettings(cell: CellLike): EffectiveTask {
     ...(meta.task?.settings ?? {}),
     ...magic.settings
   };
-  const { after, ...numbers } = patch;
+  const { after, map, ...numbers } = patch;
   Object.assign(result.settings, numbers);
   result.after = after ?? null;
+  result.map = map ?? null;
+  if (result.map && result.settings.cacheFor) {
+    result.warnings.push({
+      code: 'map-not-cached',
+      message:
+        '--cache-for has no effect on a mapped task (--map): no cache key tells one element from another'
+    });
+  }
   if (result.settings.cacheKey !== undefined && !result.settings.cacheFor) {
     result.warnings.push({
       code: 'cache-key-without-cache-for',
@@ -653,6 +682,13 @@ export function readCellflowMetadata(metadata: unknown): ReadMetadata {
       result.task.settings.after = names;
     }
   }
+  if (task.map !== undefined && task.map !== null) {
+    const map = readMapMetadata(task.map);
+    if (map.value) {
+      result.task.settings.map = map.value;
+    }
+    result.problems.push(...map.problems);
+  }
   return result;
 }
 
@@ -689,7 +725,9 @@ export function metadataFromMagic(
         value
       )
         ? [...value]
-        : value;
+        : typeof value === 'object'
+          ? { ...value }
+          : value;
     }
   }
   base.task = task;

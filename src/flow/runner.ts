@@ -34,6 +34,7 @@ import {
   KernelDiedError,
   KernelOutput
 } from './kernel.js';
+import { MapHost, runMappedTask, withElements } from './mapping.js';
 import { OutputArea, OutputChange } from './output-area.js';
 import {
   injectedParameterValues,
@@ -474,7 +475,11 @@ class FlowRun {
       state,
       startedAt,
       endedAt: this.now(),
-      tasks: this.spec.tasks.map(t => this.records.get(t.name)!),
+      // A mapped task's elements (`fetch[0]`, ...) follow it.
+      tasks: withElements(
+        this.spec.tasks.map(t => t.name),
+        this.records
+      ),
       error: this.firstError,
       parametersOutputs: this.parametersOutputs,
       teardownOutputs: this.teardownOutputs,
@@ -611,6 +616,11 @@ class FlowRun {
     this.emitTask(task, 'Running', 1);
 
     if (!(await this.runSetup(task, record))) {
+      return;
+    }
+    if (task.map) {
+      // A mapped task is not cached (its elements differ by the bound value, which no key holds).
+      await runMappedTask(this.mapHost(task), { ...task, map: task.map });
       return;
     }
     const cached = this.cache ? await this.cache.begin(task) : null;
@@ -783,6 +793,63 @@ class FlowRun {
       reason: hit.reason,
       cachedFrom: hit.entry.runId
     });
+  }
+
+  /** What mapping.ts needs to run a mapped task's elements as tasks of their own (mapping.ts). */
+  private mapHost(task: TaskSpec): MapHost {
+    return {
+      execute: async (code, options) => {
+        const outcome = await this.guardedExecute(
+          code,
+          options,
+          null,
+          task.name
+        );
+        if (outcome.kind === 'done') {
+          return outcome;
+        }
+        if (outcome.kind === 'died') {
+          const error = this.diedError(outcome.error, 'task', task.cellId);
+          return { kind: 'died', error };
+        }
+        this.stopped = this.stopped ?? 'cancel';
+        return { kind: 'stopped' };
+      },
+      addElement: element => {
+        this.records.set(element.name, {
+          name: element.name,
+          cellId: element.cellId,
+          state: 'Pending',
+          attempts: [],
+          setupOutputs: []
+        });
+        this.emitTask(element, 'Pending', 0);
+      },
+      runElement: async element => {
+        await this.runTask(element);
+        return this.records.get(element.name)!;
+      },
+      notRun: (element, reason) => this.markNotRun(element, reason),
+      endTask: (state, error) => {
+        this.endTask(task, state, 1, error);
+        if (state === 'Failed') {
+          this.fail(error!);
+        } else if (state === 'Crashed') {
+          this.crash(error!);
+        } else if (state === 'Cancelled') {
+          this.stopped = this.stopped ?? 'cancel';
+        }
+      },
+      isStopped: () =>
+        this.stopped !== null || this.options.signal?.aborted === true,
+      errorOf: result =>
+        this.resultError(result, 'task', task.cellId) ?? {
+          ename: 'Error',
+          evalue: '',
+          traceback: [],
+          summary: 'Error'
+        }
+    };
   }
 
   /** Runs the task's setup cells; false (task already ended) when one failed or the run stopped. */

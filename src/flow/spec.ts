@@ -40,7 +40,20 @@ export interface TaskSettings {
   cacheKey?: string;
 }
 
+/**
+ * `%%task fetch --map url=urls`: the task's body runs once per element of `urls`, with `url` bound to
+ * the element; each element is a task run of its own, `fetch[0]`, `fetch[1]`, ... (mapping.ts).
+ */
+export interface MapSpec {
+  /** The name each element is bound to (a Python identifier). */
+  name: string;
+  /** The variable holding the iterable: a parameter or a variable an upstream task set. */
+  over: string;
+}
+
 export interface TaskSpec extends TaskSettings {
+  /** Run once per element of an iterable (absent for a task that runs once). */
+  map?: MapSpec;
   /** The task cell is tagged `raises-exception` (see SetupCell). */
   raisesException?: true;
   /** A Python identifier, unique in the flow. */

@@ -1,6 +1,6 @@
 import type { ITaskRun } from '../api/types.js';
 import type { TaskStateEvent } from '../flow/runner.js';
-import type { TaskSettings } from '../flow/spec.js';
+import type { MapSpec, TaskSettings } from '../flow/spec.js';
 import { formatCacheFor } from '../flow/cache-duration.js';
 
 /** A Completed task's reason on a cache hit, as the run loop writes it (task-cache.ts cachedReason). */
@@ -35,6 +35,10 @@ export interface IChipView {
   settings: TaskSettings;
   problems: string[];
   live: ITaskLiveState | null;
+  /** `--map NAME=ITERABLE`, for a mapped task. */
+  map?: MapSpec | null;
+  /** A mapped task's elements in the latest run (`fetch[0]`, ...), in order, as far as reported. */
+  elements?: ITaskLiveState[];
   /**
    * How the task ended in an earlier run, while the latest run has not ended it yet: a scheduled run
    * that starts right after a failed one must not hide the failure.
@@ -261,12 +265,48 @@ export function describeLiveState(
   }
 }
 
+/**
+ * A mapped task's progress over its elements: "7/10 completed, 1 retrying, 1 failed" (the parts
+ * that are 0 left out, but for the completed count); empty when no element was reported.
+ */
+export function describeMapProgress(
+  elements: readonly ITaskLiveState[],
+  translate: (text: string, ...args: string[]) => string = plain
+): string {
+  if (elements.length === 0) {
+    return '';
+  }
+  const count = (states: ITaskLiveState['state'][]) =>
+    elements.filter(e => states.includes(e.state)).length;
+  const total = String(elements.length);
+  const parts = [
+    translate('%1/%2 completed', String(count(['Completed'])), total)
+  ];
+  const extra: [ITaskLiveState['state'][], string][] = [
+    [['Running'], '%1 running'],
+    [['AwaitingRetry', 'Retrying'], '%1 retrying'],
+    [['Failed', 'Crashed'], '%1 failed'],
+    [['Cancelled', 'NotRun'], '%1 not run']
+  ];
+  for (const [states, text] of extra) {
+    const n = count(states);
+    if (n > 0) {
+      parts.push(translate(text, String(n)));
+    }
+  }
+  return parts.join(', ');
+}
+
 /** The settings summary: "retries 2 · timeout 30 s". Empty when everything is default. */
 export function describeSettings(
   settings: TaskSettings,
-  translate: (text: string, ...args: string[]) => string = plain
+  translate: (text: string, ...args: string[]) => string = plain,
+  map?: MapSpec | null
 ): string {
   const parts: string[] = [];
+  if (map) {
+    parts.push(translate('map %1 in %2', map.name, map.over));
+  }
   if (settings.retries > 0) {
     parts.push(translate('retries %1', String(settings.retries)));
   }

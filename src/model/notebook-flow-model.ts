@@ -2,6 +2,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { compileNotebook } from '../flow/compiler.js';
 import { effectiveTaskSettings, EffectiveTask } from '../flow/magic.js';
+import { parseElementTaskName } from '../flow/mapping-options.js';
 import type { RunEvent, RunState } from '../flow/runner.js';
 import type { CompileResult, FlowProblem, TaskSpec } from '../flow/spec.js';
 import {
@@ -115,8 +116,24 @@ export class NotebookFlowModel {
       // A live state belongs to the cell that ran: while two cells claim one name (a problem on
       // both), neither shows a state that may be the other's.
       live: this.isDuplicateName(name) ? null : (this._live.get(name) ?? null),
-      previous: this.isDuplicateName(name) ? null : this.previousOf(name)
+      previous: this.isDuplicateName(name) ? null : this.previousOf(name),
+      ...(task.map && {
+        map: task.map,
+        elements: this.isDuplicateName(name) ? [] : this.elementsOf(name)
+      })
     };
+  }
+
+  /** A mapped task's elements in the latest run (`fetch[0]`, ...), in element order. */
+  elementsOf(task: string): ITaskLiveState[] {
+    const elements: ITaskLiveState[] = [];
+    for (const [name, live] of this._live) {
+      const element = parseElementTaskName(name);
+      if (element?.task === task) {
+        elements[element.index] = live;
+      }
+    }
+    return elements.filter(Boolean);
   }
 
   private isDuplicateName(name: string): boolean {
@@ -228,8 +245,9 @@ export class NotebookFlowModel {
     this._liveChanged.emit({ task: null });
   }
 
-  /** The cell id of a task, for finding its chip. */
+  /** The cell id of a task (or of a mapped task's element: its task's cell), for finding its chip. */
   cellOfTask(task: string): string | null {
+    task = parseElementTaskName(task)?.task ?? task;
     for (const [cellId, effective] of this._tasks) {
       if (effective.name === task) {
         return cellId;

@@ -11,6 +11,7 @@ import type {
 } from '../api/types.js';
 import { ENDED_FLOW_RUN_STATES } from '../flow/run-states.js';
 import type { FlowSpec } from '../flow/spec.js';
+import { parseElementTaskName } from '../flow/mapping-options.js';
 import { fromServerTaskEvent, fromStoredTaskRun } from './chip-state.js';
 import { ConnectionModel, messageOf } from './connection-model.js';
 import { TaskTracker } from './task-tracker.js';
@@ -405,8 +406,10 @@ export class RemoteFlowModel implements IDisposable {
     }
   }
 
+  /** A task's retries, as deployed; an element of a mapped task (`fetch[3]`) has its task's. */
   private retriesOf(task: string): number {
     const spec: FlowSpec | undefined = this._version?.spec;
+    task = parseElementTaskName(task)?.task ?? task;
     return spec?.tasks.find(t => t.name === task)?.retries ?? 0;
   }
 

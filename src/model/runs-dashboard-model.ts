@@ -1,6 +1,7 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { groupElements } from '../flow/mapping-options.js';
 import { EventStream } from '../api/event-stream.js';
 import type {
   IFlow,
@@ -151,7 +152,10 @@ export class RunsDashboardModel implements IDisposable {
     return this._isDisposed;
   }
 
-  /** The grid's rows: task names in the order the runs have them (newer runs add theirs at the end). */
+  /**
+   * The grid's rows: task names in the order the runs have them (newer runs add theirs at the end),
+   * a mapped task's elements (`fetch[0]`, ...) right under their task, in element order.
+   */
   get tasks(): string[] {
     const names: string[] = [];
     for (const run of this._runs) {
@@ -161,7 +165,7 @@ export class RunsDashboardModel implements IDisposable {
         }
       }
     }
-    return names;
+    return groupElements(names);
   }
 
   cell(run: IFlowRunDetail, task: string): IGridCell | null {

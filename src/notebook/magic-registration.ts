@@ -22,7 +22,7 @@ def _cellflow_register():
     cleanup[:] = [t for t in cleanup if not getattr(t, 'cellflow', False)]
     cleanup.insert(0, _cellflow_strip_task_line)
     def task(line, cell):
-        """Mark a cell as a Cellflow task: %%task NAME [--retries N] [--retry-delay S] [--backoff F] [--timeout S] [--after a,b] [--cache-for DURATION] [--cache-key EXPR].
+        """Mark a cell as a Cellflow task: %%task NAME [--retries N] [--retry-delay S] [--backoff F] [--timeout S] [--after a,b] [--map NAME=ITERABLE] [--cache-for DURATION] [--cache-key EXPR].
         Interactively the cell runs as its body would; Cellflow reads the options when it runs the flow."""
         result = ip.run_cell(cell, store_history=False)
         if result.error_in_exec is not None:

@@ -96,7 +96,7 @@ function renameMagicLine(cell: ICellModel, name: string): void {
   const task = effectiveTaskSettings({ source, metadata: {} });
   const renamed = formatTaskMagic(
     name,
-    { ...task.settings, after: task.after },
+    { ...task.settings, after: task.after, map: task.map },
     line
   );
   cell.sharedModel.setSource(renamed + source.slice(line.length));
@@ -175,12 +175,15 @@ export function updateTaskSettings(
   if (after !== null) {
     task.after = after;
   }
+  if (current.map) {
+    task.map = { ...current.map };
+  }
   cell.setMetadata('cellflow', { ...existing, task });
   const line = firstLine(source);
   if (isTaskMagicLine(line)) {
     const rewritten = formatTaskMagic(
       current.name,
-      { ...settings, after },
+      { ...settings, after, map: current.map },
       line
     );
     cell.sharedModel.setSource(rewritten + source.slice(line.length));

@@ -145,7 +145,7 @@ export class FlowSection extends Widget {
         task.upstream.length
           ? trans.__('after %1', task.upstream.join(', '))
           : '',
-        describeSettings(task, tr)
+        describeSettings(task, tr, task.map)
       ].filter(Boolean);
       if (details.length) {
         item.append(

@@ -3,6 +3,7 @@ import { Widget } from '@lumino/widgets';
 
 import {
   describeLiveState,
+  describeMapProgress,
   describePreviousState,
   describeSettings,
   IChipView
@@ -23,12 +24,14 @@ export class TaskChip extends Widget {
     this._name.className = 'jp-CellflowChip-name';
     this._settings.className = 'jp-CellflowChip-settings';
     this._state.className = 'jp-CellflowChip-state';
+    this._progress.className = 'jp-CellflowChip-progress';
     this._previous.className = 'jp-CellflowChip-previous';
     this._problems.className = 'jp-CellflowChip-problems';
     node.append(
       this._name,
       this._settings,
       this._state,
+      this._progress,
       this._previous,
       this._problems
     );
@@ -73,12 +76,14 @@ export class TaskChip extends Widget {
     const trans = this._trans;
     const tr = (text: string, ...args: string[]) => trans.__(text, ...args);
     this._name.textContent = view.name || trans.__('(unnamed task)');
-    this._settings.textContent = describeSettings(view.settings, tr);
+    this._settings.textContent = describeSettings(view.settings, tr, view.map);
     const live = view.live;
     this._state.textContent = live
       ? describeLiveState(live, Date.now(), tr)
       : '';
     this.node.dataset.state = live?.state ?? 'none';
+    // A mapped task: how far its elements got ("7/10 completed, 1 retrying").
+    this._progress.textContent = describeMapProgress(view.elements ?? [], tr);
     const previous = view.previous
       ? describePreviousState(view.previous, tr)
       : null;
@@ -90,6 +95,7 @@ export class TaskChip extends Widget {
       trans.__('Task %1', view.name),
       this._settings.textContent,
       this._state.textContent,
+      this._progress.textContent,
       this._previous.textContent,
       live?.note,
       ...view.problems
@@ -126,6 +132,7 @@ export class TaskChip extends Widget {
   private _name = document.createElement('span');
   private _settings = document.createElement('span');
   private _state = document.createElement('span');
+  private _progress = document.createElement('span');
   private _previous = document.createElement('span');
   private _problems = document.createElement('span');
 }

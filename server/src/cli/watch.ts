@@ -4,6 +4,7 @@
  */
 import { ApiClient, CliError, type StreamEvent } from './client.js';
 import { formatDuration } from './table.js';
+import { parseElementTaskName } from '../../../src/flow/mapping-options.js';
 
 export const TERMINAL_RUN_STATES = new Set([
   'Completed',
@@ -165,7 +166,10 @@ class RunView {
         return;
       case 'Retrying': {
         this.started.set(task, at);
-        const retries = this.options.retries.get(task);
+        // An element of a mapped task (`fetch[2]`) has its task's retries.
+        const retries = this.options.retries.get(
+          parseElementTaskName(task)?.task ?? task
+        );
         const of = retries === undefined ? '' : `/${retries}`;
         this.options.write(`${name}  Retrying ${attempt - 1}${of}`);
         return;

@@ -21,6 +21,7 @@ import {
   type RunResult
 } from '../../../src/flow/runner.js';
 import type { FlowSpec } from '../../../src/flow/spec.js';
+import { parseElementTaskName } from '../../../src/flow/mapping-options.js';
 import type { RunKernel } from '../executor/index.js';
 import {
   TransitionConflictError,
@@ -348,8 +349,11 @@ export class RunExecution {
           flowVersion: run.flowVersion,
           parameters: checked.values,
           kernel,
+          // A mapped task's elements are not tasks of the spec: a retry runs the task again whole.
           completed: result.tasks
-            .filter(t => t.state === 'Completed')
+            .filter(
+              t => t.state === 'Completed' && !parseElementTaskName(t.name)
+            )
             .map(t => t.name),
           setupCellsDone: setupCellsRun(spec, result),
           outputs: cells

@@ -14,6 +14,7 @@ import type {
   TaskStateEvent
 } from '../../../src/flow/runner.js';
 import type { KernelOutput } from '../../../src/flow/kernel.js';
+import { parseElementTaskName } from '../../../src/flow/mapping-options.js';
 import type {
   AttemptError,
   FlowRun,
@@ -82,6 +83,8 @@ export class RunRecorder {
   private logBatch: NewLogLine[] | null = null;
   private readonly logBudgets = new Map<string, LogBudget>();
   private readonly runStreams = new Map<string, LineSplitter>();
+  /** Elements of mapped tasks reported but not yet in the store: created by one write. */
+  private elementBatch: { names: string[]; slots: TaskSlot[] } | null = null;
 
   constructor(private readonly options: RecorderOptions) {
     for (const taskRun of options.taskRuns) {
@@ -195,6 +198,10 @@ export class RunRecorder {
   }
 
   private onTaskState(event: TaskStateEvent): void {
+    if (event.state === 'Pending' && !this.tasks.has(event.task)) {
+      this.addElement(event.task);
+      return;
+    }
     const slot = this.tasks.get(event.task);
     if (!slot || event.state === 'Pending') {
       return;
@@ -259,6 +266,47 @@ export class RunRecorder {
         return;
       }
     }
+  }
+
+  /**
+   * An element of a mapped task (`fetch[3]`, mapping.ts) is a task run of its own, made when the run
+   * loop reports it: the elements are known only once the iterable was read. Its slot is usable at
+   * once (the writes that follow are queued after the one that creates it, which fills in its id);
+   * the burst of one task's elements becomes one insert.
+   */
+  private addElement(name: string): void {
+    const element = parseElementTaskName(name);
+    const parent = element ? this.tasks.get(element.task) : undefined;
+    if (!parent) {
+      return;
+    }
+    const slot: TaskSlot = {
+      taskRun: { ...parent.taskRun, id: '', taskName: name, state: 'Pending' },
+      state: 'Pending',
+      attemptId: null,
+      attempt: 0,
+      outputs: new OutputCollector(this.options.outputCapBytes),
+      streams: new Map()
+    };
+    this.tasks.set(name, slot);
+    if (this.elementBatch) {
+      this.elementBatch.names.push(name);
+      this.elementBatch.slots.push(slot);
+      return;
+    }
+    const batch = (this.elementBatch = { names: [name], slots: [slot] });
+    this.enqueue(async () => {
+      if (this.elementBatch === batch) {
+        this.elementBatch = null;
+      }
+      const created = await this.options.store.createTaskRuns(
+        this.options.run.id,
+        batch.names
+      );
+      created.forEach((taskRun, i) => {
+        batch.slots[i].taskRun = taskRun;
+      });
+    });
   }
 
   /**
@@ -479,11 +527,12 @@ export class CellOutputs {
     if (event.cellId === null) {
       return;
     }
+    const key = outputsKey(event);
     const attempt = event.source === 'task' ? (event.attempt ?? 1) : 0;
-    let cell = this.cells.get(event.cellId);
+    let cell = this.cells.get(key);
     if (!cell || cell.attempt < attempt) {
       cell = { attempt, outputs: new OutputCollector(this.capBytes) };
-      this.cells.set(event.cellId, cell);
+      this.cells.set(key, cell);
     }
     cell.outputs.add(event.output);
   }
@@ -494,7 +543,7 @@ export class CellOutputs {
       return;
     }
     const attempt = event.source === 'task' ? (event.attempt ?? 1) : 0;
-    const cell = this.cells.get(event.cellId);
+    const cell = this.cells.get(outputsKey(event));
     if (!cell || cell.attempt !== attempt) {
       return;
     }
@@ -505,7 +554,31 @@ export class CellOutputs {
     }
   }
 
+  /** A mapped task's cell: each element's last attempt, in element order. */
   get(cellId: string): KernelOutput[] | undefined {
+    const elements = [...this.cells.entries()]
+      .map(([key, cell]) => ({ index: elementIndexOf(key, cellId), cell }))
+      .filter(e => e.index !== null)
+      .sort((a, b) => a.index! - b.index!);
+    if (elements.length > 0) {
+      return elements.flatMap(e => e.cell.outputs.outputs());
+    }
     return this.cells.get(cellId)?.outputs.outputs();
   }
+}
+
+/**
+ * Where CellOutputs keeps an execution's outputs: its cell, or for an element of a mapped task (all
+ * on the task's cell, each with its own attempts) the cell and the element's index.
+ */
+function outputsKey(place: OutputPlace): string {
+  const element = place.task ? parseElementTaskName(place.task) : null;
+  return element
+    ? `${place.cellId}\u0000${element.index}`
+    : (place.cellId ?? '');
+}
+
+function elementIndexOf(key: string, cellId: string): number | null {
+  const prefix = `${cellId}\u0000`;
+  return key.startsWith(prefix) ? Number(key.slice(prefix.length)) : null;
 }

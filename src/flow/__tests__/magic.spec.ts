@@ -104,7 +104,7 @@ describe('parseTaskMagic', () => {
 
   it('reports unknown options, missing values, repeats and stray words', () => {
     expect(messages('%%task t --retry 3')).toEqual([
-      'Unknown option "--retry" in the %%task line; the options are --retries, --retry-delay, --backoff, --timeout, --after, --cache-for, --cache-key'
+      'Unknown option "--retry" in the %%task line; the options are --retries, --retry-delay, --backoff, --timeout, --after, --map, --cache-for, --cache-key'
     ]);
     expect(messages('%%task t --retries')).toEqual([
       '--retries needs a value, e.g. --retries 3'
@@ -116,7 +116,7 @@ describe('parseTaskMagic', () => {
       '--retries is given more than once in the %%task line'
     ]);
     expect(messages('%%task t u')).toEqual([
-      'Unexpected "u" in the %%task line: it takes one task name, then options (--retries, --retry-delay, --backoff, --timeout, --after, --cache-for, --cache-key)'
+      'Unexpected "u" in the %%task line: it takes one task name, then options (--retries, --retry-delay, --backoff, --timeout, --after, --map, --cache-for, --cache-key)'
     ]);
   });
 
@@ -248,6 +248,7 @@ describe('effectiveTaskSettings', () => {
       name: 'extract',
       settings: { retries: 0, retryDelay: 0, backoff: 1, timeout: null },
       after: null,
+      map: null,
       fromMagic: true,
       fromMetadata: false,
       problems: [],

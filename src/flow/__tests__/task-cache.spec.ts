@@ -92,6 +92,12 @@ describe('--cache-for and --cache-key in the %%task line', () => {
         source: '%%task a --cache-key k\nx = 1'
       }).warnings.map(w => w.code)
     ).toEqual(['cache-key-without-cache-for']);
+    // A mapped task's elements are never cached: said where the options are read.
+    expect(
+      effectiveTaskSettings({
+        source: '%%task fetch --map url=urls --cache-for 1h\nurl'
+      }).warnings.map(w => w.code)
+    ).toEqual(['map-not-cached']);
   });
 
   it('writes back every expression the line reads as it read it', () => {

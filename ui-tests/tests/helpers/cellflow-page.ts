@@ -298,6 +298,18 @@ export class CellflowPage {
     return this.chip(index).locator('.jp-CellflowChip-state');
   }
 
+  /** A mapped task's progress over its elements on its chip ("3/5 completed, 1 retrying"). */
+  chipProgress(index: number): Locator {
+    return this.chip(index).locator('.jp-CellflowChip-progress');
+  }
+
+  /** The row of a task (or of a mapped task's element, `fetch[2]`) in the grid of "Cellflow runs". */
+  gridRow(task: string): Locator {
+    return this.runsView.locator(
+      `.jp-CellflowGrid tbody tr[data-task="${task}"]`
+    );
+  }
+
   /** Click a task's chip: the panel shows its settings. */
   async selectTask(index: number): Promise<void> {
     await this.chip(index).click();
