@@ -174,25 +174,27 @@ class SessionHandler(APIHandler):
     @web.authenticated
     @authorized
     async def get(self):
+        # Whether logging out falls back to the local server (the panel then asks for the session again).
+        self._local_available = _local_server(self) is not None
         try:
             profile = await _connection(self)
         except LocalServerError as error:
-            return self.finish({"loggedIn": False, "local": True, "error": str(error)})
+            return self._answer({"loggedIn": False, "local": True, "error": str(error)})
         if profile is None:
-            return self.finish({"loggedIn": False})
+            return self._answer({"loggedIn": False})
         if profile["local"]:
             # The panel says "local" and offers to log in to another server; the key stays here.
             code, body, error = await _fetch_me(profile["url"], profile["key"])
             session = {"loggedIn": True, "local": True, "url": profile["url"]}
             if code == 200 and body:
-                return self.finish({**session, "reachable": True, "me": body})
+                return self._answer({**session, "reachable": True, "me": body})
             error = error or f"The local Cellflow server answered {code}"
-            return self.finish({**session, "reachable": False, "error": _scrub(error, profile["key"])})
+            return self._answer({**session, "reachable": False, "error": _scrub(error, profile["key"])})
         code, body, error = await _fetch_me(profile["url"], profile["key"])
         if code == 200 and body:
-            return self.finish({"loggedIn": True, "reachable": True, "url": profile["url"], "me": body})
+            return self._answer({"loggedIn": True, "reachable": True, "url": profile["url"], "me": body})
         if code == 401:
-            return self.finish(
+            return self._answer(
                 {
                     "loggedIn": False,
                     "url": profile["url"],
@@ -201,9 +203,12 @@ class SessionHandler(APIHandler):
             )
         if error is None:
             error = _refusal(profile["url"], code, body) or f"The Cellflow server answered {code}"
-        return self.finish(
+        return self._answer(
             {"loggedIn": True, "reachable": False, "url": profile["url"], "error": _scrub(error, profile["key"])}
         )
+
+    def _answer(self, session):
+        return self.finish({**session, "localAvailable": self._local_available})
 
     @web.authenticated
     @authorized

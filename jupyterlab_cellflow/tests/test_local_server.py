@@ -62,7 +62,7 @@ async def test_without_a_profile_the_lab_starts_and_logs_in_to_a_local_server(
     response = await jp_fetch("cellflow", "session", **START)
     session = json.loads(response.body)
     assert session["loggedIn"] is True and session["reachable"] is True
-    assert session["local"] is True
+    assert session["local"] is True and session["localAvailable"] is True
     assert session["url"].startswith("http://127.0.0.1:")
     assert session["me"]["workspace"]["name"] == "local"
     assert local_server.running

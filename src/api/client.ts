@@ -31,6 +31,10 @@ export interface ISession {
   url?: string;
   me?: IMe;
   error?: string;
+  /** The lab's own local Cellflow server (no profile: the lab started it and holds its key). */
+  local?: boolean;
+  /** Without a profile the lab uses a local server: logging out goes back to it. */
+  localAvailable?: boolean;
 }
 
 /**
