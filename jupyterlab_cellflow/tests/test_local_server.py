@@ -22,9 +22,11 @@ BIN = ROOT / "server" / "bin" / "cellflow.js"
 START = {"request_timeout": 180}
 
 
-@pytest.fixture
-def local_data_dir(tmp_path):
-    return tmp_path / "local-data"
+@pytest.fixture(scope="module")
+def local_data_dir(tmp_path_factory):
+    """One data folder for the module, as a user's is across lab starts: only the first start pays for
+    creating the store."""
+    return tmp_path_factory.mktemp("cellflow-local") / "data"
 
 
 @pytest.fixture
