@@ -30,9 +30,3 @@ def _load_jupyter_server_extension(server_app):
         f" (without a profile, a local server with data in {local.data_dir})" if local.enabled else "",
     )
 
-
-async def _unload_jupyter_server_extension(server_app):
-    """The local server stops with the lab."""
-    local = server_app.web_app.settings.get("cellflow_local_server")
-    if local is not None:
-        await local.stop()

@@ -6,12 +6,14 @@ on a free loopback port, with its data in the user's data folder (~/.local/share
 `cellflow server` uses by default) and the lab's root dir as its root dir, so runs write where the
 notebooks are. Its API key is made with `cellflow keys create` (through the server's admin socket) and
 kept in a file of the data folder readable by its owner only: the key stays on the lab's side and never
-reaches the browser. The server stops with the lab (and, on Linux, dies with it if the lab is killed).
+reaches the browser. The server stops with the lab: SIGTERM at the lab's exit, and on Linux also when the
+lab's process dies without exiting (kill -9).
 
 `--CellflowLocalServer.enabled=False` (or `c.CellflowLocalServer.enabled = False` in a Jupyter server
 config file) turns local mode off: the panel then asks to log in.
 """
 import asyncio
+import atexit
 import os
 import signal
 import sys
@@ -73,6 +75,7 @@ class CellflowLocalServer(LoggingConfigurable):
         self._key = None
         self._lock = asyncio.Lock()
         self._log_task = None
+        self._exit_hook = False
 
     @property
     def running(self) -> bool:
@@ -130,6 +133,10 @@ class CellflowLocalServer(LoggingConfigurable):
         except OSError as error:
             log.close()
             raise LocalServerError(f"Cannot start a local Cellflow server ({command[0]}): {error}") from error
+        if not self._exit_hook:
+            # jupyter_server stops extension apps, not module extensions: the server goes at the lab's exit.
+            atexit.register(self._terminate_at_exit)
+            self._exit_hook = True
         listening = asyncio.get_running_loop().create_future()
         self._log_task = asyncio.ensure_future(self._copy_output(self._process, log, listening))
         try:
@@ -191,6 +198,16 @@ class CellflowLocalServer(LoggingConfigurable):
         key = lines[-1].strip()
         _write_key(data_dir, key)
         return key
+
+    def _terminate_at_exit(self):
+        """At the lab's exit (Ctrl-C, shutdown from the menu): ask the server to stop; it ends its runs'
+        kernels and closes its store by itself."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            try:
+                os.kill(process.pid, signal.SIGTERM)
+            except OSError:
+                pass
 
     async def stop(self):
         process, self._process = self._process, None

@@ -7,6 +7,8 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,38 @@ async def test_a_local_server_that_cannot_start_is_named_in_the_session(jp_fetch
     response = await jp_fetch("cellflow", "api", "flows", raise_error=False)
     assert response.code == 502
     assert json.loads(response.body)["error"] == "local-server"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_local_server_stops_when_the_lab_exits(local_data_dir, local_command):
+    """A lab process that starts its local server and exits (as `jupyter lab` does on Ctrl-C or from the
+    menu): the server is gone too."""
+    script = (
+        "import asyncio, sys\n"
+        "from jupyterlab_cellflow.local_server import CellflowLocalServer\n"
+        "server = CellflowLocalServer(data_dir=sys.argv[1], command=sys.argv[2:], extra_args=['--warm-kernels', '0'])\n"
+        "asyncio.run(server.ensure())\n"
+        "print(server._process.pid, flush=True)\n"
+    )
+    lab = subprocess.run(
+        [sys.executable, "-c", script, str(local_data_dir), *local_command],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert lab.returncode == 0, lab.stderr
+    pid = int(lab.stdout.split()[-1])
+    # The server ends its kernels and closes its store, then exits: wait for that, bounded.
+    deadline = time.monotonic() + 60
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), f"the local server {pid} outlived its lab"
+
+
+def _alive(pid):
+    """Running and not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            return stat_file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
