@@ -26,10 +26,19 @@ test.describe('Cellflow from the wheel', () => {
       `${tmpPath}/two-tasks.ipynb`,
       notebook([
         codeCell('numbers = list(range(5))'),
-        codeCell('total = sum(numbers)\nprint("total", total)')
+        codeCell(
+          'total = sum(numbers)\nwith open("total.txt", "w") as f:\n    f.write(str(total))'
+        )
       ])
     );
     await cellflow.openPanelFromSidebar();
+    await cellflow.expectOnLocalServer();
+    // The panel offers another server, and going back keeps the local one.
+    await cellflow.panelButton('Log in to another server');
+    await expect(
+      cellflow.panel.locator('.jp-CellflowConnection-form')
+    ).toBeVisible();
+    await cellflow.panelButton('Stay on the local server');
     await cellflow.expectOnLocalServer();
 
     await cellflow.makeCellATask(0, 'numbers');
@@ -42,6 +51,13 @@ test.describe('Cellflow from the wheel', () => {
     await expect(cellflow.chipState(1)).toContainText('Completed', {
       timeout: 60000
     });
+
+    // The local server's root dir is the lab's: the run wrote beside the notebook.
+    const written = await page.request.get(
+      `/api/contents/${tmpPath}/total.txt?content=1`
+    );
+    expect(written.ok()).toBe(true);
+    expect((await written.json()).content).toBe('10');
 
     await cellflow.addIntervalSchedule('10s');
     const scheduledCompleted = cellflow.panel
