@@ -101,7 +101,11 @@ class CellflowLocalServer(LoggingConfigurable):
         async with self._lock:
             if not self.running:
                 await self._start()
-            if self._key is None or not await self._key_works(self._key):
+                # The stored key is checked once per start (a store made anew knows no old key), not on
+                # every proxied request.
+                if self._key is not None and not await self._key_works(self._key):
+                    self._key = None
+            if self._key is None:
                 self._key = await self._create_key()
             return self._url, self._key
 

@@ -90,6 +90,18 @@ async def test_without_a_profile_the_lab_starts_and_logs_in_to_a_local_server(
     again = json.loads((await jp_fetch("cellflow", "session", **START)).body)
     assert again["url"] == session["url"]
 
+    # Once running, a proxied request costs no key check: only its own request reaches the server.
+    checks = []
+    real_check = local_server._key_works
+
+    async def counting_check(key):
+        checks.append(key)
+        return await real_check(key)
+
+    local_server._key_works = counting_check
+    await jp_fetch("cellflow", "api", "flows")
+    assert checks == []
+
     # It stops with the lab.
     process = local_server._process
     await local_server.stop()
