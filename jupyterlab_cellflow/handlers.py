@@ -176,6 +176,10 @@ class SessionHandler(APIHandler):
     async def get(self):
         # Whether logging out falls back to the local server (the panel then asks for the session again).
         self._local_available = _local_server(self) is not None
+        if self._local_available and read_profile() is None and _local_server(self).start_soon():
+            # A first start takes seconds (tens on a new data folder): answer at once so the panel can say
+            # so; its next session request waits for the server.
+            return self._answer({"loggedIn": False, "local": True, "starting": True})
         try:
             profile = await _connection(self)
         except LocalServerError as error:

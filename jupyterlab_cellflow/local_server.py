@@ -76,10 +76,23 @@ class CellflowLocalServer(LoggingConfigurable):
         self._lock = asyncio.Lock()
         self._log_task = None
         self._exit_hook = False
+        self._starting = None
 
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
+
+    def start_soon(self) -> bool:
+        """Start the server in the background unless it runs or is starting; True when this call started
+        it (the caller can say so, and ask again: the next ensure() waits for this start)."""
+        previous = self._starting
+        if self.running or (previous is not None and (not previous.done() or previous.exception())):
+            # Running, starting, or its last start failed: ensure() then tries again and says why.
+            return False
+        self._starting = asyncio.ensure_future(self.ensure())
+        # Its outcome is read by the next ensure() (a failed start is tried again and reported there).
+        self._starting.add_done_callback(lambda task: task.exception())
+        return True
 
     def _cli(self, *args):
         if self.command:

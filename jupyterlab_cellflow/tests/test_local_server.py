@@ -63,6 +63,9 @@ async def test_without_a_profile_the_lab_starts_and_logs_in_to_a_local_server(
     jp_fetch, jp_serverapp, local_server, local_data_dir, jp_root_dir
 ):
     assert not local_server.running
+    # The first session answers at once that the server is starting; the next one waits for it.
+    first = json.loads((await jp_fetch("cellflow", "session")).body)
+    assert first == {"loggedIn": False, "local": True, "starting": True, "localAvailable": True}
     response = await jp_fetch("cellflow", "session", **START)
     session = json.loads(response.body)
     assert session["loggedIn"] is True and session["reachable"] is True
@@ -109,16 +112,26 @@ async def test_without_a_profile_the_lab_starts_and_logs_in_to_a_local_server(
     assert not local_server.running
 
 
-async def test_a_restarted_lab_reuses_the_stored_key(jp_fetch, local_server, local_data_dir):
-    first = json.loads((await jp_fetch("cellflow", "session", **START)).body)
-    key = (local_data_dir / KEY_FILE).read_text().strip()
-    await local_server.stop()
+async def _started_session(jp_fetch):
+    """The session once the local server is up: the first answer may say it is starting."""
+    session = json.loads((await jp_fetch("cellflow", "session", **START)).body)
+    if session.get("starting"):
+        session = json.loads((await jp_fetch("cellflow", "session", **START)).body)
+    return session
 
-    second = json.loads((await jp_fetch("cellflow", "session", **START)).body)
-    assert second["loggedIn"] is True and second["local"] is True
-    assert (local_data_dir / KEY_FILE).read_text().strip() == key
-    assert second["me"]["key"]["id"] == first["me"]["key"]["id"]
-    await local_server.stop()
+
+async def test_a_restarted_lab_reuses_the_stored_key(jp_fetch, local_server, local_data_dir):
+    try:
+        first = await _started_session(jp_fetch)
+        key = (local_data_dir / KEY_FILE).read_text().strip()
+        await local_server.stop()
+
+        second = await _started_session(jp_fetch)
+        assert second["loggedIn"] is True and second["local"] is True
+        assert (local_data_dir / KEY_FILE).read_text().strip() == key
+        assert second["me"]["key"]["id"] == first["me"]["key"]["id"]
+    finally:
+        await local_server.stop()
 
 
 async def test_a_profile_wins_over_local_mode(jp_fetch, logged_in, local_server):
@@ -130,6 +143,7 @@ async def test_a_profile_wins_over_local_mode(jp_fetch, logged_in, local_server)
 
 async def test_a_local_server_that_cannot_start_is_named_in_the_session(jp_fetch, local_server, local_data_dir):
     local_server.command = ["/bin/sh", "-c", "echo 'no store here' >&2; exit 3", "cellflow"]
+    assert json.loads((await jp_fetch("cellflow", "session")).body)["starting"] is True
     session = json.loads((await jp_fetch("cellflow", "session", **START)).body)
     assert session["loggedIn"] is False
     assert session["local"] is True

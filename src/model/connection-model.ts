@@ -20,6 +20,11 @@ export class ConnectionModel {
     return this._url;
   }
 
+  /** The lab is starting its local server (while the status is still 'checking'). */
+  get starting(): boolean {
+    return this._starting;
+  }
+
   /** Logged in to the lab's own local server (started by the lab, which holds its key). */
   get local(): boolean {
     return this._local;
@@ -41,7 +46,14 @@ export class ConnectionModel {
   /** Ask the lab whether a profile exists and still works. */
   async refresh(): Promise<void> {
     try {
-      const session = await this.client.session();
+      let session = await this.client.session();
+      if (session.starting) {
+        // The lab is starting its local server: say so, and wait for it with a second request.
+        this._starting = true;
+        this._changed.emit();
+        session = await this.client.session();
+      }
+      this._starting = false;
       this._url = session.url ?? this._url;
       this._local = session.local === true;
       this._localAvailable = session.localAvailable === true;
@@ -53,6 +65,7 @@ export class ConnectionModel {
           ? 'unreachable'
           : 'loggedIn';
     } catch (error) {
+      this._starting = false;
       this._status = 'unreachable';
       this._error = messageOf(error);
     }
@@ -114,6 +127,7 @@ export class ConnectionModel {
   private _status: ConnectionStatus = 'checking';
   private _url: string | null = null;
   private _local = false;
+  private _starting = false;
   private _localAvailable = false;
   private _me: IMe | null = null;
   private _error: string | null = null;

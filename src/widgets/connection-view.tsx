@@ -47,7 +47,11 @@ function Connection(props: {
   if (model.status === 'checking') {
     return (
       <p className="jp-CellflowConnection-status">
-        {trans.__('Checking the connection…')}
+        {model.starting
+          ? trans.__(
+              'Starting the local Cellflow server… (a first start creates its store: up to a minute)'
+            )
+          : trans.__('Checking the connection…')}
       </p>
     );
   }

@@ -16,6 +16,20 @@ describe('ConnectionModel', () => {
     );
   });
 
+  it('says the local server is starting, then waits for it with a second session request', async () => {
+    const transport = new FakeTransport();
+    transport.localKey = 'cf_main';
+    transport.localStarting = true;
+    const connection = new ConnectionModel(transport.client());
+    const seen: boolean[] = [];
+    connection.changed.connect(() => seen.push(connection.starting));
+    await connection.refresh();
+    expect(seen).toEqual([true, false]);
+    expect(connection.status).toBe('loggedIn');
+    expect(connection.local).toBe(true);
+    expect(transport.requestsTo('cellflow/session')).toHaveLength(2);
+  });
+
   it('logs in to another server from local mode, and logging out goes back to local', async () => {
     const transport = new FakeTransport();
     transport.localKey = 'cf_main';

@@ -88,6 +88,8 @@ export class FakeTransport {
   loggedInKey: string | null = null;
   /** As the lab's local mode: with no login, the session is the local server's, with this key. */
   localKey: 'cf_main' | 'cf_other' | null = null;
+  /** The next session answer says the local server is starting (as the lab's first one does). */
+  localStarting = false;
   /** Revoke the logged-in key: the API answers 401 from now on. */
   revoked = false;
 
@@ -422,6 +424,18 @@ export class FakeTransport {
     } else if (method === 'DELETE') {
       this.loggedInKey = null;
       return { status: 204 };
+    }
+    if (method === 'GET' && this.localStarting && !this.loggedInKey) {
+      this.localStarting = false;
+      return {
+        status: 200,
+        body: {
+          loggedIn: false,
+          local: true,
+          starting: true,
+          localAvailable: true
+        }
+      };
     }
     const local = !this.loggedInKey && this.localKey !== null;
     const key = this.loggedInKey ?? this.localKey;
