@@ -20,6 +20,13 @@ def _jupyter_server_extension_points():
 
 def _load_jupyter_server_extension(server_app):
     from .handlers import setup_handlers
+    from .local_server import CellflowLocalServer
 
-    setup_handlers(server_app.web_app)
-    server_app.log.info("Cellflow: the lab reaches the Cellflow server through /cellflow/api")
+    # Local mode (local_server.py): with no Cellflow profile, a local server is started on demand.
+    local = CellflowLocalServer(parent=server_app, root_dir=str(server_app.root_dir))
+    setup_handlers(server_app.web_app, local)
+    server_app.log.info(
+        "Cellflow: the lab reaches the Cellflow server through /cellflow/api%s",
+        f" (without a profile, a local server with data in {local.data_dir})" if local.enabled else "",
+    )
+

@@ -23,6 +23,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from .local_server import LocalServerError
 from .profile import delete_profile, read_profile, write_profile
 
 CONNECT_TIMEOUT = 10
@@ -148,20 +149,56 @@ def _refusal(url, code, body):
     return None
 
 
+def _local_server(handler):
+    """The lab's local Cellflow server (local_server.py), or None when local mode is off."""
+    local = handler.settings.get("cellflow_local_server")
+    return local if local is not None and local.enabled else None
+
+
+async def _connection(handler):
+    """Where requests go: the profile's server, else the local server (started on demand), else None.
+    Returns {url, key, local}; raises LocalServerError when the local server cannot start."""
+    profile = read_profile()
+    if profile is not None:
+        return {**profile, "local": False}
+    local = _local_server(handler)
+    if local is None:
+        return None
+    url, key = await local.ensure()
+    return {"url": url, "key": key, "local": True}
+
+
 class SessionHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
     @web.authenticated
     @authorized
     async def get(self):
-        profile = read_profile()
+        # Whether logging out falls back to the local server (the panel then asks for the session again).
+        self._local_available = _local_server(self) is not None
+        if self._local_available and read_profile() is None and _local_server(self).start_soon():
+            # A first start takes seconds (tens on a new data folder): answer at once so the panel can say
+            # so; its next session request waits for the server.
+            return self._answer({"loggedIn": False, "local": True, "starting": True})
+        try:
+            profile = await _connection(self)
+        except LocalServerError as error:
+            return self._answer({"loggedIn": False, "local": True, "error": str(error)})
         if profile is None:
-            return self.finish({"loggedIn": False})
+            return self._answer({"loggedIn": False})
+        if profile["local"]:
+            # The panel says "local" and offers to log in to another server; the key stays here.
+            code, body, error = await _fetch_me(profile["url"], profile["key"])
+            session = {"loggedIn": True, "local": True, "url": profile["url"]}
+            if code == 200 and body:
+                return self._answer({**session, "reachable": True, "me": body})
+            error = error or f"The local Cellflow server answered {code}"
+            return self._answer({**session, "reachable": False, "error": _scrub(error, profile["key"])})
         code, body, error = await _fetch_me(profile["url"], profile["key"])
         if code == 200 and body:
-            return self.finish({"loggedIn": True, "reachable": True, "url": profile["url"], "me": body})
+            return self._answer({"loggedIn": True, "reachable": True, "url": profile["url"], "me": body})
         if code == 401:
-            return self.finish(
+            return self._answer(
                 {
                     "loggedIn": False,
                     "url": profile["url"],
@@ -170,9 +207,12 @@ class SessionHandler(APIHandler):
             )
         if error is None:
             error = _refusal(profile["url"], code, body) or f"The Cellflow server answered {code}"
-        return self.finish(
+        return self._answer(
             {"loggedIn": True, "reachable": False, "url": profile["url"], "error": _scrub(error, profile["key"])}
         )
+
+    def _answer(self, session):
+        return self.finish({**session, "localAvailable": self._local_available})
 
     @web.authenticated
     @authorized
@@ -251,7 +291,11 @@ class ProxyHandler(APIHandler):
         except KeyError:
             self.set_status(404)
             return self.finish({"error": "not-found", "message": f'"{raw}" is not a Cellflow API path'})
-        profile = read_profile()
+        try:
+            profile = await _connection(self)
+        except LocalServerError as error:
+            self.set_status(502)
+            return self.finish({"error": "local-server", "message": str(error)})
         if profile is None:
             self.set_status(401)
             return self.finish({"error": "not-logged-in", "message": "Log in to a Cellflow server first"})
@@ -340,7 +384,8 @@ class ProxyHandler(APIHandler):
     put = web.authenticated(authorized(_proxy))
 
 
-def setup_handlers(web_app):
+def setup_handlers(web_app, local_server=None):
+    web_app.settings["cellflow_local_server"] = local_server
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(
         ".*$",

@@ -45,7 +45,7 @@ node bench/chaos.mjs --short --json "$RESULTS/chaos.json" || {
   [ -s "$RESULTS/chaos.json" ] || echo '{"passed":0,"failed":1}' >"$RESULTS/chaos.json"
 }
 
-banner "wheel: built, installed into a new venv beside jupyterlab, shown in its lab"
+banner "wheel: built with the server, installed into a new venv beside jupyterlab, run with no node on PATH: the cellflow CLI, the lab on its local server"
 bash scripts/test-wheel.sh "$RESULTS/wheel.json" || status=1
 
 banner "summary"

@@ -18,6 +18,11 @@ const serverPort = Number(process.env.CELLFLOW_TEST_SERVER_PORT || 8788);
 const tmp = path.resolve(__dirname, '.tmp');
 const dataDir = path.join(tmp, 'cellflow-data');
 const configDir = path.join(tmp, 'config');
+// The wheel test (scripts/test-wheel.sh) runs its lab in local mode, with the local server's data here,
+// and with a PATH that holds no node; every other run keeps local mode off (the tests log in).
+const localDataDir = process.env.CELLFLOW_TEST_LOCAL_DATA_DIR;
+const labPath =
+  process.env.CELLFLOW_LAB_PATH || `${venvBin}:${process.env.PATH}`;
 process.env.CELLFLOW_TEST_SERVER_URL = `http://127.0.0.1:${serverPort}`;
 process.env.CELLFLOW_TEST_DATA_DIR = dataDir;
 
@@ -74,7 +79,7 @@ module.exports = {
       env: { ...process.env, PATH: `${venvBin}:${process.env.PATH}` }
     },
     {
-      command: `${venvBin}/jupyter lab --config jupyter_server_test_config.py --allow-root --no-browser --ServerApp.port=${labPort} --ServerApp.port_retries=0 --ServerApp.ip=127.0.0.1`,
+      command: `${venvBin}/jupyter lab --config jupyter_server_test_config.py --allow-root --no-browser --ServerApp.port=${labPort} --ServerApp.port_retries=0 --ServerApp.ip=127.0.0.1 --CellflowLocalServer.enabled=${localDataDir ? 'True' : 'False'}`,
       url: `http://127.0.0.1:${labPort}/lab`,
       timeout: 120000,
       reuseExistingServer: !process.env.CI,
@@ -83,8 +88,9 @@ module.exports = {
       stderr: process.env.CELLFLOW_DEBUG ? 'pipe' : 'ignore',
       env: {
         ...process.env,
-        PATH: `${venvBin}:${process.env.PATH}`,
-        CELLFLOW_CONFIG_DIR: configDir
+        PATH: labPath,
+        CELLFLOW_CONFIG_DIR: configDir,
+        ...(localDataDir ? { CELLFLOW_DATA_DIR: localDataDir } : {})
       }
     }
   ]

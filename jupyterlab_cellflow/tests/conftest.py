@@ -93,7 +93,11 @@ def cellflow_authorizer():
 
 @pytest.fixture
 def jp_server_config(cellflow_config_dir, cellflow_authorizer):
-    config = {"ServerApp": {"jpserver_extensions": {"jupyterlab_cellflow": True}}}
+    # Local mode off: these tests are about the profile and the proxy (test_local_server.py turns it on).
+    config = {
+        "ServerApp": {"jpserver_extensions": {"jupyterlab_cellflow": True}},
+        "CellflowLocalServer": {"enabled": False},
+    }
     if cellflow_authorizer is not None:
         config["ServerApp"]["authorizer_class"] = cellflow_authorizer
     return config

@@ -113,7 +113,7 @@ async def test_cookie_session_post_needs_xsrf(raw_fetch, jp_serverapp, capture, 
     # The cookie alone authenticates a GET ...
     response = await raw_fetch("cellflow/session", auth=False, headers={"Cookie": cookie})
     assert response.code == 200
-    assert body_json(response) == {"loggedIn": False}
+    assert body_json(response) == {"loggedIn": False, "localAvailable": False}
 
     # ... but a POST without the X-XSRFToken header is refused before anything happens.
     response = await raw_fetch(
@@ -353,7 +353,7 @@ async def test_proxy_without_profile_is_401(jp_fetch, capture, cellflow_config_d
 
 async def test_session_login_checks_key_and_never_returns_it(jp_fetch, capture, cellflow_config_dir):
     response = await jp_fetch("cellflow", "session")
-    assert body_json(response) == {"loggedIn": False}
+    assert body_json(response) == {"loggedIn": False, "localAvailable": False}
 
     response = await jp_fetch("cellflow", "session", method="POST", body=json.dumps({"url": capture.url, "key": KEY}))
     assert response.code == 200
@@ -365,7 +365,13 @@ async def test_session_login_checks_key_and_never_returns_it(jp_fetch, capture, 
     assert profile_path().stat().st_mode & 0o077 == 0
 
     response = await jp_fetch("cellflow", "session")
-    assert body_json(response) == {"loggedIn": True, "reachable": True, "url": capture.url, "me": ME}
+    assert body_json(response) == {
+        "loggedIn": True,
+        "reachable": True,
+        "url": capture.url,
+        "me": ME,
+        "localAvailable": False,
+    }
     assert_no_key(response)
 
     response = await jp_fetch("cellflow", "session", method="DELETE")

@@ -35,6 +35,12 @@ export interface ISession {
   url?: string;
   me?: IMe;
   error?: string;
+  /** The lab's own local Cellflow server (no profile: the lab started it and holds its key). */
+  local?: boolean;
+  /** The lab has just begun starting its local server: ask again to wait for it. */
+  starting?: boolean;
+  /** Without a profile the lab uses a local server: logging out goes back to it. */
+  localAvailable?: boolean;
 }
 
 /**

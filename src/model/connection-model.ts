@@ -20,6 +20,16 @@ export class ConnectionModel {
     return this._url;
   }
 
+  /** The lab is starting its local server (while the status is still 'checking'). */
+  get starting(): boolean {
+    return this._starting;
+  }
+
+  /** Logged in to the lab's own local server (started by the lab, which holds its key). */
+  get local(): boolean {
+    return this._local;
+  }
+
   get me(): IMe | null {
     return this._me;
   }
@@ -36,8 +46,17 @@ export class ConnectionModel {
   /** Ask the lab whether a profile exists and still works. */
   async refresh(): Promise<void> {
     try {
-      const session = await this.client.session();
+      let session = await this.client.session();
+      if (session.starting) {
+        // The lab is starting its local server: say so, and wait for it with a second request.
+        this._starting = true;
+        this._changed.emit();
+        session = await this.client.session();
+      }
+      this._starting = false;
       this._url = session.url ?? this._url;
+      this._local = session.local === true;
+      this._localAvailable = session.localAvailable === true;
       this._me = session.me ?? null;
       this._error = session.error ?? null;
       this._status = !session.loggedIn
@@ -46,6 +65,7 @@ export class ConnectionModel {
           ? 'unreachable'
           : 'loggedIn';
     } catch (error) {
+      this._starting = false;
       this._status = 'unreachable';
       this._error = messageOf(error);
     }
@@ -57,6 +77,7 @@ export class ConnectionModel {
     try {
       const session = await this.client.login(url, key);
       this._url = session.url ?? url;
+      this._local = false;
       this._me = session.me ?? null;
       this._status = 'loggedIn';
       this._error = null;
@@ -69,12 +90,17 @@ export class ConnectionModel {
     }
   }
 
+  /** Log out of the profile's server; a lab with local mode then logs in to its local server. */
   async logout(): Promise<void> {
     await this.client.logout();
     this._status = 'loggedOut';
+    this._local = false;
     this._me = null;
     this._error = null;
     this._changed.emit();
+    if (this._localAvailable) {
+      await this.refresh();
+    }
   }
 
   /**
@@ -100,6 +126,9 @@ export class ConnectionModel {
 
   private _status: ConnectionStatus = 'checking';
   private _url: string | null = null;
+  private _local = false;
+  private _starting = false;
+  private _localAvailable = false;
   private _me: IMe | null = null;
   private _error: string | null = null;
   private _changed = new Signal<this, void>(this);

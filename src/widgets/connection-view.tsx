@@ -8,7 +8,8 @@ import { ConnectionModel } from '../model/connection-model.js';
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8787';
 
 /**
- * Connection: log in to a Cellflow server with an API key, see who you are, log out. A lost server
+ * Connection: log in to a Cellflow server with an API key, see who you are, log out. A lab without a
+ * profile is on its own local server ("local"), with an offer to log in to another. A lost server
  * shows as a banner while the event streams reconnect.
  */
 export class ConnectionView extends ReactWidget {
@@ -40,15 +41,23 @@ function Connection(props: {
   const [url, setUrl] = useState(model.url ?? DEFAULT_SERVER_URL);
   const [key, setKey] = useState('');
   const [busy, setBusy] = useState(false);
+  // On the local server, the login form shows only when the user asks for another server.
+  const [choosing, setChoosing] = useState(false);
 
   if (model.status === 'checking') {
     return (
       <p className="jp-CellflowConnection-status">
-        {trans.__('Checking the connection…')}
+        {model.starting
+          ? trans.__(
+              'Starting the local Cellflow server… (a first start creates its store: up to a minute)'
+            )
+          : trans.__('Checking the connection…')}
       </p>
     );
   }
-  if (model.status === 'loggedIn' || model.status === 'unreachable') {
+  const onServer =
+    model.status === 'loggedIn' || model.status === 'unreachable';
+  if (onServer && !(model.local && choosing)) {
     const me = model.me;
     return (
       <div className="jp-CellflowConnection-who">
@@ -61,22 +70,37 @@ function Connection(props: {
           </p>
         )}
         <p className="jp-CellflowConnection-status">
-          {me
+          {model.local
             ? trans.__(
-                'Workspace %1 (key “%2”) at %3',
-                me.workspace.name,
-                me.key.name,
-                model.url ?? ''
+                'Workspace %1 on the local server (started by this lab)',
+                me?.workspace.name ?? ''
               )
-            : trans.__('Logged in at %1', model.url ?? '')}
+            : me
+              ? trans.__(
+                  'Workspace %1 (key “%2”) at %3',
+                  me.workspace.name,
+                  me.key.name,
+                  model.url ?? ''
+                )
+              : trans.__('Logged in at %1', model.url ?? '')}
         </p>
-        <button
-          type="button"
-          className="jp-mod-styled jp-mod-reject"
-          onClick={() => void model.logout()}
-        >
-          {trans.__('Log out')}
-        </button>
+        {model.local ? (
+          <button
+            type="button"
+            className="jp-mod-styled"
+            onClick={() => setChoosing(true)}
+          >
+            {trans.__('Log in to another server')}
+          </button>
+        ) : (
+          <button
+            type="button"
+            className="jp-mod-styled jp-mod-reject"
+            onClick={() => void model.logout()}
+          >
+            {trans.__('Log out')}
+          </button>
+        )}
       </div>
     );
   }
@@ -87,6 +111,7 @@ function Connection(props: {
     setBusy(false);
     if (ok) {
       setKey('');
+      setChoosing(false);
     }
   };
   return (
@@ -131,6 +156,15 @@ function Connection(props: {
       >
         {busy ? trans.__('Logging in…') : trans.__('Log in')}
       </button>
+      {choosing && onServer && (
+        <button
+          type="button"
+          className="jp-mod-styled"
+          onClick={() => setChoosing(false)}
+        >
+          {trans.__('Stay on the local server')}
+        </button>
+      )}
       <p className="jp-CellflowHint">
         {trans.__(
           'Create a key with “cellflow keys create --workspace NAME --name LABEL”. The key is kept by the lab’s server in your Cellflow profile, never in the notebook or the browser.'

@@ -96,6 +96,10 @@ export class FakeTransport {
 
   /** The key the lab's profile holds now (null: logged out). */
   loggedInKey: string | null = null;
+  /** As the lab's local mode: with no login, the session is the local server's, with this key. */
+  localKey: 'cf_main' | 'cf_other' | null = null;
+  /** The next session answer says the local server is starting (as the lab's first one does). */
+  localStarting = false;
   /** Revoke the logged-in key: the API answers 401 from now on. */
   revoked = false;
 
@@ -140,9 +144,8 @@ export class FakeTransport {
     if (path === 'cellflow/session') {
       return this.session(method, body);
     }
-    const workspace = this.loggedInKey
-      ? this.workspaces.get(this.loggedInKey)
-      : undefined;
+    const key = this.loggedInKey ?? this.localKey;
+    const workspace = key ? this.workspaces.get(key) : undefined;
     if (!workspace) {
       return error(401, 'unauthorized', 'Log in to a Cellflow server first');
     }
@@ -499,22 +502,36 @@ export class FakeTransport {
       this.loggedInKey = null;
       return { status: 204 };
     }
-    const workspace = this.loggedInKey
-      ? this.workspaces.get(this.loggedInKey)!
-      : null;
+    if (method === 'GET' && this.localStarting && !this.loggedInKey) {
+      this.localStarting = false;
+      return {
+        status: 200,
+        body: {
+          loggedIn: false,
+          local: true,
+          starting: true,
+          localAvailable: true
+        }
+      };
+    }
+    const local = !this.loggedInKey && this.localKey !== null;
+    const key = this.loggedInKey ?? this.localKey;
+    const workspace = key ? this.workspaces.get(key)! : null;
     return {
       status: 200,
       body: workspace
         ? {
             loggedIn: true,
             reachable: true,
-            url: 'http://cellflow.test',
+            ...(local ? { local: true } : {}),
+            localAvailable: this.localKey !== null,
+            url: local ? 'http://127.0.0.1:40001' : 'http://cellflow.test',
             me: {
               workspace: { id: workspace.id, name: workspace.name },
               key: { id: 'k1', name: 'test', prefix: 'cf_' }
             }
           }
-        : { loggedIn: false }
+        : { loggedIn: false, localAvailable: this.localKey !== null }
     };
   }
 

@@ -242,6 +242,25 @@ export class CellflowPage {
     ).toContainText('Workspace ui-tests');
   }
 
+  /**
+   * Wait until the panel is on the lab's own local server (a lab without a profile starts one; a
+   * first start makes its store, which takes a while).
+   */
+  async expectOnLocalServer(): Promise<void> {
+    await expect(
+      this.panel.locator('.jp-CellflowConnection-status')
+    ).toContainText('on the local server', { timeout: 120000 });
+  }
+
+  /** Select the cell at `index` and make it a task named `name` with its toolbar button. */
+  async makeCellATask(index: number, name: string): Promise<void> {
+    await this.page.notebook.selectCells(index);
+    await this.makeActiveCellATask(name);
+    await expect(this.chip(index).locator('.jp-CellflowChip-name')).toHaveText(
+      name
+    );
+  }
+
   /** Click a button of the panel by its text. */
   async panelButton(name: string): Promise<void> {
     await this.panel.getByRole('button', { name, exact: true }).click();
