@@ -167,6 +167,28 @@ describe('GET /api/events as a stream', () => {
     await both.cancel();
   });
 
+  it('starts after the latest event with ?live=true, the history skipped, unless resuming', async () => {
+    const { tenant, flowId, runIds, events } = await tenantWithEvents();
+    const live = await open(tenant, `?flowId=${flowId}&live=true`);
+    const cancelled = await api(
+      tenant,
+      'POST',
+      `/api/runs/${runIds[1]}/cancel`
+    );
+    expect(cancelled.status).toBe(200);
+    // The first event it sends is the one written after it opened, none of the five before.
+    const first = await live.nextEvent();
+    expect(first!.event).toBe('flow_run.state');
+    expect(JSON.parse(first!.data!)).toMatchObject({ flowRunId: runIds[1] });
+    await live.cancel();
+    // A reconnect's Last-Event-ID wins over live: it resumes where it was.
+    const resumed = await open(tenant, `?flowId=${flowId}&live=true`, {
+      'last-event-id': String(events[3].id)
+    });
+    expect((await resumed.nextEvent())!.id).toBe(String(events[4].id));
+    await resumed.cancel();
+  });
+
   it("streams only one run's events with ?runId=", async () => {
     const { tenant, runIds } = await tenantWithEvents();
     const reader = await open(tenant, `?runId=${runIds[1]}`);

@@ -244,19 +244,28 @@ export class RemoteFlowModel implements IDisposable {
     }
     this._stream?.dispose();
     this._streamFlowId = flow.id;
-    void this.loadRuns().then(async () => {
-      const latest = this._runs[0];
-      if (latest) {
-        await this.showRunOnChips(latest.id);
-      }
-    });
-    this._stream = new EventStream(this.client, {
-      query: `flowId=${encodeURIComponent(flow.id)}`,
+    let loaded = false;
+    // The stream starts at the flow's latest event (live=true), not at its first: the history and the
+    // chips are read once it is open, so nothing that happens from then on is missed, and a flow with
+    // months of runs is not replayed event by event. Reconnects resume after the last event seen.
+    const stream: EventStream = new EventStream(this.client, {
+      query: `flowId=${encodeURIComponent(flow.id)}&live=true`,
       onEvent: event => this.onServerEvent(event),
-      onConnection: (connected, reason) =>
-        this.connection.setReachable(connected, reason),
+      onConnection: (connected, reason) => {
+        this.connection.setReachable(connected, reason);
+        if (connected && !loaded && this._stream === stream) {
+          loaded = true;
+          void this.loadRuns().then(async () => {
+            const latest = this._runs[0];
+            if (latest && this._stream === stream) {
+              await this.showRunOnChips(latest.id);
+            }
+          });
+        }
+      },
       onUnauthorized: message => this.connection.sessionExpired(message)
     });
+    this._stream = stream;
   }
 
   /**
@@ -285,12 +294,27 @@ export class RemoteFlowModel implements IDisposable {
     if (!flow) {
       return;
     }
+    // Reads overlap (a run started, its event, the stream opening): only the newest one read counts,
+    // and a run started here that a read begun before it could not see stays in the list.
+    const generation = ++this._runsGeneration;
     await this.act(async () => {
       const page = await this.client.listRunsPage({
         flowId: flow.id,
         limit: RUNS_PAGE
       });
-      this._runs = page.runs;
+      if (generation !== this._runsGeneration) {
+        return;
+      }
+      const listed = new Set(page.runs.map(r => r.id));
+      for (const id of listed) {
+        this._startedHere.delete(id);
+      }
+      this._runs = [
+        ...[...this._startedHere.values()].filter(
+          r => r.flowId === flow.id && !listed.has(r.id)
+        ),
+        ...page.runs
+      ];
     });
   }
 
@@ -414,6 +438,7 @@ export class RemoteFlowModel implements IDisposable {
   }
 
   private noteRun(run: IFlowRun): void {
+    this._startedHere.set(run.id, run);
     if (!this._runs.some(r => r.id === run.id)) {
       this._runs = [run, ...this._runs];
     } else {
@@ -454,6 +479,9 @@ export class RemoteFlowModel implements IDisposable {
   private _flow: IFlow | null = null;
   private _schedules: SchedulesModel | null = null;
   private _notifications: NotificationsModel | null = null;
+  private _runsGeneration = 0;
+  /** Runs started by Run now, kept in the list until a read of the history has them. */
+  private _startedHere = new Map<string, IFlowRun>();
   private _version: IFlowVersion | null = null;
   private _runs: IFlowRun[] = [];
   private _latestRunId: string | null = null;

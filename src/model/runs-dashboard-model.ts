@@ -394,8 +394,10 @@ export class RunsDashboardModel implements IDisposable {
       return;
     }
     const flowId = this._flowId;
+    // From the flow's latest event on (live=true): the runs shown were read from the store, and a
+    // replay of the whole history would read every run it names again, one by one.
     this._stream = new EventStream(this.connection.client, {
-      query: `flowId=${encodeURIComponent(flowId)}`,
+      query: `flowId=${encodeURIComponent(flowId)}&live=true`,
       onEvent: event => {
         if (!event.flowRunId || flowId !== this._flowId) {
           return;

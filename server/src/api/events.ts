@@ -23,6 +23,7 @@ interface EventsQuery {
   flowId?: string;
   runId?: string;
   after?: number;
+  live?: boolean;
   limit?: number;
 }
 
@@ -127,6 +128,11 @@ export function registerEventRoutes(
             flowId: { type: 'string', minLength: 1 },
             runId: { type: 'string', minLength: 1 },
             after: { type: 'integer', minimum: 0, maximum: MAX_EVENT_ID },
+            live: {
+              type: 'boolean',
+              description:
+                'Start after the latest event instead of replaying the history (Last-Event-ID or after win)'
+            },
             limit: { type: 'integer', minimum: 1, maximum: 1000 }
           },
           additionalProperties: false
@@ -151,8 +157,13 @@ export function registerEventRoutes(
     async (request, reply) => {
       const { workspace, key } = principalOf(request);
       const query = request.query as EventsQuery;
+      const resumeAfter =
+        lastEventId(request.headers['last-event-id']) ?? query.after;
+      // A client that only wants what happens from now on (the lab's chips) skips a history that a
+      // flow on a 10-second schedule makes thousands of events long within a day.
       const afterId =
-        lastEventId(request.headers['last-event-id']) ?? query.after ?? 0;
+        resumeAfter ??
+        (query.live ? await store.latestEventId(workspace.id) : 0);
       if (query.flowId && !(await store.getFlow(workspace.id, query.flowId))) {
         throw notFound(`Flow ${query.flowId} not found`);
       }
