@@ -13,6 +13,10 @@ const venvBin = path.join(
 );
 const labPort = Number(process.env.CELLFLOW_TEST_LAB_PORT || 8888);
 const serverPort = Number(process.env.CELLFLOW_TEST_SERVER_PORT || 8788);
+// The tutorial's users API: a port of its own per run (reused when already up), so two runs on one
+// machine never share it and one's exit cannot take it from the other.
+const usersApiPort = Number(process.env.CELLFLOW_TEST_USERS_API_PORT || 8766);
+process.env.CELLFLOW_TEST_USERS_API_URL = `http://127.0.0.1:${usersApiPort}`;
 // Fixed paths (the config is evaluated by every worker): the Cellflow server's data, and the lab's
 // Cellflow profile (never the user's ~/.config). Both start empty: the server command clears them.
 const tmp = path.resolve(__dirname, '.tmp');
@@ -60,8 +64,8 @@ module.exports = {
   webServer: [
     {
       // The tutorial's users API (examples/users-api), with its failure switch, for tutorial.spec.ts.
-      command: `${venvBin}/python ../examples/users-api/server.py --port 8766`,
-      url: 'http://127.0.0.1:8766/health',
+      command: `${venvBin}/python ../examples/users-api/server.py --port ${usersApiPort}`,
+      url: `http://127.0.0.1:${usersApiPort}/health`,
       timeout: 30000,
       // It keeps no state but its failure switch, which the tutorial test resets first.
       reuseExistingServer: true,

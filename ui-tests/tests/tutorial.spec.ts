@@ -1,6 +1,6 @@
 /**
  * The tutorial end to end, as a new user follows it: examples/etl.ipynb on a 10-second schedule
- * against the local users API (started by playwright.config.js on port 8766), retries when the API
+ * against the local users API (started by playwright.config.js, port 8766 unless CELLFLOW_TEST_USERS_API_PORT says), retries when the API
  * fails, and a clear failure when the API is not there at all.
  */
 import { expect, test } from '@jupyterlab/galata';
@@ -10,7 +10,7 @@ import * as path from 'path';
 
 import { CellflowPage } from './helpers/cellflow-page';
 
-const USERS_API = 'http://127.0.0.1:8766';
+const USERS_API = process.env.CELLFLOW_TEST_USERS_API_URL!;
 const COLUMNS = [
   'ID',
   'Name',
