@@ -247,7 +247,17 @@ async function startOnce(
         error instanceof Error ? error.message : String(error)
       );
     }
-    throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    if (reason.includes(python)) {
+      throw error;
+    }
+    // Whichever failed first (a request interrupted as the process died, EINTR, or the wait), the
+    // message names the kernel's Python and what it said.
+    const said = kernel.stderr.trim();
+    throw new Error(
+      `The kernel (${python}) did not start: ${reason}${said ? `:\n${said}` : ''}`,
+      { cause: error }
+    );
   }
   // ipykernel has read the file and bound its ports: the key need not sit on disk any longer.
   await rm(join(dir, 'kernel.json'), { force: true });
