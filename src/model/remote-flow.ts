@@ -244,28 +244,22 @@ export class RemoteFlowModel implements IDisposable {
     }
     this._stream?.dispose();
     this._streamFlowId = flow.id;
-    let loaded = false;
-    // The stream starts at the flow's latest event (live=true), not at its first: the history and the
-    // chips are read once it is open, so nothing that happens from then on is missed, and a flow with
-    // months of runs is not replayed event by event. Reconnects resume after the last event seen.
-    const stream: EventStream = new EventStream(this.client, {
-      query: `flowId=${encodeURIComponent(flow.id)}&live=true`,
+    void this.loadRuns().then(async () => {
+      const latest = this._runs[0];
+      if (latest) {
+        await this.showRunOnChips(latest.id);
+      }
+    });
+    // From the flow's first event: the chips' states come from its events (a stream that started at
+    // the latest event and read the history afterwards could put an older stored state over newer
+    // events). The history replayed is the price; see the closing note of 2026-12-07.
+    this._stream = new EventStream(this.client, {
+      query: `flowId=${encodeURIComponent(flow.id)}`,
       onEvent: event => this.onServerEvent(event),
-      onConnection: (connected, reason) => {
-        this.connection.setReachable(connected, reason);
-        if (connected && !loaded && this._stream === stream) {
-          loaded = true;
-          void this.loadRuns().then(async () => {
-            const latest = this._runs[0];
-            if (latest && this._stream === stream) {
-              await this.showRunOnChips(latest.id);
-            }
-          });
-        }
-      },
+      onConnection: (connected, reason) =>
+        this.connection.setReachable(connected, reason),
       onUnauthorized: message => this.connection.sessionExpired(message)
     });
-    this._stream = stream;
   }
 
   /**

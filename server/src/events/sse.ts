@@ -199,12 +199,19 @@ export class EventStream implements FeedReader {
       return;
     }
     this.sending = true;
-    void this.send().finally(() => {
-      this.sending = false;
-    });
+    void this.send();
   }
 
   private async send(): Promise<void> {
+    try {
+      await this.sendAll();
+    } finally {
+      // In the same tick as the loop's last check: an onEvents after it starts a new send.
+      this.sending = false;
+    }
+  }
+
+  private async sendAll(): Promise<void> {
     do {
       this.sendAgain = false;
       const live = this.live;
