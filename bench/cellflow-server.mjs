@@ -80,9 +80,23 @@ export async function startServer(
     PATH: `${join(ROOT, '.venv', 'bin')}:${process.env.PATH}`
   };
   const spawnedAt = performance.now();
+  // CELLFLOW_BENCH_NODE_FLAGS: flags for the server's node only, e.g. `--cpu-prof --cpu-prof-dir=DIR`
+  // to profile it under a benchmark's load (Node refuses --cpu-prof in NODE_OPTIONS).
+  const nodeFlags = (process.env.CELLFLOW_BENCH_NODE_FLAGS ?? '')
+    .split(' ')
+    .filter(Boolean);
   const proc = spawn(
     process.execPath,
-    [CLI, 'server', '--port', '0', '--data-dir', dataDir, ...extraArgs],
+    [
+      ...nodeFlags,
+      CLI,
+      'server',
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      ...extraArgs
+    ],
     { env, stdio: ['ignore', 'pipe', 'pipe'] }
   );
   let stderr = '';

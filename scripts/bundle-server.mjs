@@ -9,6 +9,7 @@
  *     lib/cellflow.js         the CLI and server, one ES module (esbuild)
  *     lib/pglite-worker.js    the embedded store's worker thread, found beside the CLI (pglite-thread.ts)
  *     migrations/*.sql        found by walking up from lib/ (migrate.ts)
+ *     store-template/         a new store's cluster, unpacked instead of initdb (store-template.ts)
  *     node_modules/           what cannot be bundled: PGlite (it loads its .wasm and .data files from
  *                             beside its own modules) and zeromq (a native addon) with its loader,
  *                             for this machine's platform only
@@ -91,6 +92,12 @@ writeFileSync(
 cpSync(join(SERVER, 'migrations'), join(OUT, 'migrations'), {
   recursive: true
 });
+// The new store's template (server/src/store/store-template.ts), found beside the migrations folder.
+const template = join(SERVER, 'store-template');
+if (!existsSync(template)) {
+  fail('server/store-template is missing: run npm run build:server first');
+}
+cpSync(template, join(OUT, 'store-template'), { recursive: true });
 
 // PGlite: its dist (modules, wasm, data, extension archives) and package.json, without maps and types.
 const pglite = join(MODULES, '@electric-sql/pglite');

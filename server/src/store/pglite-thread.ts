@@ -63,10 +63,13 @@ export class PgliteThread {
   private nextId = 1;
   private failure: Error | null = null;
 
-  /** Starts the thread and waits for the store to open in `dataDir` (in memory when undefined). */
-  static start(dataDir?: string): Promise<PgliteThread> {
+  /**
+   * Starts the thread and waits for the store to open in `dataDir`; in memory when undefined, then
+   * from `template` (a store template's file, store-template.ts) when given, else by initdb.
+   */
+  static start(dataDir?: string, template?: string): Promise<PgliteThread> {
     return PgliteThread.attach(
-      new Worker(pgliteWorkerUrl(), { workerData: { dataDir } })
+      new Worker(pgliteWorkerUrl(), { workerData: { dataDir, template } })
     );
   }
 

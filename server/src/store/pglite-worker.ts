@@ -4,6 +4,7 @@
  * order. A transaction is PGlite's own `transaction()`, held open until the caller commits or rolls back,
  * so COMMIT and ROLLBACK behave exactly as they do in-thread.
  */
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { PGlite, type Transaction } from '@electric-sql/pglite';
@@ -22,7 +23,11 @@ interface OpenTx {
 const ROLLBACK = Symbol('rollback');
 
 const port = parentPort!;
-const { dataDir } = workerData as { dataDir?: string };
+const { dataDir, template } = workerData as {
+  dataDir?: string;
+  /** In memory only: the store template to start from instead of initdb (store-template.ts). */
+  template?: string;
+};
 const open = new Map<number, OpenTx>();
 
 function reply(id: number, run: () => Promise<unknown>): void {
@@ -116,7 +121,13 @@ function serve(db: PGlite, request: Request): void {
   }
 }
 
-PGlite.create(dataDir ? { dataDir } : {}).then(
+PGlite.create(
+  dataDir
+    ? { dataDir }
+    : template
+      ? { loadDataDir: new Blob([readFileSync(template)]) }
+      : {}
+).then(
   db => {
     port.on('message', (request: Request) => serve(db, request));
     port.postMessage({ ready: true } satisfies Hello);

@@ -1,0 +1,18 @@
+import { PGlite } from '@electric-sql/pglite';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os'; import { join } from 'node:path';
+let t = performance.now();
+const lap = l => { const n = performance.now(); console.log(l, (n - t).toFixed(0), 'ms'); t = n; };
+const mem = await PGlite.create(); lap('in-memory create (initdb)');
+const dump = await mem.dumpDataDir('gzip'); lap('dump gzip'); console.log('dump bytes', dump.size);
+writeFileSync('/tmp/tmpl.tar.gz', Buffer.from(await dump.arrayBuffer()));
+await mem.close();
+t = performance.now();
+const dir = mkdtempSync(join(tmpdir(), 'cf-tmpl-'));
+const blob = new Blob([readFileSync('/tmp/tmpl.tar.gz')]);
+const d2 = await PGlite.create({ dataDir: dir, loadDataDir: blob }); lap('disk create from dump');
+console.log((await d2.query('select 1 as x')).rows); await d2.close(); lap('close');
+const d3 = await PGlite.create({ dataDir: dir }); lap('reopen');
+await d3.close();
+const d4 = await PGlite.create({ loadDataDir: blob }); lap('memory create from dump');
+console.log(process.memoryUsage().rss/1e6);
