@@ -1,3 +1,4 @@
+import type { VerifiedKeys } from './auth/verified-keys.js';
 import { AjvCompiler } from '@fastify/ajv-compiler';
 import cors from '@fastify/cors';
 import Fastify, { FastifyInstance, FastifyServerOptions } from 'fastify';
@@ -75,6 +76,8 @@ export interface ServerOptions {
   publicUrl?: string | null;
   /** Failed authentications allowed per client address before 429 (default 20 a minute). */
   failedAuthLimit?: FailedAuthLimit;
+  /** The keys verified in the last second (default: the API's own); shared with the admin channel. */
+  verifiedKeys?: VerifiedKeys;
   /** Milliseconds between heartbeat comments on event streams. */
   heartbeatMs?: number;
   /** Open event streams one API key may hold; one more gets 429 with Retry-After (default 10). */
@@ -170,7 +173,8 @@ export async function buildServer(
   registerAuth(app, {
     store: options.store,
     allowedHosts: options.allowedHosts,
-    failedAuthLimit: options.failedAuthLimit
+    failedAuthLimit: options.failedAuthLimit,
+    verifiedKeys: options.verifiedKeys
   });
 
   app.get(

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 
 import { startAdminChannel, type AdminChannel } from './admin/socket.js';
+import { VerifiedKeys } from './auth/verified-keys.js';
 import { FailedAuthLimit } from './api/failed-auth-limit.js';
 import { buildServer } from './app.js';
 import { defaultDataDir } from './data-dir.js';
@@ -400,6 +401,8 @@ async function startProcess(
       ...notifySettings,
       publicUrl: deployment.publicUrl
     });
+    // One for the API and the admin channel: a key revoked through `cellflow keys revoke` is refused at once.
+    const verifiedKeys = new VerifiedKeys(store);
     const apiOptions = {
       store,
       hub,
@@ -411,7 +414,8 @@ async function startProcess(
       allowedHosts: deployment.allowedHosts,
       trustProxy: deployment.trustProxy,
       publicUrl: deployment.publicUrl,
-      failedAuthLimit: new FailedAuthLimit({ max: options.failedAuthLimit })
+      failedAuthLimit: new FailedAuthLimit({ max: options.failedAuthLimit }),
+      verifiedKeys
     };
     const app = await buildServer(apiOptions);
     // Together: a long-lived event stream may hold the HTTP close up, and must not hold up the runs'.
@@ -419,7 +423,10 @@ async function startProcess(
       await Promise.all([app.close(), runs.close()]);
     });
 
-    const admin = await startAdminChannel(store, dataDir, { secrets });
+    const admin = await startAdminChannel(store, dataDir, {
+      secrets,
+      onKeyRevoked: () => verifiedKeys.clear()
+    });
     cleanups.push(() => admin.close());
 
     const address = await app.listen({

@@ -38,6 +38,8 @@ function text(value: unknown): string | null {
 export interface AdminOptions {
   /** Workspace secrets for `cellflow secrets ... --workspace`; without it those routes answer 503. */
   secrets?: WorkspaceSecrets;
+  /** Called after a key was revoked here: the API forgets the keys it verified (VerifiedKeys). */
+  onKeyRevoked?: () => void;
 }
 
 const secretJson = (s: SecretInfo) => ({
@@ -109,7 +111,11 @@ export function buildAdminApp(
     if (!ws) {
       return reply.code(404).send(noWorkspace(workspace));
     }
-    return { revoked: await store.revokeApiKey(ws.id, id) };
+    const revoked = await store.revokeApiKey(ws.id, id);
+    if (revoked) {
+      options.onKeyRevoked?.();
+    }
+    return { revoked };
   });
 
   registerSecretRoutes(app, store, options.secrets);

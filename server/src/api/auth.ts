@@ -8,9 +8,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   UnauthorizedError,
   bearerToken,
-  verifyApiKey,
   type Principal
 } from '../auth/keys.js';
+import { VerifiedKeys } from '../auth/verified-keys.js';
 import type { Store } from '../store/store.js';
 import { ApiError } from './errors.js';
 import { FailedAuthLimit } from './failed-auth-limit.js';
@@ -91,10 +91,15 @@ export interface AuthOptions {
   allowedHosts?: string[];
   /** Failed authentications allowed per client address (default: FailedAuthLimit's). */
   failedAuthLimit?: FailedAuthLimit;
+  /** Keys verified in the last second (default: a new VerifiedKeys on the store). */
+  verifiedKeys?: VerifiedKeys;
 }
 
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   const limit = options.failedAuthLimit ?? new FailedAuthLimit();
+  const keys =
+    options.verifiedKeys ??
+    (options.store ? new VerifiedKeys(options.store) : null);
   app.addHook('onRequest', async request => {
     // Fastify's `host` is X-Forwarded-Host only when the peer is a trusted proxy, the Host header otherwise.
     const host = request.host;
@@ -127,8 +132,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
       );
     }
     try {
-      request.principal = await verifyApiKey(
-        options.store,
+      request.principal = await keys!.verify(
         bearerToken(request.headers.authorization)
       );
     } catch (error) {
