@@ -106,45 +106,56 @@ export class EventStream implements FeedReader {
       return;
     }
     this.reading = true;
-    void this.drain().finally(() => {
-      this.reading = false;
-    });
+    void this.drain();
+  }
+
+  /**
+   * Reads this stream's events after the last id sent, a page at a time, handing each to `take` (which
+   * may wait, for the socket), until a page is not full or the stream closed.
+   */
+  private async readPages(
+    take: (event: CellflowEvent) => Promise<void> | void
+  ): Promise<void> {
+    const { store, workspaceId, flowId, flowRunId } = this.options;
+    let page: CellflowEvent[];
+    do {
+      page = await store.listEvents({
+        workspaceId,
+        flowId,
+        flowRunId,
+        afterId: this.lastId,
+        limit: EVENT_PAGE_SIZE
+      });
+      for (const event of page) {
+        if (this.closed) {
+          return;
+        }
+        const waiting = take(event);
+        if (waiting) {
+          await waiting;
+        }
+      }
+    } while (page.length === EVENT_PAGE_SIZE && !this.closed);
   }
 
   private async drain(): Promise<void> {
-    const { store, workspaceId, flowId, flowRunId } = this.options;
     try {
       do {
         this.readAgain = false;
-        let page: CellflowEvent[];
-        do {
-          page = await store.listEvents({
-            workspaceId,
-            flowId,
-            flowRunId,
-            afterId: this.lastId,
-            limit: EVENT_PAGE_SIZE
-          });
-          for (const event of page) {
-            if (this.closed) {
-              return;
-            }
-            const accepted = this.write(formatEvent(event));
-            this.lastId = event.id;
-            if (!accepted) {
-              await this.drained();
-            }
-          }
-          if (this.closed) {
-            return;
-          }
-        } while (page.length === EVENT_PAGE_SIZE);
+        await this.readPages(event => {
+          const accepted = this.write(formatEvent(event));
+          this.lastId = event.id;
+          return accepted ? undefined : this.drained();
+        });
       } while (this.readAgain && !this.closed);
     } catch {
       // The store went away (server stopping) or failed: end the stream; the client resumes from its last id.
+      this.reading = false;
       this.close();
       return;
     }
+    // In the same tick as the loop's last check: a pump() after it starts a new read.
+    this.reading = false;
     if (this.options.feeds && !this.closed) {
       this.joining = true;
       void this.join(this.options.feeds);
@@ -157,26 +168,15 @@ export class EventStream implements FeedReader {
    * previous page, a few events) brings the stream to at least where the feed is.
    */
   private async join(feeds: WorkspaceFeeds): Promise<void> {
-    const { workspaceId, flowId, flowRunId, store } = this.options;
-    const feed = feeds.of(workspaceId);
+    const feed = feeds.of(this.options.workspaceId);
     try {
       const joined = await feed.join(this, async () => {
         const ids: number[] = [];
-        let page: CellflowEvent[];
-        do {
-          page = await store.listEvents({
-            workspaceId,
-            flowId,
-            flowRunId,
-            afterId: this.lastId,
-            limit: EVENT_PAGE_SIZE
-          });
-          for (const event of page) {
-            this.write(formatEvent(event));
-            this.lastId = event.id;
-            ids.push(event.id);
-          }
-        } while (page.length === EVENT_PAGE_SIZE && !this.closed);
+        await this.readPages(event => {
+          this.write(formatEvent(event));
+          this.lastId = event.id;
+          ids.push(event.id);
+        });
         return ids;
       });
       this.joining = false;
