@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 
+import { pgliteStartParams } from './pglite-settings.js';
 import { toWire, type Hello, type Reply, type Request } from './pglite-wire.js';
 
 interface OpenTx {
@@ -121,13 +122,14 @@ function serve(db: PGlite, request: Request): void {
   }
 }
 
-PGlite.create(
-  dataDir
+PGlite.create({
+  startParams: pgliteStartParams(),
+  ...(dataDir
     ? { dataDir }
     : template
       ? { loadDataDir: new Blob([readFileSync(template)]) }
-      : {}
-).then(
+      : {})
+}).then(
   db => {
     port.on('message', (request: Request) => serve(db, request));
     port.postMessage({ ready: true } satisfies Hello);

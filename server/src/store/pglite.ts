@@ -16,6 +16,7 @@ import { drizzle } from 'drizzle-orm/pglite';
 import { DrizzleStore, type Db, type DbRunner } from './drizzle-store.js';
 import { migrate, type MigrationSession, type Migration } from './migrate.js';
 import { Mutex } from './mutex.js';
+import { pgliteStartParams } from './pglite-settings.js';
 import { PgliteThread } from './pglite-thread.js';
 import { schema } from './schema.js';
 import { findStoreTemplate, unpackStoreTemplate } from './store-template.js';
@@ -92,13 +93,14 @@ async function openPglite(
   }
   const memoryTemplate = dataDir ? undefined : (template ?? undefined);
   const client = inThread
-    ? await PGlite.create(
-        dataDir
+    ? await PGlite.create({
+        startParams: pgliteStartParams(),
+        ...(dataDir
           ? { dataDir }
           : memoryTemplate
             ? { loadDataDir: new Blob([readFileSync(memoryTemplate)]) }
-            : {}
-      )
+            : {})
+      })
     : await PgliteThread.start(dataDir, memoryTemplate);
   return { client, origin };
 }
