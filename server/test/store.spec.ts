@@ -815,6 +815,55 @@ describe.each([pgliteBackend(), postgresBackend()])(
       ).rejects.toBeInstanceOf(NotFoundError);
     });
 
+    it('writes a batch of task transitions in order in one transaction, all or none', async () => {
+      const ws = await workspace();
+      const { flow } = await deployed(ws.id);
+      const run = await runInState(ws.id, flow.id, ['Pending', 'Running']);
+      const [a, b] = await store.createTaskRuns(run.id, ['a', 'b']);
+      const results = await store.transitionTaskRuns([
+        { taskRunId: a.id, to: 'Running' },
+        { taskRunId: a.id, to: 'Completed' },
+        { taskRunId: b.id, to: 'Running', options: { reason: 'second' } }
+      ]);
+      expect(results.map(r => [r.taskRun.taskName, r.taskRun.state])).toEqual([
+        ['a', 'Running'],
+        ['a', 'Completed'],
+        ['b', 'Running']
+      ]);
+      // The attempt begun by the first step is the one the second ended.
+      expect(results[1].attempt?.id).toBe(results[0].attempt?.id);
+      expect(results[1].attempt?.state).toBe('Completed');
+      const events = await store.listEvents({
+        workspaceId: ws.id,
+        flowRunId: run.id
+      });
+      expect(
+        events
+          .filter(e => e.type === 'task_run.state')
+          .map(e => [e.payload.taskName, e.payload.to])
+      ).toEqual([
+        ['a', 'Running'],
+        ['a', 'Completed'],
+        ['b', 'Running']
+      ]);
+
+      // A refused step undoes the steps before it in the batch.
+      await expect(
+        store.transitionTaskRuns([
+          { taskRunId: b.id, to: 'Completed' },
+          { taskRunId: a.id, to: 'Running' }
+        ])
+      ).rejects.toBeInstanceOf(TransitionRefusedError);
+      const after = await store.getRun(ws.id, run.id);
+      expect(after?.taskRuns.map(t => [t.taskName, t.state])).toEqual([
+        ['a', 'Completed'],
+        ['b', 'Running']
+      ]);
+      expect(
+        await store.listEvents({ workspaceId: ws.id, flowRunId: run.id })
+      ).toHaveLength(events.length);
+    });
+
     it("records a task's and its attempts' times as given (the run loop's), not the write's", async () => {
       const ws = await workspace();
       const { flow } = await deployed(ws.id);

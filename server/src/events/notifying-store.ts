@@ -45,6 +45,12 @@ const WRITES: Partial<Record<keyof Store, Affected>> = {
   transitionTaskRun: async (_args, result, runWorkspace) => [
     await runWorkspace((result as TaskTransitionResult).taskRun.flowRunId)
   ],
+  transitionTaskRuns: async (_args, result, runWorkspace) => {
+    const runs = new Set(
+      (result as TaskTransitionResult[]).map(r => r.taskRun.flowRunId)
+    );
+    return Promise.all([...runs].map(runWorkspace));
+  },
   appendEvent: args => [(args[0] as NewEvent).workspaceId]
 };
 

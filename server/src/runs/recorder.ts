@@ -21,7 +21,8 @@ import type {
   NewLogLine,
   Store,
   TaskRun,
-  TaskRunState
+  TaskRunState,
+  TaskTransitionOptions
 } from '../store/store.js';
 import {
   canTransitionTaskRun,
@@ -66,6 +67,16 @@ interface LogBudget {
   cut: boolean;
 }
 
+interface PendingTransition {
+  slot: TaskSlot;
+  to: TaskRunState;
+  options: TaskTransitionOptions;
+  /** To Running/Retrying: the attempt begun is the slot's. */
+  begins: boolean;
+  /** Leaving an attempt: its outputs, saved once the transition ended it. */
+  endedOutputs?: OutputCollector;
+}
+
 interface TaskSlot {
   taskRun: TaskRun;
   /** The store's state of the task run, as far as our writes made it. */
@@ -81,6 +92,8 @@ export class RunRecorder {
   private failure: unknown = null;
   private readonly tasks = new Map<string, TaskSlot>();
   private logBatch: NewLogLine[] | null = null;
+  /** Transitions queued and not yet started, when nothing was queued after them: later ones join. */
+  private transitionBatch: PendingTransition[] | null = null;
   private readonly logBudgets = new Map<string, LogBudget>();
   private readonly runStreams = new Map<string, LineSplitter>();
   /** Elements of mapped tasks reported but not yet in the store: created by one write. */
@@ -122,6 +135,7 @@ export class RunRecorder {
   /** Resolves once every queued write is done (or skipped after a failure). */
   async drain(): Promise<void> {
     this.logBatch = null;
+    this.transitionBatch = null;
     // A write may queue another (log events): wait until the tail stops moving.
     let seen: Promise<void> | null = null;
     while (seen !== this.tail) {
@@ -329,6 +343,11 @@ export class RunRecorder {
     );
   }
 
+  /**
+   * Queues a task run's transition. Transitions reported while the store is busy with an earlier
+   * write go to it together, in one transaction (transitionTaskRuns), as long as nothing else was
+   * queued after them: the order of everything written stays the order it happened.
+   */
   private transition(
     slot: TaskSlot,
     to: TaskRunState,
@@ -341,17 +360,43 @@ export class RunRecorder {
     begins = false,
     endedOutputs?: OutputCollector
   ): void {
-    this.enqueue(async () => {
-      const result = await this.options.store.transitionTaskRun(
-        slot.taskRun.id,
+    const step: PendingTransition = {
+      slot,
+      to,
+      options,
+      begins,
+      endedOutputs
+    };
+    if (this.transitionBatch) {
+      this.transitionBatch.push(step);
+      return;
+    }
+    const batch: PendingTransition[] = [step];
+    this.enqueue(() => this.writeTransitions(batch));
+    // After enqueue, which ends the batch before it: later transitions join this one until another
+    // write is queued or this one starts.
+    this.transitionBatch = batch;
+  }
+
+  private async writeTransitions(batch: PendingTransition[]): Promise<void> {
+    if (this.transitionBatch === batch) {
+      this.transitionBatch = null;
+    }
+    // Ids are read now, not when queued: an element's task run is made by a write queued before.
+    const results = await this.options.store.transitionTaskRuns(
+      batch.map(({ slot, to, options }) => ({
+        taskRunId: slot.taskRun.id,
         to,
         options
-      );
+      }))
+    );
+    for (const [i, { slot, begins, endedOutputs }] of batch.entries()) {
+      const result = results[i];
       slot.state = result.taskRun.state;
       if (begins) {
         slot.attemptId = result.attempt?.id ?? null;
         slot.attempt = result.attempt?.attempt ?? slot.attempt;
-        return;
+        continue;
       }
       if (
         endedOutputs &&
@@ -361,7 +406,7 @@ export class RunRecorder {
         // The attempt just ended: its outputs are complete (execute resolves after iopub idle).
         slot.attemptId = null;
         if (endedOutputs.outputs().length === 0 && !endedOutputs.truncated) {
-          return; // an attempt is stored with no outputs: one write fewer per silent task
+          continue; // an attempt is stored with no outputs: one write fewer per silent task
         }
         await this.options.store.saveAttemptOutputs(
           result.attempt.id,
@@ -369,7 +414,7 @@ export class RunRecorder {
           endedOutputs.truncated
         );
       }
-    });
+    }
   }
 
   private flushStreams(slot: TaskSlot, attempt: number): void {
@@ -469,6 +514,8 @@ export class RunRecorder {
       // Later lines must follow this write, in the store and in the event stream.
       this.logBatch = null;
     }
+    // Likewise later transitions: they go after this write, not into a batch before it.
+    this.transitionBatch = null;
     this.tail = this.tail.then(async () => {
       if (this.failure !== null) {
         return;

@@ -40,6 +40,7 @@ import type {
   PlanScheduledRunsInput,
   Store,
   TaskTransitionOptions,
+  TaskTransitionStep,
   TransitionOptions,
   WorkerRegistration
 } from './store.js';
@@ -238,6 +239,9 @@ export class DrizzleStore implements Store {
     return this.db.tx(db =>
       tasksSql.transitionTaskRun(db, taskRunId, to, options)
     );
+  }
+  transitionTaskRuns(steps: TaskTransitionStep[]) {
+    return this.db.tx(db => tasksSql.transitionTaskRuns(db, steps));
   }
   saveAttemptOutputs(
     attemptId: string,

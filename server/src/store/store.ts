@@ -268,6 +268,12 @@ export interface TaskTransitionResult {
   attempt: TaskAttempt | null;
 }
 
+export interface TaskTransitionStep {
+  taskRunId: string;
+  to: TaskRunState;
+  options?: TaskTransitionOptions;
+}
+
 export interface NewLogLine {
   flowRunId: string;
   taskName?: string | null;
@@ -525,6 +531,14 @@ export interface Store {
     to: TaskRunState,
     options?: TaskTransitionOptions
   ): Promise<TaskTransitionResult>;
+  /**
+   * Several task-run transitions in one transaction, in order (the run service's writes, batched off
+   * the run loop's path): all or none. Results in the steps' order. (Outputs are saved apart, by
+   * saveAttemptOutputs: a write that grows the store, which a full disk must be able to refuse alone.)
+   */
+  transitionTaskRuns(
+    steps: TaskTransitionStep[]
+  ): Promise<TaskTransitionResult[]>;
   saveAttemptOutputs(
     attemptId: string,
     outputs: unknown[],

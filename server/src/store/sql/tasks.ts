@@ -20,7 +20,8 @@ import type {
   TaskAttemptState,
   TaskRun,
   TaskTransitionOptions,
-  TaskTransitionResult
+  TaskTransitionResult,
+  TaskTransitionStep
 } from '../store.js';
 import { asAttempt, asTaskRun, requireText, type Db } from './common.js';
 import { insertEvent } from './events.js';
@@ -210,6 +211,20 @@ export async function transitionTaskRun(
     }
   });
   return { taskRun: asTaskRun(task), attempt };
+}
+
+/** Transitions in order, in the caller's transaction. */
+export async function transitionTaskRuns(
+  db: Db,
+  steps: TaskTransitionStep[]
+): Promise<TaskTransitionResult[]> {
+  const results: TaskTransitionResult[] = [];
+  for (const step of steps) {
+    results.push(
+      await transitionTaskRun(db, step.taskRunId, step.to, step.options ?? {})
+    );
+  }
+  return results;
 }
 
 export async function saveAttemptOutputs(
