@@ -10,6 +10,7 @@ import type { TaskState, TaskStateEvent } from '../../src/flow/runner.js';
 import { RunRecorder } from '../src/runs/recorder.js';
 import { openPgliteStore, type Store } from '../src/store/index.js';
 import type { TaskTransitionStep } from '../src/store/store.js';
+import { watchedStore } from './support/watched-store.js';
 
 let store: Store;
 /** Each transitionTaskRuns call's steps, as the recorder made them. */
@@ -18,18 +19,9 @@ let counted: Store;
 
 beforeAll(async () => {
   store = await openPgliteStore();
-  counted = new Proxy(store, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver);
-      if (name === 'transitionTaskRuns') {
-        return (steps: TaskTransitionStep[]) => {
-          batches.push(steps);
-          return target.transitionTaskRuns(steps);
-        };
-      }
-      return typeof value === 'function' ? value.bind(target) : value;
-    }
-  });
+  counted = watchedStore(store, 'transitionTaskRuns', ([steps]) =>
+    batches.push(steps as TaskTransitionStep[])
+  );
 });
 afterAll(() => store.close());
 

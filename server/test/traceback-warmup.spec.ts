@@ -47,24 +47,30 @@ async function run(
   return { text: text.trim(), count: result.executionCount };
 }
 
+/** A launcher of unisolated kernels, keeping `warmKernels` started ahead; closed after the tests. */
+async function launcher(warmKernels: number): Promise<KernelLauncher> {
+  const made = new KernelLauncher({
+    python,
+    isolation: { mode: 'none' },
+    kernelsDir: await folder(),
+    warmKernels
+  });
+  launchers.push(made);
+  return made;
+}
+
 // Modules IPython's verbose traceback formatter imports at its first use, not at kernel start.
 const FORMATTER_LOADED =
   "import sys; print('stack_data' in sys.modules and 'pygments.formatters.terminal256' in sys.modules)";
 
 describe('the traceback warm-up of kernels started ahead', () => {
   it('has run in a warm kernel, leaving no trace a user could see', async () => {
-    const launcher = new KernelLauncher({
-      python,
-      isolation: { mode: 'none' },
-      kernelsDir: await folder(),
-      warmKernels: 1
-    });
-    launchers.push(launcher);
-    const profile = await launcher.profile('ws-warm', await folder());
-    launcher.prepare(profile);
-    await launcher.whenWarmSettled();
-    expect(launcher.warmReady).toBe(1);
-    const kernel = await launcher.start(profile);
+    const warm = await launcher(1);
+    const profile = await warm.profile('ws-warm', await folder());
+    warm.prepare(profile);
+    await warm.whenWarmSettled();
+    expect(warm.warmReady).toBe(1);
+    const kernel = await warm.start(profile);
     kernels.push(kernel);
 
     const first = await run(kernel, FORMATTER_LOADED);
@@ -79,27 +85,16 @@ describe('the traceback warm-up of kernels started ahead', () => {
   });
 
   it('is what makes the difference: a kernel started for the run has not formatted one yet', async () => {
-    const launcher = new KernelLauncher({
-      python,
-      isolation: { mode: 'none' },
-      kernelsDir: await folder(),
-      warmKernels: 0
-    });
-    launchers.push(launcher);
-    const kernel = await launcher.start(
-      await launcher.profile('ws-cold', await folder())
+    const cold = await launcher(0);
+    const kernel = await cold.start(
+      await cold.profile('ws-cold', await folder())
     );
     kernels.push(kernel);
     expect((await run(kernel, FORMATTER_LOADED)).text).toBe('False');
   });
 
   it('runs only on Python kernels', async () => {
-    const base = await new KernelLauncher({
-      python,
-      isolation: { mode: 'none' },
-      kernelsDir: await folder(),
-      warmKernels: 0
-    }).profile('ws', await folder());
+    const base = await (await launcher(0)).profile('ws', await folder());
     expect(warmsTracebacks(base)).toBe(true);
     const spec = { name: 'ir', argv: ['R'], env: {}, language: 'R', dir: '/x' };
     expect(warmsTracebacks({ ...base, kernelspec: spec })).toBe(false);

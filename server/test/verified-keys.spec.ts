@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnauthorizedError, generateApiKey } from '../src/auth/keys.js';
 import { VERIFIED_KEYS_MAX, VerifiedKeys } from '../src/auth/verified-keys.js';
 import { openPgliteStore, type Store } from '../src/store/index.js';
+import { watchedStore } from './support/watched-store.js';
 
 let store: Store;
 let lookups = 0;
@@ -17,18 +18,7 @@ let counted: Store;
 
 beforeAll(async () => {
   store = await openPgliteStore();
-  counted = new Proxy(store, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver);
-      if (name === 'findApiKeyByHash') {
-        return (hash: string) => {
-          lookups++;
-          return (value as Store['findApiKeyByHash']).call(target, hash);
-        };
-      }
-      return typeof value === 'function' ? value.bind(target) : value;
-    }
-  });
+  counted = watchedStore(store, 'findApiKeyByHash', () => lookups++);
 });
 afterAll(() => store.close());
 
