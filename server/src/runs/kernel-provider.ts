@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import type { RunKernel } from '../executor/index.js';
 import type { Kernelspec } from '../executor/kernelspecs.js';
 import type { KernelUser } from '../executor/start-kernel.js';
-import { warmUpTracebacks } from './traceback-warmup.js';
 import { WarmKernels, type KernelProfile } from './warm-kernels.js';
 
 export interface LaunchProfile extends KernelProfile {
@@ -84,9 +83,8 @@ export abstract class WarmStartingProvider {
   private readonly warm: WarmKernels<LaunchProfile>;
 
   constructor(size: number, onWarmError?: (error: unknown) => void) {
-    // A kernel started ahead has its first traceback's cost paid before a run takes it.
     this.warm = new WarmKernels<LaunchProfile>(
-      async profile => warmUpTracebacks(await this.startCold(profile), profile),
+      profile => this.startCold(profile),
       size,
       onWarmError
     );
