@@ -144,4 +144,42 @@ describe('the run recorder', () => {
     const detail = await store.getRun(ws.id, run.id);
     expect(detail?.taskRuns[0].state).toBe('Pending');
   });
+
+  it('knows every committed state of a batch when saving outputs after it fails, so open tasks end Crashed', async () => {
+    const { ws, run, recorder, failures } = await runWithTasks(['a', 'b']);
+    // A store whose outputs cannot be saved (a full disk refuses them alone).
+    (recorder as unknown as { options: { store: Store } }).options.store =
+      new Proxy(counted, {
+        get(target, name, receiver) {
+          if (name === 'saveAttemptOutputs') {
+            return () => Promise.reject(new Error('disk full'));
+          }
+          return Reflect.get(target, name, receiver);
+        }
+      });
+    recorder.handle(state('a', 'Running'));
+    recorder.handle({
+      type: 'output',
+      at: Date.now(),
+      source: 'task',
+      cellId: 'cell-a',
+      task: 'a',
+      attempt: 1,
+      output: {
+        output_type: 'display_data',
+        data: { 'text/plain': 'x' },
+        metadata: {}
+      }
+    });
+    recorder.handle(state('a', 'Completed'));
+    recorder.handle(state('b', 'Running'));
+    await recorder.drain();
+    expect(failures).toHaveLength(1);
+    await recorder.closeOpenTasks('the store refused a write: disk full');
+    const detail = await store.getRun(ws.id, run.id);
+    expect(detail?.taskRuns.map(t => [t.taskName, t.state])).toEqual([
+      ['a', 'Completed'],
+      ['b', 'Crashed']
+    ]);
+  });
 });

@@ -390,30 +390,33 @@ export class RunRecorder {
         options
       }))
     );
+    // Every slot learns its committed state first, so a failed save below leaves none behind the store.
+    const toSave: { attemptId: string; outputs: OutputCollector }[] = [];
     for (const [i, { slot, begins, endedOutputs }] of batch.entries()) {
       const result = results[i];
       slot.state = result.taskRun.state;
       if (begins) {
         slot.attemptId = result.attempt?.id ?? null;
         slot.attempt = result.attempt?.attempt ?? slot.attempt;
-        continue;
-      }
-      if (
+      } else if (
         endedOutputs &&
         result.attempt &&
         slot.attemptId === result.attempt.id
       ) {
         // The attempt just ended: its outputs are complete (execute resolves after iopub idle).
         slot.attemptId = null;
-        if (endedOutputs.outputs().length === 0 && !endedOutputs.truncated) {
-          continue; // an attempt is stored with no outputs: one write fewer per silent task
+        // An attempt is stored with no outputs: one write fewer per silent task.
+        if (endedOutputs.outputs().length > 0 || endedOutputs.truncated) {
+          toSave.push({ attemptId: result.attempt.id, outputs: endedOutputs });
         }
-        await this.options.store.saveAttemptOutputs(
-          result.attempt.id,
-          endedOutputs.outputs(),
-          endedOutputs.truncated
-        );
       }
+    }
+    for (const { attemptId, outputs } of toSave) {
+      await this.options.store.saveAttemptOutputs(
+        attemptId,
+        outputs.outputs(),
+        outputs.truncated
+      );
     }
   }
 
