@@ -101,12 +101,17 @@ describe('POST /api/flows/:flowId/schedules', () => {
     const times = schedule.nextRuns.map((s: string) => Date.parse(s));
     expect(times[1] - times[0]).toBe(10_000);
 
+    const tickedAt = Date.now();
     await scheduler.tick();
     const runs = await runsOf(db.store, workspaceId, flow.id);
     expect(runs.length).toBeGreaterThanOrEqual(5);
-    expect(
-      runs.every(r => r.state === 'Scheduled' && r.scheduleId === schedule.id)
-    ).toBe(true);
+    expect(runs.every(r => r.scheduleId === schedule.id)).toBe(true);
+    // Interval times fall on the schedule's grid, so the first may be due moments after the schedule
+    // was made and already released (Pending) by the time the pass ran: only runs still ahead of the
+    // pass must be Scheduled (a loaded machine once showed the first one released).
+    const ahead = runs.filter(r => r.scheduledAt!.getTime() > tickedAt + 1000);
+    expect(ahead.length).toBeGreaterThanOrEqual(4);
+    expect(ahead.every(r => r.state === 'Scheduled')).toBe(true);
   });
 
   it('creates a cron schedule in a zone', async () => {
