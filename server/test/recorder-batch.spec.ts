@@ -7,7 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { TaskState, TaskStateEvent } from '../../src/flow/runner.js';
-import { RunRecorder } from '../src/runs/recorder.js';
+import {
+  MAX_TRANSITIONS_PER_BATCH,
+  RunRecorder
+} from '../src/runs/recorder.js';
 import { openPgliteStore, type Store } from '../src/store/index.js';
 import type { TaskTransitionStep } from '../src/store/store.js';
 import { watchedStore } from './support/watched-store.js';
@@ -181,5 +184,20 @@ describe('the run recorder', () => {
       ['a', 'Completed'],
       ['b', 'Crashed']
     ]);
+  });
+
+  it(`writes at most ${MAX_TRANSITIONS_PER_BATCH} transitions in one transaction`, async () => {
+    const names = Array.from({ length: 75 }, (_, i) => `t${i}`);
+    const { ws, run, recorder, failures } = await runWithTasks(names);
+    batches.length = 0;
+    for (const name of names) {
+      recorder.handle(state(name, 'Running'));
+      recorder.handle(state(name, 'Completed'));
+    }
+    await recorder.drain();
+    expect(failures).toEqual([]);
+    expect(batches.map(steps => steps.length)).toEqual([100, 50]);
+    const detail = await store.getRun(ws.id, run.id);
+    expect(detail?.taskRuns.every(t => t.state === 'Completed')).toBe(true);
   });
 });

@@ -108,4 +108,37 @@ describe('VerifiedKeys', () => {
     await keys.verify(secret); // the oldest: gone, so looked up again
     expect(lookups).toBe(1);
   });
+
+  it('does not keep a lookup that a clear() overtook: its answer may be from before a revoke', async () => {
+    const ws = await store.ensureWorkspace('overtaken');
+    const { secret } = await store.createApiKey(ws.id, 'k');
+    let release!: () => void;
+    const held = new Promise<void>(resolve => (release = resolve));
+    let calls = 0;
+    const slow = new Proxy(store, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver);
+        if (name === 'findApiKeyByHash') {
+          return async (hash: string) => {
+            calls++;
+            const answer = await target.findApiKeyByHash(hash);
+            if (calls === 1) {
+              await held; // answered, but not yet back with the caller
+            }
+            return answer;
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+    });
+    const keys = new VerifiedKeys(slow);
+    const first = keys.verify(secret);
+    await new Promise(resolve => setTimeout(resolve, 50));
+    keys.clear(); // a revoke through the admin channel, while the lookup is out
+    release();
+    await first;
+    expect(keys.size).toBe(0);
+    await keys.verify(secret);
+    expect(calls).toBe(2);
+  });
 });

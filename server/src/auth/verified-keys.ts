@@ -18,11 +18,14 @@ export class VerifiedKeys {
     string,
     { principal: Principal; until: number }
   >();
+  /** Counts clear()s: a lookup that a clear() overtook is not kept (its answer may predate a revoke). */
+  private generation = 0;
 
   constructor(
     private readonly store: Store,
     private readonly ttlMs = VERIFIED_KEY_TTL_MS,
-    private readonly now: () => number = Date.now
+    // Monotonic: a wall clock set back would keep a revoked key for as long as it went back.
+    private readonly now: () => number = () => performance.now()
   ) {}
 
   /** The key's principal, from the last second's verification or the store's (verifyApiKey). */
@@ -35,14 +38,17 @@ export class VerifiedKeys {
     if (kept) {
       this.entries.delete(hash!);
     }
+    // The second counts from before the lookup: its answer is as old as the lookup's start.
+    const started = this.now();
+    const generation = this.generation;
     const principal = await verifyApiKey(this.store, presented);
-    if (hash !== null && this.ttlMs > 0) {
+    if (hash !== null && this.ttlMs > 0 && generation === this.generation) {
       if (this.entries.size >= VERIFIED_KEYS_MAX) {
         this.entries.delete(this.entries.keys().next().value!);
       }
       this.entries.set(hash, {
         principal: copy(principal),
-        until: this.now() + this.ttlMs
+        until: started + this.ttlMs
       });
     }
     return principal;
@@ -50,6 +56,7 @@ export class VerifiedKeys {
 
   /** Forgets every kept verification (a key revoked through this process is refused at once). */
   clear(): void {
+    this.generation++;
     this.entries.clear();
   }
 

@@ -61,6 +61,11 @@ export interface RecorderOptions {
  */
 export const DEFAULT_LOG_CAP_BYTES = 2 * 1024 * 1024;
 export const MAX_LOG_LINE_CHARS = 64 * 1024;
+/**
+ * One transaction holds the embedded store (one connection) for all its steps: a burst of thousands of
+ * transitions (a mapped task's elements) goes as several, so API reads get turns in between.
+ */
+export const MAX_TRANSITIONS_PER_BATCH = 100;
 
 interface LogBudget {
   bytes: number;
@@ -367,7 +372,10 @@ export class RunRecorder {
       begins,
       endedOutputs
     };
-    if (this.transitionBatch) {
+    if (
+      this.transitionBatch &&
+      this.transitionBatch.length < MAX_TRANSITIONS_PER_BATCH
+    ) {
       this.transitionBatch.push(step);
       return;
     }
