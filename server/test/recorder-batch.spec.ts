@@ -6,7 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { TaskState, TaskStateEvent } from '../../src/flow/runner.js';
+import type { KernelOutput } from '../../src/flow/kernel.js';
+import type {
+  OutputEvent,
+  TaskState,
+  TaskStateEvent
+} from '../../src/flow/runner.js';
 import {
   MAX_TRANSITIONS_PER_BATCH,
   RunRecorder
@@ -72,6 +77,19 @@ function state(task: string, to: TaskState, attempt = 1): TaskStateEvent {
   };
 }
 
+/** An output of a task's first attempt, as the run loop reports it. */
+function output(task: string, out: KernelOutput): OutputEvent {
+  return {
+    type: 'output',
+    at: Date.now(),
+    source: 'task',
+    cellId: `cell-${task}`,
+    task,
+    attempt: 1,
+    output: out
+  };
+}
+
 describe('the run recorder', () => {
   it('writes transitions reported together in one transaction, in order', async () => {
     const { ws, run, recorder, failures } = await runWithTasks(['a', 'b']);
@@ -103,15 +121,9 @@ describe('the run recorder', () => {
     const { ws, run, recorder, failures } = await runWithTasks(['a']);
     batches.length = 0;
     recorder.handle(state('a', 'Running'));
-    recorder.handle({
-      type: 'output',
-      at: Date.now(),
-      source: 'task',
-      cellId: 'cell-a',
-      task: 'a',
-      attempt: 1,
-      output: { output_type: 'stream', name: 'stdout', text: 'hello\n' }
-    });
+    recorder.handle(
+      output('a', { output_type: 'stream', name: 'stdout', text: 'hello\n' })
+    );
     recorder.handle(state('a', 'Completed'));
     await recorder.drain();
     expect(failures).toEqual([]);
@@ -161,19 +173,13 @@ describe('the run recorder', () => {
         }
       });
     recorder.handle(state('a', 'Running'));
-    recorder.handle({
-      type: 'output',
-      at: Date.now(),
-      source: 'task',
-      cellId: 'cell-a',
-      task: 'a',
-      attempt: 1,
-      output: {
+    recorder.handle(
+      output('a', {
         output_type: 'display_data',
         data: { 'text/plain': 'x' },
         metadata: {}
-      }
-    });
+      })
+    );
     recorder.handle(state('a', 'Completed'));
     recorder.handle(state('b', 'Running'));
     await recorder.drain();

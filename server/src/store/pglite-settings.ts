@@ -9,7 +9,9 @@
  * PostgreSQL, and the store of one Cellflow server is small beside its history (bench/load.mjs and
  * bench/history.mjs measure it).
  */
-import { PGlite } from '@electric-sql/pglite';
+import { readFileSync } from 'node:fs';
+
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 
 export const PGLITE_SETTINGS: Readonly<Record<string, string>> = {
   shared_buffers: '16MB'
@@ -24,4 +26,23 @@ export function pgliteStartParams(): string[] {
       `${name}=${value}`
     ])
   ];
+}
+
+/**
+ * PGlite's options for the store: in `dataDir`, else in memory, from the store template's file
+ * (store-template.ts) when given, else by initdb. One place for the store's thread and the in-thread
+ * baseline of the load benchmark.
+ */
+export function pgliteOptions(
+  dataDir: string | undefined,
+  template: string | undefined
+): PGliteOptions {
+  return {
+    startParams: pgliteStartParams(),
+    ...(dataDir
+      ? { dataDir }
+      : template
+        ? { loadDataDir: new Blob([readFileSync(template)]) }
+        : {})
+  };
 }

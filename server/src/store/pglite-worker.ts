@@ -4,12 +4,11 @@
  * order. A transaction is PGlite's own `transaction()`, held open until the caller commits or rolls back,
  * so COMMIT and ROLLBACK behave exactly as they do in-thread.
  */
-import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 
-import { pgliteStartParams } from './pglite-settings.js';
+import { pgliteOptions } from './pglite-settings.js';
 import { toWire, type Hello, type Reply, type Request } from './pglite-wire.js';
 
 interface OpenTx {
@@ -122,14 +121,7 @@ function serve(db: PGlite, request: Request): void {
   }
 }
 
-PGlite.create({
-  startParams: pgliteStartParams(),
-  ...(dataDir
-    ? { dataDir }
-    : template
-      ? { loadDataDir: new Blob([readFileSync(template)]) }
-      : {})
-}).then(
+PGlite.create(pgliteOptions(dataDir, template)).then(
   db => {
     port.on('message', (request: Request) => serve(db, request));
     port.postMessage({ ready: true } satisfies Hello);

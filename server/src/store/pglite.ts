@@ -5,7 +5,7 @@
  * inside that transaction. So every store call, transaction or not, takes a turn through one mutex.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { drizzle } from 'drizzle-orm/pglite';
 import { DrizzleStore, type Db, type DbRunner } from './drizzle-store.js';
 import { migrate, type MigrationSession, type Migration } from './migrate.js';
 import { Mutex } from './mutex.js';
-import { pgliteStartParams } from './pglite-settings.js';
+import { pgliteOptions } from './pglite-settings.js';
 import { PgliteThread } from './pglite-thread.js';
 import { schema } from './schema.js';
 import { findStoreTemplate, unpackStoreTemplate } from './store-template.js';
@@ -35,7 +35,7 @@ export interface PgliteStoreOptions {
    * these migrations (store-template.ts), initdb when there is none.
    */
   template?: string | null;
-  /** Told how the cluster came to be (tests, and the server's start-up line). */
+  /** Told how the cluster came to be (the tests check which way a store was made). */
   onOpen?: (origin: ClusterOrigin) => void;
 }
 
@@ -93,14 +93,7 @@ async function openPglite(
   }
   const memoryTemplate = dataDir ? undefined : (template ?? undefined);
   const client = inThread
-    ? await PGlite.create({
-        startParams: pgliteStartParams(),
-        ...(dataDir
-          ? { dataDir }
-          : memoryTemplate
-            ? { loadDataDir: new Blob([readFileSync(memoryTemplate)]) }
-            : {})
-      })
+    ? await PGlite.create(pgliteOptions(dataDir, memoryTemplate))
     : await PgliteThread.start(dataDir, memoryTemplate);
   return { client, origin };
 }
