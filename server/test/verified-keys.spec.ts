@@ -114,6 +114,8 @@ describe('VerifiedKeys', () => {
     const { secret } = await store.createApiKey(ws.id, 'k');
     let release!: () => void;
     const held = new Promise<void>(resolve => (release = resolve));
+    let answered!: () => void;
+    const lookupAnswered = new Promise<void>(resolve => (answered = resolve));
     let calls = 0;
     const slow = new Proxy(store, {
       get(target, name, receiver) {
@@ -123,6 +125,7 @@ describe('VerifiedKeys', () => {
             calls++;
             const answer = await target.findApiKeyByHash(hash);
             if (calls === 1) {
+              answered();
               await held; // answered, but not yet back with the caller
             }
             return answer;
@@ -133,7 +136,7 @@ describe('VerifiedKeys', () => {
     });
     const keys = new VerifiedKeys(slow);
     const first = keys.verify(secret);
-    await new Promise(resolve => setTimeout(resolve, 50));
+    await lookupAnswered;
     keys.clear(); // a revoke through the admin channel, while the lookup is out
     release();
     await first;
